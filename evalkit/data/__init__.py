@@ -1,0 +1,1 @@
+"""Readers for image data: the bundled Fashion-MNIST split, folders and .npz files."""

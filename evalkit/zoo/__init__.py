@@ -1,0 +1,1 @@
+"""The bundled Fashion-MNIST zoo: networks, weights, training."""
