@@ -1,0 +1,276 @@
+"""The ``evalkit`` command line: one verb per job.
+
+Exit codes (every verb):
+  0  success: every requirement passed
+  1  a requirement failed, regressed against the baseline, or (with --strict) was inconclusive
+  2  the spec or the command line is wrong
+  3  the run broke: a model raised, data or weights are missing or unreadable
+  130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from ._errors import EXIT_BROKEN, EXIT_USAGE, EvalkitError, SpecError
+
+log = logging.getLogger("evalkit")
+
+EXIT_CODES = """exit codes:
+  0    every requirement passed
+  1    a requirement failed, regressed against --baseline, or was inconclusive under --strict
+  2    the spec or the command line is wrong (nothing was run)
+  3    the run broke: a model raised or returned bad samples, data or weights are missing
+  130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's default exits 2 too; keep one line, no usage dump
+        self.exit(EXIT_USAGE, f"evalkit: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="evalkit",
+        formatter_class=_formatter,
+        description="Audit generative image models against declarative YAML specs.\n\n"
+        "A spec names models (subjects), how to sample them, and requirements the\n"
+        "samples must meet; evalkit says PASS, FAIL or INCONCLUSIVE for each, with\n"
+        "the confidence behind it, beside FID, KID, precision/recall and more.",
+        epilog=EXIT_CODES,
+    )
+    p.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="sample the subjects of a spec, judge every requirement, write a report",
+                       formatter_class=_formatter, epilog=EXIT_CODES,
+                       description="Run SPEC: sample each subject, measure every sample, judge each requirement,\n"
+                       "print the verdict table and write a report folder (report.json, report.md, ...).")
+    r.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
+    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N [auto]")
+    r.add_argument("--out", metavar="DIR", help="report folder [reports/<name>-<timestamp>]")
+    r.add_argument("--n", type=int, metavar="N", help="samples per subject, overriding sampling.n")
+    r.add_argument("--baseline", metavar="REPORT", help="a report.json (or its folder): also fail on significant regressions")
+    r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
+    r.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+                   help="report files to write (repeatable) [the spec's report.formats]")
+    r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
+    r.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
+
+    v = sub.add_parser("validate", help="check specs without running them", formatter_class=_formatter, epilog=EXIT_CODES,
+                       description="Validate each SPEC: YAML, fields, names of checks/metrics/models, arguments.\n"
+                       "Every problem is printed as file:line:col: field: message.")
+    v.add_argument("specs", nargs="+", metavar="SPEC")
+
+    sub.add_parser("schema", help="print the JSON Schema of the spec language (for editors)",
+                   description="Print the JSON Schema of spec version 1, for editor completion and validation.")
+
+    ls = sub.add_parser("list", help="list registered generators, datasets, features, measurements, checks, metrics",
+                        description="List what is registered, with one line of help each.")
+    ls.add_argument("kind", nargs="?", choices=["generators", "datasets", "features", "measurements", "checks", "metrics"])
+
+    pl = sub.add_parser("plan", help="how many samples each requirement needs to be decided",
+                        formatter_class=_formatter,
+                        description="For each rate requirement of SPEC, the number of samples at which a model\n"
+                        "whose true rate is r gets a decided verdict with 80% probability (power), for a range of r.")
+    pl.add_argument("spec", metavar="SPEC")
+    pl.add_argument("--power", type=float, default=0.8, help="probability of a decided verdict [0.8]")
+
+    rp = sub.add_parser("reproduce", help="regenerate given samples of a report as PNG files",
+                        description="Regenerate samples INDEX... of SUBJECT from the seeds recorded in REPORT\n"
+                        "(bit-identical on the same device) and save them as PNG.", formatter_class=_formatter)
+    rp.add_argument("report", metavar="REPORT", help="report.json or its folder")
+    rp.add_argument("subject", metavar="SUBJECT")
+    rp.add_argument("indices", nargs="*", type=int, metavar="INDEX", help="sample indices [the failing examples]")
+    rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
+    rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
+
+    t = sub.add_parser("train", help="retrain a bundled zoo model reproducibly",
+                       description="Train zoo model NAME from its seed; resumes from OUT/NAME/checkpoint.pt if present.")
+    t.add_argument("name", metavar="NAME")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", default="models/training", metavar="DIR")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="evalkit: %(levelname)s: %(message)s")
+    if args.verb is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(_VERBS[args.verb](args) or 0)
+    except SpecError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except EvalkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_run(args) -> int:
+    from .api import default_out_dir, run
+    from .spec.load import load_spec
+
+    spec = load_spec(args.spec)
+    out = Path(args.out) if args.out else default_out_dir(spec)
+    report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
+                 formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache)
+    if args.junit:
+        from ._io import atomic_write_text
+        from .report.render import to_junit
+
+        atomic_write_text(args.junit, to_junit(report))
+    if not args.quiet:
+        print(_table(report))
+        print(f"\nreport: {out}/" + ("report.partial.json" if report.interrupted else "report.json"))
+    return report.exit_code
+
+
+def _table(report) -> str:
+    lines = []
+    for s in report.subjects:
+        head = f"{s.name}: n={s.n}" + (f", {s.samples_per_second:g}/s" if s.samples_per_second else "")
+        if s.stopped_early:
+            head += ", stopped early (all decided)"
+        lines.append(head)
+        if s.error:
+            lines.append(f"  BROKEN  {s.error}")
+        for r in s.requirements:
+            if r.kind == "rate":
+                val = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
+            else:
+                val = f"{r.value:.4g}"
+            bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
+            extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
+            lines.append(f"  {r.verdict:<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
+        if s.regressions:
+            lines.append("  REGRESSED " + ", ".join(s.regressions))
+    return "\n".join(lines)
+
+
+def _cmd_validate(args) -> int:
+    from .plan import make_plan
+    from .spec.load import load_spec
+
+    code = 0
+    for path in args.specs:
+        try:
+            make_plan(load_spec(path))
+            print(f"{path}: ok")
+        except SpecError as exc:
+            for line in exc.problems:
+                print(f"error: {line}", file=sys.stderr)
+            code = max(code, exc.exit_code)
+        except EvalkitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = max(code, exc.exit_code)
+    return code
+
+
+def _cmd_schema(args) -> int:
+    from .spec.model import Spec
+
+    print(json.dumps(Spec.model_json_schema(), indent=2))
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from . import registry
+
+    registry.load_plugins()
+    kinds = [args.kind] if args.kind else list(registry.REGISTRIES)
+    for kind in kinds:
+        print(f"{kind}:")
+        for e in registry.REGISTRIES[kind]:
+            print(f"  {e.name:<22} {e.help}")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from .judge.stats import samples_needed
+    from .plan import make_plan
+    from .spec.load import load_spec
+
+    plan = make_plan(load_spec(args.spec))
+    n = plan.spec.sampling.size
+    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}")
+    for rp in plan.rate_requirements:
+        target = float(rp.req.at_least)
+        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else ""))
+        print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
+        offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
+        for off in offsets:
+            p = round(target + off, 4)
+            if not 0 <= p <= 1 or p == target:
+                continue
+            conf = rp.confidence
+            if rp.req.per_class:
+                conf = 1 - (1 - conf) / 10
+            need = samples_needed(p, target, conf, args.power)
+            if rp.req.per_class and need is not None:
+                need *= 10
+            verdict = "PASS" if p > target else "FAIL"
+            shown = "never" if need is None else str(need)
+            flag = "  <= n" if need is not None and need <= n else ""
+            print(f"  {p:>10.4g}  {shown:>15}  {verdict}{flag}")
+    for rp in plan.metric_requirements:
+        print(f"\n{rp.name}: metric bound, judged on its interval at n = {n}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import torch
+
+    from .zoo.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = train(args.name, out=args.out, epochs=args.epochs, seed=args.seed, progress=sys.stderr.isatty())
+    print(path)
+    return 0
+
+
+_VERBS = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "schema": _cmd_schema,
+    "list": _cmd_list,
+    "plan": _cmd_plan,
+    "reproduce": _cmd_reproduce,
+    "train": _cmd_train,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

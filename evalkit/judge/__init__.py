@@ -1,0 +1,1 @@
+"""Judging: confidence bounds and the verdicts they support."""

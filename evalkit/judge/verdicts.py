@@ -1,0 +1,69 @@
+"""Turn accumulated counts and metric values into verdicts."""
+
+from __future__ import annotations
+
+from ..report.model import ClassResult, MetricResult, RequirementResult
+from . import stats
+
+
+def judge_rate(
+    name: str, passed: int, n: int, target: float, confidence: float, *, undefined: int = 0,
+    per_class: dict[int, tuple[int, int]] | None = None, correction: str | None = None,
+) -> RequirementResult:
+    """Verdict for 'rate >= target' from k passes of n (Clopper–Pearson, one-sided)."""
+    lower, upper = stats.cp_lower(passed, n, confidence), stats.cp_upper(passed, n, confidence)
+    verdict = stats.decide_rate(passed, n, target, confidence)
+    res = RequirementResult(
+        name=name, kind="rate", verdict=verdict, confidence=confidence, target=target, at_least=target,
+        passed=passed, n=n, undefined=undefined, value=passed / n if n else None, lower=lower, upper=upper,
+        method="Clopper-Pearson, one-sided", correction=correction,
+    )
+    if per_class:
+        classes = sorted(per_class)
+        alpha = 1 - confidence
+        pass_adj = stats.holm([stats.pass_pvalue(*per_class[c], target) for c in classes])
+        fail_adj = stats.holm([stats.fail_pvalue(*per_class[c], target) for c in classes])
+        m = len(classes)
+        rows = []
+        for c, pp, fp in zip(classes, pass_adj, fail_adj):
+            k, nn = per_class[c]
+            v = "PASS" if pp <= alpha else ("FAIL" if fp <= alpha else "INCONCLUSIVE")
+            # Bounds shown at the Bonferroni level, the widest Holm may use.
+            rows.append(ClassResult(label=c, passed=k, n=nn, lower=stats.cp_lower(k, nn, 1 - alpha / m),
+                                    upper=stats.cp_upper(k, nn, 1 - alpha / m), verdict=v))
+        res.per_class = rows
+        if any(r.verdict == "FAIL" for r in rows):
+            res.verdict = "FAIL"
+        elif all(r.verdict == "PASS" for r in rows):
+            res.verdict = "PASS"
+        else:
+            res.verdict = "INCONCLUSIVE"
+        res.correction = ((correction + "; ") if correction else "") + f"Holm over {m} classes"
+        if res.verdict == "INCONCLUSIVE":
+            worst = [stats.samples_to_decide(per_class[r.label][0], per_class[r.label][1], target, 1 - alpha / m)
+                     for r in rows if r.verdict == "INCONCLUSIVE"]
+            known = [w * m for w in worst if w is not None]
+            res.more_samples = max(known) if known and len(known) == len(worst) else None
+        return res
+    if verdict == "INCONCLUSIVE":
+        res.more_samples = stats.samples_to_decide(passed, n, target, confidence)
+        res.message = (
+            f"need about {res.more_samples} more samples" if res.more_samples is not None
+            else "the observed rate equals the target; no sample size decides it"
+        )
+    return res
+
+
+def judge_metric(name: str, m: MetricResult, at_least: float | None, at_most: float | None) -> RequirementResult:
+    """Verdict for a metric bound, decided on the metric's one-sided bounds."""
+    verdicts = []
+    if at_most is not None:
+        verdicts.append("PASS" if m.upper <= at_most else ("FAIL" if m.lower > at_most else "INCONCLUSIVE"))
+    if at_least is not None:
+        verdicts.append("PASS" if m.lower >= at_least else ("FAIL" if m.upper < at_least else "INCONCLUSIVE"))
+    verdict = "FAIL" if "FAIL" in verdicts else ("PASS" if all(v == "PASS" for v in verdicts) else "INCONCLUSIVE")
+    return RequirementResult(
+        name=name, kind="metric", verdict=verdict, confidence=m.confidence,
+        target=at_most if at_most is not None else at_least, at_least=at_least, at_most=at_most,
+        n=m.n, value=m.value, lower=m.lower, upper=m.upper, method=m.method, message=m.note,
+    )

@@ -1,0 +1,218 @@
+"""The registered distribution metrics, each with a confidence interval.
+
+A metric's ``compute(inputs, confidence, /, *, <args>)`` returns a ``MetricValue``.
+Intervals: a percentile bootstrap over samples (fixed seed) where no exact form
+exists; exact Clopper–Pearson for precision, recall and coverage, which are
+shares of per-sample indicators once the k-NN balls are fixed (the interval is
+conditional on those balls; it says so in ``method``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from .. import registry
+from .._errors import DataError
+from ..judge.stats import cp_lower, cp_upper
+from . import functional as Fn
+
+metric = registry.metrics
+
+
+@dataclass
+class MetricInputs:
+    """Everything a distribution metric may read for one subject."""
+
+    subject: str
+    real: Tensor | None  # (N, d) reference features
+    fake: Tensor  # (M, d) subject features
+    predicted: Tensor | None = None  # classifier predictions of the subject's samples
+    asked: Tensor | None = None  # asked labels
+    num_classes: int | None = None
+    memo_ratios: Tensor | None = None
+    seed: int = 0
+    _cache: dict = field(default_factory=dict)
+
+    def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def need_real(self, name: str) -> Tensor:
+        if self.real is None:
+            raise DataError(f"metric {name!r} compares against real images, but the spec has no `reference:`")
+        return self.real
+
+
+@dataclass
+class MetricValue:
+    value: float
+    low: float  # one-sided lower bound at the requested confidence
+    high: float  # one-sided upper bound at the requested confidence
+    method: str
+    n: int
+    n_reference: int | None = None
+    note: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _basic_interval(value: float, values: list[float], confidence: float) -> tuple[float, float]:
+    """One-sided 'basic' bootstrap bounds: 2*value - quantiles of the replicates.
+
+    Resampling with replacement duplicates samples, which biases FID up and Vendi
+    down in the replicates; reflecting the quantiles around the estimate cancels
+    that first-order bias, where plain percentiles would carry it into the bounds.
+    """
+    t = torch.tensor(values, dtype=torch.float64)
+    q_lo, q_hi = float(torch.quantile(t, 1 - confidence)), float(torch.quantile(t, confidence))
+    return 2 * value - q_hi, 2 * value - q_lo
+
+
+def _multinomial_weights(n: int, g: torch.Generator) -> Tensor:
+    return torch.bincount(torch.randint(0, n, (n,), generator=g), minlength=n).double()
+
+
+def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    n = w.sum()
+    mu = (w[:, None] * x).sum(0) / n
+    xc = x - mu
+    cov = (xc * w[:, None]).T @ xc / (n - 1)
+    return mu, cov
+
+
+@metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
+        higher_is_better=False)
+class FID:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
+        real, fake = inputs.need_real("fid").double(), inputs.fake.double()
+        m1, c1 = Fn.gaussian_moments(real).mean_cov()
+        m2, c2 = Fn.gaussian_moments(fake).mean_cov()
+        value = Fn.frechet_distance(m1, c1, m2, c2)
+        g = torch.Generator().manual_seed(inputs.seed)
+        # Resample the generated set only: the interval is conditional on the reference
+        # set (fixed across models), and sqrt(C_real) is then computed once.
+        s1 = Fn._sqrt_psd(c1)
+        base = (torch.trace(c1)).item()
+        reps = []
+        for _ in range(bootstrap):
+            mu, cov = _weighted_moments(fake, _multinomial_weights(len(fake), g))
+            m = s1 @ cov @ s1
+            tr = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum().item()
+            reps.append(float((m1 - mu).pow(2).sum()) + base + float(torch.trace(cov)) - 2 * tr)
+        low, high = _basic_interval(value, reps, confidence) if reps else (value, value)
+        low = max(low, 0.0)
+        d = real.shape[1]
+        note = f"FID is biased upward at finite N; compare only at equal N (here N={len(fake)} vs {len(real)} real)"
+        if min(len(real), len(fake)) <= d:
+            note += f"; covariance is rank-deficient (N <= d = {d})"
+        return MetricValue(value, min(low, value), max(high, value), f"basic bootstrap, {bootstrap} resamples of the generated set",
+                           len(fake), len(real), note)
+
+
+@metric("kid", help="Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
+        higher_is_better=False)
+class KID:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
+        real = inputs.need_real("kid")
+        mean, std = Fn.kid(real, inputs.fake, subsets=subsets, subset_size=subset_size, seed=inputs.seed)
+        from scipy import stats
+
+        z = float(stats.norm.ppf(confidence))
+        # The spread over subsets of size m bounds the error of an m-sample estimate; the
+        # pooled mean uses more data, so this interval is conservative.
+        return MetricValue(mean, mean - z * std, mean + z * std, f"mean +- z*std over {subsets} subsets (conservative)",
+                           len(inputs.fake), len(real), extra={"std": std})
+
+
+def _prdc(inputs: MetricInputs, k: int, k_pr: int) -> Fn.PRDC:
+    real = inputs.need_real("prdc")
+    if min(len(real), len(inputs.fake)) <= max(k, k_pr):
+        raise DataError(f"subject {inputs.subject!r}: k-NN metrics need more than k={max(k, k_pr)} samples on each side")
+    return inputs.cached(("prdc", k, k_pr), lambda: Fn.prdc(real, inputs.fake.double(), k=k, k_pr=k_pr))
+
+
+def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -> MetricValue:
+    n, kk = int(indicator.numel()), int(indicator.sum())
+    return MetricValue(kk / n, cp_lower(kk, n, confidence), cp_upper(kk, n, confidence),
+                       f"Clopper-Pearson over {what}, conditional on the k-NN balls", n, n_ref)
+
+
+@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).")
+class Precision:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+        p = _prdc(inputs, k, k)
+        return _share(p.fake_in_real, confidence, len(inputs.real), "generated samples")
+
+
+@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).")
+class Recall:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+        p = _prdc(inputs, k, k)
+        v = _share(p.real_in_fake, confidence, len(inputs.real), "real samples")
+        v.n = len(inputs.fake)
+        return v
+
+
+@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).")
+class Density:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5, bootstrap: int = 200) -> MetricValue:
+        p = _prdc(inputs, k, k)
+        counts = p.fake_ball_count / k
+        g = torch.Generator().manual_seed(inputs.seed)
+        reps = [float((counts * _multinomial_weights(len(counts), g)).sum() / len(counts)) for _ in range(bootstrap)]
+        low, high = _basic_interval(p.density, reps, confidence)
+        return MetricValue(p.density, low, high, f"basic bootstrap over generated samples ({bootstrap}), balls fixed",
+                           len(counts), len(inputs.real))
+
+
+@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).")
+class Coverage:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+        p = _prdc(inputs, k, k)
+        v = _share(p.real_covered, confidence, len(inputs.real), "real samples")
+        v.n = len(inputs.fake)
+        return v
+
+
+@metric("vendi", help="Vendi score: effective number of distinct samples (cosine kernel; q = order).")
+class Vendi:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0, bootstrap: int = 50) -> MetricValue:
+        x = inputs.fake.double()
+        value = Fn.vendi(x, q=q)
+        g = torch.Generator().manual_seed(inputs.seed)
+        reps = [Fn.vendi(x, q=q, weights=_multinomial_weights(len(x), g)) for _ in range(bootstrap)]
+        low, high = _basic_interval(value, reps, confidence)
+        return MetricValue(value, max(low, 1.0), high, f"basic bootstrap, {bootstrap} resamples", len(x))
+
+
+@metric("class_tv", help="Total variation between predicted and asked class histograms (lower is better).",
+        higher_is_better=False, needs=("classifier", "labels"))
+class ClassTV:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 200) -> MetricValue:
+        if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
+            raise DataError(f"metric 'class_tv' needs a classifier and asked labels (subject {inputs.subject!r})")
+        pred, asked = inputs.predicted.long(), inputs.asked.long()
+        value = Fn.class_distribution(pred, asked, inputs.num_classes)["tv"]
+        g = torch.Generator().manual_seed(inputs.seed)
+        reps = []
+        for _ in range(bootstrap):
+            i = torch.randint(0, len(pred), (len(pred),), generator=g)
+            reps.append(Fn.class_distribution(pred[i], asked, inputs.num_classes)["tv"])
+        low, high = _basic_interval(value, reps, confidence)
+        return MetricValue(value, max(low, 0.0), min(high, 1.0), f"basic bootstrap, {bootstrap} resamples", len(pred))
+
+
+@metric("memorized", help="Share of samples closer to a training image than 1/3 of its neighbour distance.",
+        higher_is_better=False, needs=("training",))
+class Memorized:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, ratio: float = 1.0 / 3.0) -> MetricValue:
+        if inputs.memo_ratios is None:
+            raise DataError("metric 'memorized' needs a training set (spec field `training:`)")
+        v = _share(inputs.memo_ratios < ratio, confidence, None, "generated samples")
+        v.method = "Clopper-Pearson over generated samples"
+        return v

@@ -1,0 +1,1 @@
+"""Observation: features, classifier outputs, per-sample measurements and checks."""

@@ -1,0 +1,66 @@
+"""One batch under observation: images plus lazily computed, cached derived values.
+
+Measurements and checks read what they need from an ``Observation``; anything
+expensive (features, classifier outputs, nearest training neighbours) is
+computed at most once per batch, and only when something asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from .._errors import SpecError
+
+
+@dataclass
+class Observation:
+    """Per-batch view handed to measurements and checks."""
+
+    images: Tensor  # (B, C, H, W) float, on the run's device, non-finite values zeroed
+    raw_images: Tensor  # as the subject returned them (for finite / in_range)
+    labels: Tensor | None  # asked classes (long) or None
+    indices: Tensor  # global sample indices
+    features_fn: Callable[[Tensor], tuple[Tensor, Tensor | None]] | None = None
+    classifier_fn: Callable[[Tensor], Tensor] | None = None
+    memory: Any = None  # a MemorizationIndex, when the spec gives a training set
+    history: Any = None  # a DuplicateIndex for no_duplicate, per subject
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    @property
+    def features(self) -> Tensor:
+        if self.features_fn is None:
+            raise SpecError("this requirement needs features, but the run has no feature extractor")
+        return self.cached("features", lambda: self.features_fn(self.images)[0].double().cpu())
+
+    @property
+    def logits(self) -> Tensor:
+        if self.classifier_fn is None:
+            raise SpecError("this requirement needs a classifier (spec field `classifier:`)")
+        return self.cached("logits", lambda: self.classifier_fn(self.images).double().cpu())
+
+    @property
+    def probs(self) -> Tensor:
+        return self.cached("probs", lambda: torch.softmax(self.logits, dim=1))
+
+    @property
+    def asked(self) -> Tensor:
+        if self.labels is None:
+            raise SpecError("this requirement needs asked labels, but the subject is unconditional")
+        return self.labels.cpu()
+
+    @property
+    def gray(self) -> Tensor:
+        """(B, H, W) luminance-like channel mean, float64 on the CPU."""
+        return self.cached("gray", lambda: self.images.double().mean(1).cpu())

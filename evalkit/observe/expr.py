@@ -1,0 +1,349 @@
+"""The ``where:`` expression language: a small, safe grammar over measurements.
+
+Hand-written tokenizer and recursive-descent parser; nothing is ever handed to
+``eval``. Expressions evaluate element-wise on tensors of per-sample measurements.
+
+    expr    := or
+    or      := and ("or" and)*
+    and     := not ("and" not)*
+    not     := "not" not | cmp
+    cmp     := sum (CMPOP sum)*  |  sum ["not"] "in" "[" expr ("," expr)* "]"
+    sum     := prod (("+" | "-") prod)*
+    prod    := unary (("*" | "/" | "%") unary)*
+    unary   := ("-" | "+") unary | atom
+    atom    := NUMBER | "true" | "false" | NAME | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
+
+Comparison chains mean what they mean in mathematics: ``0.05 < ink < 0.7``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 60
+FUNCTIONS = {"abs": (1, 1), "min": (2, 16), "max": (2, 16)}
+KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+CMP_OPS = {"<", "<=", ">", ">=", "==", "!="}
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
+    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,))"
+)
+
+
+class ExprError(ValueError):
+    """A ``where:`` expression that does not parse; ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int):
+        self.column = column
+        super().__init__(f"{message} (column {column})")
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str  # num, name, call, neg, bin, cmp, and, or, not, in
+    args: tuple
+    col: int
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: its source text, tree and the measurement names it reads."""
+
+    text: str
+    tree: Node
+    names: frozenset[str]
+
+    def evaluate(self, values: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails."""
+        out = _eval(self.tree, values)
+        if out.dtype != torch.bool:
+            undefined = ~torch.isfinite(out)
+            return (out != 0) & ~undefined, undefined
+        undef = _undefined(self.tree, values)
+        return out & ~undef, undef
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    pos, out = 0, []
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            col = pos + len(text[pos:]) - len(text[pos:].lstrip()) + 1
+            raise ExprError(f"unexpected character {text[col - 1]!r}", col)
+        kind = m.lastgroup or "op"
+        start = m.start(kind) + 1
+        out.append((kind, m.group(kind), start))
+        pos = m.end()
+    out.append(("end", "", len(text) + 1))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.toks = _tokens(text)
+        self.i = 0
+        self.depth = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i]
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, value: str) -> None:
+        kind, v, col = self.take()
+        if v != value or kind == "num":
+            raise ExprError(f"expected {value!r} but found {v or 'the end'!r}", col)
+
+    def at(self, value: str) -> bool:
+        kind, v, _ = self.peek()
+        return v == value and kind in ("op", "name")
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError("expression nested too deeply", self.peek()[2])
+
+    def parse(self) -> Node:
+        node = self.or_()
+        kind, v, col = self.peek()
+        if kind != "end":
+            raise ExprError(f"unexpected {v!r}; expected an operator or the end", col)
+        return node
+
+    def or_(self) -> Node:
+        self.enter()
+        node = self.and_()
+        while self.at("or"):
+            col = self.take()[2]
+            node = Node("or", (node, self.and_()), col)
+        self.depth -= 1
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self.at("and"):
+            col = self.take()[2]
+            node = Node("and", (node, self.not_()), col)
+        return node
+
+    def not_(self) -> Node:
+        if self.at("not"):
+            col = self.take()[2]
+            self.enter()
+            node = Node("not", (self.not_(),), col)
+            self.depth -= 1
+            return node
+        return self.cmp()
+
+    def cmp(self) -> Node:
+        first = self.sum()
+        kind, v, col = self.peek()
+        if v == "in" or (v == "not" and self.toks[self.i + 1][1] == "in"):
+            negate = v == "not"
+            self.take()
+            if negate:
+                self.take()
+            self.expect("[")
+            items = [self.or_()]
+            while self.at(","):
+                self.take()
+                items.append(self.or_())
+            self.expect("]")
+            node = Node("in", (first, tuple(items)), col)
+            return Node("not", (node,), col) if negate else node
+        operands, ops = [first], []
+        while kind == "op" and v in CMP_OPS:
+            self.take()
+            ops.append(v)
+            operands.append(self.sum())
+            kind, v, col = self.peek()
+        if not ops:
+            return first
+        return Node("cmp", (tuple(ops), tuple(operands)), first.col)
+
+    def sum(self) -> Node:
+        node = self.prod()
+        while self.peek()[0] == "op" and self.peek()[1] in "+-" and self.peek()[1]:
+            _, op, col = self.take()
+            node = Node("bin", (op, node, self.prod()), col)
+        return node
+
+    def prod(self) -> Node:
+        node = self.unary()
+        while self.peek()[0] == "op" and self.peek()[1] in ("*", "/", "%"):
+            _, op, col = self.take()
+            node = Node("bin", (op, node, self.unary()), col)
+        return node
+
+    def unary(self) -> Node:
+        kind, v, col = self.peek()
+        if kind == "op" and v in ("-", "+"):
+            self.take()
+            self.enter()
+            inner = self.unary()
+            self.depth -= 1
+            return Node("neg", (inner,), col) if v == "-" else inner
+        return self.atom()
+
+    def atom(self) -> Node:
+        kind, v, col = self.take()
+        if kind == "num":
+            value = float(v)
+            if not math.isfinite(value):
+                raise ExprError(f"number {v} is out of range", col)
+            return Node("num", (value,), col)
+        if kind == "name":
+            if v in ("true", "false"):
+                return Node("num", (1.0 if v == "true" else 0.0,), col)
+            if v in KEYWORDS:
+                raise ExprError(f"unexpected keyword {v!r}; expected a value", col)
+            if self.at("("):
+                if v not in FUNCTIONS:
+                    near = difflib.get_close_matches(v, FUNCTIONS, n=1)
+                    hint = f"; did you mean {near[0]!r}?" if near else f" (functions: {', '.join(FUNCTIONS)})"
+                    raise ExprError(f"unknown function {v!r}{hint}", col)
+                self.take()
+                args = [self.or_()]
+                while self.at(","):
+                    self.take()
+                    args.append(self.or_())
+                self.expect(")")
+                lo, hi = FUNCTIONS[v]
+                if not lo <= len(args) <= hi:
+                    raise ExprError(f"{v}() takes {lo}{'' if lo == hi else f' to {hi}'} argument(s), got {len(args)}", col)
+                return Node("call", (v, tuple(args)), col)
+            return Node("name", (v,), col)
+        if v == "(":
+            node = self.or_()
+            self.expect(")")
+            return node
+        raise ExprError(f"expected a number, a name or '(' but found {v or 'the end'!r}", col)
+
+
+def _names(node: Node) -> set[tuple[str, int]]:
+    if node.op == "name":
+        return {(node.args[0], node.col)}
+    out: set[tuple[str, int]] = set()
+    for a in node.args:
+        if isinstance(a, Node):
+            out |= _names(a)
+        elif isinstance(a, tuple):
+            for b in a:
+                if isinstance(b, Node):
+                    out |= _names(b)
+    return out
+
+
+def parse_expression(text: str, known: Callable[[str], bool] | None = None, suggest: Callable[[str], str | None] | None = None) -> Expression:
+    """Parse ``text``; with ``known``, every name must be a known measurement.
+
+    Without ``known`` the measurement registry is used.
+    """
+    if not isinstance(text, str):
+        raise ExprError(f"a where: expression is a string, got {type(text).__name__}", 1)
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH)
+    if not text.strip():
+        raise ExprError("empty expression", 1)
+    tree = _Parser(text).parse()
+    names = _names(tree)
+    if known is None:
+        from .. import registry
+
+        registry.load_plugins()
+        known, suggest = (lambda n: n in registry.measurements), registry.measurements.suggest
+    for name, col in sorted(names, key=lambda x: x[1]):
+        if not known(name):
+            near = suggest(name) if suggest else None
+            hint = f"; did you mean {near!r}?" if near else ""
+            raise ExprError(f"unknown measurement {name!r}{hint}", col)
+    return Expression(text, tree, frozenset(n for n, _ in names))
+
+
+def _num(x: Tensor) -> Tensor:
+    return x.to(torch.float64) if x.dtype == torch.bool else x
+
+
+def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
+    op, a = node.op, node.args
+    if op == "num":
+        return torch.tensor(a[0], dtype=torch.float64)
+    if op == "name":
+        return env[a[0]].to(torch.float64)
+    if op == "neg":
+        return -_num(_eval(a[0], env))
+    if op == "bin":
+        sym, left, right = a
+        x, y = _num(_eval(left, env)), _num(_eval(right, env))
+        if sym == "+":
+            return x + y
+        if sym == "-":
+            return x - y
+        if sym == "*":
+            return x * y
+        if sym == "/":
+            return x / y  # 0/0 -> nan, x/0 -> inf: flagged as undefined, never raised
+        return torch.where(y == 0, torch.full_like(x * y, math.nan), torch.remainder(x, torch.where(y == 0, torch.ones_like(y), y)))
+    if op == "call":
+        fname, args = a
+        vals = [_num(_eval(x, env)) for x in args]
+        if fname == "abs":
+            return vals[0].abs()
+        out = vals[0]
+        for v in vals[1:]:
+            out = torch.minimum(out, v) if fname == "min" else torch.maximum(out, v)
+        return out
+    if op == "cmp":
+        ops, operands = a
+        vals = [_num(_eval(x, env)) for x in operands]
+        result = None
+        for sym, x, y in zip(ops, vals, vals[1:]):
+            r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
+            result = r if result is None else result & r
+        return result
+    if op in ("and", "or"):
+        x, y = _eval(a[0], env), _eval(a[1], env)
+        x, y = (x if x.dtype == torch.bool else x != 0), (y if y.dtype == torch.bool else y != 0)
+        return x & y if op == "and" else x | y
+    if op == "not":
+        x = _eval(a[0], env)
+        return ~(x if x.dtype == torch.bool else x != 0)
+    if op == "in":
+        x = _num(_eval(a[0], env))
+        result = torch.zeros_like(x, dtype=torch.bool)
+        for item in a[1]:
+            result = result | (x == _num(_eval(item, env)))
+        return result
+    raise AssertionError(f"unknown node {op}")  # unreachable: the parser builds only the ops above
+
+
+def _undefined(node: Node, env: Mapping[str, Tensor]) -> Tensor:
+    """Samples where some arithmetic sub-expression is not finite."""
+    out = torch.tensor(False)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.op in ("bin", "neg", "call", "name"):
+            v = _eval(n, env)
+            out = out | ~torch.isfinite(_num(v))
+            continue
+        for a in n.args:
+            if isinstance(a, Node):
+                stack.append(a)
+            elif isinstance(a, tuple):
+                stack.extend(b for b in a if isinstance(b, Node))
+    return out

@@ -1,0 +1,1 @@
+"""Reports: the versioned result record and its renderings (JSON, Markdown, JUnit, HTML)."""

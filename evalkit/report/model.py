@@ -1,0 +1,159 @@
+"""The report: a typed, versioned record that evalkit and other tools read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._errors import DataError
+
+REPORT_SCHEMA_VERSION = 1
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
+
+
+class _Rec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FailingExample(_Rec):
+    """A sample that failed a requirement, with what was measured on it."""
+
+    index: int = Field(description="Global sample index; `evalkit reproduce` regenerates it from the seed.")
+    label: int | None = Field(None, description="The class asked for this sample.")
+    values: dict[str, float] = Field(default_factory=dict, description="Measurements of the sample.")
+
+
+class ClassResult(_Rec):
+    """One class of a per-class requirement."""
+
+    label: int
+    passed: int
+    n: int
+    lower: float
+    upper: float
+    verdict: Verdict
+
+
+class RequirementResult(_Rec):
+    """The verdict on one requirement for one subject."""
+
+    name: str = Field(description="The requirement's name (or its check/expression/metric).")
+    kind: Literal["rate", "metric"]
+    verdict: Verdict
+    confidence: float = Field(description="Confidence the verdict holds at (after any correction for looks/classes).")
+    target: float | None = Field(None, description="at_least for rates; the bound for metrics.")
+    at_least: float | None = None
+    at_most: float | None = None
+    passed: int | None = Field(None, description="Samples that passed (rates).")
+    n: int | None = Field(None, description="Samples judged.")
+    undefined: int = Field(0, description="Samples where a where: expression was undefined (counted as failing).")
+    value: float | None = Field(None, description="Observed rate or metric value.")
+    lower: float | None = Field(None, description="One-sided lower confidence bound.")
+    upper: float | None = Field(None, description="One-sided upper confidence bound.")
+    method: str | None = Field(None, description="How the bounds were computed.")
+    more_samples: int | None = Field(None, description="For INCONCLUSIVE: further samples likely to decide, if the rate held.")
+    per_class: list[ClassResult] = Field(default_factory=list)
+    correction: str | None = Field(None, description="Multiple-testing correction applied (per-class, sequential looks).")
+    failing: list[FailingExample] = Field(default_factory=list)
+    message: str | None = None
+
+
+class MetricResult(_Rec):
+    """A distribution metric with its interval."""
+
+    name: str
+    value: float
+    lower: float
+    upper: float
+    confidence: float
+    method: str
+    n: int
+    n_reference: int | None = None
+    note: str | None = None
+    extra: dict[str, float] = Field(default_factory=dict)
+
+
+class SubjectResult(_Rec):
+    """Everything measured on one subject."""
+
+    name: str
+    model: str | None = None
+    path: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    weights_sha256: str | None = Field(None, description="SHA-256 of the weights file, when there is one.")
+    image_shape: list[int] | None = None
+    status: Literal["ok", "broken", "interrupted"] = "ok"
+    error: str | None = Field(None, description="Why the subject broke, if it did.")
+    n: int = Field(0, description="Samples drawn and observed.")
+    n_planned: int = Field(0, description="Samples the spec asked for.")
+    nonfinite: int = Field(0, description="Samples holding NaN/Inf pixels.")
+    stopped_early: bool = Field(False, description="Sequential mode decided every requirement before n.")
+    seconds: float = 0.0
+    samples_per_second: float | None = Field(None, description="Sampling and observation throughput (metrics excluded).")
+    requirements: list[RequirementResult] = Field(default_factory=list)
+    metrics: list[MetricResult] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=list, description="Requirements/metrics significantly worse than the baseline.")
+
+    @property
+    def verdicts(self) -> list[str]:
+        return [r.verdict for r in self.requirements]
+
+
+class Environment(_Rec):
+    python: str
+    platform: str
+    torch: str
+    evalkit: str
+    device: str
+    packages: dict[str, str] = Field(default_factory=dict)
+    world_size: int = 1
+
+
+class Report(_Rec):
+    """The result of one `evalkit run`."""
+
+    schema_version: int = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout.")
+    name: str
+    spec: dict[str, Any] = Field(description="The validated spec, in canonical form.")
+    spec_sha256: str
+    spec_path: str | None = None
+    started: str
+    finished: str | None = None
+    seed: int
+    environment: Environment
+    reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest.")
+    features: str | None = None
+    subjects: list[SubjectResult] = Field(default_factory=list)
+    baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
+    exit_code: int = 0
+    interrupted: bool = False
+
+    def subject(self, name: str) -> SubjectResult:
+        for s in self.subjects:
+            if s.name == name:
+                return s
+        import difflib
+
+        near = difflib.get_close_matches(name, [s.name for s in self.subjects], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise DataError(f"report has no subject {name!r}{hint} (subjects: {', '.join(s.name for s in self.subjects)})")
+
+
+def read_report(path: str | Path) -> Report:
+    """Read a ``report.json`` (or a report folder) back into a ``Report``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    if not p.is_file():
+        raise DataError(f"{p}: report not found")
+    try:
+        import json
+
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: not a readable report.json ({exc})") from None
+    if data.get("schema_version") != REPORT_SCHEMA_VERSION:
+        raise DataError(f"{p}: report schema version {data.get('schema_version')!r}; this evalkit reads {REPORT_SCHEMA_VERSION}")
+    return Report.model_validate(data)

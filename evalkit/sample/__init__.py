@@ -1,0 +1,1 @@
+"""Sampling: the generator protocol and the sources that stream batches of samples."""

@@ -1,0 +1,161 @@
+"""Sources stream (indices, images, labels) batches for one subject.
+
+A generator source draws latents in fixed-size *blocks*; block b is sampled with
+a ``torch.Generator`` seeded from (seed, b). The batch size only decides how many
+blocks are observed together, so sample i is the same image whatever the batch
+size, and whichever process draws block b under torchrun.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from .._errors import SpecError, SubjectError
+from ..spec.model import Sampling
+
+
+def block_seed(seed: int, block: int) -> int:
+    """SplitMix64 of (seed, block): well-spread 63-bit seeds for neighbouring blocks."""
+    z = (seed * 0x9E3779B97F4A7C15 + block + 1) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
+
+
+def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None:
+    """The class asked for sample i, for all i (a pure function of the spec)."""
+    if num_classes is None:
+        return None
+    n = sampling.size
+    spec = sampling.labels
+    if spec == "uniform":
+        return torch.arange(n) % num_classes
+    if isinstance(spec, list):
+        bad = [c for c in spec if not 0 <= c < num_classes]
+        if bad:
+            raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+        return torch.tensor(spec)[torch.arange(n) % len(spec)]
+    bad = [c for c in spec if not 0 <= c < num_classes]
+    if bad:
+        raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+    # Interleave classes so any prefix (sequential mode) holds a fair mix.
+    remaining = {c: k for c, k in sorted(spec.items()) if k > 0}
+    out: list[int] = []
+    while remaining:
+        for c in list(remaining):
+            out.append(c)
+            remaining[c] -= 1
+            if remaining[c] == 0:
+                del remaining[c]
+    return torch.tensor(out)
+
+
+@dataclass
+class Batch:
+    indices: Tensor  # global sample indices (long)
+    images: Tensor  # (B, C, H, W) float
+    labels: Tensor | None  # asked (or known) classes
+
+
+class GeneratorSource:
+    """Streams samples of a generator, block by block."""
+
+    def __init__(self, name: str, gen, n: int, labels: Tensor | None, seed: int, block_size: int, device: torch.device):
+        self.name, self.gen, self.n, self.labels = name, gen, n, labels
+        self.seed, self.block_size, self.device = seed, block_size, device
+        self.image_shape = tuple(gen.image_shape)
+        self.num_classes = gen.num_classes
+
+    def sample_block(self, b: int) -> Batch:
+        start, stop = b * self.block_size, min(self.n, (b + 1) * self.block_size)
+        g = torch.Generator(device=self.device)
+        g.manual_seed(block_seed(self.seed, b))
+        lab = None if self.labels is None else self.labels[start:stop].to(self.device)
+        try:
+            with torch.no_grad():
+                out = self.gen.sample(stop - start, labels=lab, generator=g)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            raise SubjectError(f"subject {self.name!r}: sample() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, Tensor):
+            raise SubjectError(f"subject {self.name!r}: sample() returned {type(out).__name__}, expected a torch.Tensor")
+        want = (stop - start, *self.image_shape)
+        if tuple(out.shape) != want:
+            raise SubjectError(
+                f"subject {self.name!r}: sample({stop - start}) returned shape {tuple(out.shape)}, expected {want} "
+                f"(its image_shape says {self.image_shape})"
+            )
+        if not out.is_floating_point():
+            raise SubjectError(f"subject {self.name!r}: sample() returned dtype {out.dtype}; expected floats in [0, 1]")
+        return Batch(torch.arange(start, stop), out.float(), lab)
+
+    def batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[Batch]:
+        """Batches covering [start, stop); block-aligned sampling, any batch size."""
+        stop = self.n if stop is None else stop
+        pending: list[Batch] = []
+        pending_n = 0
+        first_block, last_block = start // self.block_size, math.ceil(stop / self.block_size)
+        for b in range(first_block, last_block):
+            blk = self.sample_block(b)
+            keep = (blk.indices >= start) & (blk.indices < stop)
+            if not bool(keep.all()):
+                blk = Batch(blk.indices[keep], blk.images[keep.to(blk.images.device)], None if blk.labels is None else blk.labels[keep.to(blk.labels.device)])
+            pending.append(blk)
+            pending_n += len(blk.indices)
+            while pending_n >= batch_size:
+                batch, pending = _take(pending, batch_size)
+                pending_n -= batch_size
+                yield batch
+        if pending_n:
+            yield _take(pending, pending_n)[0]
+
+    def samples(self, indices: list[int]) -> Batch:
+        """Exactly the samples at ``indices`` (for ``evalkit reproduce``)."""
+        blocks = sorted({i // self.block_size for i in indices})
+        parts = [self.sample_block(b) for b in blocks]
+        allb = _cat(parts)
+        pos = {int(i): j for j, i in enumerate(allb.indices)}
+        sel = torch.tensor([pos[i] for i in indices])
+        return Batch(allb.indices[sel], allb.images[sel.to(allb.images.device)], None if allb.labels is None else allb.labels[sel.to(allb.labels.device)])
+
+
+class ImageSource:
+    """Streams images already on disk (a folder or an .npz)."""
+
+    def __init__(self, name: str, images, n: int, device: torch.device):
+        self.name, self.images, self.device = name, images, device
+        self.n = min(n, len(images))
+        self.image_shape = tuple(images.image_shape)
+        self.labels = None if images.labels is None else images.labels[: self.n]
+        self.num_classes = None if self.labels is None else int(self.labels.max()) + 1
+
+    def batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[Batch]:
+        stop = self.n if stop is None else stop
+        for s in range(start, stop, batch_size):
+            e = min(stop, s + batch_size)
+            imgs = self.images.slice(s, e).to(self.device)
+            lab = None if self.labels is None else self.labels[s:e].to(self.device)
+            yield Batch(torch.arange(s, e), imgs, lab)
+
+    def samples(self, indices: list[int]) -> Batch:
+        parts = [next(self.batches(1, i, i + 1)) for i in indices]
+        return _cat(parts)
+
+
+def _cat(parts: list[Batch]) -> Batch:
+    labels = None if parts[0].labels is None else torch.cat([p.labels for p in parts])
+    return Batch(torch.cat([p.indices for p in parts]), torch.cat([p.images for p in parts]), labels)
+
+
+def _take(pending: list[Batch], k: int) -> tuple[Batch, list[Batch]]:
+    allb = _cat(pending)
+    head = Batch(allb.indices[:k], allb.images[:k], None if allb.labels is None else allb.labels[:k])
+    rest_n = len(allb.indices) - k
+    rest = [Batch(allb.indices[k:], allb.images[k:], None if allb.labels is None else allb.labels[k:])] if rest_n else []
+    return head, rest

@@ -1,0 +1,215 @@
+"""Read a spec from YAML, keeping the line and column of every value.
+
+We compose the YAML node graph with PyYAML's *safe* composer (no ``!!python``
+tags), then build plain Python data ourselves, which lets us (a) record a mark
+for every field path, (b) bound nesting depth and the size after alias expansion
+(so a "billion laughs" file is refused instead of eating memory), and (c) turn
+pydantic's errors into ``file:line:col: field.path: message`` lines.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .._errors import SpecError
+from .model import Spec
+
+MAX_DEPTH = 40
+MAX_NODES = 100_000
+MAX_BYTES = 5_000_000
+
+Marks = dict[tuple, tuple[int, int]]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.marks: Marks = {}
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: tuple, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Refused(node, f"the document expands to more than {MAX_NODES} values (nested aliases?); refusing it")
+        if depth > MAX_DEPTH:
+            raise _Refused(node, f"nesting deeper than {MAX_DEPTH} levels; refusing it")
+        self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    raise _Refused(knode, "YAML merge keys ('<<') are not supported in specs; write the keys out")
+                key = self.build(knode, path + ("<key>",), depth + 1)
+                if isinstance(key, (dict, list)):
+                    raise _Refused(knode, "a mapping key must be a plain value")
+                if key in out:
+                    raise _Refused(knode, f"duplicate key {key!r}")
+                self.marks[path + (key,)] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
+                self.marks[path + (key, "<key>")] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+                out[key] = self.build(vnode, path + (key,), depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        return _Scalar().construct_scalar_value(node)
+
+
+class _Scalar(yaml.SafeLoader):
+    """Only used for its scalar resolution (int, float, bool, null, str)."""
+
+    def __init__(self) -> None:  # no stream: we call the constructor directly
+        yaml.constructor.SafeConstructor.__init__(self)
+
+    def construct_scalar_value(self, node: yaml.Node) -> Any:
+        if node.tag not in self.yaml_constructors or node.tag.startswith("tag:yaml.org,2002:python"):
+            raise _Refused(node, f"tag {node.tag!r} is not allowed in a spec (only plain YAML values are)")
+        if node.tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs"):
+            raise _Refused(node, f"tag {node.tag!r} is not allowed in a spec (only plain YAML values are)")
+        return self.construct_object(node, deep=True)
+
+
+class _Refused(Exception):
+    def __init__(self, node: yaml.Node, message: str):
+        self.line, self.col = node.start_mark.line + 1, node.start_mark.column + 1
+        super().__init__(message)
+
+
+def format_location(source: str | None, marks: Marks, path: tuple) -> str:
+    name = source or "<spec>"
+    p = tuple(path)
+    while p and p not in marks:
+        p = p[:-1]
+    if p in marks:
+        line, col = marks[p]
+        return f"{name}:{line}:{col}"
+    return name
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _fields_at(model: type, loc: tuple) -> list[str]:
+    """Field names valid at ``loc`` (for 'did you mean' on unknown keys)."""
+    from pydantic import BaseModel
+
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            return []
+        ann = cur.model_fields[part].annotation
+        args = getattr(ann, "__args__", None) or ()
+        cur = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if cur is None:
+            for a in args:  # list[Model] and Model | None
+                inner = getattr(a, "__args__", None) or ()
+                cur = next((x for x in inner if isinstance(x, type) and issubclass(x, BaseModel)), None)
+                if cur:
+                    break
+        if cur is None:
+            return []
+    return list(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
+
+
+def _problems(exc: ValidationError, source: str | None, marks: Marks, data: Any) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            key = loc[-1]
+            valid = _fields_at(Spec, loc[:-1])
+            near = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else (f" (valid keys: {', '.join(valid)})" if valid else "")
+            where = format_location(source, marks, loc + ("<key>",))
+            lines.append(f"{where}: {_dotted(loc)}: unknown key {key!r}{hint}")
+            continue
+        where = format_location(source, marks, loc)
+        value = _value_at(data, loc)
+        shown = f" (got {value!r})" if value is not _MISSING and not isinstance(value, (dict, list)) else ""
+        if err["type"] == "missing":
+            lines.append(f"{where}: {_dotted(loc)}: required field is missing")
+        else:
+            lines.append(f"{where}: {_dotted(loc)}: {msg}{shown}")
+    return lines
+
+
+_MISSING = object()
+
+
+def _value_at(data: Any, loc: tuple) -> Any:
+    cur = data
+    for part in loc:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return cur
+
+
+def parse_spec(text: str, source: str | None = None) -> Spec:
+    """Parse and validate spec text; raise ``SpecError`` listing every problem."""
+    name = source or "<spec>"
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        raise SpecError(f"{name}: file is larger than {MAX_BYTES} bytes; a spec is a short YAML file")
+    if not text.strip():
+        raise SpecError(f"{name}:1:1: the spec is empty; start with `version: 1`, a `name:`, `subjects:` and `requirements:`")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        problem = exc.problem or str(exc)
+        if "\t" in problem or "'\\t'" in problem:
+            problem += " (YAML indents with spaces; replace the tab characters)"
+        raise SpecError(f"{where}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{name}: not valid YAML: {exc}") from None
+    if node is None:
+        raise SpecError(f"{name}:1:1: the spec holds no YAML document; start with `version: 1`")
+    builder = _Builder()
+    try:
+        data = builder.build(node, (), 0)
+    except _Refused as exc:
+        raise SpecError(f"{name}:{exc.line}:{exc.col}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{name}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{name}:1:1: a spec is a YAML mapping (key: value lines), got a {type(data).__name__}")
+    if "version" in data and data["version"] != 1:
+        raise SpecError(
+            f"{format_location(source, builder.marks, ('version',))}: version: this evalkit reads spec version 1, got {data['version']!r}"
+        )
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        problems = _problems(exc, source, builder.marks, data)
+        raise SpecError(f"{name}: {len(problems)} problem(s)", problems) from None
+    spec._source = source
+    spec._marks = builder.marks
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError(f"{p}: spec file not found")
+    if p.is_dir():
+        raise SpecError(f"{p}: is a folder; give a spec file (.yaml)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); is this a YAML file?") from None
+    return parse_spec(text, str(p))

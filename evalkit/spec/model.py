@@ -1,0 +1,298 @@
+"""The spec, version 1, as pydantic v2 models.
+
+Unknown keys are errors everywhere (``extra="forbid"``): a typo must never be
+silently ignored. Names of checks, metrics, models and measurements are checked
+against the registries here, so one validation pass reports every problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .. import registry
+
+SPEC_VERSION = 1
+DEFAULT_CONFIDENCE = 0.95
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registries_ready(cls, data: Any) -> Any:
+        # Names are checked against the registries, so fill them before any validator runs.
+        registry.load_plugins()
+        return data
+
+
+class Reference(_Strict):
+    """Real images that distribution metrics compare against."""
+
+    dataset: str | None = Field(None, description="A registered dataset, e.g. 'fashion-mnist'.")
+    split: str = Field("test", description="Split of the dataset ('test' ships with evalkit; 'train' needs the Debian package).")
+    range: tuple[int, int] | None = Field(None, description="Half-open [start, stop) slice of the split, e.g. [0, 5000].")
+    path: str | None = Field(None, description="A folder of PNG/JPEG images or an .npz file, relative to the spec's folder.")
+    format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred from it when omitted.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Reference":
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of `dataset:` (a registered dataset) or `path:` (a folder or .npz)")
+        if self.dataset is not None and self.dataset not in registry.datasets:
+            raise ValueError(registry.datasets.unknown_message(self.dataset))
+        if self.range is not None and not (0 <= self.range[0] < self.range[1]):
+            raise ValueError(f"range must be [start, stop) with 0 <= start < stop, got {list(self.range)}")
+        return self
+
+
+class Subject(_Strict):
+    """One row of the audit: a model with its settings, or a folder/.npz of generated images."""
+
+    model: str | None = Field(None, description="A registered generator name, or 'module:attribute' of user code.")
+    path: str | None = Field(None, description="A folder of images or an .npz of already generated samples.")
+    format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred when omitted.")
+    name: str | None = Field(None, description="Display name in reports; defaults to the model and its params.")
+    checkpoint: str | None = Field(None, description="Weights file handed to a user generator (a .safetensors path).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the generator (e.g. steps, guidance).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Subject":
+        if (self.model is None) == (self.path is None):
+            raise ValueError("give exactly one of `model:` (a generator) or `path:` (images on disk)")
+        if self.model is not None and not registry.is_reference(self.model) and self.model not in registry.generators:
+            raise ValueError(registry.generators.unknown_message(self.model))
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        base = self.model or Path(self.path or "").name or str(self.path)
+        if self.params:
+            base += "(" + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+        return base
+
+
+class Sampling(_Strict):
+    """How many samples to draw, in which batches, from which seed, with which labels."""
+
+    n: int | None = Field(None, gt=0, description="Samples per subject (default 1000, or the sum of per-class counts).")
+    batch_size: int = Field(250, gt=0, description="Samples observed at once; does not change the samples.")
+    block_size: int = Field(50, gt=0, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
+    seed: int = Field(0, ge=0, description="Base seed; sample i depends only on (seed, i).")
+    labels: Literal["uniform"] | list[int] | dict[int, int] = Field(
+        "uniform", description="'uniform' (classes in turn), a list of classes used in turn, or per-class counts."
+    )
+    sequential: bool = Field(False, description="Stop a subject as soon as every requirement is decided.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "Sampling":
+        if isinstance(self.labels, dict):
+            if any(c < 0 for c in self.labels.values()):
+                raise ValueError("per-class counts must be >= 0")
+            total = sum(self.labels.values())
+            if total <= 0:
+                raise ValueError("per-class counts add up to 0 samples")
+            if self.n is not None and self.n != total:
+                raise ValueError(f"n is {self.n} but the per-class counts add up to {total}; drop n or make them agree")
+            self.n = total
+        elif isinstance(self.labels, list) and not self.labels:
+            raise ValueError("labels list is empty")
+        if self.n is None:
+            self.n = 1000
+        if self.batch_size > self.n:
+            raise ValueError(f"batch_size ({self.batch_size}) is larger than n ({self.n}); use batch_size <= n")
+        return self
+
+    @property
+    def size(self) -> int:
+        assert self.n is not None  # set by the validator
+        return self.n
+
+
+class Requirement(_Strict):
+    """One thing the samples must satisfy: a per-sample rate, or a distribution metric bound."""
+
+    name: str | None = Field(None, description="Readable name shown in reports.")
+    check: str | None = Field(None, description="A registered per-sample check; the requirement bounds its pass rate.")
+    where: str | None = Field(None, description="A boolean expression over per-sample measurements, e.g. '0.05 < ink < 0.7'.")
+    metric: str | None = Field(None, description="A registered distribution metric, e.g. fid, precision, recall.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments of the check or metric.")
+    at_least: float | None = Field(None, description="Lower bound: a rate in [0, 1], or a metric value.")
+    at_most: float | None = Field(None, description="Upper bound (metrics only).")
+    confidence: float | None = Field(None, gt=0, lt=1, description="Confidence of the verdict; defaults to the spec's.")
+    per_class: bool = Field(False, description="Judge the rate for each asked class (Holm-corrected).")
+
+    @model_validator(mode="after")
+    def _kind(self) -> "Requirement":
+        kinds = [k for k in ("check", "where", "metric") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of `check:`, `where:` or `metric:`" + (f" (got {', '.join(kinds)})" if kinds else ""))
+        if self.check is not None or self.where is not None:
+            if self.at_most is not None:
+                raise ValueError("a rate requirement takes `at_least` (the share of samples that must pass), not `at_most`")
+            if self.at_least is None:
+                raise ValueError("a rate requirement needs `at_least`, the share of samples that must pass, in [0, 1]")
+            if not 0.0 <= self.at_least <= 1.0:
+                raise ValueError(f"at_least is a rate here and must lie in [0, 1], got {self.at_least}")
+        else:
+            if self.at_least is None and self.at_most is None:
+                raise ValueError("a metric requirement needs `at_least` or `at_most`")
+            if self.per_class:
+                raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
+        if self.check is not None:
+            if self.check not in registry.checks:
+                raise ValueError(registry.checks.unknown_message(self.check))
+            _validate_args("check", self.check, registry.checks.get(self.check).obj, self.args)
+        if self.metric is not None:
+            if self.metric not in registry.metrics:
+                raise ValueError(registry.metrics.unknown_message(self.metric))
+            _validate_args("metric", self.metric, registry.metrics.get(self.metric).obj.compute, self.args)
+        if self.where is not None:
+            from ..observe.expr import parse_expression
+
+            parse_expression(self.where)  # raises ValueError naming the column
+        return self
+
+    @property
+    def kind(self) -> Literal["rate", "metric"]:
+        return "metric" if self.metric is not None else "rate"
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.check:
+            return self.check + (f"({', '.join(f'{k}={v}' for k, v in self.args.items())})" if self.args else "")
+        return self.where or str(self.metric)
+
+
+def _validate_args(kind: str, name: str, fn: Any, args: dict[str, Any]) -> None:
+    """Check ``args`` against the keyword-only parameters of ``fn`` (names and types)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    sig = inspect.signature(fn)
+    params = {p.name: p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = [a for a in args if a not in params]
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], params, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        known = ", ".join(params) or "none"
+        raise ValueError(f"{kind} {name!r} has no argument {unknown[0]!r}{hint} (arguments: {known})")
+    missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in args]
+    if missing:
+        raise ValueError(f"{kind} {name!r} needs argument {missing[0]!r}")
+    hints = _type_hints(fn)
+    for a, v in args.items():
+        if a in hints:
+            try:
+                TypeAdapter(hints[a]).validate_python(v, strict=False)
+            except ValidationError:
+                raise ValueError(f"{kind} {name!r} argument {a!r} must be {_type_name(hints[a])}, got {v!r}") from None
+
+
+def _type_hints(fn: Any) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        return {}
+
+
+def _type_name(t: Any) -> str:
+    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+
+
+class Regression(_Strict):
+    """Baseline comparison: how much worse than the baseline a number may get before it counts."""
+
+    tolerance: dict[str, float] = Field(default_factory=dict, description="Per requirement name or metric: allowed worsening.")
+
+
+class ReportSettings(_Strict):
+    """What the run writes."""
+
+    formats: list[Literal["json", "markdown", "junit", "html"]] = Field(
+        default_factory=lambda: ["json", "markdown"], description="Files written in the report folder."
+    )
+    failing_examples: int = Field(8, ge=0, description="Failing sample indices kept per requirement.")
+
+
+class Spec(_Strict):
+    """An evalkit spec, version 1."""
+
+    version: Literal[1] = Field(description="Spec language version; must be 1.")
+    name: str = Field(description="Name of the audit; names the report folder.")
+    description: str | None = None
+    reference: Reference | None = Field(None, description="Real images for distribution metrics.")
+    training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
+    features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")
+    classifier: str | None = Field("fashion-classifier", description="Classifier behind label checks and confidence measurements.")
+    subjects: list[Subject] = Field(min_length=1, description="Models or image sets under audit.")
+    sampling: Sampling = Field(default_factory=Sampling)
+    confidence: float = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="Default confidence of every verdict.")
+    requirements: list[Requirement] = Field(default_factory=list)
+    regression: Regression = Field(default_factory=Regression)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    _source: str | None = PrivateAttr(None)
+    _marks: dict[tuple, tuple[int, int]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Spec":
+        seen: set[str] = set()
+        for s in self.subjects:
+            if s.display_name in seen:
+                raise ValueError(f"two subjects are both named {s.display_name!r}; give one a `name:`")
+            seen.add(s.display_name)
+        labels = [r.label for r in self.requirements]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"two requirements are both named {sorted(dup)[0]!r}; give one a `name:`")
+        return self
+
+    @property
+    def source(self) -> str | None:
+        """The file this spec was read from, if any."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self._source).parent if self._source else Path.cwd()
+
+    def resolve_path(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def where(self, *path: Any) -> str:
+        """``file:line:col`` of a field path (or of its closest parent with a mark)."""
+        from .load import format_location
+
+        return format_location(self._source, self._marks, tuple(path))
+
+    def confidence_of(self, req: Requirement) -> float:
+        return req.confidence if req.confidence is not None else self.confidence
+
+    def canonical(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form: equal specs hash equally whatever their YAML layout."""
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()
