@@ -88,6 +88,7 @@ def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
 @metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
         higher_is_better=False)
 class FID:
+    @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
         real, fake = inputs.need_real("fid").double(), inputs.fake.double()
         m1, c1 = Fn.gaussian_moments(real).mean_cov()

@@ -24,6 +24,7 @@ MAX_NODES = 100_000
 MAX_BYTES = 5_000_000
 
 Marks = dict[tuple, tuple[int, int]]
+_PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class _Builder:
@@ -38,6 +39,8 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _Refused(node, f"nesting deeper than {MAX_DEPTH} levels; refusing it")
         self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTIONS:
+            raise _Refused(node, f"tag {node.tag!r} is not allowed in a spec (only plain YAML values are)")
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for knode, vnode in node.value:

@@ -79,7 +79,7 @@ class DCGAN(_ZooGenerator):
 
 
 class VAE(_ZooGenerator):
-    """Class-conditional VAE; samples decode z ~ N(0, I) (the Bernoulli mean)."""
+    """Class-conditional VAE; samples decode z from the learned class prior (Bernoulli mean)."""
 
     def __init__(self, checkpoint: str | Path | None = None, temperature: float = 1.0):
         super().__init__()
@@ -92,8 +92,9 @@ class VAE(_ZooGenerator):
 
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:
         y = _check_labels(labels, n, self.num_classes, generator, self.device)
-        z = torch.randn(n, self.net.z_dim, generator=generator, device=self.device) * self.temperature
-        return self.net.decode(z, y)
+        mu, logvar = self.net.prior(y)
+        eps = torch.randn(n, self.net.z_dim, generator=generator, device=self.device)
+        return self.net.decode(mu + eps * (0.5 * logvar).exp() * self.temperature, y)
 
     def reconstruct(self, images: Tensor, labels: Tensor) -> Tensor:
         """Encode and decode (posterior mean): the VAE's reconstruction of ``images``."""

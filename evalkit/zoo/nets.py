@@ -82,11 +82,20 @@ class DCGANDiscriminator(nn.Module):
 
 
 class ConditionalVAE(nn.Module):
-    """Class-conditional VAE with a Bernoulli decoder; prior N(0, I) on ``z``."""
+    """Class-conditional VAE with a Bernoulli decoder and a learned per-class prior.
+
+    The prior p(z | y) = N(mu_y, diag(sigma_y^2)) (the conditional prior of Sohn et
+    al.'s CVAE): with a fixed N(0, I) prior the code z learns the class too, and
+    prior samples then drift away from the asked class.
+    """
 
     def __init__(self, z_dim: int = 16, width: int = 32, num_classes: int = NUM_CLASSES):
         super().__init__()
         self.z_dim, self.num_classes, self.width = z_dim, num_classes, width
+        self.prior_mu = nn.Embedding(num_classes, z_dim)
+        self.prior_logvar = nn.Embedding(num_classes, z_dim)
+        nn.init.normal_(self.prior_mu.weight, std=1.0)
+        nn.init.zeros_(self.prior_logvar.weight)
         self.enc = nn.Sequential(
             nn.Conv2d(1, width, 4, 2, 1), nn.ReLU(),
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(), nn.Flatten(),
@@ -115,6 +124,9 @@ class ConditionalVAE(nn.Module):
 
     def decode(self, z: Tensor, labels: Tensor) -> Tensor:
         return torch.sigmoid(self.decode_logits(z, labels))
+
+    def prior(self, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return self.prior_mu(labels), self.prior_logvar(labels)
 
 
 class LatentAutoencoder(nn.Module):

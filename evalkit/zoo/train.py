@@ -56,7 +56,7 @@ class TrainConfig:
 
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
-    "fashion-vae": TrainConfig(epochs=12, lr=1e-3),
+    "fashion-vae": TrainConfig(epochs=10, lr=1e-3),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
     "fashion-ddpm": TrainConfig(epochs=22, lr=5e-4, ema=0.999, extra={"p_uncond": 0.1}),
@@ -138,7 +138,9 @@ class _VAE(_Task):
         z = mu + torch.randn(mu.shape, generator=g) * (0.5 * logvar).exp()
         logits = self.net.decode_logits(z, y)
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / x.shape[0]
+        pmu, plogvar = self.net.prior(y)
+        # KL(N(mu, var) || N(pmu, pvar)) for diagonal Gaussians
+        kl = 0.5 * (plogvar - logvar + (logvar.exp() + (mu - pmu).pow(2)) / plogvar.exp() - 1).sum() / x.shape[0]
         loss = rec + kl
         self.optims["net"].zero_grad()
         loss.backward()

@@ -1,0 +1,45 @@
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE / "plugins"))  # user-code modules referenced as module:attribute
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return write
+
+
+BASIC = """\
+version: 1
+name: basic
+reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
+features: pixels
+classifier: null
+subjects:
+  - model: dataset
+    params: {range: [5000, 6000]}
+sampling: {n: 200, batch_size: 50, seed: 3}
+requirements:
+  - {name: in range, check: in_range, at_least: 0.9}
+  - {name: sane ink, where: "0.02 < ink < 0.8", at_least: 0.5}
+"""
+
+
+@pytest.fixture
+def basic_spec(write_spec):
+    return write_spec(BASIC)

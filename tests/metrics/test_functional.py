@@ -1,0 +1,177 @@
+"""Each metric against an independent brute-force NumPy version written here."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from scipy import linalg
+
+from evalkit.metrics import functional as F
+from evalkit.metrics.states import FeatureState, MomentState
+from evalkit.metrics.suite import FID, MetricInputs
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+def np_fid(x, y):
+    m1, m2 = x.mean(0), y.mean(0)
+    c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = linalg.sqrtm(c1 @ c2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * covmean))
+
+
+def test_fid_closed_form_of_two_gaussians():
+    # Diagonal covariances commute: FID = |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2
+    d = 6
+    mu1, mu2 = torch.zeros(d, dtype=torch.float64), torch.arange(d, dtype=torch.float64)
+    a, b = torch.arange(1, d + 1, dtype=torch.float64), torch.full((d,), 4.0, dtype=torch.float64)
+    expected = float((mu1 - mu2).pow(2).sum() + (a.sqrt() - b.sqrt()).pow(2).sum())
+    assert F.frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b)) == pytest.approx(expected, rel=1e-10)
+    # A rotated (non-diagonal) pair: rotating both by the same orthogonal Q changes nothing.
+    q, _ = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    got = F.frechet_distance(q @ mu1, q @ torch.diag(a) @ q.T, q @ mu2, q @ torch.diag(b) @ q.T)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_fid_matches_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 16))
+    y = rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16)) * 0.3 + 0.5
+    assert rel(F.fid(torch.from_numpy(x), torch.from_numpy(y)), np_fid(x, y)) < 1e-6
+
+
+def np_kid_subset(x, y):
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    m = len(x)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+
+
+def test_kid_single_full_subset_matches_brute_force():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(120, 8)), rng.normal(size=(120, 8)) + 0.3
+    mean, std = F.kid(torch.from_numpy(x), torch.from_numpy(y), subsets=1, subset_size=120)
+    assert rel(mean, np_kid_subset(x, y)) < 1e-9  # a full-size subset is a permutation: same value
+
+
+def np_prdc(real, fake, k):
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    rr, ff, rf = dist(real, real), dist(fake, fake), dist(real, fake)
+    r_rad = np.sort(rr, axis=1)[:, k]
+    f_rad = np.sort(ff, axis=1)[:, k]
+    precision = (rf <= r_rad[:, None]).any(0).mean()
+    recall = (rf <= f_rad[None, :]).any(1).mean()
+    density = (rf <= r_rad[:, None]).sum(0).mean() / k
+    coverage = (rf.min(1) <= r_rad).mean()
+    return precision, recall, density, coverage
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_prdc_matches_brute_force(k):
+    rng = np.random.default_rng(k)
+    real, fake = rng.normal(size=(300, 5)), rng.normal(size=(250, 5)) * 1.2 + 0.2
+    got = F.prdc(torch.from_numpy(real), torch.from_numpy(fake), k=k)
+    exp = np_prdc(real, fake, k)
+    for g, e in zip((got.precision, got.recall, got.density, got.coverage), exp):
+        assert rel(g, e) < 1e-12 or abs(g - e) < 1e-12
+
+
+def test_prdc_in_small_blocks_equals_one_block(monkeypatch):
+    rng = np.random.default_rng(7)
+    real, fake = torch.from_numpy(rng.normal(size=(200, 4))), torch.from_numpy(rng.normal(size=(180, 4)))
+    one = F.prdc(real, fake, k=3)
+    monkeypatch.setattr(F, "_BLOCK", 17)
+    many = F.prdc(real, fake, k=3)
+    assert (one.precision, one.recall, one.density, one.coverage) == (many.precision, many.recall, many.density, many.coverage)
+
+
+def np_vendi(x, q=1.0):
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    kmat = x @ x.T / len(x)
+    lam = np.linalg.eigvalsh(kmat)
+    lam = lam[lam > 1e-12]
+    if q == 1.0:
+        return float(np.exp(-(lam * np.log(lam)).sum()))
+    return float((lam**q).sum() ** (1 / (1 - q)))
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 0.5])
+def test_vendi_matches_n_by_n_kernel(q):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 10))
+    assert rel(F.vendi(torch.from_numpy(x), q=q), np_vendi(x, q)) < 1e-6
+
+
+def test_vendi_of_identical_and_orthogonal_samples():
+    assert F.vendi(torch.ones(50, 4)) == pytest.approx(1.0)
+    assert F.vendi(torch.eye(7)) == pytest.approx(7.0)
+
+
+def test_memorization_ratio_by_hand():
+    train = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]], dtype=torch.float64)
+    fake = torch.tensor([[0.1, 0.0], [10.0, 3.0]], dtype=torch.float64)
+    ratios, dist = F.memorization_ratios(train, fake)
+    # nearest train of fake0 is train0 (dist .1), whose own NN distance is 1 -> ratio .1
+    # nearest train of fake1 is train2 (dist 3), whose own NN distance is 9 -> ratio 1/3
+    assert ratios.tolist() == pytest.approx([0.1, 1 / 3])
+    assert dist.tolist() == pytest.approx([0.1, 3.0])
+
+
+def test_class_distribution_by_hand():
+    out = F.class_distribution(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1]), 2)
+    assert out["tv"] == 0.0
+    out = F.class_distribution(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 0, 1]), 2)
+    assert out["tv"] == pytest.approx(0.25)
+    assert out["kl"] == pytest.approx(0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25))
+
+
+# ---- states: merge order, pickling, determinism
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_merge_order_never_changes_fid(sizes, rnd):
+    g = torch.Generator().manual_seed(len(sizes))
+    chunks = [torch.randn(s, 3, generator=g, dtype=torch.float64) for s in sizes]
+    states = []
+    for c in chunks:
+        m = MomentState(3)
+        m.update(c)
+        states.append(pickle.loads(pickle.dumps(m)))
+    order = list(range(len(states)))
+    rnd.shuffle(order)
+    merged = states[order[0]]
+    for i in order[1:]:
+        merged = merged.merge(states[i])
+    whole = torch.cat(chunks)
+    if len(whole) < 2:
+        return
+    mu, cov = merged.moments.mean_cov()
+    assert torch.allclose(mu, whole.mean(0), atol=1e-12)
+    assert torch.allclose(cov, torch.cov(whole.T), atol=1e-10)
+    fs = [FeatureState() for _ in chunks]
+    start = 0
+    for f, c in zip(fs, chunks):
+        f.update(c, torch.arange(start, start + len(c)))
+        start += len(c)
+    fmerged = fs[order[0]]
+    for i in order[1:]:
+        fmerged = fmerged.merge(fs[i])
+    assert torch.equal(fmerged.value()[0], whole)
+
+
+def test_fid_metric_is_deterministic_and_interval_brackets_value():
+    g = torch.Generator().manual_seed(5)
+    inputs = MetricInputs("s", torch.randn(400, 8, generator=g), torch.randn(300, 8, generator=g) + 0.2, seed=1)
+    a = FID().compute(inputs, 0.95)
+    b = FID().compute(inputs, 0.95)
+    assert a == b
+    assert a.low <= a.value <= a.high
+    assert rel(a.value, np_fid(inputs.real.numpy().astype(np.float64), inputs.fake.numpy().astype(np.float64))) < 1e-6

@@ -1,0 +1,73 @@
+"""Real user-side generators used by the tests through ``module:attribute`` references."""
+
+import torch
+
+
+class Blobs:
+    """Unconditional RGB generator: a bright Gaussian blob at a random place (any size)."""
+
+    num_classes = None
+
+    def __init__(self, size: int = 32, channels: int = 3):
+        self.image_shape = (channels, size, size)
+
+    def sample(self, n, *, labels, generator):
+        c, h, w = self.image_shape
+        centre = torch.rand(n, 2, generator=generator, device=generator.device) * torch.tensor([h, w])
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        d2 = (yy[None] - centre[:, 0, None, None]) ** 2 + (xx[None] - centre[:, 1, None, None]) ** 2
+        img = torch.exp(-d2 / (2 * (h / 6) ** 2))
+        return img[:, None].expand(n, c, h, w).clone()
+
+
+class Striped:
+    """Class-conditional 1x28x28: class k draws k+1 vertical stripes, plus noise."""
+
+    image_shape = (1, 28, 28)
+    num_classes = 10
+
+    def sample(self, n, *, labels, generator):
+        x = torch.rand(n, 1, 28, 28, generator=generator) * 0.1
+        cols = torch.arange(28)
+        for i, k in enumerate(labels.tolist()):
+            x[i, 0, :, cols % (28 // (k + 1) + 1) == 0] = 1.0
+        return x
+
+
+class NaNAfter:
+    """Returns NaN for every sample from index ``start`` on (counts calls)."""
+
+    image_shape = (1, 8, 8)
+    num_classes = None
+
+    def __init__(self, start: int = 0):
+        self.start, self.seen = start, 0
+
+    def sample(self, n, *, labels, generator):
+        x = torch.rand(n, 1, 8, 8, generator=generator)
+        for i in range(n):
+            if self.seen + i >= self.start:
+                x[i, 0, 0, 0] = float("nan")
+        self.seen += n
+        return x
+
+
+class WrongShape:
+    image_shape = (1, 8, 8)
+    num_classes = None
+
+    def sample(self, n, *, labels, generator):
+        return torch.rand(n, 1, 9, 9, generator=generator)
+
+
+class Raises:
+    image_shape = (1, 8, 8)
+    num_classes = None
+
+    def sample(self, n, *, labels, generator):
+        raise RuntimeError("out of cheese")
+
+
+def make_blobs(size: int = 32, checkpoint=None):
+    """A factory taking params (size) and an optional checkpoint path."""
+    return Blobs(size=size)
