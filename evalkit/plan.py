@@ -136,7 +136,7 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
         else:
             entry = registry.metrics.get(r.metric)
             rp.metric = entry
-            rp.needs = frozenset(("real",) + tuple(entry.info.get("needs", ()))) if r.metric not in ("vendi", "class_tv", "memorized") else frozenset(entry.info.get("needs", ()))
+            rp.needs = frozenset(entry.info.get("needs", ()))
             metric_names.append(r.metric)
         if r.per_class:
             rp.needs = rp.needs | {"labels"}

@@ -319,8 +319,8 @@ class Runner:
                 res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
             self.check_needs(sp, source)
             shape = tuple(source.image_shape)
-            if self.plan.metric_requirements:
-                self.real_features(shape)
+            if "real" in self.plan.needs:
+                self.real_features(shape)  # fail fast on a bad reference, before sampling
             history = DuplicateIndex()
             t_loop = time.monotonic()
             self._sample_loop(sp, source, state, history, shape, res)
@@ -334,7 +334,7 @@ class Runner:
             res.status, res.error = "broken", str(exc)
             res.requirements = []
             self.spec_problem = True
-        except (EvalkitError, RuntimeError, ValueError, OSError) as exc:
+        except Exception as exc:  # user code may raise anything; the other subjects still run
             res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
             log.debug("subject %s broke", sp.name, exc_info=True)
         res.n = state.n
@@ -420,7 +420,7 @@ class Runner:
         pred, _ = state.predicted.value()
         asked, _ = state.asked.value()
         memo, _ = state.memo.value()
-        real = self.real_features(shape) if self.spec.reference is not None else None
+        real = self.real_features(shape) if "real" in self.plan.needs else None
         if real is not None and real.shape[1] != fake.shape[1]:
             raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
         inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,

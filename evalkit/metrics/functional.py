@@ -108,7 +108,8 @@ def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> fl
     m = s1 @ cov2 @ s1
     eig = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0)
     value = (mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * eig.sqrt().sum()
-    return float(value)
+    # Round-off can leave a tiny negative number for identical fits; the distance is >= 0.
+    return max(float(value), 0.0)
 
 
 def fid(real: Tensor, fake: Tensor) -> float:
@@ -234,18 +235,20 @@ def vendi(x: Tensor, *, q: float = 1.0, weights: Tensor | None = None) -> float:
     """Vendi score (Friedman & Dieng, 2023) with the cosine-similarity kernel.
 
     The eigenvalues of K/n (K = X X^T, rows unit-normalised) equal the non-zero
-    eigenvalues of X^T X / n, a d x d matrix, so N never enters the cost squared.
+    eigenvalues of X^T X / n, so the cost is that of the smaller of N x N and d x d.
     ``q`` is the order of the Rényi entropy (1 = Shannon, inf = min-entropy).
     """
     x = x.to(torch.float64)
     norms = x.norm(dim=1, keepdim=True)
     x = x / norms.clamp_min(1e-300)
-    if weights is None:
-        cov = x.T @ x / x.shape[0]
+    w = torch.ones(x.shape[0], dtype=torch.float64) if weights is None else weights.to(torch.float64)
+    # Both X^T W X and W^1/2 X X^T W^1/2 hold the same non-zero eigenvalues: take the smaller.
+    if x.shape[0] < x.shape[1]:
+        xs = x * w.sqrt()[:, None]
+        mat = xs @ xs.T / w.sum()
     else:
-        w = weights.to(torch.float64)
-        cov = (x * w[:, None]).T @ x / w.sum()
-    lam = torch.linalg.eigvalsh((cov + cov.T) / 2).clamp_min(0)
+        mat = (x * w[:, None]).T @ x / w.sum()
+    lam = torch.linalg.eigvalsh((mat + mat.T) / 2).clamp_min(0)
     lam = lam / lam.sum()
     lam = lam[lam > 1e-15]
     if q == 1.0:

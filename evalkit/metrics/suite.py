@@ -86,7 +86,7 @@ def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
-        higher_is_better=False)
+        higher_is_better=False, needs=("real",))
 class FID:
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
@@ -116,7 +116,7 @@ class FID:
 
 
 @metric("kid", help="Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
-        higher_is_better=False)
+        higher_is_better=False, needs=("real",))
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
@@ -143,14 +143,14 @@ def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -
                        f"Clopper-Pearson over {what}, conditional on the k-NN balls", n, n_ref)
 
 
-@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).")
+@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Precision:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
         p = _prdc(inputs, k, k)
         return _share(p.fake_in_real, confidence, len(inputs.real), "generated samples")
 
 
-@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).")
+@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Recall:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
         p = _prdc(inputs, k, k)
@@ -159,7 +159,7 @@ class Recall:
         return v
 
 
-@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).")
+@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).", needs=("real",))
 class Density:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5, bootstrap: int = 200) -> MetricValue:
         p = _prdc(inputs, k, k)
@@ -171,7 +171,7 @@ class Density:
                            len(counts), len(inputs.real))
 
 
-@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).")
+@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).", needs=("real",))
 class Coverage:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
         p = _prdc(inputs, k, k)

@@ -109,6 +109,15 @@ def test_vendi_matches_n_by_n_kernel(q):
     assert rel(F.vendi(torch.from_numpy(x), q=q), np_vendi(x, q)) < 1e-6
 
 
+def test_vendi_gram_and_covariance_paths_agree():
+    rng = np.random.default_rng(4)
+    wide, tall = rng.normal(size=(20, 50)), rng.normal(size=(80, 5))
+    assert rel(F.vendi(torch.from_numpy(wide)), np_vendi(wide)) < 1e-9
+    w = torch.from_numpy(rng.integers(0, 3, size=20).astype(np.float64))
+    rep = np.repeat(wide, w.numpy().astype(int), axis=0)  # integer weights = repeated rows
+    assert rel(F.vendi(torch.from_numpy(wide), weights=w), np_vendi(rep)) < 1e-9
+
+
 def test_vendi_of_identical_and_orthogonal_samples():
     assert F.vendi(torch.ones(50, 4)) == pytest.approx(1.0)
     assert F.vendi(torch.eye(7)) == pytest.approx(7.0)
