@@ -1,4 +1,4 @@
-"""``python -m evalkit.zoo._train_cli NAME``: training without the full CLI (used for background runs)."""
+"""``python -m evalkit.zoo._train_cli NAME [EPOCHS]``: training without the full CLI (for background runs)."""
 import logging
 import sys
 
@@ -9,4 +9,5 @@ from .train import train
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(1)
-    train(sys.argv[1], out="models/training", progress=False)
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    train(sys.argv[1], out="models/training", progress=False, epochs=epochs)
