@@ -156,8 +156,17 @@ def _sqdist_block(a: Tensor, b: Tensor, a2: Tensor, b2: Tensor) -> Tensor:
     return (a2[:, None] + b2[None, :] - 2 * a @ b.T).clamp_min(0)
 
 
-def _knn_blocks(queries: Tensor, points: Tensor, block: int = _BLOCK) -> Iterator[tuple[int, Tensor]]:
-    """Yield (start row, squared distances of a block of query rows to all points)."""
+_BLOCK_ELEMENTS = 2**24  # float64 entries per distance block: 128 MB
+
+
+def _knn_blocks(queries: Tensor, points: Tensor, block: int | None = None) -> Iterator[tuple[int, Tensor]]:
+    """Yield (start row, squared distances of a block of query rows to all points).
+
+    Rows per block follow a memory budget (``_BLOCK_ELEMENTS``), so the N x N
+    matrix never exists: at N = 50,000 a block holds 335 rows.
+    """
+    if block is None:
+        block = max(1, min(_BLOCK, _BLOCK_ELEMENTS // max(1, points.shape[0])))
     q2, p2 = queries.pow(2).sum(1), points.pow(2).sum(1)
     for s in range(0, queries.shape[0], block):
         yield s, _sqdist_block(queries[s : s + block], points, q2[s : s + block], p2)

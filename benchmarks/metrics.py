@@ -1,0 +1,225 @@
+"""Speed, memory and agreement of evalkit's metrics against peer libraries, in one run.
+
+    python benchmarks/metrics.py [--n 10000] [--d 2048] [--big-n 50000]
+
+Each (library, metric) runs in a fresh subprocess on the same features, so its
+peak resident memory (ru_maxrss, minus the process's memory before the call) is
+its own. Peers: torchmetrics (FID, KID), scipy (FID by sqrtm, the formula of
+pytorch-fid), the `prdc` package (precision/recall/density/coverage) and the
+`vendi-score` package. torch-fidelity needs torchvision; it is reported as
+unavailable where torchvision is not installed. Prints one line per metric:
+evalkit time / best peer time, peak memory of each, and the relative difference
+of the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+import numpy as np
+
+
+def features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
+    """Correlated Gaussian features with a random spectrum (nobody's chosen numbers)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    scales = rng.gamma(1.0, 1.0, size=d)
+    z = rng.normal(size=(n, d)) * scales
+    return (z @ basis.T + shift).astype(np.float32)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---- implementations: each takes (real, fake) float32 arrays, returns {name: value}
+
+def ek_fid(r, f):
+    import torch
+
+    from evalkit.metrics import functional as F
+
+    return {"fid": F.fid(torch.from_numpy(r), torch.from_numpy(f))}
+
+
+def ek_kid(r, f):
+    import torch
+
+    from evalkit.metrics import functional as F
+
+    return {"kid": F.kid(torch.from_numpy(r), torch.from_numpy(f), subsets=100, subset_size=1000)[0]}
+
+
+def ek_prdc(r, f):
+    import torch
+
+    from evalkit.metrics import functional as F
+
+    p = F.prdc(torch.from_numpy(r), torch.from_numpy(f), k=5)
+    return {"precision": p.precision, "recall": p.recall, "density": p.density, "coverage": p.coverage}
+
+
+def ek_vendi(r, f):
+    import torch
+
+    from evalkit.metrics import functional as F
+
+    return {"vendi": F.vendi(torch.from_numpy(f))}
+
+
+def scipy_fid(r, f):
+    from scipy import linalg
+
+    r, f = r.astype(np.float64), f.astype(np.float64)
+    m1, m2 = r.mean(0), f.mean(0)
+    c1, c2 = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+    covmean = linalg.sqrtm(c1 @ c2).real
+    return {"fid": float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * covmean))}
+
+
+class _Identity:
+    pass
+
+
+def tm_fid(r, f):
+    import torch
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    class Feat(torch.nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.num_features = d
+
+        def forward(self, x):
+            return x
+
+    m = FrechetInceptionDistance(feature=Feat(r.shape[1]), normalize=True)
+    m.update(torch.from_numpy(r), real=True)
+    m.update(torch.from_numpy(f), real=False)
+    return {"fid": float(m.compute())}
+
+
+def tm_kid(r, f):
+    import torch
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Feat(torch.nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.num_features = d
+
+        def forward(self, x):
+            return x
+
+    m = KernelInceptionDistance(feature=Feat(r.shape[1]), subsets=100, subset_size=1000, normalize=True)
+    m.update(torch.from_numpy(r), real=True)
+    m.update(torch.from_numpy(f), real=False)
+    return {"kid": float(m.compute()[0])}
+
+
+def prdc_pkg(r, f):
+    from prdc import compute_prdc
+
+    out = compute_prdc(real_features=r, fake_features=f, nearest_k=5)
+    return {k: float(v) for k, v in out.items()}
+
+
+def vendi_pkg(r, f):
+    from vendi_score import vendi
+
+    x = f.astype(np.float64)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return {"vendi": float(vendi.score_dual(x, normalize=False))}
+
+
+IMPLS = {
+    "fid": [("evalkit", ek_fid), ("torchmetrics", tm_fid), ("scipy", scipy_fid)],
+    "kid": [("evalkit", ek_kid), ("torchmetrics", tm_kid)],
+    "prdc": [("evalkit", ek_prdc), ("prdc", prdc_pkg)],
+    "vendi": [("evalkit", ek_vendi), ("vendi-score", vendi_pkg)],
+}
+
+
+def _warm_imports() -> None:
+    """Import every library before timing, so no measurement pays for an import."""
+    import importlib
+
+    for mod in ("torch", "scipy.linalg", "evalkit.metrics.functional", "torchmetrics.image.fid",
+                "torchmetrics.image.kid", "prdc", "vendi_score.vendi"):
+        try:
+            importlib.import_module(mod)
+        except Exception:
+            pass
+
+
+def _child(fn, n, d, q):
+    try:
+        _warm_imports()
+        r, f = features(n, d, 1, 0.0), features(n, d, 2, 0.05)
+        before = _rss_mb()
+        t0 = time.perf_counter()
+        values = fn(r, f)
+        q.put(("ok", time.perf_counter() - t0, _rss_mb() - before, values))
+    except Exception as exc:  # a peer that is missing or fails is reported, not fatal
+        q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
+
+
+def measure(fn, n, d, timeout=3600):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn, n, d, q))
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        return ("timeout", timeout, 0.0, None)
+    if p.exitcode != 0 and q.empty():
+        return ("crashed", 0.0, 0.0, f"exit code {p.exitcode} (out of memory?)")
+    return q.get()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--d", type=int, default=2048)
+    ap.add_argument("--big-n", type=int, default=50000, help="N for the memory run of evalkit's k-NN metrics (0 to skip)")
+    ap.add_argument("--metrics", nargs="*", default=list(IMPLS))
+    args = ap.parse_args()
+    print(f"N = {args.n}, d = {args.d}; times in seconds, peak memory in MB above the process's start")
+    print(f"{'metric':<10} {'library':<13} {'time':>9} {'peak MB':>9}  values")
+    ek_total = peer_total = 0.0
+    for metric in args.metrics:
+        results = {}
+        for lib, fn in IMPLS[metric]:
+            status, secs, mb, values = measure(fn, args.n, args.d)
+            results[lib] = (status, secs, mb, values)
+            shown = values if status == "ok" else status + (f" ({values})" if values else "")
+            if isinstance(shown, dict):
+                shown = ", ".join(f"{k}={v:.6g}" for k, v in shown.items())
+            print(f"{metric:<10} {lib:<13} {secs:>9.2f} {mb:>9.0f}  {shown}", flush=True)
+        ek = results["evalkit"]
+        peers = {k: v for k, v in results.items() if k != "evalkit" and v[0] == "ok"}
+        if ek[0] == "ok" and peers:
+            best = min(peers, key=lambda k: peers[k][1])
+            diffs = []
+            for k, v in ek[3].items():
+                ref = peers[best][3].get(k)
+                if ref is not None:
+                    diffs.append(abs(v - ref) / max(abs(ref), 1e-12))
+            ek_total += ek[1]
+            peer_total += sum(v[1] for v in peers.values())
+            print(f"{'':<10} RATIO evalkit/{best}: time {ek[1] / peers[best][1]:.3f}, memory {ek[2]:.0f} vs {peers[best][2]:.0f} MB, "
+                  f"max relative difference {max(diffs) if diffs else float('nan'):.2e}", flush=True)
+    if peer_total:
+        print(f"\nSUITE: evalkit {ek_total:.1f} s vs peers' summed {peer_total:.1f} s: ratio {ek_total / peer_total:.3f}")
+    if args.big_n:
+        status, secs, mb, values = measure(ek_prdc, args.big_n, args.d)
+        print(f"\nprecision/recall/density/coverage at N = {args.big_n}, d = {args.d}: {status}, {secs:.1f} s, "
+              f"peak {mb:.0f} MB above start (inputs: {2 * args.big_n * args.d * 4 / 1e6:.0f} MB of float32 features)")
+
+
+if __name__ == "__main__":
+    main()
