@@ -15,6 +15,7 @@ from ._errors import (  # noqa: E402
     SubjectError,
     UsageError,
 )
+from . import reproduce  # noqa: E402
 from .api import run  # noqa: E402
 from .registry import check, dataset, feature, generator, measurement, metric  # noqa: E402
 from .report.model import Report, read_report  # noqa: E402

@@ -1,0 +1,114 @@
+"""Sequential mode, budget planning, per-class verdicts and reproducing failing samples."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import evalkit
+from evalkit.cli import main
+from evalkit.report.model import read_report
+
+
+SEQ = """\
+version: 1
+name: seq
+features: pixels
+classifier: null
+subjects:
+  - model: usergen:Blobs
+    params: {{size: 8, channels: 1}}
+sampling: {{n: 2000, batch_size: 100, seed: 0, sequential: {seq}}}
+requirements:
+  - {{name: in range, check: in_range, at_least: 0.9}}
+  - {{name: bright centre, where: "mean > 0.99", at_least: 0.5}}
+"""
+
+
+def test_sequential_stops_early_and_fixed_n_does_not(write_spec):
+    seq = evalkit.run(write_spec(SEQ.format(seq="true"), "a.yaml"), write=False)
+    fixed = evalkit.run(write_spec(SEQ.format(seq="false"), "b.yaml"), write=False)
+    s, f = seq.subjects[0], fixed.subjects[0]
+    assert s.stopped_early and s.n < 2000 and f.n == 2000
+    assert [r.verdict for r in s.requirements] == [r.verdict for r in f.requirements] == ["PASS", "FAIL"]
+    # the per-look confidence is stricter than the stated one, and says why
+    assert all(r.confidence > 0.95 for r in s.requirements)
+    assert "error spending" in s.requirements[0].correction
+
+
+def test_plan_prints_samples_needed(write_spec, capsys):
+    spec = write_spec(SEQ.format(seq="false"))
+    assert main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "in range: rate >= 0.9 at confidence 0.95" in out
+    line = next(l for l in out.splitlines() if l.strip().startswith("0.95 "))
+    from evalkit.judge.stats import samples_needed
+
+    assert int(line.split()[1]) == samples_needed(0.95, 0.9, 0.95, 0.8)
+
+
+PER_CLASS = """\
+version: 1
+name: perclass
+features: pixels
+subjects:
+  - model: usergen:Striped
+sampling: {n: 400, batch_size: 100, seed: 2, labels: [1, 2, 3, 4]}
+report: {failing_examples: 3}
+requirements:
+  - {name: some stripes, where: "ink > 0.03", at_least: 0.9, per_class: true}
+  - {name: agrees, check: label_agreement, at_least: 0.5}
+"""
+
+
+def test_per_class_verdicts_are_hand_checkable(write_spec, tmp_path):
+    report = evalkit.run(write_spec(PER_CLASS), out=tmp_path / "r")
+    req = report.subjects[0].requirements[0]
+    assert [c.label for c in req.per_class] == [1, 2, 3, 4]
+    assert all(c.n == 100 for c in req.per_class)
+    assert "Holm over 4 classes" in req.correction
+    # independent count: class k has k+1 stripe columns every 28//(k+1)+1 pixels
+    from tests.plugins.usergen import Striped
+
+    for c in req.per_class:
+        cols = torch.arange(28)
+        n_cols = int((cols % (28 // (c.label + 1) + 1) == 0).sum())
+        ink = n_cols * 28 / 784  # noise stays below 0.25, stripes are 1.0
+        assert c.passed == (100 if ink > 0.03 else 0)
+
+
+def test_per_class_on_unconditional_model_is_a_spec_error(write_spec, tmp_path, capsys):
+    spec = write_spec(PER_CLASS.replace("usergen:Striped", "usergen:Blobs\n    params: {size: 28, channels: 1}")
+                      .replace("  - {name: agrees, check: label_agreement, at_least: 0.5}\n", ""))
+    code = main(["run", str(spec), "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 2 and "per_class needs asked labels" in out and "unconditional" in out
+
+
+def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_path):
+    spec = write_spec(PER_CLASS)
+    report = evalkit.run(spec, out=tmp_path / "r")
+    failing = report.subjects[0].requirements[1].failing
+    assert failing, "the striped model should disagree with the classifier sometimes"
+    idx = [f.index for f in failing]
+    paths = evalkit.reproduce.reproduce(tmp_path / "r", "usergen:Striped", idx, out=tmp_path / "png")
+    # regenerate independently: block b of size 50 seeded by (seed, b), labels cycle [1, 2, 3, 4]
+    from evalkit.sample.sources import block_seed
+    from tests.plugins.usergen import Striped
+
+    for i, p in zip(idx, paths):
+        b = i // 50
+        g = torch.Generator().manual_seed(block_seed(2, b))
+        labels = torch.tensor([1, 2, 3, 4])[torch.arange(b * 50, b * 50 + 50) % 4]
+        img = Striped().sample(50, labels=labels, generator=g)[i - b * 50, 0]
+        expected = (img.clamp(0, 1) * 255).round().byte().numpy()
+        assert np.array_equal(np.asarray(Image.open(p)), expected)
+        assert f"class{int(labels[i - b * 50])}" in p.name
+
+
+def test_reproduce_cli_errors(tmp_path, write_spec, capsys):
+    evalkit.run(write_spec(PER_CLASS), out=tmp_path / "r")
+    assert main(["reproduce", str(tmp_path / "r"), "nope", "1"]) == 3
+    assert "no subject 'nope'" in capsys.readouterr().err
+    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999"]) == 2
+    assert "out of range" in capsys.readouterr().err
