@@ -207,6 +207,11 @@ class Runner:
         shape = tuple(gen.image_shape)
         if len(shape) != 3 or any(not isinstance(v, int) or v <= 0 for v in shape):
             raise SubjectError(f"subject {sp.name!r}: image_shape must be (C, H, W) positive ints, got {gen.image_shape!r}")
+        if gen.num_classes is None and s.labels != "uniform":
+            raise SpecError(
+                f"{self.spec.where('sampling', 'labels')}: sampling.labels asks for classes, but subject {sp.name!r} "
+                "is unconditional (num_classes is None); remove `labels:` or use a class-conditional model"
+            )
         labels = asked_labels(s, gen.num_classes)
         weights = getattr(gen, "weights_file", None)
         return GeneratorSource(sp.name, gen, s.size, labels, s.seed, s.block_size, self.device), weights

@@ -22,7 +22,7 @@ class ImageSet:
     """In-memory uint8 images with labels; slices convert to float on demand."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, digest: str, num_classes: int | None):
-        self._images = images  # uint8 (N, H, W) or (N, C, H, W)
+        self._images = np.ascontiguousarray(images)  # uint8 (N, H, W) or (N, C, H, W)
         self.labels = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
         self.digest = digest
         self.num_classes = num_classes
@@ -33,11 +33,11 @@ class ImageSet:
         return len(self._images)
 
     def slice(self, start: int, stop: int) -> Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(self._images[start:stop])).float().div_(255.0)
+        x = torch.from_numpy(self._images[start:stop].copy()).float().div_(255.0)
         return x.unsqueeze(1) if x.ndim == 3 else x
 
     def take(self, idx: Tensor) -> Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(self._images[idx.cpu().numpy()])).float().div_(255.0)
+        x = torch.from_numpy(self._images[idx.cpu().numpy()]).float().div_(255.0)
         return x.unsqueeze(1) if x.ndim == 3 else x
 
     def check_all(self) -> None:

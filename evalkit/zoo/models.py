@@ -72,6 +72,7 @@ class DCGAN(_ZooGenerator):
         tensors, self.info = read_weights(self.weights_file)
         self.net = load_module(nets.DCGANGenerator(), self.weights_file, "generator", tensors).eval()
 
+    @torch.no_grad()
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:
         y = _check_labels(labels, n, self.num_classes, generator, self.device)
         z = torch.randn(n, self.net.z_dim, generator=generator, device=self.device)
@@ -90,6 +91,7 @@ class VAE(_ZooGenerator):
         tensors, self.info = read_weights(self.weights_file)
         self.net = load_module(nets.ConditionalVAE(), self.weights_file, "", tensors).eval()
 
+    @torch.no_grad()
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:
         y = _check_labels(labels, n, self.num_classes, generator, self.device)
         mu, logvar = self.net.prior(y)
@@ -132,6 +134,7 @@ class LatentDiffusion(_ZooGenerator):
         T = len(self.acp)
         return sorted({round(x) for x in torch.linspace(T - 1, 0, self.steps).tolist()}, reverse=True)
 
+    @torch.no_grad()
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:
         dev = self.device
         y = _check_labels(labels, n, self.num_classes, generator, dev)
