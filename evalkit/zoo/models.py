@@ -89,7 +89,8 @@ class VAE(_ZooGenerator):
         self.temperature = temperature
         self.weights_file = weights_path("fashion-vae", checkpoint)
         tensors, self.info = read_weights(self.weights_file)
-        self.net = load_module(nets.ConditionalVAE(), self.weights_file, "", tensors).eval()
+        kwargs = self.info.get("kwargs", {}) if isinstance(self.info, dict) else {}
+        self.net = load_module(nets.ConditionalVAE(**kwargs), self.weights_file, "", tensors).eval()
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:

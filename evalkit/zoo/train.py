@@ -56,7 +56,7 @@ class TrainConfig:
 
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
-    "fashion-vae": TrainConfig(epochs=10, lr=1e-3),
+    "fashion-vae": TrainConfig(epochs=14, lr=1e-3, extra={"width": 48, "z_dim": 16}),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
     "fashion-ddpm": TrainConfig(epochs=22, lr=5e-4, ema=0.999, extra={"p_uncond": 0.1}),
@@ -129,7 +129,8 @@ class _VAE(_Task):
 
     def __init__(self, cfg, out):
         super().__init__(cfg, out)
-        self.net = nets.ConditionalVAE()
+        self.kwargs = {k: cfg.extra[k] for k in ("width", "z_dim") if k in cfg.extra}
+        self.net = nets.ConditionalVAE(**self.kwargs)
         self.modules = {"net": self.net}
         self.optims = {"net": torch.optim.Adam(self.net.parameters(), lr=cfg.lr)}
 
@@ -148,7 +149,7 @@ class _VAE(_Task):
         return {"rec": rec.item(), "kl": kl.item()}
 
     def export(self):
-        return {"": self.net}, {"arch": "ConditionalVAE", "kwargs": {}}
+        return {"": self.net}, {"arch": "ConditionalVAE", "kwargs": self.kwargs}
 
 
 class _EMA:
