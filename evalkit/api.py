@@ -54,7 +54,9 @@ def run(
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
-    if write:
+    from .runner import _dist
+
+    if write and _dist()[0] == 0:  # under torchrun only rank 0 writes
         out_dir = Path(out) if out is not None else default_out_dir(spec)
         fmts = formats if formats is not None else list(spec.report.formats)
         bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]

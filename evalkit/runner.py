@@ -44,13 +44,29 @@ FEATURE_BATCH = 500
 
 def pick_device(device: str) -> torch.device:
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and _dist()[1] > 1:
+        return torch.device("cuda", torch.cuda.current_device())
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}); use --device cpu or auto")
     try:
         return torch.device(device)
     except RuntimeError:
         raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def init_distributed(device: str) -> None:
+    """Join the process group that ``torchrun`` describes in the environment (once)."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+        return
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if use_cuda else "gloo")
 
 
 def _dist() -> tuple[int, int]:
@@ -342,8 +358,8 @@ class Runner:
         except Exception as exc:  # user code may raise anything; the other subjects still run
             res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
             log.debug("subject %s broke", sp.name, exc_info=True)
-        res.n = state.n
-        res.nonfinite = state.nonfinite
+        if res.status != "ok" or not res.n:
+            res.n, res.nonfinite = state.n, state.nonfinite
         res.seconds = round(time.monotonic() - t0, 3)
         return res
 
@@ -362,9 +378,7 @@ class Runner:
 
             bar = tqdm(total=source.n, desc=sp.name, unit="img", leave=False, dynamic_ncols=True)
         try:
-            for j, batch in enumerate(source.batches(bs)):
-                if j % self.world != self.rank:
-                    continue
+            for j, batch in self._my_batches(source, bs):
                 self.observe(batch, state, history, shape)
                 if bar is not None:
                     bar.update(len(batch.indices) * self.world)
@@ -389,7 +403,16 @@ class Runner:
         else:
             self._look_conf = None
 
-    def _finish(self, sp, state: SubjectState, res: SubjectResult, shape) -> None:
+    def _my_batches(self, source, bs: int):
+        """(batch number, batch) pairs this process observes: all of them, or every world-th."""
+        if self.world == 1:
+            yield from enumerate(source.batches(bs))
+            return
+        for j in range(self.rank, -(-source.n // bs), self.world):
+            start, stop = j * bs, min(source.n, (j + 1) * bs)
+            yield j, next(iter(source.batches(stop - start, start, stop)))
+
+    def _finish(self, sp, state: SubjectState, res: SubjectResult, shape) -> SubjectState:
         keep = self.spec.report.failing_examples
         if self.world > 1:
             import torch.distributed as dist
@@ -399,6 +422,8 @@ class Runner:
             state = gathered[0]
             for other in gathered[1:]:
                 state = state.merge(other, keep)
+            # history of no_duplicate is per process: only within-shard near-copies are seen
+        res.n, res.nonfinite = state.n, state.nonfinite
         seq_note = None
         for rp, rs in zip(self.plan.rate_requirements, state.rates):
             conf = rp.confidence
@@ -417,6 +442,7 @@ class Runner:
         # keep the spec's order of requirements in the report
         order = {rp.name: rp.index for rp in self.plan.requirements}
         res.requirements.sort(key=lambda r: order.get(r.name, 0))
+        return state
 
     def _metrics(self, sp, state: SubjectState, res: SubjectResult, shape) -> None:
         fake, _ = state.features.value()
@@ -499,6 +525,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
             cache: bool = True, strict: bool = False) -> Report:
     """Plan and run ``spec``; return the Report (nothing written)."""
     plan = make_plan(spec, n_override=n)
+    init_distributed(device)
     dev = pick_device(device)
     runner = Runner(plan, dev, progress=progress, cache=cache)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
