@@ -79,7 +79,8 @@ def test_per_class_verdicts_are_hand_checkable(write_spec, tmp_path):
 
 def test_per_class_on_unconditional_model_is_a_spec_error(write_spec, tmp_path, capsys):
     spec = write_spec(PER_CLASS.replace("usergen:Striped", "usergen:Blobs\n    params: {size: 28, channels: 1}")
-                      .replace("  - {name: agrees, check: label_agreement, at_least: 0.5}\n", ""))
+                      .replace("  - {name: agrees, check: label_agreement, at_least: 0.5}\n", "")
+                      .replace("labels: [1, 2, 3, 4]", "labels: uniform"))
     code = main(["run", str(spec), "--out", str(tmp_path / "o")])
     out = capsys.readouterr().out
     assert code == 2 and "per_class needs asked labels" in out and "unconditional" in out
