@@ -70,6 +70,9 @@ def test_per_class_holm_and_overall_verdict():
 # ---- simulation: the stated confidence holds, fixed-n and sequential
 
 def _simulate(p, target, conf, n, batch, runs, sequential, rng):
+    from functools import lru_cache
+
+    decide = lru_cache(maxsize=None)(stats.decide_rate)  # the same (k, m) recur across runs
     draws = rng.random((runs, n)) < p
     wrong = 0
     fracs = [min(1.0, (j + 1) * batch / n) for j in range(-(-n // batch))]
@@ -79,11 +82,11 @@ def _simulate(p, target, conf, n, batch, runs, sequential, rng):
             verdict = "INCONCLUSIVE"
             for j, c in enumerate(looks):
                 m = min(n, (j + 1) * batch)
-                verdict = stats.decide_rate(int(draws[r, :m].sum()), m, target, c)
+                verdict = decide(int(draws[r, :m].sum()), m, target, c)
                 if verdict != "INCONCLUSIVE":
                     break
         else:
-            verdict = stats.decide_rate(int(draws[r].sum()), n, target, conf)
+            verdict = decide(int(draws[r].sum()), n, target, conf)
         wrong += verdict == ("PASS" if p < target else "FAIL")
     return wrong / runs
 
