@@ -95,6 +95,13 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
         if isinstance(spec.sampling.labels, dict):
             raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
 
+    # A spec's own folder is importable, so `model: mygen:G` finds mygen.py beside it.
+    import sys
+
+    base = str(spec.base_dir.resolve())
+    if base not in sys.path:
+        sys.path.append(base)
+
     subjects: list[SubjectPlan] = []
     for i, s in enumerate(spec.subjects):
         sp = SubjectPlan(i, s, s.display_name)
@@ -105,6 +112,8 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
                 except SpecError as exc:
                     problem(("subjects", i, "model"), str(exc))
                     continue
+                for key, msg in _param_problems(sp.factory, s.params):
+                    problem(("subjects", i, "params", key, "<key>"), msg)
             else:
                 entry = registry.generators.get(s.model)
                 sp.factory = entry.obj
