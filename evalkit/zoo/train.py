@@ -56,7 +56,7 @@ class TrainConfig:
 
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
-    "fashion-vae": TrainConfig(epochs=14, lr=1e-3, extra={"width": 48, "z_dim": 16}),
+    "fashion-vae": TrainConfig(epochs=10, lr=1e-3, extra={"width": 48, "z_dim": 16}),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
     "fashion-ddpm": TrainConfig(epochs=22, lr=5e-4, ema=0.999, extra={"p_uncond": 0.1}),
