@@ -217,3 +217,32 @@ class Memorized:
         v = _share(inputs.memo_ratios < ratio, confidence, None, "generated samples")
         v.method = "Clopper-Pearson over generated samples"
         return v
+
+
+@metric("class_balance", help="p-value of a chi-square test: predicted classes follow the asked mix (at_least = level).",
+        needs=("classifier", "labels"))
+class ClassBalance:
+    """Pearson's chi-square goodness-of-fit of predicted class counts against the asked mix.
+
+    The value is the p-value; ``at_least: 0.01`` FAILs a subject whose predicted
+    classes differ from the asked mix at the 1% level. Classes asked for with fewer
+    than 5 expected samples are pooled, as the chi-square approximation needs.
+    """
+
+    def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
+        from scipy import stats
+
+        if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
+            raise DataError(f"metric 'class_balance' needs a classifier and asked labels (subject {inputs.subject!r})")
+        k = inputs.num_classes
+        observed = torch.bincount(inputs.predicted.long(), minlength=k).double()
+        asked = torch.bincount(inputs.asked.long(), minlength=k).double()
+        expected = asked / asked.sum() * observed.sum()
+        big = expected >= 5
+        obs = torch.cat([observed[big], (observed[~big].sum()).reshape(1)]) if (~big).any() else observed[big]
+        exp = torch.cat([expected[big], (expected[~big].sum()).reshape(1)]) if (~big).any() else expected[big]
+        keep = exp > 0
+        stat, p = stats.chisquare(obs[keep].numpy(), exp[keep].numpy())
+        p = float(p)
+        return MetricValue(p, p, p, "Pearson chi-square goodness of fit (value is the p-value)", int(observed.sum()),
+                           extra={"chi2": float(stat), "dof": int(keep.sum()) - 1})
