@@ -2,8 +2,8 @@
 
 Definitions follow the papers (each function names its source); everything that
 decides a published number runs in float64. k-NN work goes through
-``_knn_blocks``, which walks the distance matrix in row blocks so an N x N matrix
-never exists in memory.
+``_Screen``, which walks the distance matrix in row blocks (so an N x N matrix
+never exists in memory), screens in float32 and answers exactly in float64.
 """
 
 from __future__ import annotations
@@ -152,36 +152,93 @@ def _mmd2_unbiased(x: Tensor, y: Tensor, d: int) -> float:
     return float(sxx + syy - 2 * kxy.mean())
 
 
-def _sqdist_block(a: Tensor, b: Tensor, a2: Tensor, b2: Tensor) -> Tensor:
-    return (a2[:, None] + b2[None, :] - 2 * a @ b.T).clamp_min(0)
+_BLOCK_ELEMENTS = 2**24  # entries per distance block: 64 MB in float32
+_EPS32 = 2.0**-24
+_PAIR_CHUNK = 8192
 
 
-_BLOCK_ELEMENTS = 2**24  # float64 entries per distance block: 128 MB
+class _Screen:
+    """Squared distances screened in float32, with exact float64 answers where it matters.
 
-
-def _knn_blocks(queries: Tensor, points: Tensor, block: int | None = None) -> Iterator[tuple[int, Tensor]]:
-    """Yield (start row, squared distances of a block of query rows to all points).
-
-    Rows per block follow a memory budget (``_BLOCK_ELEMENTS``), so the N x N
-    matrix never exists: at N = 50,000 a block holds 335 rows.
+    The float32 value of |a - b|^2 = |a|^2 + |b|^2 - 2 a.b is within
+    ``gamma * (|a|^2 + |b|^2)`` of the exact one, gamma = 2 (d + 4) u (u = 2^-24;
+    the classical bound for a d-term dot product, doubled for the input casts and
+    the additions). A comparison against a threshold is therefore decided in
+    float32 unless the value lies within that band; the few pairs in the band are
+    recomputed exactly as sum((a - b)^2) in float64. Results equal a float64
+    brute force, at float32 matrix-multiply speed.
     """
-    if block is None:
-        block = max(1, min(_BLOCK, _BLOCK_ELEMENTS // max(1, points.shape[0])))
-    q2, p2 = queries.pow(2).sum(1), points.pow(2).sum(1)
-    for s in range(0, queries.shape[0], block):
-        yield s, _sqdist_block(queries[s : s + block], points, q2[s : s + block], p2)
+
+    def __init__(self, queries: Tensor, points: Tensor):
+        self.q64, self.p64 = queries.to(torch.float64), points.to(torch.float64)
+        self.q32, self.p32 = self.q64.float(), self.p64.float()
+        self.q2, self.p2 = self.q64.pow(2).sum(1), self.p64.pow(2).sum(1)
+        self.gamma = 2.0 * (queries.shape[1] + 4) * _EPS32
+        self.rows = max(1, min(_BLOCK, _BLOCK_ELEMENTS // max(1, points.shape[0])))
+
+    def blocks(self) -> Iterator[tuple[int, Tensor, Tensor]]:
+        """(start row, float32 squared distances, float32 error bounds) per row block."""
+        p2 = self.p2.float()
+        for s in range(0, self.q64.shape[0], self.rows):
+            e = min(self.q64.shape[0], s + self.rows)
+            q2 = self.q2[s:e].float()
+            d2 = torch.addmm(q2[:, None] + p2[None, :], self.q32[s:e], self.p32.T, alpha=-2.0)
+            tol = (q2[:, None] + p2[None, :]).mul_(self.gamma)
+            yield s, d2, tol
+
+    def exact(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """Exact float64 squared distances of the (query row, point column) pairs."""
+        out = torch.empty(rows.shape[0], dtype=torch.float64)
+        for c in range(0, rows.shape[0], _PAIR_CHUNK):
+            r, k = rows[c : c + _PAIR_CHUNK], cols[c : c + _PAIR_CHUNK]
+            out[c : c + _PAIR_CHUNK] = (self.q64[r] - self.p64[k]).pow(2).sum(1)
+        return out
+
+    def at_most(self, s: int, d2: Tensor, tol: Tensor, thr: Tensor) -> Tensor:
+        """Exact boolean matrix d2_exact <= thr (thr float64, broadcastable to the block)."""
+        thr32 = thr.float()
+        band = tol + thr32.abs() * (4 * _EPS32)
+        sure = d2 + band <= thr32
+        unsure = ~sure & (d2 - band <= thr32)
+        idx = unsure.nonzero()
+        if idx.shape[0]:
+            exact = self.exact(idx[:, 0] + s, idx[:, 1])
+            t = thr.expand(d2.shape)[idx[:, 0], idx[:, 1]]
+            sure[idx[:, 0], idx[:, 1]] = exact <= t
+        return sure
+
+
+def _kth_smallest(screen: _Screen, k: int, with_index: bool = False):
+    """Exact k-th smallest squared distance (k = 1 is the smallest) of each query row,
+    and with ``with_index`` the column it belongs to."""
+    out = torch.empty(screen.q64.shape[0], dtype=torch.float64)
+    where = torch.empty(screen.q64.shape[0], dtype=torch.long)
+    for s, d2, tol in screen.blocks():
+        kth32 = d2.topk(k, dim=1, largest=False).values[:, k - 1]
+        slack = tol.max(dim=1).values
+        # every entry whose exact value is <= the exact k-th lies within 2 * slack of kth32
+        cand = (d2 <= (kth32 + 2 * slack)[:, None]).nonzero()
+        exact = screen.exact(cand[:, 0] + s, cand[:, 1])
+        counts = torch.bincount(cand[:, 0], minlength=d2.shape[0])
+        starts = torch.cumsum(counts, 0) - counts
+        pos = torch.arange(cand.shape[0]) - starts[cand[:, 0]]
+        padded = torch.full((d2.shape[0], int(counts.max())), math.inf, dtype=torch.float64)
+        padded[cand[:, 0], pos] = exact
+        top = padded.topk(k, dim=1, largest=False)
+        out[s : s + d2.shape[0]] = top.values[:, k - 1]
+        if with_index:
+            cols = torch.zeros_like(padded, dtype=torch.long)
+            cols[cand[:, 0], pos] = cand[:, 1]
+            where[s : s + d2.shape[0]] = cols.gather(1, top.indices[:, k - 1 : k]).squeeze(1)
+    return (out, where) if with_index else out
 
 
 def knn_radii(x: Tensor, k: int) -> Tensor:
     """Distance from each row to its k-th nearest *other* row (the k-NN ball radius)."""
-    x = x.to(torch.float64)
     if x.shape[0] <= k:
         raise ValueError(f"need more than k={k} samples for k-NN radii, got {x.shape[0]}")
-    out = torch.empty(x.shape[0], dtype=torch.float64)
-    for s, d2 in _knn_blocks(x, x):
-        # the k+1 smallest include the point itself at distance 0
-        out[s : s + d2.shape[0]] = d2.topk(k + 1, dim=1, largest=False).values[:, k]
-    return out.sqrt()
+    # the k+1 smallest distances of a row include the row itself at distance 0
+    return _kth_smallest(_Screen(x, x), k + 1).sqrt()
 
 
 @dataclass
@@ -219,23 +276,29 @@ def prdc(real: Tensor, fake: Tensor, *, k: int = 5, k_pr: int | None = None) -> 
     (default: the same ``k``). Distances are Euclidean.
     """
     k_pr = k if k_pr is None else k_pr
-    real, fake = real.to(torch.float64), fake.to(torch.float64)
-    r_real = knn_radii(real, k)
-    r_real_pr = r_real if k_pr == k else knn_radii(real, k_pr)
-    r_fake_pr = knn_radii(fake, k_pr)
+    # Squared radii straight from the exact k-th squared distances: a sqrt-and-square
+    # round trip could move a radius off an exact tie by one ulp.
+    for name, x, kk in (("real", real, k), ("fake", fake, k_pr)):
+        if x.shape[0] <= kk:
+            raise ValueError(f"need more than k={kk} {name} samples for k-NN radii, got {x.shape[0]}")
+    rr2 = _kth_smallest(_Screen(real, real), k + 1)
+    rr2_pr = rr2 if k_pr == k else _kth_smallest(_Screen(real, real), k_pr + 1)
+    rf2 = _kth_smallest(_Screen(fake, fake), k_pr + 1)
     fake_in_real = torch.zeros(fake.shape[0], dtype=torch.bool)
     ball_count = torch.zeros(fake.shape[0], dtype=torch.float64)
     real_in_fake = torch.zeros(real.shape[0], dtype=torch.bool)
-    nearest_fake = torch.full((real.shape[0],), math.inf, dtype=torch.float64)
-    rr2, rr2_pr, rf2 = r_real.pow(2), r_real_pr.pow(2), r_fake_pr.pow(2)
+    real_covered = torch.zeros(real.shape[0], dtype=torch.bool)
+    screen = _Screen(fake, real)
     # Rows: fake samples; columns: real samples. Each block serves all four metrics.
-    for s, d2 in _knn_blocks(fake, real):
+    for s, d2, tol in screen.blocks():
         e = s + d2.shape[0]
-        fake_in_real[s:e] = (d2 <= rr2_pr[None, :]).any(1)
-        ball_count[s:e] = (d2 <= rr2[None, :]).double().sum(1)
-        real_in_fake |= (d2 <= rf2[s:e, None]).any(0)
-        nearest_fake = torch.minimum(nearest_fake, d2.min(0).values)
-    real_covered = nearest_fake <= rr2
+        in_real_ball = screen.at_most(s, d2, tol, rr2[None, :])
+        in_real_ball_pr = in_real_ball if k_pr == k else screen.at_most(s, d2, tol, rr2_pr[None, :])
+        fake_in_real[s:e] = in_real_ball_pr.any(1)
+        ball_count[s:e] = in_real_ball.sum(1).double()
+        # coverage: the nearest fake sample lies in the real ball <=> some fake sample does
+        real_covered |= in_real_ball.any(0)
+        real_in_fake |= screen.at_most(s, d2, tol, rf2[s:e, None]).any(0)
     return PRDC(fake_in_real, ball_count, real_in_fake, real_covered, k)
 
 
@@ -285,12 +348,8 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
     Returns (ratios, nearest-train distances). A ratio well below 1 means the sample
     sits closer to a training image than training images sit to each other: a copy.
     """
-    train, fake = train.to(torch.float64), fake.to(torch.float64)
     if train_nn is None:
         train_nn = knn_radii(train, 1)
-    dist = torch.empty(fake.shape[0], dtype=torch.float64)
-    idx = torch.empty(fake.shape[0], dtype=torch.long)
-    for s, d2 in _knn_blocks(fake, train):
-        v, i = d2.min(1)
-        dist[s : s + d2.shape[0]], idx[s : s + d2.shape[0]] = v.sqrt(), i
+    d2, idx = _kth_smallest(_Screen(fake, train), 1, with_index=True)
+    dist = d2.sqrt()
     return dist / train_nn[idx].clamp_min(1e-12), dist

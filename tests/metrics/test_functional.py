@@ -88,6 +88,7 @@ def test_prdc_in_small_blocks_equals_one_block(monkeypatch):
     real, fake = torch.from_numpy(rng.normal(size=(200, 4))), torch.from_numpy(rng.normal(size=(180, 4)))
     one = F.prdc(real, fake, k=3)
     monkeypatch.setattr(F, "_BLOCK", 17)
+    monkeypatch.setattr(F, "_PAIR_CHUNK", 5)
     many = F.prdc(real, fake, k=3)
     assert (one.precision, one.recall, one.density, one.coverage) == (many.precision, many.recall, many.density, many.coverage)
 
@@ -198,3 +199,18 @@ def test_class_balance_p_value_by_hand():
     chi2 = (15**2 + 3 * 5**2) / 25  # sum (o - e)^2 / e with e = 25
     assert v.extra["chi2"] == pytest.approx(chi2)
     assert v.value == pytest.approx(stats.chi2.sf(chi2, 3))
+
+
+@pytest.mark.parametrize("d", [64, 700])
+def test_prdc_exact_under_ties_and_high_dimension(d):
+    # integer features: squared distances are integers, so many pairs tie exactly with a
+    # k-NN radius; the float32 screen must still give the float64 brute-force answer.
+    rng = np.random.default_rng(d)
+    real = rng.integers(0, 3, size=(150, d)).astype(np.float64)
+    fake = np.concatenate([real[:40], rng.integers(0, 3, size=(110, d))]).astype(np.float64)
+    got = F.prdc(torch.from_numpy(real), torch.from_numpy(fake), k=4)
+    exp = np_prdc(real, fake, 4)
+    assert (got.precision, got.recall, got.density, got.coverage) == pytest.approx(exp, abs=0, rel=0)
+    radii = F.knn_radii(torch.from_numpy(real), 4).numpy()
+    dist = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(radii, np.sort(dist, axis=1)[:, 4], rtol=1e-14)
