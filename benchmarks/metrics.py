@@ -24,9 +24,10 @@ import numpy as np
 
 def features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
     """Correlated Gaussian features with a random spectrum (nobody's chosen numbers)."""
+    shape_rng = np.random.default_rng(12345)  # one distribution shape for both sets
+    basis = np.linalg.qr(shape_rng.normal(size=(d, d)))[0]
+    scales = shape_rng.gamma(1.0, 1.0, size=d)
     rng = np.random.default_rng(seed)
-    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
-    scales = rng.gamma(1.0, 1.0, size=d)
     z = rng.normal(size=(n, d)) * scales
     return (z @ basis.T + shift).astype(np.float32)
 
