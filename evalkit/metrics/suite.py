@@ -61,16 +61,19 @@ class MetricValue:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _basic_interval(value: float, values: list[float], confidence: float) -> tuple[float, float]:
-    """One-sided 'basic' bootstrap bounds: 2*value - quantiles of the replicates.
+def _bootstrap_bounds(value: float, values: list[float], confidence: float) -> tuple[float, float]:
+    """One-sided bounds from the bootstrap spread, centred on the estimate.
 
-    Resampling with replacement duplicates samples, which biases FID up and Vendi
-    down in the replicates; reflecting the quantiles around the estimate cancels
-    that first-order bias, where plain percentiles would carry it into the bounds.
+    Resampling with replacement duplicates samples, which shifts FID up and Vendi
+    down in every replicate (a smaller effective N); percentile bounds would carry
+    that shift, and reflected ("basic") bounds would carry it the other way. The
+    spread of the replicates around their own mean is what estimates the sampling
+    variability of the statistic at this N, so the bounds are value + (q - mean).
     """
     t = torch.tensor(values, dtype=torch.float64)
+    centre = float(t.mean())
     q_lo, q_hi = float(torch.quantile(t, 1 - confidence)), float(torch.quantile(t, confidence))
-    return 2 * value - q_hi, 2 * value - q_lo
+    return value + (q_lo - centre), value + (q_hi - centre)
 
 
 def _multinomial_weights(n: int, g: torch.Generator) -> Tensor:
@@ -105,13 +108,13 @@ class FID:
             m = s1 @ cov @ s1
             tr = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum().item()
             reps.append(float((m1 - mu).pow(2).sum()) + base + float(torch.trace(cov)) - 2 * tr)
-        low, high = _basic_interval(value, reps, confidence) if reps else (value, value)
+        low, high = _bootstrap_bounds(value, reps, confidence) if reps else (value, value)
         low = max(low, 0.0)
         d = real.shape[1]
         note = f"FID is biased upward at finite N; compare only at equal N (here N={len(fake)} vs {len(real)} real)"
         if min(len(real), len(fake)) <= d:
             note += f"; covariance is rank-deficient (N <= d = {d})"
-        return MetricValue(value, min(low, value), max(high, value), f"basic bootstrap, {bootstrap} resamples of the generated set",
+        return MetricValue(value, min(low, value), max(high, value), f"bootstrap spread, {bootstrap} resamples of the generated set",
                            len(fake), len(real), note)
 
 
@@ -166,8 +169,8 @@ class Density:
         counts = p.fake_ball_count / k
         g = torch.Generator().manual_seed(inputs.seed)
         reps = [float((counts * _multinomial_weights(len(counts), g)).sum() / len(counts)) for _ in range(bootstrap)]
-        low, high = _basic_interval(p.density, reps, confidence)
-        return MetricValue(p.density, low, high, f"basic bootstrap over generated samples ({bootstrap}), balls fixed",
+        low, high = _bootstrap_bounds(p.density, reps, confidence)
+        return MetricValue(p.density, low, high, f"bootstrap spread over generated samples ({bootstrap}), balls fixed",
                            len(counts), len(inputs.real))
 
 
@@ -187,8 +190,8 @@ class Vendi:
         value = Fn.vendi(x, q=q)
         g = torch.Generator().manual_seed(inputs.seed)
         reps = [Fn.vendi(x, q=q, weights=_multinomial_weights(len(x), g)) for _ in range(bootstrap)]
-        low, high = _basic_interval(value, reps, confidence)
-        return MetricValue(value, max(low, 1.0), high, f"basic bootstrap, {bootstrap} resamples", len(x))
+        low, high = _bootstrap_bounds(value, reps, confidence)
+        return MetricValue(value, max(low, 1.0), high, f"bootstrap spread, {bootstrap} resamples", len(x))
 
 
 @metric("class_tv", help="Total variation between predicted and asked class histograms (lower is better).",
@@ -204,8 +207,8 @@ class ClassTV:
         for _ in range(bootstrap):
             i = torch.randint(0, len(pred), (len(pred),), generator=g)
             reps.append(Fn.class_distribution(pred[i], asked, inputs.num_classes)["tv"])
-        low, high = _basic_interval(value, reps, confidence)
-        return MetricValue(value, max(low, 0.0), min(high, 1.0), f"basic bootstrap, {bootstrap} resamples", len(pred))
+        low, high = _bootstrap_bounds(value, reps, confidence)
+        return MetricValue(value, max(low, 0.0), min(high, 1.0), f"bootstrap spread, {bootstrap} resamples", len(pred))
 
 
 @metric("memorized", help="Share of samples closer to a training image than 1/3 of its neighbour distance.",

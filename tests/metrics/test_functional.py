@@ -214,3 +214,22 @@ def test_prdc_exact_under_ties_and_high_dimension(d):
     radii = F.knn_radii(torch.from_numpy(real), 4).numpy()
     dist = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
     np.testing.assert_allclose(radii, np.sort(dist, axis=1)[:, 4], rtol=1e-14)
+
+
+def test_fid_bounds_cover_the_expected_fid_at_their_confidence():
+    # Many independent generated sets from one Gaussian: the expected FID at this N is
+    # their mean; each run's one-sided bounds should hold it about 95% of the time.
+    g = torch.Generator().manual_seed(0)
+    d, n, runs = 4, 300, 150
+    real = torch.randn(2000, d, generator=g, dtype=torch.float64)
+    values, lows, highs = [], [], []
+    for r in range(runs):
+        fake = torch.randn(n, d, generator=g, dtype=torch.float64) * 1.1 + 0.1
+        v = FID().compute(MetricInputs("s", real, fake, seed=r), 0.95, bootstrap=60)
+        values.append(v.value)
+        lows.append(v.low)
+        highs.append(v.high)
+    expected = float(np.mean(values))
+    upper_ok = np.mean(np.array(highs) >= expected)
+    lower_ok = np.mean(np.array(lows) <= expected)
+    assert upper_ok >= 0.9 and lower_ok >= 0.9, (upper_ok, lower_ok)
