@@ -96,6 +96,17 @@ def to_markdown(report: Report) -> str:
                     for c in r.per_class:
                         lines.append(f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |")
                     lines.append("")
+        failing = [r for r in s.requirements if r.failing]
+        if failing:
+            lines += ["Failing examples (sample index, asked class, measurements):", ""]
+            for r in failing:
+                shown = "; ".join(
+                    f"#{f.index}" + (f" class {f.label}" if f.label is not None else "")
+                    + (" (" + ", ".join(f"{k}={v:.3g}" for k, v in f.values.items()) + ")" if f.values else "")
+                    for f in r.failing
+                )
+                lines.append(f"- {r.name}: {shown}")
+            lines += ["", f"Regenerate them: `evalkit reproduce REPORT {s.name!r} INDEX...`", ""]
         if s.metrics:
             lines += ["| metric | value | interval (one-sided) | n | method |", "|---|---|---|---|---|"]
             for m in s.metrics:
