@@ -140,6 +140,8 @@ class SubjectState:
     predicted: FeatureState = field(default_factory=FeatureState)
     asked: FeatureState = field(default_factory=FeatureState)
     memo: FeatureState = field(default_factory=FeatureState)
+    images: FeatureState = field(default_factory=FeatureState)  # uint8, only for metrics that train on samples
+    labels: FeatureState = field(default_factory=FeatureState)
     n: int = 0
     nonfinite: int = 0
 
@@ -147,7 +149,8 @@ class SubjectState:
         return SubjectState(
             [a.merge(b, keep) for a, b in zip(self.rates, o.rates)],
             self.features.merge(o.features), self.predicted.merge(o.predicted), self.asked.merge(o.asked),
-            self.memo.merge(o.memo), self.n + o.n, self.nonfinite + o.nonfinite,
+            self.memo.merge(o.memo), self.images.merge(o.images), self.labels.merge(o.labels),
+            self.n + o.n, self.nonfinite + o.nonfinite,
         )
 
 
@@ -323,6 +326,11 @@ class Runner:
             state.features.update(f[ok_rows], batch.indices[ok_rows.to(batch.indices.device)])
             if "training" in plan.needs:
                 state.memo.update(obs.cached("memo", lambda: obs.memory.query(obs.features))[0][ok_rows], batch.indices[ok_rows])
+        if "images" in plan.needs and batch.labels is not None:
+            ok_rows = finite_rows.cpu()
+            q = (images[ok_rows.to(images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
+            state.images.update(q, batch.indices[ok_rows])
+            state.labels.update(batch.labels.cpu()[ok_rows], batch.indices[ok_rows])
         if obs.classifier_fn is not None and batch.labels is not None:
             state.predicted.update(obs.probs.argmax(1), batch.indices)
             state.asked.update(batch.labels.cpu(), batch.indices)
@@ -456,6 +464,12 @@ class Runner:
             raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
         inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
                               10 if len(pred) else None, memo if len(memo) else None, seed=self.spec.sampling.seed)
+        if "images" in self.plan.needs:
+            imgs, _ = state.images.value()
+            labs, _ = state.labels.value()
+            inputs.images, inputs.image_labels = imgs, labs
+            inputs.real_images = lambda: _labelled_images(self.spec, self.spec.reference, "reference")
+            inputs.train_images = (lambda: _labelled_images(self.spec, self.spec.training, "training")) if self.spec.training else None
         if inputs.predicted is not None and inputs.num_classes is not None:
             inputs.num_classes = max(int(inputs.predicted.max()), int(inputs.asked.max())) + 1
             cx = self._extractors.get((self.spec.classifier, shape))
@@ -471,6 +485,13 @@ class Runner:
                                          note=mv.note, extra=mv.extra)
             res.requirements.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
         res.metrics = list(seen.values())
+
+
+def _labelled_images(spec: Spec, ref: Reference, what: str) -> tuple[Tensor, Tensor]:
+    data, _, _ = _open_reference(spec, ref, what)
+    if data.labels is None:
+        raise DataError(f"{what} images carry no labels; metric 'cas' needs labelled real images")
+    return data.slice(0, len(data)), data.labels
 
 
 def _argtag(args: dict) -> str:

@@ -113,3 +113,29 @@ def test_reproduce_cli_errors(tmp_path, write_spec, capsys):
     assert "no subject 'nope'" in capsys.readouterr().err
     assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_cas_of_real_images_is_near_the_real_baseline(write_spec):
+    from evalkit.data import fashion
+
+    try:
+        fashion.locate("train")
+    except Exception:
+        pytest.skip("Fashion-MNIST train split not installed")
+    spec = write_spec("""\
+        version: 1
+        name: cas
+        reference: {dataset: fashion-mnist, split: test, range: [0, 1000]}
+        training: {dataset: fashion-mnist, split: train}
+        features: pixels
+        classifier: null
+        subjects: [{model: dataset, params: {split: train, range: [0, 30000]}}]
+        sampling: {n: 1000, batch_size: 500}
+        requirements: [{metric: cas, at_least: 0.5, args: {epochs: 6}}]
+    """)
+    rep = evalkit.run(spec, write=False)
+    m = rep.subjects[0].metrics[0]
+    assert rep.subjects[0].status == "ok", rep.subjects[0].error
+    # replayed real images are real data: their CAS matches the real baseline closely
+    assert m.value > 0.55 and abs(m.value - m.extra["real_accuracy"]) < 0.08
+    assert m.lower <= m.value <= m.upper

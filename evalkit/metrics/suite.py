@@ -36,6 +36,10 @@ class MetricInputs:
     num_classes: int | None = None
     memo_ratios: Tensor | None = None
     seed: int = 0
+    images: Tensor | None = None  # uint8 generated images (for metrics that train on them)
+    image_labels: Tensor | None = None
+    real_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled reference images
+    train_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled training images
     _cache: dict = field(default_factory=dict)
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
@@ -249,3 +253,65 @@ class ClassBalance:
         p = float(p)
         return MetricValue(p, p, p, "Pearson chi-square goodness of fit (value is the p-value)", int(observed.sum()),
                            extra={"chi2": float(stat), "dof": int(keep.sum()) - 1})
+
+
+def _small_cnn(shape: tuple[int, ...], classes: int) -> torch.nn.Module:
+    c = shape[0]
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(), nn.Linear(128, classes),
+    )
+
+
+def _train_and_test(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, classes: int, epochs: int, seed: int) -> Tensor:
+    """Train a small CNN on (x, y), return per-test-image correctness on (xt, yt)."""
+    torch.manual_seed(seed)
+    net = _small_cnn(tuple(x.shape[1:]), classes)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 128):
+            idx = perm[i : i + 128]
+            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(xt[i : i + 1000].float()).argmax(1) for i in range(0, len(xt), 1000)])
+    return pred == yt
+
+
+@metric("cas", help="Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
+        needs=("images", "labels"))
+class CAS:
+    """Classification Accuracy Score (Ravuri & Vinyals, 2019).
+
+    A small CNN is trained on the generated samples with their asked labels and
+    tested on the labelled reference images; with a ``training:`` set, the same
+    CNN trained on as many real training images gives the real-data baseline
+    (``extra.real_accuracy``). Bounds: Clopper-Pearson over the test images,
+    conditional on the trained network.
+    """
+
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, epochs: int = 5) -> MetricValue:
+        if inputs.images is None or inputs.image_labels is None or inputs.real_images is None:
+            raise DataError(f"metric 'cas' needs class-conditional samples and a labelled `reference:` (subject {inputs.subject!r})")
+        xt, yt = inputs.real_images()
+        classes = int(max(int(yt.max()), int(inputs.image_labels.max()))) + 1
+        correct = _train_and_test(inputs.images, inputs.image_labels, xt, yt, classes, epochs, inputs.seed)
+        v = _share(correct, confidence, len(yt), "real test images")
+        v.method = f"Clopper-Pearson over the {len(yt)} test images; CNN trained {epochs} epochs on {len(inputs.images)} samples"
+        v.n = len(inputs.images)
+        if inputs.train_images is not None:
+            xr, yr = inputs.train_images()
+            g = torch.Generator().manual_seed(inputs.seed)
+            pick = torch.randperm(len(xr), generator=g)[: len(inputs.images)]
+            real_correct = _train_and_test(xr[pick], yr[pick], xt, yt, classes, epochs, inputs.seed)
+            v.extra["real_accuracy"] = float(real_correct.double().mean())
+            v.note = f"the same CNN trained on {len(pick)} real training images scores {v.extra['real_accuracy']:.4f}"
+        return v
