@@ -93,14 +93,23 @@ def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.d
     path = Path(name).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
-    if path.suffix in (".pt", ".ts", ".pth", ".jit") or path.exists():
+    if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
         if not path.is_file():
-            raise SpecError(f"features: TorchScript file {str(path)!r} not found")
+            raise SpecError(f"features: model file {str(path)!r} not found")
+        import warnings
+
         try:
-            module = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # TorchScript is deprecated upstream, but it is what users hold
+                warnings.simplefilter("ignore", DeprecationWarning)
+                if path.suffix == ".pt2":  # torch.export archive
+                    module = torch.export.load(str(path)).module().to(device)
+                else:
+                    module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as exc:
-            raise CheckpointError(f"{path}: not a TorchScript file evalkit can load ({type(exc).__name__}: {exc})") from None
-        return ModuleFeatures(name, module, image_shape, device, digest=f"torchscript:{_file_digest(path)}")
+            raise CheckpointError(
+                f"{path}: not a TorchScript (.pt) or torch.export (.pt2) file evalkit can load ({type(exc).__name__}: {exc})"
+            ) from None
+        return ModuleFeatures(name, module, image_shape, device, digest=f"file:{_file_digest(path)}")
     raise SpecError(registry.features.unknown_message(name))
 
 

@@ -233,3 +233,43 @@ def test_fid_bounds_cover_the_expected_fid_at_their_confidence():
     upper_ok = np.mean(np.array(highs) >= expected)
     lower_ok = np.mean(np.array(lows) <= expected)
     assert upper_ok >= 0.9 and lower_ok >= 0.9, (upper_ok, lower_ok)
+
+
+def test_torchscript_feature_file_gives_the_literature_path(tmp_path):
+    # A user with Inception/DINOv2/CLIP weights exports them as TorchScript; a small one stands in.
+    import evalkit
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(net).save(str(tmp_path / "feat.pt"))
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "version: 1\nname: ts\nreference: {dataset: fashion-mnist, split: test, range: [0, 300]}\nfeatures: feat.pt\n"
+        "classifier: null\nsubjects: [{model: dataset, params: {range: [300, 600]}}]\nsampling: {n: 200, batch_size: 100}\n"
+        "requirements: [{metric: fid, at_most: 100, args: {bootstrap: 0}}]\n"
+    )
+    rep = evalkit.run(spec, write=False)
+    assert rep.reference["feature_dim"] == 4
+    from evalkit.data.datasets import DatasetReplay
+    from evalkit.data.fashion import load
+    from evalkit.sample.sources import GeneratorSource
+
+    x, _ = load("test")
+    real = torch.from_numpy(x[:300].copy()).float().div(255).unsqueeze(1)
+    src = GeneratorSource("d", DatasetReplay(range=(300, 600)), 200, torch.arange(200) % 10, 0, 50, torch.device("cpu"))
+    fake = torch.cat([b.images for b in src.batches(200)])
+    with torch.no_grad():
+        expected = np_fid(net(real).double().numpy(), net(fake).double().numpy())
+    assert rel(rep.subjects[0].metrics[0].value, expected) < 1e-5
