@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", default="models/training", metavar="DIR")
     t.add_argument("--max-steps", type=int, metavar="N", help="stop at step N, leaving a resumable checkpoint")
+    t.add_argument("--export", action="store_true", help="write the weights at --max-steps even if training is unfinished")
     t.add_argument("--threads", type=int, help="torch CPU threads")
     return p
 
@@ -265,7 +266,7 @@ def _cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     path = train(args.name, out=args.out, epochs=args.epochs, seed=args.seed, progress=sys.stderr.isatty(),
-                 max_steps=args.max_steps)
+                 max_steps=args.max_steps, export_early=args.export)
     print(path)
     return 0
 

@@ -303,6 +303,7 @@ def train(
     checkpoint_every: int = 500,
     progress: bool = True,
     max_steps: int | None = None,
+    export_early: bool = False,
 ) -> Path:
     """Train zoo model ``name``; return the path of its exported ``.safetensors``.
 
@@ -392,7 +393,7 @@ def train(
     if bar is not None:
         bar.close()
     save_checkpoint()
-    if step < total:
+    if step < total and not export_early:
         log.info("stopped at step %d of %d (max_steps); resume with the same command", step, total)
         return ckpt_path
     for m in task.modules.values():
