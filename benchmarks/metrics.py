@@ -81,23 +81,26 @@ def scipy_fid(r, f):
     return {"fid": float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * covmean))}
 
 
-class _Identity:
-    pass
-
-
-def tm_fid(r, f):
+def _passthrough(d: int):
+    """A 'feature extractor' that hands torchmetrics the features themselves."""
     import torch
-    from torchmetrics.image.fid import FrechetInceptionDistance
 
-    class Feat(torch.nn.Module):
-        def __init__(self, d):
+    class Passthrough(torch.nn.Module):
+        def __init__(self):
             super().__init__()
             self.num_features = d
 
         def forward(self, x):
             return x
 
-    m = FrechetInceptionDistance(feature=Feat(r.shape[1]), normalize=True)
+    return Passthrough()
+
+
+def tm_fid(r, f):
+    import torch
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    m = FrechetInceptionDistance(feature=_passthrough(r.shape[1]), normalize=True)
     m.update(torch.from_numpy(r), real=True)
     m.update(torch.from_numpy(f), real=False)
     return {"fid": float(m.compute())}
@@ -107,15 +110,7 @@ def tm_kid(r, f):
     import torch
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    class Feat(torch.nn.Module):
-        def __init__(self, d):
-            super().__init__()
-            self.num_features = d
-
-        def forward(self, x):
-            return x
-
-    m = KernelInceptionDistance(feature=Feat(r.shape[1]), subsets=100, subset_size=1000, normalize=True)
+    m = KernelInceptionDistance(feature=_passthrough(r.shape[1]), subsets=100, subset_size=1000, normalize=True)
     m.update(torch.from_numpy(r), real=True)
     m.update(torch.from_numpy(f), real=False)
     return {"kid": float(m.compute()[0])}
