@@ -80,7 +80,7 @@ class DCGAN(_ZooGenerator):
 
 
 class VAE(_ZooGenerator):
-    """Class-conditional VAE; samples decode z from the learned class prior (Bernoulli mean)."""
+    """Class-conditional VAE; codes drawn from per-class Gaussians fitted ex post (Bernoulli mean)."""
 
     def __init__(self, checkpoint: str | Path | None = None, temperature: float = 1.0):
         super().__init__()
@@ -90,14 +90,21 @@ class VAE(_ZooGenerator):
         self.weights_file = weights_path("fashion-vae", checkpoint)
         tensors, self.info = read_weights(self.weights_file)
         kwargs = self.info.get("kwargs", {}) if isinstance(self.info, dict) else {}
-        self.net = load_module(nets.ConditionalVAE(**kwargs), self.weights_file, "", tensors).eval()
+        model_tensors = {k: v for k, v in tensors.items() if not k.startswith("expost.")}
+        self.net = load_module(nets.ConditionalVAE(**kwargs), self.weights_file, "", model_tensors).eval()
+        self.expost = None
+        if any(k.startswith("expost.") for k in tensors):
+            self.expost = load_module(nets.ClassGaussians(self.net.num_classes, self.net.z_dim), self.weights_file,
+                                      "expost", tensors)
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: Tensor | None = None, generator: torch.Generator) -> Tensor:
         y = _check_labels(labels, n, self.num_classes, generator, self.device)
+        eps = torch.randn(n, self.net.z_dim, generator=generator, device=self.device) * self.temperature
+        if self.expost is not None:  # ex-post class densities (see ClassGaussians), when the file has them
+            return self.net.decode(self.expost.sample(y, eps), y)
         mu, logvar = self.net.prior(y)
-        eps = torch.randn(n, self.net.z_dim, generator=generator, device=self.device)
-        return self.net.decode(mu + eps * (0.5 * logvar).exp() * self.temperature, y)
+        return self.net.decode(mu + eps * (0.5 * logvar).exp(), y)
 
     def reconstruct(self, images: Tensor, labels: Tensor) -> Tensor:
         """Encode and decode (posterior mean): the VAE's reconstruction of ``images``."""

@@ -129,6 +129,32 @@ class ConditionalVAE(nn.Module):
         return self.prior_mu(labels), self.prior_logvar(labels)
 
 
+class ClassGaussians(nn.Module):
+    """Per-class full-covariance Gaussians over a latent space (mean, Cholesky factor).
+
+    Fitted to the posterior means of the training images, this is the "ex-post
+    density estimation" of Ghosh et al. (2020): sampling the code from where the
+    encoder actually puts each class gives samples the decoder renders faithfully.
+    """
+
+    def __init__(self, num_classes: int = NUM_CLASSES, dim: int = 16):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_classes, dim))
+        self.register_buffer("chol", torch.eye(dim).repeat(num_classes, 1, 1))
+
+    @torch.no_grad()
+    def fit(self, codes: Tensor, labels: Tensor) -> "ClassGaussians":
+        for c in range(self.mean.shape[0]):
+            z = codes[labels == c].double()
+            cov = torch.cov(z.T) + 1e-5 * torch.eye(z.shape[1], dtype=torch.float64)
+            self.mean[c] = z.mean(0).float()
+            self.chol[c] = torch.linalg.cholesky(cov).float()
+        return self
+
+    def sample(self, labels: Tensor, eps: Tensor) -> Tensor:
+        return self.mean[labels] + (self.chol[labels] @ eps[:, :, None]).squeeze(-1)
+
+
 class LatentAutoencoder(nn.Module):
     """Autoencoder for latent diffusion: 1x28x28 <-> C x7x7 (standardised afterwards)."""
 

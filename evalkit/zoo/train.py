@@ -56,7 +56,7 @@ class TrainConfig:
 
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
-    "fashion-vae": TrainConfig(epochs=10, lr=1e-3, extra={"width": 48, "z_dim": 16}),
+    "fashion-vae": TrainConfig(epochs=10, lr=1e-3),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
     "fashion-ddpm": TrainConfig(epochs=22, lr=5e-4, ema=0.999, extra={"p_uncond": 0.1}),
@@ -148,8 +148,15 @@ class _VAE(_Task):
         self.optims["net"].step()
         return {"rec": rec.item(), "kl": kl.item()}
 
+    def finish(self, x_train, y_train):
+        with torch.no_grad():
+            codes = torch.cat([self.net.encode(x_train[i : i + 2000], y_train[i : i + 2000])[0]
+                               for i in range(0, len(x_train), 2000)])
+        self.expost = nets.ClassGaussians(self.net.num_classes, self.net.z_dim).fit(codes, y_train)
+        return {"expost": "per-class Gaussians fitted to the training posterior means"}
+
     def export(self):
-        return {"": self.net}, {"arch": "ConditionalVAE", "kwargs": self.kwargs}
+        return {"": self.net, "expost": self.expost}, {"arch": "ConditionalVAE", "kwargs": self.kwargs}
 
 
 class _EMA:
