@@ -350,6 +350,8 @@ class Runner:
             shape = tuple(source.image_shape)
             if "real" in self.plan.needs:
                 self.real_features(shape)  # fail fast on a bad reference, before sampling
+            if "training" in self.plan.needs:
+                self.memorization(shape)  # built once, outside the timed sampling loop
             history = DuplicateIndex()
             t_loop = time.monotonic()
             self._sample_loop(sp, source, state, history, shape, res)
