@@ -3,8 +3,8 @@
     python benchmarks/metrics.py [--n 10000] [--d 2048] [--big-n 50000]
 
 Each (library, metric) runs in a fresh subprocess on the same features, so its
-peak resident memory (ru_maxrss, minus the process's memory before the call) is
-its own. Peers: torchmetrics (FID, KID), scipy (FID by sqrtm, the formula of
+peak resident memory (VmHWM after the call minus VmRSS before it, the kernel's
+peak mark being reset just before the call) is its own. Peers: torchmetrics (FID, KID), scipy (FID by sqrtm, the formula of
 pytorch-fid), the `prdc` package (precision/recall/density/coverage) and the
 `vendi-score` package. torch-fidelity needs torchvision; it is reported as
 unavailable where torchvision is not installed. Prints one line per metric:
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import time
 
 import numpy as np
@@ -32,8 +31,21 @@ def features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
     return (z @ basis.T + shift).astype(np.float32)
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM), so the peak after this point is the call's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 # ---- implementations: each takes (real, fake) float32 arrays, returns {name: value}
@@ -155,10 +167,11 @@ def _child(fn, n, d, q):
     try:
         _warm_imports()
         r, f = features(n, d, 1, 0.0), features(n, d, 2, 0.05)
-        before = _rss_mb()
+        before = _status_mb("VmRSS")
+        _reset_peak()
         t0 = time.perf_counter()
         values = fn(r, f)
-        q.put(("ok", time.perf_counter() - t0, _rss_mb() - before, values))
+        q.put(("ok", time.perf_counter() - t0, _status_mb("VmHWM") - before, values))
     except Exception as exc:  # a peer that is missing or fails is reported, not fatal
         q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
 

@@ -259,31 +259,7 @@ class Runner:
             state.nonfinite += nonfinite
         images = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0) if nonfinite else raw
         need_feats = bool(plan.metric_requirements) or "training" in plan.needs
-        use_classifier = "classifier" in plan.needs or (spec.classifier is not None and batch.labels is not None
-                                                        and spec.classifier == spec.features and need_feats)
-        feats_fn = classifier_fn = None
-        fx = self.extractor(spec.features, shape) if need_feats else None
-        cx = self.extractor(spec.classifier, shape) if (use_classifier and spec.classifier) else None
-        shared: dict[str, Any] = {}
-        if fx is not None and cx is fx:
-            def both(x):
-                if "v" not in shared:
-                    shared["v"] = fx.features_and_logits(x)
-                return shared["v"]
-            feats_fn = both
-            classifier_fn = lambda x: both(x)[1]  # noqa: E731
-        else:
-            if fx is not None:
-                feats_fn = lambda x: (fx.features(x), None)  # noqa: E731
-            if cx is not None:
-                classifier_fn = lambda x: cx.features_and_logits(x)[1]  # noqa: E731
-        if cx is not None and classifier_fn is not None:
-            probe_fn = classifier_fn
-            def classifier_fn(x):  # noqa: F811
-                out = probe_fn(x)
-                if out is None:
-                    raise SpecError(f"classifier {spec.classifier!r} gives no class logits; name a classifier extractor")
-                return out
+        feats_fn, classifier_fn = self._batch_models(shape, need_feats, batch.labels is not None)
         obs = Observation(images, raw, batch.labels, batch.indices, feats_fn, classifier_fn,
                           self.memorization(shape) if "training" in plan.needs else None, history)
         keep = spec.report.failing_examples
@@ -335,6 +311,33 @@ class Runner:
             state.predicted.update(obs.probs.argmax(1), batch.indices)
             state.asked.update(batch.labels.cpu(), batch.indices)
         state.n += len(images)
+
+    def _batch_models(self, shape: tuple, need_feats: bool, has_labels: bool):
+        """Per-batch (features, logits) functions; one forward pass serves both when one
+        extractor is both the feature space and the classifier (the default)."""
+        spec = self.spec
+        # The classifier also runs for class statistics when that pass is made anyway.
+        use_cls = spec.classifier is not None and (
+            "classifier" in self.plan.needs or (has_labels and need_feats and spec.classifier == spec.features))
+        fx = self.extractor(spec.features, shape) if need_feats else None
+        cx = self.extractor(spec.classifier, shape) if use_cls else None
+        memo: dict[str, tuple] = {}
+
+        def forward(x):
+            if "v" not in memo:
+                if fx is not None and fx is cx:
+                    memo["v"] = fx.features_and_logits(x)
+                else:
+                    f = fx.features(x) if fx is not None else None
+                    logits = cx.features_and_logits(x)[1] if cx is not None else None
+                    memo["v"] = (f, logits)
+                if cx is not None and memo["v"][1] is None:
+                    raise SpecError(f"classifier {spec.classifier!r} gives no class logits; name a classifier extractor")
+            return memo["v"]
+
+        feats_fn = (lambda x: (forward(x)[0], None)) if fx is not None else None
+        classifier_fn = (lambda x: forward(x)[1]) if cx is not None else None
+        return feats_fn, classifier_fn
 
     def run_subject(self, sp: SubjectPlan) -> SubjectResult:
         res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
