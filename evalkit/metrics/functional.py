@@ -157,6 +157,11 @@ _EPS32 = 2.0**-24
 _PAIR_CHUNK = 8192
 
 
+def _sq_norms(x: Tensor, chunk: int = 4096) -> Tensor:
+    """Squared row norms in float64, a chunk of rows at a time."""
+    return torch.cat([x[i : i + chunk].double().pow(2).sum(1) for i in range(0, x.shape[0], chunk)])
+
+
 class _Screen:
     """Squared distances screened in float32, with exact float64 answers where it matters.
 
@@ -170,17 +175,21 @@ class _Screen:
     """
 
     def __init__(self, queries: Tensor, points: Tensor):
-        self.q64, self.p64 = queries.to(torch.float64), points.to(torch.float64)
-        self.q32, self.p32 = self.q64.float(), self.p64.float()
-        self.q2, self.p2 = self.q64.pow(2).sum(1), self.p64.pow(2).sum(1)
+        # Keep the caller's tensors (no float64 copies: at N = 50,000, d = 2,048 each
+        # would be 800 MB); exact answers convert just the rows they need.
+        self.q, self.p = queries, points
+        self.q32 = queries if queries.dtype == torch.float32 else queries.float()
+        self.p32 = self.q32 if points is queries else (points if points.dtype == torch.float32 else points.float())
+        self.q2 = _sq_norms(queries)
+        self.p2 = self.q2 if points is queries else _sq_norms(points)
         self.gamma = 2.0 * (queries.shape[1] + 4) * _EPS32
         self.rows = max(1, min(_BLOCK, _BLOCK_ELEMENTS // max(1, points.shape[0])))
 
     def blocks(self) -> Iterator[tuple[int, Tensor, Tensor]]:
         """(start row, float32 squared distances, float32 error bounds) per row block."""
         p2 = self.p2.float()
-        for s in range(0, self.q64.shape[0], self.rows):
-            e = min(self.q64.shape[0], s + self.rows)
+        for s in range(0, self.q.shape[0], self.rows):
+            e = min(self.q.shape[0], s + self.rows)
             q2 = self.q2[s:e].float()
             d2 = torch.addmm(q2[:, None] + p2[None, :], self.q32[s:e], self.p32.T, alpha=-2.0)
             tol = (q2[:, None] + p2[None, :]).mul_(self.gamma)
@@ -191,7 +200,7 @@ class _Screen:
         out = torch.empty(rows.shape[0], dtype=torch.float64)
         for c in range(0, rows.shape[0], _PAIR_CHUNK):
             r, k = rows[c : c + _PAIR_CHUNK], cols[c : c + _PAIR_CHUNK]
-            out[c : c + _PAIR_CHUNK] = (self.q64[r] - self.p64[k]).pow(2).sum(1)
+            out[c : c + _PAIR_CHUNK] = (self.q[r].double() - self.p[k].double()).pow(2).sum(1)
         return out
 
     def at_most(self, s: int, d2: Tensor, tol: Tensor, thr: Tensor) -> Tensor:
@@ -211,8 +220,8 @@ class _Screen:
 def _kth_smallest(screen: _Screen, k: int, with_index: bool = False):
     """Exact k-th smallest squared distance (k = 1 is the smallest) of each query row,
     and with ``with_index`` the column it belongs to."""
-    out = torch.empty(screen.q64.shape[0], dtype=torch.float64)
-    where = torch.empty(screen.q64.shape[0], dtype=torch.long)
+    out = torch.empty(screen.q.shape[0], dtype=torch.float64)
+    where = torch.empty(screen.q.shape[0], dtype=torch.long)
     for s, d2, tol in screen.blocks():
         kth32 = d2.topk(k, dim=1, largest=False).values[:, k - 1]
         slack = tol.max(dim=1).values
