@@ -15,6 +15,7 @@ from typing import Any, Callable
 from . import registry
 from ._errors import DataError, SpecError
 from .observe.expr import Expression, parse_expression
+from .spec.load import dotted
 from .spec.model import Requirement, Spec, Subject
 
 
@@ -84,7 +85,7 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     problems: list[str] = []
 
     def problem(path: tuple, msg: str) -> None:
-        problems.append(f"{spec.where(*path)}: {_dotted(path)}: {msg}")
+        problems.append(f"{spec.where(*path)}: {dotted(path)}: {msg}")
 
     if n_override is not None:
         if n_override <= 0:
@@ -210,12 +211,3 @@ def _signature(obj):
         return inspect.signature(obj)
     except (TypeError, ValueError):
         return None
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for p in path:
-        if p == "<key>":
-            continue
-        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
-    return out

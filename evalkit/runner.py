@@ -288,8 +288,9 @@ class Runner:
                 names = sorted(rp.expr.names) if rp.expr is not None else []
                 if obs.classifier_fn is not None:
                     names += [n for n in ("predicted", "confidence") if n not in names]
+                measured = {n: registry.measurements.get(n).obj(obs) for n in names}
                 for i in torch.nonzero(~ok).flatten()[: keep - len(rs.failing)].tolist():
-                    vals = {n: float(registry.measurements.get(n).obj(obs)[i]) for n in names}
+                    vals = {n: float(v[i]) for n, v in measured.items()}
                     rs.failing.append(FailingExample(index=int(batch.indices[i]),
                                                      label=None if batch.labels is None else int(batch.labels[i]),
                                                      values=vals))
@@ -301,7 +302,7 @@ class Runner:
                 raise SubjectError(f"features of {int(bad.sum())} samples hold NaN/Inf (extractor {spec.features!r})")
             state.features.update(f[ok_rows], batch.indices[ok_rows.to(batch.indices.device)])
             if "training" in plan.needs:
-                state.memo.update(obs.cached("memo", lambda: obs.memory.query(obs.features))[0][ok_rows], batch.indices[ok_rows])
+                state.memo.update(obs.memo[0][ok_rows], batch.indices[ok_rows])
         if "images" in plan.needs and batch.labels is not None:
             ok_rows = finite_rows.cpu()
             q = (images[ok_rows.to(images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
@@ -401,20 +402,18 @@ class Runner:
                     )
                     if decided:
                         res.stopped_early = True
-                        self._look = j
                         break
         finally:
             if bar is not None:
                 bar.close()
-        if sequential:
-            self._look_conf = {k: v[min(getattr(self, "_look", total_batches - 1), total_batches - 1)] for k, v in look_conf.items()}
-            if not res.stopped_early:
-                self._look_conf = {k: v[-1] for k, v in look_conf.items()}
-                # the last look may use all the error not yet spent
-                self._look_conf = {rp.index: 1 - ((1 - rp.confidence) - sum(1 - c for c in look_conf[rp.index][:-1]))
-                                   for rp in self.plan.rate_requirements}
-        else:
+        if not sequential:
             self._look_conf = None
+        elif res.stopped_early:
+            self._look_conf = {k: v[j] for k, v in look_conf.items()}
+        else:
+            # the last look may use all the error the earlier looks did not spend
+            self._look_conf = {rp.index: 1 - ((1 - rp.confidence) - sum(1 - c for c in look_conf[rp.index][:-1]))
+                               for rp in self.plan.rate_requirements}
 
     def _my_batches(self, source, bs: int):
         """(batch number, batch) pairs this process observes: all of them, or every world-th."""

@@ -50,7 +50,7 @@ def not_blank(obs: Observation, *, min_ink: float = 0.01, min_std: float = 0.02)
     needs=("training",),
 )
 def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:
-    ratios = obs.cached("memo", lambda: obs.memory.query(obs.features))[0]
+    ratios = obs.memo[0]
     return ratios > ratio
 
 

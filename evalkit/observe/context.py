@@ -61,6 +61,13 @@ class Observation:
         return self.labels.cpu()
 
     @property
+    def memo(self) -> tuple[Tensor, Tensor]:
+        """(nn_ratio, nn_distance) of each sample against the training set, computed once per batch."""
+        if self.memory is None:
+            raise SpecError("this requirement compares against training images; add a `training:` entry")
+        return self.cached("memo", lambda: self.memory.query(self.features))
+
+    @property
     def gray(self) -> Tensor:
         """(B, H, W) luminance-like channel mean, float64 on the CPU."""
         return self.cached("gray", lambda: self.images.double().mean(1).cpu())

@@ -93,7 +93,7 @@ def asked_prob(obs: Observation) -> Tensor:
 
 @measurement("nn_distance", help="Feature distance to the nearest training image.", needs=("training",))
 def nn_distance(obs: Observation) -> Tensor:
-    return obs.cached("memo", lambda: obs.memory.query(obs.features))[1]
+    return obs.memo[1]
 
 
 @measurement(
@@ -102,4 +102,4 @@ def nn_distance(obs: Observation) -> Tensor:
     needs=("training",),
 )
 def nn_ratio(obs: Observation) -> Tensor:
-    return obs.cached("memo", lambda: obs.memory.query(obs.features))[0]
+    return obs.memo[0]

@@ -91,9 +91,12 @@ def format_location(source: str | None, marks: Marks, path: tuple) -> str:
     return name
 
 
-def _dotted(path: tuple) -> str:
+def dotted(path: tuple) -> str:
+    """'requirements[3].check' from a field path (the '<key>' markers of key marks are skipped)."""
     out = ""
     for part in path:
+        if part == "<key>":
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -136,15 +139,15 @@ def _problems(exc: ValidationError, source: str | None, marks: Marks, data: Any)
             near = difflib.get_close_matches(str(key), valid, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else (f" (valid keys: {', '.join(valid)})" if valid else "")
             where = format_location(source, marks, loc + ("<key>",))
-            lines.append(f"{where}: {_dotted(loc)}: unknown key {key!r}{hint}")
+            lines.append(f"{where}: {dotted(loc)}: unknown key {key!r}{hint}")
             continue
         where = format_location(source, marks, loc)
         value = _value_at(data, loc)
         shown = f" (got {value!r})" if value is not _MISSING and not isinstance(value, (dict, list)) else ""
         if err["type"] == "missing":
-            lines.append(f"{where}: {_dotted(loc)}: required field is missing")
+            lines.append(f"{where}: {dotted(loc)}: required field is missing")
         else:
-            lines.append(f"{where}: {_dotted(loc)}: {msg}{shown}")
+            lines.append(f"{where}: {dotted(loc)}: {msg}{shown}")
     return lines
 
 
