@@ -1,9 +1,9 @@
 """Distribution metrics as pure functions on feature tensors.
 
-Definitions follow the papers (each function names its source); everything that
-decides a published number runs in float64. k-NN work goes through
-``_Screen``, which walks the distance matrix in row blocks (so an N x N matrix
-never exists in memory), screens in float32 and answers exactly in float64.
+Definitions follow the papers (each function names its source). Moments,
+eigen-solves, kernel sums and every k-NN decision are float64-exact; the Gram
+tiles behind k-NN and KID are formed in the features' precision (see
+``_pairwise``), walked once for all of them, and never as an N x N matrix.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
-from typing import Iterator
 
 import torch
 from torch import Tensor
+
+from . import _pairwise as P
 
 __all__ = [
     "GaussianMoments",
@@ -23,15 +24,17 @@ __all__ = [
     "frechet_distance",
     "fid",
     "kid",
+    "kid_subset_values",
+    "KIDConfig",
+    "pairwise",
+    "Pairwise",
+    "PRDC",
     "knn_radii",
     "prdc",
     "vendi",
     "class_distribution",
     "memorization_ratios",
 ]
-
-_BLOCK = 2048
-
 
 _ftz_depth = 0
 
@@ -119,135 +122,32 @@ def fid(real: Tensor, fake: Tensor) -> float:
     return frechet_distance(m1, c1, m2, c2)
 
 
+def kid_subset_values(
+    real: Tensor, fake: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> Tensor:
+    """KID's unbiased MMD^2 on each random subset (float64 vector of length ``subsets``)."""
+    return pairwise(real, fake, kid=KIDConfig(subsets, subset_size, seed)).kid
+
+
 def kid(
     real: Tensor, fake: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
     """Kernel Inception Distance (Bińkowski et al., 2018): unbiased MMD^2 with the
-    kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets.
+    kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets of ``subset_size``
+    (sample sizes permitting).
 
-    Returns (mean, standard deviation over subsets).
+    Returns (mean, standard deviation over subsets). The subsets are the ones
+    torchmetrics draws after ``torch.manual_seed(seed)``.
     """
-    real, fake = real.to(torch.float64), fake.to(torch.float64)
-    d = real.shape[1]
-    m = min(subset_size, real.shape[0], fake.shape[0])
-    if m < 2:
-        raise ValueError("KID needs at least 2 samples on each side")
-    g = torch.Generator().manual_seed(seed)
-    values = []
-    for _ in range(subsets):
-        x = real[torch.randperm(real.shape[0], generator=g)[:m]]
-        y = fake[torch.randperm(fake.shape[0], generator=g)[:m]]
-        values.append(_mmd2_unbiased(x, y, d))
-    t = torch.tensor(values, dtype=torch.float64)
-    return float(t.mean()), float(t.std(unbiased=True)) if len(values) > 1 else 0.0
+    t = kid_subset_values(real, fake, subsets=subsets, subset_size=subset_size, seed=seed)
+    return float(t.mean()), float(t.std(unbiased=True)) if t.numel() > 1 else 0.0
 
 
-def _mmd2_unbiased(x: Tensor, y: Tensor, d: int) -> float:
-    m = x.shape[0]
-    kxx = (x @ x.T / d + 1) ** 3
-    kyy = (y @ y.T / d + 1) ** 3
-    kxy = (x @ y.T / d + 1) ** 3
-    sxx = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
-    syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-    return float(sxx + syy - 2 * kxy.mean())
-
-
-_BLOCK_ELEMENTS = 2**24  # entries per distance block: 64 MB in float32
-_EPS32 = 2.0**-24
-_PAIR_CHUNK = 8192
-
-
-def _sq_norms(x: Tensor, chunk: int = 4096) -> Tensor:
-    """Squared row norms in float64, a chunk of rows at a time."""
-    return torch.cat([x[i : i + chunk].double().pow(2).sum(1) for i in range(0, x.shape[0], chunk)])
-
-
-class _Screen:
-    """Squared distances screened in float32, with exact float64 answers where it matters.
-
-    The float32 value of |a - b|^2 = |a|^2 + |b|^2 - 2 a.b is within
-    ``gamma * (|a|^2 + |b|^2)`` of the exact one, gamma = 2 (d + 4) u (u = 2^-24;
-    the classical bound for a d-term dot product, doubled for the input casts and
-    the additions). A comparison against a threshold is therefore decided in
-    float32 unless the value lies within that band; the few pairs in the band are
-    recomputed exactly as sum((a - b)^2) in float64. Results equal a float64
-    brute force, at float32 matrix-multiply speed.
-    """
-
-    def __init__(self, queries: Tensor, points: Tensor):
-        # Keep the caller's tensors (no float64 copies: at N = 50,000, d = 2,048 each
-        # would be 800 MB); exact answers convert just the rows they need.
-        self.q, self.p = queries, points
-        self.q32 = queries if queries.dtype == torch.float32 else queries.float()
-        self.p32 = self.q32 if points is queries else (points if points.dtype == torch.float32 else points.float())
-        self.q2 = _sq_norms(queries)
-        self.p2 = self.q2 if points is queries else _sq_norms(points)
-        self.gamma = 2.0 * (queries.shape[1] + 4) * _EPS32
-        self.rows = max(1, min(_BLOCK, _BLOCK_ELEMENTS // max(1, points.shape[0])))
-
-    def blocks(self) -> Iterator[tuple[int, Tensor, Tensor]]:
-        """(start row, float32 squared distances, float32 error bounds) per row block."""
-        p2 = self.p2.float()
-        for s in range(0, self.q.shape[0], self.rows):
-            e = min(self.q.shape[0], s + self.rows)
-            q2 = self.q2[s:e].float()
-            d2 = torch.addmm(q2[:, None] + p2[None, :], self.q32[s:e], self.p32.T, alpha=-2.0)
-            tol = (q2[:, None] + p2[None, :]).mul_(self.gamma)
-            yield s, d2, tol
-
-    def exact(self, rows: Tensor, cols: Tensor) -> Tensor:
-        """Exact float64 squared distances of the (query row, point column) pairs."""
-        out = torch.empty(rows.shape[0], dtype=torch.float64)
-        for c in range(0, rows.shape[0], _PAIR_CHUNK):
-            r, k = rows[c : c + _PAIR_CHUNK], cols[c : c + _PAIR_CHUNK]
-            out[c : c + _PAIR_CHUNK] = (self.q[r].double() - self.p[k].double()).pow(2).sum(1)
-        return out
-
-    def at_most(self, s: int, d2: Tensor, tol: Tensor, thr: Tensor) -> Tensor:
-        """Exact boolean matrix d2_exact <= thr (thr float64, broadcastable to the block)."""
-        thr32 = thr.float()
-        band = tol + thr32.abs() * (4 * _EPS32)
-        sure = d2 + band <= thr32
-        unsure = ~sure & (d2 - band <= thr32)
-        idx = unsure.nonzero()
-        if idx.shape[0]:
-            exact = self.exact(idx[:, 0] + s, idx[:, 1])
-            t = thr.expand(d2.shape)[idx[:, 0], idx[:, 1]]
-            sure[idx[:, 0], idx[:, 1]] = exact <= t
-        return sure
-
-
-def _kth_smallest(screen: _Screen, k: int, with_index: bool = False):
-    """Exact k-th smallest squared distance (k = 1 is the smallest) of each query row,
-    and with ``with_index`` the column it belongs to."""
-    out = torch.empty(screen.q.shape[0], dtype=torch.float64)
-    where = torch.empty(screen.q.shape[0], dtype=torch.long)
-    for s, d2, tol in screen.blocks():
-        kth32 = d2.topk(k, dim=1, largest=False).values[:, k - 1]
-        slack = tol.max(dim=1).values
-        # every entry whose exact value is <= the exact k-th lies within 2 * slack of kth32
-        cand = (d2 <= (kth32 + 2 * slack)[:, None]).nonzero()
-        exact = screen.exact(cand[:, 0] + s, cand[:, 1])
-        counts = torch.bincount(cand[:, 0], minlength=d2.shape[0])
-        starts = torch.cumsum(counts, 0) - counts
-        pos = torch.arange(cand.shape[0]) - starts[cand[:, 0]]
-        padded = torch.full((d2.shape[0], int(counts.max())), math.inf, dtype=torch.float64)
-        padded[cand[:, 0], pos] = exact
-        top = padded.topk(k, dim=1, largest=False)
-        out[s : s + d2.shape[0]] = top.values[:, k - 1]
-        if with_index:
-            cols = torch.zeros_like(padded, dtype=torch.long)
-            cols[cand[:, 0], pos] = cand[:, 1]
-            where[s : s + d2.shape[0]] = cols.gather(1, top.indices[:, k - 1 : k]).squeeze(1)
-    return (out, where) if with_index else out
-
-
-def knn_radii(x: Tensor, k: int) -> Tensor:
-    """Distance from each row to its k-th nearest *other* row (the k-NN ball radius)."""
-    if x.shape[0] <= k:
-        raise ValueError(f"need more than k={k} samples for k-NN radii, got {x.shape[0]}")
-    # the k+1 smallest distances of a row include the row itself at distance 0
-    return _kth_smallest(_Screen(x, x), k + 1).sqrt()
+@dataclass(frozen=True)
+class KIDConfig:
+    subsets: int = 100
+    subset_size: int = 1000
+    seed: int = 0
 
 
 @dataclass
@@ -277,38 +177,106 @@ class PRDC:
         return float(self.real_covered.double().mean())
 
 
+@dataclass
+class Pairwise:
+    """What one pass over the real/fake Gram matrices produced.
+
+    ``real_balls[k]`` are the per-sample indicators of the real k-NN balls
+    (fake inside some ball, how many balls, real ball covered); ``fake_balls[k]``
+    marks real samples inside some fake k-NN ball; ``kid`` the per-subset MMD^2.
+    """
+
+    real_radii2: dict[int, Tensor]
+    fake_radii2: dict[int, Tensor]
+    fake_in_real: dict[int, Tensor]
+    ball_count: dict[int, Tensor]
+    real_covered: dict[int, Tensor]
+    real_in_fake: dict[int, Tensor]
+    kid: Tensor | None
+
+    def prdc(self, k: int, k_pr: int | None = None) -> PRDC:
+        k_pr = k if k_pr is None else k_pr
+        return PRDC(self.fake_in_real[k_pr], self.ball_count[k], self.real_in_fake[k_pr], self.real_covered[k], k)
+
+
+def _check_finite(x: Tensor, what: str) -> None:
+    bad = ~torch.isfinite(x).all(dim=1)
+    if bad.any():
+        raise ValueError(f"{what} features hold NaN or Inf in {int(bad.sum())} of {x.shape[0]} rows")
+
+
+def pairwise(
+    real: Tensor,
+    fake: Tensor,
+    *,
+    real_ks: tuple[int, ...] | set[int] = (),
+    fake_ks: tuple[int, ...] | set[int] = (),
+    kid: KIDConfig | None = None,
+    real_pass: P.SelfResult | None = None,
+) -> Pairwise:
+    """One pass over the Gram tiles serving k-NN balls and KID together.
+
+    ``real_ks``: neighbourhood sizes of real k-NN balls (precision, density,
+    coverage); ``fake_ks``: of fake balls (recall); ``kid``: KID's subsets, or
+    None. Each Gram tile (real x real, fake x fake, fake x real) is computed
+    once. ``real_pass`` reuses a real x real pass from an earlier subject (see
+    ``real_self_pass``).
+    """
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature shapes differ: real {tuple(real.shape)}, fake {tuple(fake.shape)}")
+    for name, x, ks in (("real", real, real_ks), ("fake", fake, fake_ks)):
+        if ks and x.shape[0] <= max(ks):
+            raise ValueError(f"need more than k={max(ks)} {name} samples for k-NN radii, got {x.shape[0]}")
+    if kid is not None and min(real.shape[0], fake.shape[0], kid.subset_size) < 2:
+        raise ValueError("KID needs at least 2 samples on each side")
+    _check_finite(real, "real")
+    _check_finite(fake, "fake")
+    dtype = P.work_dtype(real, fake)
+    gamma = P.screen_gamma(real.shape[1], dtype)
+    members = None
+    if kid is not None:
+        m = min(kid.subset_size, real.shape[0], fake.shape[0])
+        members = P.kid_members(real.shape[0], fake.shape[0], kid.subsets, m, kid.seed)
+    rs, fs = P.Side(real, dtype), P.Side(fake, dtype)
+    rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma)
+    ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma)
+    cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma)
+    kid_values = None
+    if members is not None:
+        m = int(members[0][:, 0].sum())
+        kid_values = (rr.kid_sums + ff.kid_sums) / (m * (m - 1)) - 2 * cross.kid_sums / (m * m)
+    return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake, kid_values)
+
+
+def real_self_pass(real: Tensor, fake_like: Tensor, *, real_ks=(), kid: KIDConfig | None = None) -> P.SelfResult:
+    """The real x real part of ``pairwise``, to reuse across subjects of equal size."""
+    dtype = P.work_dtype(real, fake_like)
+    members = None
+    if kid is not None:
+        m = min(kid.subset_size, real.shape[0], fake_like.shape[0])
+        members = P.kid_members(real.shape[0], fake_like.shape[0], kid.subsets, m, kid.seed)[0]
+    return P.self_pass(P.Side(real, dtype), sorted(set(real_ks)), members, P.screen_gamma(real.shape[1], dtype))
+
+
+def knn_radii(x: Tensor, k: int) -> Tensor:
+    """Distance from each row to its k-th nearest *other* row (the k-NN ball radius)."""
+    if x.shape[0] <= k:
+        raise ValueError(f"need more than k={k} samples for k-NN radii, got {x.shape[0]}")
+    dtype = P.work_dtype(x)
+    return P.self_pass(P.Side(x, dtype), [k], None, P.screen_gamma(x.shape[1], dtype)).kth[k].sqrt()
+
+
 def prdc(real: Tensor, fake: Tensor, *, k: int = 5, k_pr: int | None = None) -> PRDC:
     """Improved precision/recall (Kynkäänniemi et al., 2019) and density/coverage
-    (Naeem et al., 2020), in one pass over the real-fake distance blocks.
+    (Naeem et al., 2020), in one pass over the real-fake distance tiles.
 
     ``k`` sets density/coverage's neighbourhood, ``k_pr`` precision/recall's
-    (default: the same ``k``). Distances are Euclidean.
+    (default: the same ``k``). Distances are Euclidean; ball radii are the exact
+    k-th smallest squared distances (no sqrt-and-square round trip that could
+    move a radius off an exact tie).
     """
     k_pr = k if k_pr is None else k_pr
-    # Squared radii straight from the exact k-th squared distances: a sqrt-and-square
-    # round trip could move a radius off an exact tie by one ulp.
-    for name, x, kk in (("real", real, k), ("fake", fake, k_pr)):
-        if x.shape[0] <= kk:
-            raise ValueError(f"need more than k={kk} {name} samples for k-NN radii, got {x.shape[0]}")
-    rr2 = _kth_smallest(_Screen(real, real), k + 1)
-    rr2_pr = rr2 if k_pr == k else _kth_smallest(_Screen(real, real), k_pr + 1)
-    rf2 = _kth_smallest(_Screen(fake, fake), k_pr + 1)
-    fake_in_real = torch.zeros(fake.shape[0], dtype=torch.bool)
-    ball_count = torch.zeros(fake.shape[0], dtype=torch.float64)
-    real_in_fake = torch.zeros(real.shape[0], dtype=torch.bool)
-    real_covered = torch.zeros(real.shape[0], dtype=torch.bool)
-    screen = _Screen(fake, real)
-    # Rows: fake samples; columns: real samples. Each block serves all four metrics.
-    for s, d2, tol in screen.blocks():
-        e = s + d2.shape[0]
-        in_real_ball = screen.at_most(s, d2, tol, rr2[None, :])
-        in_real_ball_pr = in_real_ball if k_pr == k else screen.at_most(s, d2, tol, rr2_pr[None, :])
-        fake_in_real[s:e] = in_real_ball_pr.any(1)
-        ball_count[s:e] = in_real_ball.sum(1).double()
-        # coverage: the nearest fake sample lies in the real ball <=> some fake sample does
-        real_covered |= in_real_ball.any(0)
-        real_in_fake |= screen.at_most(s, d2, tol, rf2[s:e, None]).any(0)
-    return PRDC(fake_in_real, ball_count, real_in_fake, real_covered, k)
+    return pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}).prdc(k, k_pr)
 
 
 @_ftz
@@ -359,6 +327,7 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
     """
     if train_nn is None:
         train_nn = knn_radii(train, 1)
-    d2, idx = _kth_smallest(_Screen(fake, train), 1, with_index=True)
+    dtype = P.work_dtype(train, fake)
+    d2, idx = P.nearest(P.Side(fake, dtype), P.Side(train, dtype), P.screen_gamma(train.shape[1], dtype))
     dist = d2.sqrt()
     return dist / train_nn[idx].clamp_min(1e-12), dist

@@ -59,6 +59,55 @@ def test_kid_single_full_subset_matches_brute_force():
     assert rel(mean, np_kid_subset(x, y)) < 1e-9  # a full-size subset is a permutation: same value
 
 
+def test_kid_subsets_match_a_brute_force_on_the_same_draws():
+    # The subsets are torch.randperm(n)[:m] drawn real-then-fake from a generator seeded
+    # with `seed`; the brute force redraws them here and sums each subset's kernels in NumPy.
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(90, 6)), rng.normal(size=(70, 6)) * 1.1 + 0.2
+    got = F.kid_subset_values(torch.from_numpy(x), torch.from_numpy(y), subsets=7, subset_size=40, seed=3)
+    g = torch.Generator().manual_seed(3)
+    expected = []
+    for _ in range(7):
+        i = torch.randperm(90, generator=g)[:40].numpy()
+        j = torch.randperm(70, generator=g)[:40].numpy()
+        expected.append(np_kid_subset(x[i], y[j]))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+    mean, std = F.kid(torch.from_numpy(x), torch.from_numpy(y), subsets=7, subset_size=40, seed=3)
+    assert rel(mean, np.mean(expected)) < 1e-10 and rel(std, np.std(expected, ddof=1)) < 1e-8
+
+
+def test_kid_equals_torchmetrics_subset_for_subset():
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Identity(torch.nn.Module):
+        num_features = 12
+
+        def forward(self, x):
+            return x
+
+    g = torch.Generator().manual_seed(4)
+    real = torch.randn(300, 12, generator=g, dtype=torch.float64)
+    fake = torch.randn(260, 12, generator=g, dtype=torch.float64) * 0.9 + 0.1
+    tm = KernelInceptionDistance(feature=Identity(), subsets=5, subset_size=100, normalize=True).double()
+    tm.update(real, real=True)
+    tm.update(fake, real=False)
+    torch.manual_seed(11)
+    tm_mean, tm_std = tm.compute()
+    mean, std = F.kid(real, fake, subsets=5, subset_size=100, seed=11)
+    # torchmetrics reports the population standard deviation; evalkit the sample one
+    assert rel(mean, float(tm_mean)) < 1e-9 and rel(std * (4 / 5) ** 0.5, float(tm_std)) < 1e-7
+
+
+def test_kid_from_float32_features_stays_within_float32_gram_error():
+    # float32 features use float32 Gram tiles (like every peer); the kernel sums are float64.
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.normal(size=(400, 256))).astype(np.float32)
+    y = (np.abs(rng.normal(size=(400, 256))) * 1.05).astype(np.float32)
+    got = F.kid(torch.from_numpy(x), torch.from_numpy(y), subsets=1, subset_size=400)[0]
+    exact = np_kid_subset(x.astype(np.float64), y.astype(np.float64))
+    assert rel(got, exact) < 1e-4
+
+
 def np_prdc(real, fake, k):
     def dist(a, b):
         return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
@@ -87,8 +136,11 @@ def test_prdc_in_small_blocks_equals_one_block(monkeypatch):
     rng = np.random.default_rng(7)
     real, fake = torch.from_numpy(rng.normal(size=(200, 4))), torch.from_numpy(rng.normal(size=(180, 4)))
     one = F.prdc(real, fake, k=3)
-    monkeypatch.setattr(F, "_BLOCK", 17)
-    monkeypatch.setattr(F, "_PAIR_CHUNK", 5)
+    from evalkit.metrics import _pairwise
+
+    monkeypatch.setattr(_pairwise, "TILE", 17)
+    monkeypatch.setattr(_pairwise, "PAIR_CHUNK", 5)
+    monkeypatch.setattr(_pairwise, "KEEP_EXTRA", 0)
     many = F.prdc(real, fake, k=3)
     assert (one.precision, one.recall, one.density, one.coverage) == (many.precision, many.recall, many.density, many.coverage)
 
@@ -202,16 +254,17 @@ def test_class_balance_p_value_by_hand():
 
 
 @pytest.mark.parametrize("d", [64, 700])
-def test_prdc_exact_under_ties_and_high_dimension(d):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prdc_exact_under_ties_and_high_dimension(d, dtype):
     # integer features: squared distances are integers, so many pairs tie exactly with a
     # k-NN radius; the float32 screen must still give the float64 brute-force answer.
     rng = np.random.default_rng(d)
     real = rng.integers(0, 3, size=(150, d)).astype(np.float64)
     fake = np.concatenate([real[:40], rng.integers(0, 3, size=(110, d))]).astype(np.float64)
-    got = F.prdc(torch.from_numpy(real), torch.from_numpy(fake), k=4)
+    got = F.prdc(torch.from_numpy(real.astype(dtype)), torch.from_numpy(fake.astype(dtype)), k=4)
     exp = np_prdc(real, fake, 4)
     assert (got.precision, got.recall, got.density, got.coverage) == pytest.approx(exp, abs=0, rel=0)
-    radii = F.knn_radii(torch.from_numpy(real), 4).numpy()
+    radii = F.knn_radii(torch.from_numpy(real.astype(dtype)), 4).numpy()
     dist = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
     np.testing.assert_allclose(radii, np.sort(dist, axis=1)[:, 4], rtol=1e-14)
 

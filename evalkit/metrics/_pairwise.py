@@ -1,0 +1,289 @@
+"""One tiled pass over the pairwise inner products, shared by k-NN and KID.
+
+Precision/recall/density/coverage need squared distances |a - b|^2 =
+|a|^2 + |b|^2 - 2 a.b, and KID's cubic kernel needs (a.b / d + 1)^3: both are
+functions of the same Gram entries a.b. This module walks the Gram matrices
+(real x real, fake x fake, fake x real) in square tiles, computes each tile
+once with a matrix multiply, and lets every consumer read it before it is
+dropped. No N x N matrix exists at any time: memory is a few tiles plus
+O(N) per-sample state.
+
+Self pairs (real x real, fake x fake) are symmetric, so only tiles on or above
+the diagonal are computed; each serves its rows and, transposed, its columns.
+
+**Exactness.** Tiles are formed in the features' precision (float32 features:
+float32 GEMM, as every peer library does). A float32 squared distance is
+within ``gamma * (|a|^2 + |b|^2)`` of the exact one, gamma = 2 (d + 4) u, u the
+unit round-off (the classical bound for a d-term dot product, doubled for the
+input casts and additions). Every k-NN decision whose float32 value lies
+outside that band is therefore already exact; the few pairs inside it are
+recomputed as sum((a - b)^2) in float64. Results equal a float64 brute force.
+
+KID's kernel values are raised to the cube and summed per subset in float64;
+only the Gram entries themselves carry the features' precision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+TILE = 2048  # rows and columns per tile: 4M entries, 16 MB in float32
+KEEP_EXTRA = 16  # float32 neighbours kept per row beyond k + 1, to absorb near-ties
+PAIR_CHUNK = 8192  # pairs per exact recompute (8192 x d float64 rows)
+
+
+def work_dtype(*xs: Tensor) -> torch.dtype:
+    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    return 2.0**-53 if dtype == torch.float64 else 2.0**-24
+
+
+def screen_gamma(d: int, dtype: torch.dtype) -> float:
+    """Relative width of the screening band: |screened - exact| <= gamma * (|a|^2 + |b|^2).
+
+    2 (d + 4) u covers a d-term dot product with its casts and additions. With
+    float64 tiles the float64 reference sum((a - b)^2) rounds on the same scale,
+    so the band is doubled there to cover both.
+    """
+    return (4.0 if dtype == torch.float64 else 2.0) * (d + 4) * unit_roundoff(dtype)
+
+
+def sq_norms(x: Tensor, chunk: int = 4096) -> Tensor:
+    """Squared row norms in float64, a chunk of rows at a time (no full float64 copy)."""
+    return torch.cat([x[i : i + chunk].double().pow(2).sum(1) for i in range(0, x.shape[0], chunk)])
+
+
+def _spans(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+class Side:
+    """One feature set, prepared once: working-precision rows and exact squared norms."""
+
+    def __init__(self, x: Tensor, dtype: torch.dtype):
+        self.x = x
+        self.w = x if x.dtype == dtype else x.to(dtype)
+        self.w = self.w.contiguous()
+        self.n2 = sq_norms(x)  # float64, exact enough for the band arithmetic
+        self.n2w = self.n2.to(dtype)
+        self.n = x.shape[0]
+
+
+def exact_d2(a: Tensor, b: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """Squared distances of the pairs (a[rows[i]], b[cols[i]]), as sum((a - b)^2) in float64."""
+    out = torch.empty(rows.shape[0], dtype=torch.float64)
+    for c in range(0, rows.shape[0], PAIR_CHUNK):
+        r, k = rows[c : c + PAIR_CHUNK], cols[c : c + PAIR_CHUNK]
+        out[c : c + PAIR_CHUNK] = (a[r].double() - b[k].double()).pow(2).sum(1)
+    return out
+
+
+# ---- KID membership ------------------------------------------------------------
+
+
+def kid_members(n_real: int, n_fake: int, subsets: int, size: int, seed: int) -> tuple[Tensor, Tensor]:
+    """0/1 membership matrices (n x subsets) of KID's random subsets.
+
+    Subset s holds ``randperm(n)[:size]`` of each side, drawn real-then-fake from
+    one generator seeded with ``seed``: the same draws as torchmetrics makes after
+    ``torch.manual_seed(seed)``, so the two can be compared subset for subset.
+    """
+    g = torch.Generator().manual_seed(seed)
+    mr = torch.zeros(n_real, subsets, dtype=torch.float64)
+    mf = torch.zeros(n_fake, subsets, dtype=torch.float64)
+    cols = torch.arange(subsets)
+    for s in range(subsets):
+        mr[torch.randperm(n_real, generator=g)[:size], cols[s]] = 1.0
+        mf[torch.randperm(n_fake, generator=g)[:size], cols[s]] = 1.0
+    return mr, mf
+
+
+def _kernel_subset_sums(gram: Tensor, d: int, rows: Tensor, cols: Tensor, zero_diagonal: bool) -> Tensor:
+    """sum over subsets s of sum_{i in s (rows), j in s (cols)} (g_ij / d + 1)^3, per s."""
+    k = gram.double().div_(d).add_(1.0).pow_(3)
+    if zero_diagonal:
+        k.fill_diagonal_(0.0)
+    return ((k @ cols) * rows).sum(0)
+
+
+# ---- running k smallest --------------------------------------------------------
+
+
+class _Nearest:
+    """The ``keep`` smallest screened squared distances of each row, with columns."""
+
+    def __init__(self, n: int, keep: int, dtype: torch.dtype):
+        self.keep = keep
+        self.vals = torch.full((n, keep), math.inf, dtype=dtype)
+        self.idx = torch.full((n, keep), -1, dtype=torch.long)
+
+    def offer(self, r0: int, d2: Tensor, c0: int) -> None:
+        """Merge a tile's rows (rows r0.., columns c0..) into the running lists."""
+        kk = min(self.keep, d2.shape[1])
+        tv, ti = d2.topk(kk, dim=1, largest=False, sorted=False)
+        r1 = r0 + d2.shape[0]
+        v = torch.cat([self.vals[r0:r1], tv], 1)
+        i = torch.cat([self.idx[r0:r1], ti + c0], 1)
+        bv, bi = v.topk(self.keep, dim=1, largest=False, sorted=True)
+        self.vals[r0:r1] = bv
+        self.idx[r0:r1] = i.gather(1, bi)
+
+
+def _exact_kth(q: Side, p: Side, near: _Nearest, ks: list[int], gamma: float, want_index: bool):
+    """Exact float64 k-th smallest squared distances (k counted from 1) of every row.
+
+    A row's candidates are its kept entries within 2 * slack of the screened
+    k-th value (slack bounds every entry's screening error in that row); the
+    exact k-th smallest lies among them. A row whose every kept entry is a
+    candidate may have more outside the list: it is recomputed against all points.
+    """
+    kmax = max(ks)
+    slack = gamma * (q.n2 + p.n2.max())
+    limit = near.vals[:, kmax - 1].double() + 2 * slack
+    cand = near.vals.double() <= limit[:, None]
+    overflow = cand[:, -1] & (near.keep < p.n)
+    cand[overflow] = False
+    rows, pos = cand.nonzero(as_tuple=True)
+    cols = near.idx[rows, pos]
+    padded = torch.full(cand.shape, math.inf, dtype=torch.float64)
+    padded[rows, pos] = exact_d2(q.x, p.x, rows, cols)
+    order = padded.sort(dim=1)
+    values = {k: order.values[:, k - 1].clone() for k in ks}
+    index = near.idx.gather(1, order.indices[:, :1]).squeeze(1) if want_index else None
+    for r in overflow.nonzero().flatten().tolist():
+        v, i = _exact_row(q, p, r, float(limit[r]))
+        for k in ks:
+            values[k][r] = v[k - 1]
+        if index is not None:
+            index[r] = i[0]
+    return values, index
+
+
+def _exact_row(q: Side, p: Side, r: int, limit: float) -> tuple[Tensor, Tensor]:
+    """Sorted exact squared distances of row r to every point screened within ``limit``."""
+    d2 = (q.n2w[r] + p.n2w) - 2 * (p.w @ q.w[r])
+    cols = (d2.double() <= limit).nonzero().flatten()
+    exact = exact_d2(q.x, p.x, torch.full_like(cols, r), cols)
+    v, o = exact.sort()
+    return v, cols[o]
+
+
+# ---- the passes ----------------------------------------------------------------
+
+
+@dataclass
+class SelfResult:
+    kth: dict[int, Tensor]  # k -> exact squared distance to the k-th nearest other row
+    kid_sums: Tensor | None  # per subset: sum of the kernel over distinct pairs in it
+
+
+def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -> SelfResult:
+    """Within-set pass: k-NN radii (k counted without the row itself) and KID's within-set sums."""
+    n, d = side.n, side.x.shape[1]
+    keep = min(n, max(ks) + 1 + KEEP_EXTRA) if ks else 0
+    near = _Nearest(n, keep, side.w.dtype) if keep else None
+    sums = torch.zeros(members.shape[1], dtype=torch.float64) if members is not None else None
+    spans = _spans(n, TILE)
+    for a, (i0, i1) in enumerate(spans):
+        for j0, j1 in spans[a:]:
+            diagonal = i0 == j0
+            g = side.w[i0:i1] @ side.w[j0:j1].T
+            if sums is not None:
+                part = _kernel_subset_sums(g, d, members[i0:i1], members[j0:j1], diagonal)
+                sums += part if diagonal else 2 * part
+            if near is not None:
+                d2 = g.mul_(-2).add_(side.n2w[i0:i1, None]).add_(side.n2w[None, j0:j1])
+                near.offer(i0, d2, j0)
+                if not diagonal:
+                    near.offer(j0, d2.T, i0)
+    kth: dict[int, Tensor] = {}
+    if near is not None:
+        # the row itself is its own nearest entry (distance 0): the k-th other row is entry k + 1
+        values, _ = _exact_kth(side, side, near, [k + 1 for k in ks], gamma, False)
+        kth = {k: values[k + 1] for k in ks}
+    return SelfResult(kth, sums)
+
+
+def nearest(q: Side, p: Side, gamma: float) -> tuple[Tensor, Tensor]:
+    """Exact squared distance from each query row to its nearest point, and that point's index."""
+    near = _Nearest(q.n, min(p.n, 1 + KEEP_EXTRA), q.w.dtype)
+    for i0, i1 in _spans(q.n, TILE):
+        for j0, j1 in _spans(p.n, TILE):
+            d2 = torch.addmm(q.n2w[i0:i1, None] + p.n2w[None, j0:j1], q.w[i0:i1], p.w[j0:j1].T, alpha=-2.0)
+            near.offer(i0, d2, j0)
+    values, index = _exact_kth(q, p, near, [1], gamma, True)
+    return values[1], index
+
+
+class _Threshold:
+    """Exact ``d2 <= t`` on screened tiles, t a float64 vector along rows or columns."""
+
+    def __init__(self, t: Tensor, norms: Tensor, other_max: float, gamma: float, u: float, dtype: torch.dtype):
+        band = gamma * (norms + other_max) + t.abs() * (4 * u)
+        self.t = t
+        self.lo = (t - band).to(dtype)
+        self.hi = (t + band).to(dtype)
+
+    def test(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> Tensor:
+        shape = (-1, 1) if along_rows else (1, -1)
+        lo, hi = self.lo[sl].view(shape), self.hi[sl].view(shape)
+        sure = d2 <= lo
+        maybe = d2 <= hi
+        unsure = maybe & ~sure
+        r, c = unsure.nonzero(as_tuple=True)
+        if r.numel():
+            exact = exact_d2(q.x, p.x, r + i0, c + j0)
+            t = self.t[sl][r if along_rows else c]
+            sure[r, c] = exact <= t
+        return sure
+
+
+@dataclass
+class CrossResult:
+    fake_in_real: dict[int, Tensor]  # k -> bool (M,)
+    ball_count: dict[int, Tensor]  # k -> float64 (M,)
+    real_covered: dict[int, Tensor]  # k -> bool (N,)
+    real_in_fake: dict[int, Tensor]  # k -> bool (N,)
+    kid_sums: Tensor | None
+
+
+def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: dict[int, Tensor],
+               members: tuple[Tensor, Tensor] | None, gamma: float) -> CrossResult:
+    """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums."""
+    u = unit_roundoff(fake.w.dtype)
+    dtype, d = fake.w.dtype, fake.x.shape[1]
+    rmax, fmax = float(real.n2.max()), float(fake.n2.max())
+    by_real = {k: _Threshold(t, real.n2, fmax, gamma, u, dtype) for k, t in real_kth.items()}
+    by_fake = {k: _Threshold(t, fake.n2, rmax, gamma, u, dtype) for k, t in fake_kth.items()}
+    out = CrossResult(
+        {k: torch.zeros(fake.n, dtype=torch.bool) for k in by_real},
+        {k: torch.zeros(fake.n, dtype=torch.float64) for k in by_real},
+        {k: torch.zeros(real.n, dtype=torch.bool) for k in by_real},
+        {k: torch.zeros(real.n, dtype=torch.bool) for k in by_fake},
+        torch.zeros(members[0].shape[1], dtype=torch.float64) if members is not None else None,
+    )
+    need_d2 = bool(by_real or by_fake)
+    for i0, i1 in _spans(fake.n, TILE):
+        for j0, j1 in _spans(real.n, TILE):
+            g = fake.w[i0:i1] @ real.w[j0:j1].T
+            if out.kid_sums is not None:
+                mr, mf = members
+                out.kid_sums += _kernel_subset_sums(g, d, mf[i0:i1], mr[j0:j1], False)
+            if not need_d2:
+                continue
+            d2 = g.mul_(-2).add_(fake.n2w[i0:i1, None]).add_(real.n2w[None, j0:j1])
+            for k, th in by_real.items():
+                inside = th.test(d2, False, slice(j0, j1), fake, real, i0, j0)
+                out.fake_in_real[k][i0:i1] |= inside.any(1)
+                out.ball_count[k][i0:i1] += inside.sum(1, dtype=torch.float64)
+                out.real_covered[k][j0:j1] |= inside.any(0)
+            for k, th in by_fake.items():
+                inside = th.test(d2, True, slice(i0, i1), fake, real, i0, j0)
+                out.real_in_fake[k][j0:j1] |= inside.any(0)
+    return out
