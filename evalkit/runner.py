@@ -104,7 +104,7 @@ def _features_of(data, extractor: Extractor, device: torch.device) -> Tensor:
     with torch.no_grad():
         for s in range(0, len(data), FEATURE_BATCH):
             x = data.slice(s, min(len(data), s + FEATURE_BATCH)).to(device)
-            out.append(extractor.features(x).double().cpu())
+            out.append(extractor.features(x).cpu())
     feats = torch.cat(out)
     bad = ~torch.isfinite(feats).all(1)
     if bad.any():
@@ -167,6 +167,7 @@ class Runner:
         self._extractors: dict[tuple, Extractor] = {}
         self._real: dict[tuple, Tensor] = {}
         self._memo: dict[tuple, MemorizationIndex] = {}
+        self._reference_work: dict = {}  # work on the reference alone, shared by every subject
         self.reference_info: dict[str, Any] | None = None
         self.interrupted = False
 
@@ -467,7 +468,9 @@ class Runner:
         if real is not None and real.shape[1] != fake.shape[1]:
             raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
         inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
-                              10 if len(pred) else None, memo if len(memo) else None, seed=self.spec.sampling.seed)
+                              10 if len(pred) else None, memo if len(memo) else None, seed=self.spec.sampling.seed,
+                              requests=[(rp.req.metric, dict(rp.req.args)) for rp in self.plan.metric_requirements],
+                              shared=self._reference_work)
         if "images" in self.plan.needs:
             imgs, _ = state.images.value()
             labs, _ = state.labels.value()

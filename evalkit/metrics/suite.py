@@ -40,6 +40,11 @@ class MetricInputs:
     image_labels: Tensor | None = None
     real_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled reference images
     train_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled training images
+    # every (metric name, args) the spec asks of this subject: metrics that share work
+    # (the k-NN metrics and KID walk the same Gram tiles) compute it once for all of them
+    requests: list[tuple[str, dict]] = field(default_factory=list)
+    # a dict the runner keeps across subjects, for work on the reference set alone
+    shared: dict | None = None
     _cache: dict = field(default_factory=dict)
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
@@ -127,7 +132,9 @@ class FID:
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
-        mean, std = Fn.kid(real, inputs.fake, subsets=subsets, subset_size=subset_size, seed=inputs.seed)
+        values = _pairwise(inputs, "kid", {"subsets": subsets, "subset_size": subset_size}).kid
+        mean = float(values.mean())
+        std = float(values.std(unbiased=True)) if values.numel() > 1 else 0.0
         from scipy import stats
 
         z = float(stats.norm.ppf(confidence))
@@ -137,11 +144,46 @@ class KID:
                            len(inputs.fake), len(real), extra={"std": std})
 
 
-def _prdc(inputs: MetricInputs, k: int, k_pr: int) -> Fn.PRDC:
-    real = inputs.need_real("prdc")
-    if min(len(real), len(inputs.fake)) <= max(k, k_pr):
-        raise DataError(f"subject {inputs.subject!r}: k-NN metrics need more than k={max(k, k_pr)} samples on each side")
-    return inputs.cached(("prdc", k, k_pr), lambda: Fn.prdc(real, inputs.fake.double(), k=k, k_pr=k_pr))
+_DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
+
+
+def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
+    """The shared Gram pass for this subject, covering every k-NN metric and KID it is asked for."""
+    real = inputs.need_real(name)
+    real_ks: set[int] = set()
+    fake_ks: set[int] = set()
+    kid: Fn.KIDConfig | None = None
+    for n, a in [(name, args), *inputs.requests]:
+        if n in ("precision", "density", "coverage"):
+            real_ks.add(int(a.get("k", _DEFAULT_K[n])))
+        elif n == "recall":
+            fake_ks.add(int(a.get("k", _DEFAULT_K[n])))
+        elif n == "kid" and kid is None:
+            kid = Fn.KIDConfig(int(a.get("subsets", 100)), int(a.get("subset_size", 1000)), inputs.seed)
+    for label, x, ks in (("reference", real, real_ks), (f"subject {inputs.subject!r}", inputs.fake, fake_ks)):
+        if ks and len(x) <= max(ks):
+            raise DataError(f"{label}: k-NN metrics need more than k={max(ks)} samples, got {len(x)}")
+    if name == "kid" and kid != Fn.KIDConfig(args["subsets"], args["subset_size"], inputs.seed):
+        # a second KID request with other subsets: its own, KID-only pass
+        cfg = Fn.KIDConfig(args["subsets"], args["subset_size"], inputs.seed)
+        return inputs.cached(("pairwise", cfg), lambda: Fn.pairwise(real, inputs.fake, kid=cfg))
+    key = ("pairwise", frozenset(real_ks), frozenset(fake_ks), kid)
+
+    def run() -> Fn.Pairwise:
+        real_pass = None
+        if inputs.shared is not None:
+            # the reference's own pass depends only on the reference, the ks and the KID draws
+            rkey = ("real-pass", id(real), frozenset(real_ks), kid, len(inputs.fake) if kid else None)
+            if rkey not in inputs.shared:
+                inputs.shared[rkey] = Fn.real_self_pass(real, inputs.fake, real_ks=real_ks, kid=kid)
+            real_pass = inputs.shared[rkey]
+        return Fn.pairwise(real, inputs.fake, real_ks=real_ks, fake_ks=fake_ks, kid=kid, real_pass=real_pass)
+
+    return inputs.cached(key, run)
+
+
+def _prdc(inputs: MetricInputs, name: str, k: int) -> Fn.Pairwise:
+    return _pairwise(inputs, name, {"k": k})
 
 
 def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -> MetricValue:
@@ -153,15 +195,15 @@ def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -
 @metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Precision:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
-        p = _prdc(inputs, k, k)
-        return _share(p.fake_in_real, confidence, len(inputs.real), "generated samples")
+        p = _prdc(inputs, "precision", k)
+        return _share(p.fake_in_real[k], confidence, len(inputs.real), "generated samples")
 
 
 @metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Recall:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
-        p = _prdc(inputs, k, k)
-        v = _share(p.real_in_fake, confidence, len(inputs.real), "real samples")
+        p = _prdc(inputs, "recall", k)
+        v = _share(p.real_in_fake[k], confidence, len(inputs.real), "real samples")
         v.n = len(inputs.fake)
         return v
 
@@ -169,20 +211,21 @@ class Recall:
 @metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).", needs=("real",))
 class Density:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5, bootstrap: int = 200) -> MetricValue:
-        p = _prdc(inputs, k, k)
-        counts = p.fake_ball_count / k
+        p = _prdc(inputs, "density", k)
+        counts = p.ball_count[k] / k
+        value = float(counts.mean())
         g = torch.Generator().manual_seed(inputs.seed)
         reps = [float((counts * _multinomial_weights(len(counts), g)).sum() / len(counts)) for _ in range(bootstrap)]
-        low, high = _bootstrap_bounds(p.density, reps, confidence)
-        return MetricValue(p.density, low, high, f"bootstrap spread over generated samples ({bootstrap}), balls fixed",
+        low, high = _bootstrap_bounds(value, reps, confidence)
+        return MetricValue(value, low, high, f"bootstrap spread over generated samples ({bootstrap}), balls fixed",
                            len(counts), len(inputs.real))
 
 
 @metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).", needs=("real",))
 class Coverage:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
-        p = _prdc(inputs, k, k)
-        v = _share(p.real_covered, confidence, len(inputs.real), "real samples")
+        p = _prdc(inputs, "coverage", k)
+        v = _share(p.real_covered[k], confidence, len(inputs.real), "real samples")
         v.n = len(inputs.fake)
         return v
 

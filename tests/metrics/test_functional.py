@@ -76,6 +76,7 @@ def test_kid_subsets_match_a_brute_force_on_the_same_draws():
     assert rel(mean, np.mean(expected)) < 1e-10 and rel(std, np.std(expected, ddof=1)) < 1e-8
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
 def test_kid_equals_torchmetrics_subset_for_subset():
     from torchmetrics.image.kid import KernelInceptionDistance
 
