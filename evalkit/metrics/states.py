@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .functional import GaussianMoments
+from .functional import GaussianMoments, gaussian_moments
 
 
 class MomentState:
@@ -21,8 +21,7 @@ class MomentState:
         self.moments = GaussianMoments(0, torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64))
 
     def update(self, x: Tensor) -> None:
-        x = x.detach().to("cpu", torch.float64)
-        self.moments = GaussianMoments(self.moments.n + x.shape[0], self.moments.sum + x.sum(0), self.moments.outer + x.T @ x)
+        self.moments = self.moments.merge(gaussian_moments(x))
 
     def merge(self, other: "MomentState") -> "MomentState":
         out = MomentState(self.moments.sum.shape[0])

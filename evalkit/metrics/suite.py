@@ -92,9 +92,16 @@ def _multinomial_weights(n: int, g: torch.Generator) -> Tensor:
 def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     n = w.sum()
     mu = (w[:, None] * x).sum(0) / n
-    xc = x - mu
-    cov = (xc * w[:, None]).T @ xc / (n - 1)
-    return mu, cov
+    return mu, Fn.gram64(x - mu, w) / (n - 1)
+
+
+def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
+    """Work on the reference alone, computed once per run when the runner shares a dict."""
+    if inputs.shared is None:
+        return inputs.cached(key, fn)
+    if key not in inputs.shared:
+        inputs.shared[key] = fn()
+    return inputs.shared[key]
 
 
 @metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
@@ -102,21 +109,23 @@ def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
 class FID:
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
-        real, fake = inputs.need_real("fid").double(), inputs.fake.double()
-        m1, c1 = Fn.gaussian_moments(real).mean_cov()
+        real, fake = inputs.need_real("fid"), inputs.fake.double()
+
+        def reference():
+            m1, c1 = Fn.gaussian_moments(real).mean_cov()
+            return m1, c1, Fn.psd_factor(c1)
+
+        m1, c1, f1 = _shared(inputs, ("fid-reference", id(real)), reference)
         m2, c2 = Fn.gaussian_moments(fake).mean_cov()
-        value = Fn.frechet_distance(m1, c1, m2, c2)
+        base = float(torch.trace(c1))
+        value = max(float((m1 - m2).pow(2).sum()) + base + float(torch.trace(c2)) - 2 * Fn.trace_sqrt_product(f1, c2), 0.0)
         g = torch.Generator().manual_seed(inputs.seed)
         # Resample the generated set only: the interval is conditional on the reference
-        # set (fixed across models), and sqrt(C_real) is then computed once.
-        s1 = Fn._sqrt_psd(c1)
-        base = (torch.trace(c1)).item()
+        # set (fixed across models), whose factor is then computed once.
         reps = []
         for _ in range(bootstrap):
             mu, cov = _weighted_moments(fake, _multinomial_weights(len(fake), g))
-            m = s1 @ cov @ s1
-            tr = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum().item()
-            reps.append(float((m1 - mu).pow(2).sum()) + base + float(torch.trace(cov)) - 2 * tr)
+            reps.append(float((m1 - mu).pow(2).sum()) + base + float(torch.trace(cov)) - 2 * Fn.trace_sqrt_product(f1, cov))
         low, high = _bootstrap_bounds(value, reps, confidence) if reps else (value, value)
         low = max(low, 0.0)
         d = real.shape[1]
@@ -170,13 +179,9 @@ def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
     key = ("pairwise", frozenset(real_ks), frozenset(fake_ks), kid)
 
     def run() -> Fn.Pairwise:
-        real_pass = None
-        if inputs.shared is not None:
-            # the reference's own pass depends only on the reference, the ks and the KID draws
-            rkey = ("real-pass", id(real), frozenset(real_ks), kid, len(inputs.fake) if kid else None)
-            if rkey not in inputs.shared:
-                inputs.shared[rkey] = Fn.real_self_pass(real, inputs.fake, real_ks=real_ks, kid=kid)
-            real_pass = inputs.shared[rkey]
+        # the reference's own pass depends only on the reference, the ks and the KID draws
+        rkey = ("real-pass", id(real), frozenset(real_ks), kid, len(inputs.fake) if kid else None)
+        real_pass = _shared(inputs, rkey, lambda: Fn.real_self_pass(real, inputs.fake, real_ks=real_ks, kid=kid))
         return Fn.pairwise(real, inputs.fake, real_ks=real_ks, fake_ks=fake_ks, kid=kid, real_pass=real_pass)
 
     return inputs.cached(key, run)
