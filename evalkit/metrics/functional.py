@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from functools import wraps
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.blas
 import torch
 from torch import Tensor
 
+from . import _dense as D
 from . import _pairwise as P
 
 __all__ = [
@@ -32,10 +31,6 @@ __all__ = [
     "pairwise",
     "Pairwise",
     "distribution_suite",
-    "gram64",
-    "eigvalsh64",
-    "psd_factor",
-    "trace_sqrt_product",
     "PRDC",
     "knn_radii",
     "prdc",
@@ -90,67 +85,17 @@ class GaussianMoments:
     def mean_cov(self) -> tuple[Tensor, Tensor]:
         if self.n < 2:
             raise ValueError(f"need at least 2 samples for a covariance, got {self.n}")
-        mu = self.sum / self.n
-        # outer (a sum of syrk results) and mu mu^T are exactly symmetric, and so is cov
-        return mu, (self.outer - self.n * torch.outer(mu, mu)) / (self.n - 1)
-
-
-def gram64(x: Tensor, weights: Tensor | None = None) -> Tensor:
-    """X^T diag(w) X in float64, a chunk of rows at a time.
-
-    NumPy's ``a.T @ a`` runs BLAS's symmetric rank-k update (half the work of a
-    general product; torch has no such call), and the chunks bound the float64
-    copy of the rows to 256 MB.
-    """
-    d = x.shape[1]
-    chunk = max(1, 2**25 // max(1, d))
-    out = np.zeros((d, d))
-    for s in range(0, x.shape[0], chunk):
-        a = x[s : s + chunk].detach().cpu().numpy().astype(np.float64)
-        if weights is not None:
-            a *= np.sqrt(weights[s : s + chunk].detach().cpu().numpy().astype(np.float64))[:, None]
-        out += a.T @ a
-    return torch.from_numpy(out)
-
-
-def eigvalsh64(m: Tensor) -> Tensor:
-    """Eigenvalues of the symmetric part of m, ascending, by LAPACK's divide and conquer (float64).
-
-    SciPy's LAPACK is called directly: it is 2-3x faster here than torch's for d ~ 2048.
-    """
-    sym = m.detach().cpu().to(torch.float64)
-    sym = ((sym + sym.T) / 2).numpy()
-    return torch.from_numpy(scipy.linalg.eigvalsh(sym, driver="evd", check_finite=False))
+        mu, cov = D.mean_cov(self.n, self.sum.numpy(), self.outer.numpy())
+        return torch.from_numpy(mu), torch.from_numpy(cov)
 
 
 def gaussian_moments(x: Tensor) -> GaussianMoments:
-    return GaussianMoments(x.shape[0], x.detach().cpu().to(torch.float64).sum(0), gram64(x))
+    n, total, outer = D.moments(D.as_numpy(x))
+    return GaussianMoments(n, torch.from_numpy(total), torch.from_numpy(outer))
 
 
-@_ftz
-def psd_factor(c: Tensor) -> Tensor:
-    """A matrix F with F F^T = c (c symmetric PSD): the Cholesky factor when c is
-    positive definite, else V diag(sqrt(max(w, 0))) from its eigen-decomposition."""
-    c = c.to(torch.float64)
-    low, info = torch.linalg.cholesky_ex(c)
-    if int(info) == 0:
-        return low
-    w, v = scipy.linalg.eigh(((c + c.T) / 2).numpy(), driver="evd", check_finite=False)
-    return torch.from_numpy(v * np.sqrt(np.clip(w, 0, None)))
-
-
-def trace_sqrt_product(factor1: Tensor, cov2: Tensor) -> float:
-    """tr((C1 C2)^1/2) from F1 (F1 F1^T = C1): the eigenvalues of C1 C2 are those of
-    the symmetric PSD matrix F1^T C2 F1, which a symmetric solver finds stably."""
-    f = factor1.to(torch.float64).numpy()
-    c = cov2.to(torch.float64).numpy()
-    if np.array_equal(f, np.tril(f)):
-        # triangular products (BLAS trmm) do half the work of general ones
-        t = scipy.linalg.blas.dtrmm(1.0, f, c, side=1, lower=1)  # C2 F
-        m = scipy.linalg.blas.dtrmm(1.0, f, t, side=0, lower=1, trans_a=1, overwrite_b=1)  # F^T C2 F
-    else:
-        m = f.T @ c @ f
-    return float(eigvalsh64(torch.from_numpy(m)).clamp_min(0).sqrt().sum())
+def _np64(t: Tensor) -> np.ndarray:
+    return D.as_numpy(t).astype(np.float64, copy=False)
 
 
 @_ftz
@@ -158,21 +103,19 @@ def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> fl
     """||mu1 - mu2||^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2), all in float64.
 
     The trace term is taken from the symmetric matrix F^T C2 F (F F^T = C1, a
-    Cholesky factor where C1 is definite), which avoids the general (complex)
-    ``sqrtm`` of Heusel et al.'s reference code.
+    Cholesky factor where C1 is definite, else from C1's eigen-decomposition),
+    whose eigenvalues a symmetric solver finds stably; this avoids the general
+    (complex) ``sqrtm`` of Heusel et al.'s reference code.
     """
-    mu1, mu2, cov1, cov2 = (t.to(torch.float64) for t in (mu1, mu2, cov1, cov2))
-    tr = trace_sqrt_product(psd_factor(cov1), cov2)
-    value = float((mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2)) - 2 * tr
-    # Round-off can leave a tiny negative number for identical fits; the distance is >= 0.
-    return max(value, 0.0)
+    return D.frechet(_np64(mu1), _np64(cov1), _np64(mu2), _np64(cov2))
 
 
+@_ftz
 def fid(real: Tensor, fake: Tensor) -> float:
     """Fréchet Inception Distance (Heusel et al., 2017) in the given feature space."""
-    m1, c1 = gaussian_moments(real).mean_cov()
-    m2, c2 = gaussian_moments(fake).mean_cov()
-    return frechet_distance(m1, c1, m2, c2)
+    m1, c1 = D.mean_cov(*D.moments(D.as_numpy(real)))
+    m2, c2 = D.mean_cov(*D.moments(D.as_numpy(fake)))
+    return D.frechet(m1, c1, m2, c2)
 
 
 def kid_subset_values(
@@ -367,18 +310,7 @@ def vendi(x: Tensor, *, q: float = 1.0, weights: Tensor | None = None) -> float:
     eigenvalues of X^T X / n, so the cost is that of the smaller of N x N and d x d.
     ``q`` is the order of the Rényi entropy (1 = Shannon, inf = min-entropy).
     """
-    x = x.detach().cpu()
-    sq = P.sq_norms(x)
-    w = torch.ones(x.shape[0], dtype=torch.float64) if weights is None else weights.to(torch.float64)
-    # Both X^T W X and W^1/2 X X^T W^1/2 hold the same non-zero eigenvalues: take the smaller.
-    # Rows are unit-normalised through the weights: w_i / |x_i|^2.
-    if x.shape[0] < x.shape[1]:
-        xs = x.double() * (w / sq.clamp_min(1e-300)).sqrt()[:, None]
-        mat = xs @ xs.T / w.sum()
-    else:
-        mat = gram64(x, w / sq.clamp_min(1e-300)) / w.sum()
-    lam = eigvalsh64(mat).clamp_min(0)
-    lam = lam / lam.sum()
+    lam = torch.from_numpy(D.cosine_spectrum(D.as_numpy(x), None if weights is None else D.as_numpy(weights)))
     lam = lam[lam > 1e-15]
     if q == 1.0:
         return float(torch.exp(-(lam * lam.log()).sum()))

@@ -20,6 +20,7 @@ from .. import registry
 from .._errors import DataError
 from ..judge.stats import cp_lower, cp_upper
 from . import functional as Fn
+from ._dense import as_numpy, frechet, mean_cov, moments, psd_factor, weighted_mean_cov
 
 metric = registry.metrics
 
@@ -89,12 +90,6 @@ def _multinomial_weights(n: int, g: torch.Generator) -> Tensor:
     return torch.bincount(torch.randint(0, n, (n,), generator=g), minlength=n).double()
 
 
-def _weighted_moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    n = w.sum()
-    mu = (w[:, None] * x).sum(0) / n
-    return mu, Fn.gram64(x - mu, w) / (n - 1)
-
-
 def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
     """Work on the reference alone, computed once per run when the runner shares a dict."""
     if inputs.shared is None:
@@ -109,23 +104,20 @@ def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
 class FID:
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
-        real, fake = inputs.need_real("fid"), inputs.fake.double()
+        real, fake = inputs.need_real("fid"), as_numpy(inputs.fake)
 
         def reference():
-            m1, c1 = Fn.gaussian_moments(real).mean_cov()
-            return m1, c1, Fn.psd_factor(c1)
+            m1, c1 = mean_cov(*moments(as_numpy(real)))
+            return m1, c1, psd_factor(c1)
 
+        # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
         m1, c1, f1 = _shared(inputs, ("fid-reference", id(real)), reference)
-        m2, c2 = Fn.gaussian_moments(fake).mean_cov()
-        base = float(torch.trace(c1))
-        value = max(float((m1 - m2).pow(2).sum()) + base + float(torch.trace(c2)) - 2 * Fn.trace_sqrt_product(f1, c2), 0.0)
+        value = frechet(m1, c1, *mean_cov(*moments(fake)), factor1=f1)
         g = torch.Generator().manual_seed(inputs.seed)
+        weights = [_multinomial_weights(len(fake), g).numpy() for _ in range(bootstrap)]
         # Resample the generated set only: the interval is conditional on the reference
         # set (fixed across models), whose factor is then computed once.
-        reps = []
-        for _ in range(bootstrap):
-            mu, cov = _weighted_moments(fake, _multinomial_weights(len(fake), g))
-            reps.append(float((m1 - mu).pow(2).sum()) + base + float(torch.trace(cov)) - 2 * Fn.trace_sqrt_product(f1, cov))
+        reps = [frechet(m1, c1, *weighted_mean_cov(fake, w), factor1=f1) for w in weights]
         low, high = _bootstrap_bounds(value, reps, confidence) if reps else (value, value)
         low = max(low, 0.0)
         d = real.shape[1]
