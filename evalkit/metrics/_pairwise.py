@@ -237,7 +237,7 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -
                 d2 = g.mul_(-2).add_(side.n2w[i0:i1, None]).add_(side.n2w[None, j0:j1])
                 near.offer(i0, d2, j0)
                 if not diagonal:
-                    near.offer(j0, d2.T, i0)
+                    near.offer(j0, d2.T.contiguous(), i0)  # topk along rows of a copy: faster than down columns
     kth: dict[int, Tensor] = {}
     if near is not None:
         # the row itself is its own nearest entry (distance 0): the k-th other row is entry k + 1

@@ -195,10 +195,11 @@ class Pairwise:
         return PRDC(self.fake_in_real[k_pr], self.ball_count[k], self.real_in_fake[k_pr], self.real_covered[k], k)
 
 
-def _check_finite(x: Tensor, what: str) -> None:
-    bad = ~torch.isfinite(x).all(dim=1)
-    if bad.any():
-        raise ValueError(f"{what} features hold NaN or Inf in {int(bad.sum())} of {x.shape[0]} rows")
+def _check_finite(x: Tensor, what: str, chunk: int = 4096) -> None:
+    # a chunk at a time: a whole N x d boolean mask would be 100 MB at N = 50,000, d = 2,048
+    bad = sum(int((~torch.isfinite(x[s : s + chunk]).all(dim=1)).sum()) for s in range(0, x.shape[0], chunk))
+    if bad:
+        raise ValueError(f"{what} features hold NaN or Inf in {bad} of {x.shape[0]} rows")
 
 
 def pairwise(
