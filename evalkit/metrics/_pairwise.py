@@ -266,18 +266,23 @@ class _Threshold:
         self.lo = (t - band).to(dtype)
         self.hi = (t + band).to(dtype)
 
-    def test(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> Tensor:
+    def pairs(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> tuple[Tensor, Tensor]:
+        """(row, column) of every tile entry whose exact squared distance is <= t.
+
+        One dense comparison finds the entries that may qualify (few: a k-NN ball
+        holds about k of N points); the rest is done on that sparse list.
+        """
         shape = (-1, 1) if along_rows else (1, -1)
-        lo, hi = self.lo[sl].view(shape), self.hi[sl].view(shape)
-        sure = d2 <= lo
-        maybe = d2 <= hi
-        unsure = maybe & ~sure
-        r, c = unsure.nonzero(as_tuple=True)
+        r, c = (d2 <= self.hi[sl].view(shape)).nonzero(as_tuple=True)
         if r.numel():
-            exact = exact_d2(q.x, p.x, r + i0, c + j0)
-            t = self.t[sl][r if along_rows else c]
-            sure[r, c] = exact <= t
-        return sure
+            by = r if along_rows else c
+            unsure = d2[r, c] > self.lo[sl][by]
+            if bool(unsure.any()):
+                keep = ~unsure
+                ur, uc = r[unsure], c[unsure]
+                keep[unsure] = exact_d2(q.x, p.x, ur + i0, uc + j0) <= self.t[sl][by[unsure]]
+                r, c = r[keep], c[keep]
+        return r, c
 
 
 @dataclass
@@ -313,12 +318,12 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
             if not need_d2:
                 continue
             d2 = g.mul_(-2).add_(fake.n2w[i0:i1, None]).add_(real.n2w[None, j0:j1])
-            for k, th in by_real.items():
-                inside = th.test(d2, False, slice(j0, j1), fake, real, i0, j0)
-                out.fake_in_real[k][i0:i1] |= inside.any(1)
-                out.ball_count[k][i0:i1] += inside.sum(1)  # integer sum: a float64 one is 5x slower
-                out.real_covered[k][j0:j1] |= inside.any(0)
-            for k, th in by_fake.items():
-                inside = th.test(d2, True, slice(i0, i1), fake, real, i0, j0)
-                out.real_in_fake[k][j0:j1] |= inside.any(0)
+            for k, th in by_real.items():  # fake i inside the ball of real j
+                r, c = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
+                out.fake_in_real[k][r + i0] = True
+                out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
+                out.real_covered[k][c + j0] = True
+            for k, th in by_fake.items():  # real j inside the ball of fake i
+                _, c = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+                out.real_in_fake[k][c + j0] = True
     return out
