@@ -154,6 +154,12 @@ def _cmd_run(args) -> int:
     if not args.quiet:
         print(_table(report))
         print(f"\nreport: {out}/" + ("report.partial.json" if report.interrupted else "report.json"))
+    else:
+        # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
+        for s in report.subjects:
+            if s.error:
+                named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
+                print(f"evalkit: {named}", file=sys.stderr)
     return report.exit_code
 
 

@@ -37,14 +37,14 @@ class Striped:
 class NaNAfter:
     """Returns NaN for every sample from index ``start`` on (counts calls)."""
 
-    image_shape = (1, 8, 8)
     num_classes = None
 
-    def __init__(self, start: int = 0):
+    def __init__(self, start: int = 0, size: int = 8):
         self.start, self.seen = start, 0
+        self.image_shape = (1, size, size)
 
     def sample(self, n, *, labels, generator):
-        x = torch.rand(n, 1, 8, 8, generator=generator)
+        x = torch.rand(n, *self.image_shape, generator=generator)
         for i in range(n):
             if self.seen + i >= self.start:
                 x[i, 0, 0, 0] = float("nan")
@@ -71,3 +71,15 @@ class Raises:
 def make_blobs(size: int = 32, checkpoint=None):
     """A factory taking params (size) and an optional checkpoint path."""
     return Blobs(size=size)
+
+
+class NaNFeatures(torch.nn.Module):
+    """A user feature extractor that yields NaN for images whose top-left pixel is bright."""
+
+    def forward(self, x):
+        f = x.flatten(1)[:, :6].clone()
+        f[x[:, 0, 0, 0] > 0.5] = float("nan")
+        return f
+
+
+nan_features = NaNFeatures()

@@ -1,0 +1,81 @@
+"""Bad input to the distribution metrics: one clear message, a documented exit code, no traceback."""
+
+import pytest
+import torch
+
+from evalkit.metrics import functional as F
+from evalkit.report.model import read_report
+
+from ..test_run import run_cli
+
+
+def _spec(write_spec, subject: str, n: int, requirements: str, features: str = "pixels", extra: str = "") -> str:
+    return write_spec(f"""\
+        version: 1
+        name: bad-metrics
+        reference: {{dataset: fashion-mnist, split: test, range: [0, 300]}}
+        features: {features}
+        classifier: null
+        subjects:
+          - {subject}
+        sampling: {{n: {n}, batch_size: {min(n, 50)}}}
+        requirements:
+{requirements}
+{extra}""")
+
+
+def test_nan_features_name_the_subject_and_the_rows(write_spec, tmp_path, capsys):
+    spec = _spec(write_spec, "{model: usergen:Striped, name: stripes}", 100, "          - {metric: fid, at_most: 1000}",
+                 features="usergen:nan_features")
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 3
+    # the subject stops at its first batch: Striped draws a bright stripe at column 0 in every image
+    assert "evalkit: subject 'stripes': features of 50 samples hold NaN/Inf" in err
+
+
+def test_fewer_samples_than_k_plus_one(write_spec, tmp_path, capsys):
+    spec = _spec(write_spec, "{model: usergen:Blobs, name: tiny, params: {size: 28, channels: 1}}", 3,
+                 "          - {metric: recall, at_least: 0.1}")  # recall draws k-NN balls around the 3 samples
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 3
+    assert "subject 'tiny'" in err and "k-NN metrics need more than k=3 samples, got 3" in err
+
+
+def test_fid_with_fewer_samples_than_dimensions_says_rank_deficient(write_spec, tmp_path, capsys):
+    spec = _spec(write_spec, "{model: dataset, name: few, params: {range: [300, 600]}}", 100,
+                 "          - {metric: fid, at_most: 1000, args: {bootstrap: 5}}")
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 0, out + err
+    note = read_report(tmp_path / "o").subjects[0].metrics[0].note
+    assert "rank-deficient (N <= d = 784)" in note and "N=100" in note
+
+
+def test_a_subject_with_no_finite_samples(write_spec, tmp_path, capsys):
+    spec = write_spec("""\
+        version: 1
+        name: empty
+        reference: {dataset: fashion-mnist, split: test, range: [0, 100]}
+        features: pixels
+        classifier: null
+        subjects:
+          - {model: usergen:NaNAfter, name: all-nan, params: {size: 28}}
+        sampling: {n: 50, batch_size: 50}
+        requirements:
+          - {check: finite, at_least: 0.5}
+          - {metric: fid, at_most: 1000}
+    """)
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 3
+    assert "subject 'all-nan'" in err and "no finite samples to compute metrics on" in err
+
+
+def test_functional_errors():
+    real, fake = torch.randn(20, 4), torch.randn(20, 5)
+    with pytest.raises(ValueError, match=r"feature shapes differ: real \(20, 4\), fake \(20, 5\)"):
+        F.prdc(real, fake)
+    bad = torch.randn(20, 4)
+    bad[[3, 7]] = float("inf")
+    with pytest.raises(ValueError, match="fake features hold NaN or Inf in 2 of 20 rows"):
+        F.pairwise(real, bad, real_ks={3})
+    with pytest.raises(ValueError, match="need more than k=5 real samples"):
+        F.prdc(real[:5], real[:5], k=5)
