@@ -169,7 +169,7 @@ def _exact_kth(q: Side, p: Side, near: _Nearest, ks: list[int], gamma: float, wa
     With slack_i bounding the screening error of every entry in row i, and F_k
     the screened k-th smallest value, the exact k-th smallest E_k lies in
     [F_k - slack, F_k + slack]. So an entry screened above F_k + 2 slack cannot
-    be among the k smallest, and one screened at or below F_k - 2 slack surely
+    be among the k smallest, and one screened below F_k - 2 slack surely
     is: only the entries between need exact values, and E_k is the
     (k - #surely-below)-th smallest of them. A row whose every kept entry is
     below the upper limit may have more outside the kept list: it is
@@ -182,8 +182,10 @@ def _exact_kth(q: Side, p: Side, near: _Nearest, ks: list[int], gamma: float, wa
     lower = vals[:, kmin - 1] - 2 * slack
     if want_index:  # the nearest point itself must be identified, so nothing counts as surely below
         lower = torch.full_like(lower, -math.inf)
-    below = (vals <= lower[:, None]).sum(1)
-    cand = (vals > lower[:, None]) & (vals <= upper[:, None])
+    # strictly below: such an entry's exact value is strictly below E_kmin, so the
+    # k-th order statistic is unaffected by how it ties with the candidates
+    below = (vals < lower[:, None]).sum(1)
+    cand = (vals >= lower[:, None]) & (vals <= upper[:, None])
     overflow = (vals[:, -1] <= upper) & (near.keep < p.n)
     cand[overflow] = False
     rows, pos = cand.nonzero(as_tuple=True)
@@ -263,8 +265,9 @@ class _Threshold:
     def __init__(self, t: Tensor, norms: Tensor, other_max: float, gamma: float, u: float, dtype: torch.dtype):
         band = gamma * (norms + other_max) + t.abs() * (4 * u)
         self.t = t
-        self.lo = (t - band).to(dtype)
-        self.hi = (t + band).to(dtype)
+        # rounded outwards, so that the cast to the tile's precision never narrows the band
+        self.lo = torch.nextafter((t - band).to(dtype), torch.tensor(-math.inf, dtype=dtype))
+        self.hi = torch.nextafter((t + band).to(dtype), torch.tensor(math.inf, dtype=dtype))
 
     def pairs(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> tuple[Tensor, Tensor]:
         """(row, column) of every tile entry whose exact squared distance is <= t.

@@ -256,7 +256,14 @@ def test_class_balance_p_value_by_hand():
 
 @pytest.mark.parametrize("d", [64, 700])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_prdc_exact_under_ties_and_high_dimension(d, dtype):
+@pytest.mark.parametrize("tile,extra", [(2048, 16), (32, 0)])
+def test_prdc_exact_under_ties_and_high_dimension(d, dtype, tile, extra, monkeypatch):
+    from evalkit.metrics import _pairwise
+
+    # small tiles and no spare neighbours force the merge across tiles and the
+    # whole-row recomputation of rows whose kept list lies inside the band
+    monkeypatch.setattr(_pairwise, "TILE", tile)
+    monkeypatch.setattr(_pairwise, "KEEP_EXTRA", extra)
     # integer features: squared distances are integers, so many pairs tie exactly with a
     # k-NN radius; the float32 screen must still give the float64 brute-force answer.
     rng = np.random.default_rng(d)
