@@ -269,31 +269,39 @@ class _Threshold:
         self.lo = torch.nextafter((t - band).to(dtype), torch.tensor(-math.inf, dtype=dtype))
         self.hi = torch.nextafter((t + band).to(dtype), torch.tensor(math.inf, dtype=dtype))
 
-    def pairs(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> tuple[Tensor, Tensor]:
-        """(row, column) of every tile entry whose exact squared distance is <= t.
+    def pairs(self, d2: Tensor, along_rows: bool, sl: slice, q: Side, p: Side, i0: int, j0: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(row, column, on_boundary) of every tile entry whose exact squared distance is <= t;
+        ``on_boundary`` marks those exactly equal to t (in a closed ball, not in an open one).
 
         One dense comparison finds the entries that may qualify (few: a k-NN ball
         holds about k of N points); the rest is done on that sparse list.
         """
         shape = (-1, 1) if along_rows else (1, -1)
         r, c = (d2 <= self.hi[sl].view(shape)).nonzero(as_tuple=True)
+        boundary = torch.zeros(r.shape[0], dtype=torch.bool)
         if r.numel():
             by = r if along_rows else c
-            unsure = d2[r, c] > self.lo[sl][by]
+            unsure = d2[r, c] > self.lo[sl][by]  # the rest is surely strictly inside
             if bool(unsure.any()):
-                keep = ~unsure
-                ur, uc = r[unsure], c[unsure]
-                keep[unsure] = exact_d2(q.x, p.x, ur + i0, uc + j0) <= self.t[sl][by[unsure]]
-                r, c = r[keep], c[keep]
-        return r, c
+                exact = exact_d2(q.x, p.x, r[unsure] + i0, c[unsure] + j0)
+                t = self.t[sl][by[unsure]]
+                keep = torch.ones_like(unsure)
+                keep[unsure] = exact <= t
+                boundary[unsure] = exact == t
+                r, c, boundary = r[keep], c[keep], boundary[keep]
+        return r, c, boundary
 
 
 @dataclass
 class CrossResult:
-    fake_in_real: dict[int, Tensor]  # k -> bool (M,)
-    ball_count: dict[int, Tensor]  # k -> float64 (M,)
-    real_covered: dict[int, Tensor]  # k -> bool (N,)
-    real_in_fake: dict[int, Tensor]  # k -> bool (N,)
+    """k-NN ball memberships. Precision and recall use closed balls (d <= r), as
+    Kynkäänniemi et al.'s released code does; density and coverage use open balls
+    (d < r), as Naeem et al.'s released code does. The two differ only on exact ties."""
+
+    fake_in_real: dict[int, Tensor]  # k -> bool (M,): in some closed real ball
+    ball_count: dict[int, Tensor]  # k -> float64 (M,): number of open real balls holding it
+    real_covered: dict[int, Tensor]  # k -> bool (N,): the real open ball holds some fake sample
+    real_in_fake: dict[int, Tensor]  # k -> bool (N,): in some closed fake ball
     kid_sums: KernelSums | None
 
 
@@ -322,11 +330,12 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
                 continue
             d2 = g.mul_(-2).add_(fake.n2w[i0:i1, None]).add_(real.n2w[None, j0:j1])
             for k, th in by_real.items():  # fake i inside the ball of real j
-                r, c = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
+                r, c, boundary = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
                 out.fake_in_real[k][r + i0] = True
+                r, c = r[~boundary], c[~boundary]
                 out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
                 out.real_covered[k][c + j0] = True
             for k, th in by_fake.items():  # real j inside the ball of fake i
-                _, c = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+                _, c, _ = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
                 out.real_in_fake[k][c + j0] = True
     return out

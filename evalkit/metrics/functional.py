@@ -150,10 +150,10 @@ class KIDConfig:
 class PRDC:
     """Per-sample indicators behind precision, recall, density and coverage."""
 
-    fake_in_real: Tensor  # bool (M,): fake sample inside some real k-NN ball
-    fake_ball_count: Tensor  # float64 (M,): number of real balls holding the fake sample
-    real_in_fake: Tensor  # bool (N,): real sample inside some fake k-NN ball
-    real_covered: Tensor  # bool (N,): the nearest fake sample lies in the real sample's ball
+    fake_in_real: Tensor  # bool (M,): fake sample inside some closed real k-NN ball (d <= r)
+    fake_ball_count: Tensor  # float64 (M,): number of open real balls (d < r) holding the fake sample
+    real_in_fake: Tensor  # bool (N,): real sample inside some closed fake k-NN ball
+    real_covered: Tensor  # bool (N,): the nearest fake sample lies in the real sample's open ball
     k: int
 
     @property
@@ -297,7 +297,10 @@ def prdc(real: Tensor, fake: Tensor, *, k: int = 5, k_pr: int | None = None) -> 
     ``k`` sets density/coverage's neighbourhood, ``k_pr`` precision/recall's
     (default: the same ``k``). Distances are Euclidean; ball radii are the exact
     k-th smallest squared distances (no sqrt-and-square round trip that could
-    move a radius off an exact tie).
+    move a radius off an exact tie). On an exact tie (a sample at exactly the
+    radius) each pair follows its authors' released code: precision and recall
+    count it (closed balls, ``<=``), density and coverage do not (open balls,
+    ``<``, as in the ``prdc`` package).
     """
     k_pr = k if k_pr is None else k_pr
     return pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}).prdc(k, k_pr)

@@ -116,10 +116,12 @@ def np_prdc(real, fake, k):
     rr, ff, rf = dist(real, real), dist(fake, fake), dist(real, fake)
     r_rad = np.sort(rr, axis=1)[:, k]
     f_rad = np.sort(ff, axis=1)[:, k]
+    # closed balls for precision/recall (Kynkäänniemi et al.'s code), open ones for
+    # density/coverage (Naeem et al.'s code)
     precision = (rf <= r_rad[:, None]).any(0).mean()
     recall = (rf <= f_rad[None, :]).any(1).mean()
-    density = (rf <= r_rad[:, None]).sum(0).mean() / k
-    coverage = (rf.min(1) <= r_rad).mean()
+    density = (rf < r_rad[:, None]).sum(0).mean() / k
+    coverage = (rf.min(1) < r_rad).mean()
     return precision, recall, density, coverage
 
 
@@ -334,3 +336,12 @@ def test_torchscript_feature_file_gives_the_literature_path(tmp_path):
     with torch.no_grad():
         expected = np_fid(net(real).double().numpy(), net(fake).double().numpy())
     assert rel(rep.subjects[0].metrics[0].value, expected) < 1e-5
+
+
+def test_prdc_of_a_set_against_itself_by_hand():
+    # Each open ball B(x_i, r_i) holds x_i and its k - 1 nearest others (the k-th sits on
+    # the boundary): density = N k / (k N) = 1 exactly, as the authors' `prdc` code gives;
+    # closed balls for precision/recall and the zero distance to itself give 1 for the rest.
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32))
+    p = F.prdc(x, x, k=5)
+    assert (p.precision, p.recall, p.density, p.coverage) == (1.0, 1.0, 1.0, 1.0)
