@@ -61,9 +61,12 @@ def mean_cov(n: int, total: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, 
 
 def weighted_mean_cov(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of rows with integer (bootstrap) weights, float64."""
+    keep = w > 0  # a bootstrap draw leaves about 37% of the rows out: skip them
+    a, w = x[keep].astype(np.float64), w[keep].astype(np.float64)
     n = w.sum()
-    mu = (w @ x.astype(np.float64)) / n
-    return mu, gram(x.astype(np.float64) - mu, w) / (n - 1)
+    mu = (w @ a) / n
+    a -= mu
+    return mu, gram(a, w) / (n - 1)
 
 
 def eigvalsh(m: np.ndarray) -> np.ndarray:

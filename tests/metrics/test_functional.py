@@ -345,3 +345,14 @@ def test_prdc_of_a_set_against_itself_by_hand():
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32))
     p = F.prdc(x, x, k=5)
     assert (p.precision, p.recall, p.density, p.coverage) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_bootstrap_weighted_moments_match_numpy_frequency_weights():
+    from evalkit.metrics._dense import weighted_mean_cov
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(200, 5)).astype(np.float32)
+    w = np.bincount(rng.integers(0, 200, 200), minlength=200)  # a bootstrap draw, zeros included
+    mu, cov = weighted_mean_cov(x, w)
+    np.testing.assert_allclose(mu, np.average(x.astype(np.float64), axis=0, weights=w), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(x.astype(np.float64), rowvar=False, fweights=w), rtol=1e-10)
