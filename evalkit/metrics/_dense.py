@@ -25,6 +25,12 @@ def as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def _unit_scale(a: np.ndarray) -> np.ndarray:
+    """1 / |row| for each row of a (1 for an all-zero row, which stays zero)."""
+    sq = np.einsum("ij,ij->i", a, a)
+    return 1.0 / np.sqrt(np.where(sq > 0, sq, 1.0))
+
+
 def gram(x: np.ndarray, weights: np.ndarray | None = None, unit_rows: bool = False) -> np.ndarray:
     """X^T diag(w) X in float64, a chunk of rows at a time (rows unit-normalised if asked).
 
@@ -37,8 +43,7 @@ def gram(x: np.ndarray, weights: np.ndarray | None = None, unit_rows: bool = Fal
         a = x[s : s + chunk].astype(np.float64)
         scale = None
         if unit_rows:
-            sq = np.einsum("ij,ij->i", a, a)
-            scale = 1.0 / np.sqrt(np.where(sq > 0, sq, 1.0))
+            scale = _unit_scale(a)
         if weights is not None:
             w = np.sqrt(weights[s : s + chunk].astype(np.float64))
             scale = w if scale is None else scale * w
@@ -114,8 +119,7 @@ def cosine_spectrum(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndar
     w = np.ones(n) if weights is None else weights.astype(np.float64)
     if n < d:
         a = x.astype(np.float64)
-        sq = np.einsum("ij,ij->i", a, a)
-        a *= (np.sqrt(w) / np.sqrt(np.where(sq > 0, sq, 1.0)))[:, None]
+        a *= (np.sqrt(w) * _unit_scale(a))[:, None]
         mat = a @ a.T
     else:
         mat = gram(x, w, unit_rows=True)

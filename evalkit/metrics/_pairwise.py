@@ -75,6 +75,12 @@ class Side:
         self.n = x.shape[0]
 
 
+def screened_d2(gram: Tensor, q: Side, i0: int, p: Side, j0: int) -> Tensor:
+    """|a|^2 + |b|^2 - 2 a.b for a tile, in place on its Gram block: the formula
+    whose rounding ``screen_gamma`` bounds."""
+    return gram.mul_(-2).add_(q.n2w[i0 : i0 + gram.shape[0], None]).add_(p.n2w[None, j0 : j0 + gram.shape[1]])
+
+
 def exact_d2(a: Tensor, b: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     """Squared distances of the pairs (a[rows[i]], b[cols[i]]), as sum((a - b)^2) in float64."""
     out = torch.empty(rows.shape[0], dtype=torch.float64)
@@ -236,7 +242,7 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -
             if sums is not None:
                 sums.add(g, i0, j0, diagonal, 1.0 if diagonal else 2.0)
             if near is not None:
-                d2 = g.mul_(-2).add_(side.n2w[i0:i1, None]).add_(side.n2w[None, j0:j1])
+                d2 = screened_d2(g, side, i0, side, j0)
                 near.offer(i0, d2, j0)
                 if not diagonal:
                     near.offer(j0, d2.T.contiguous(), i0)  # topk along rows of a copy: faster than down columns
@@ -253,7 +259,7 @@ def nearest(q: Side, p: Side, gamma: float) -> tuple[Tensor, Tensor]:
     near = _Nearest(q.n, min(p.n, 1 + KEEP_EXTRA), q.w.dtype)
     for i0, i1 in _spans(q.n, TILE):
         for j0, j1 in _spans(p.n, TILE):
-            d2 = torch.addmm(q.n2w[i0:i1, None] + p.n2w[None, j0:j1], q.w[i0:i1], p.w[j0:j1].T, alpha=-2.0)
+            d2 = screened_d2(q.w[i0:i1] @ p.w[j0:j1].T, q, i0, p, j0)
             near.offer(i0, d2, j0)
     values, index = _exact_kth(q, p, near, [1], gamma, True)
     return values[1], index
@@ -328,7 +334,7 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
                 out.kid_sums.add(g, i0, j0, False)
             if not need_d2:
                 continue
-            d2 = g.mul_(-2).add_(fake.n2w[i0:i1, None]).add_(real.n2w[None, j0:j1])
+            d2 = screened_d2(g, fake, i0, real, j0)
             for k, th in by_real.items():  # fake i inside the ball of real j
                 r, c, boundary = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
                 out.fake_in_real[k][r + i0] = True

@@ -27,6 +27,7 @@ __all__ = [
     "fid",
     "kid",
     "kid_subset_values",
+    "kid_mean_std",
     "KIDConfig",
     "pairwise",
     "Pairwise",
@@ -135,8 +136,12 @@ def kid(
     Returns (mean, standard deviation over subsets). The subsets are the ones
     torchmetrics draws after ``torch.manual_seed(seed)``.
     """
-    t = kid_subset_values(real, fake, subsets=subsets, subset_size=subset_size, seed=seed)
-    return float(t.mean()), float(t.std(unbiased=True)) if t.numel() > 1 else 0.0
+    return kid_mean_std(kid_subset_values(real, fake, subsets=subsets, subset_size=subset_size, seed=seed))
+
+
+def kid_mean_std(values: Tensor) -> tuple[float, float]:
+    """KID as reported: the mean of the per-subset values and their sample standard deviation."""
+    return float(values.mean()), float(values.std(unbiased=True)) if values.numel() > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -230,10 +235,7 @@ def pairwise(
     _check_finite(fake, "fake")
     dtype = P.work_dtype(real, fake)
     gamma = P.screen_gamma(real.shape[1], dtype)
-    members = None
-    if kid is not None:
-        m = min(kid.subset_size, real.shape[0], fake.shape[0])
-        members = P.kid_members(real.shape[0], fake.shape[0], kid.subsets, m, kid.seed)
+    members = _kid_members(real, fake, kid)
     rs, fs = P.Side(real, dtype), P.Side(fake, dtype)
     rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma)
     ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma)
@@ -249,11 +251,17 @@ def pairwise(
 def real_self_pass(real: Tensor, fake_like: Tensor, *, real_ks=(), kid: KIDConfig | None = None) -> P.SelfResult:
     """The real x real part of ``pairwise``, to reuse across subjects of equal size."""
     dtype = P.work_dtype(real, fake_like)
-    members = None
-    if kid is not None:
-        m = min(kid.subset_size, real.shape[0], fake_like.shape[0])
-        members = P.kid_members(real.shape[0], fake_like.shape[0], kid.subsets, m, kid.seed)[0]
-    return P.self_pass(P.Side(real, dtype), sorted(set(real_ks)), members, P.screen_gamma(real.shape[1], dtype))
+    members = _kid_members(real, fake_like, kid)
+    return P.self_pass(P.Side(real, dtype), sorted(set(real_ks)), members[0] if members else None,
+                       P.screen_gamma(real.shape[1], dtype))
+
+
+def _kid_members(real: Tensor, fake: Tensor, kid: KIDConfig | None) -> tuple[Tensor, Tensor] | None:
+    """KID's subset memberships for this pair of sets (subsets of min(subset_size, N, M))."""
+    if kid is None:
+        return None
+    m = min(kid.subset_size, real.shape[0], fake.shape[0])
+    return P.kid_members(real.shape[0], fake.shape[0], kid.subsets, m, kid.seed)
 
 
 def distribution_suite(
@@ -275,8 +283,7 @@ def distribution_suite(
     p = pw.prdc(k, k_pr)
     out = {"fid": fid(real, fake)}
     if pw.kid is not None:
-        out["kid"] = float(pw.kid.mean())
-        out["kid_std"] = float(pw.kid.std(unbiased=True)) if pw.kid.numel() > 1 else 0.0
+        out["kid"], out["kid_std"] = kid_mean_std(pw.kid)
     out.update(precision=p.precision, recall=p.recall, density=p.density, coverage=p.coverage)
     out["vendi"] = vendi(fake, q=vendi_q)
     return out

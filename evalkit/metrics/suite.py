@@ -133,9 +133,7 @@ class FID:
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
-        values = _pairwise(inputs, "kid", {"subsets": subsets, "subset_size": subset_size}).kid
-        mean = float(values.mean())
-        std = float(values.std(unbiased=True)) if values.numel() > 1 else 0.0
+        mean, std = Fn.kid_mean_std(_pairwise(inputs, "kid", {"subsets": subsets, "subset_size": subset_size}).kid)
         from scipy import stats
 
         z = float(stats.norm.ppf(confidence))
