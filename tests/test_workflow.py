@@ -139,3 +139,18 @@ def test_cas_of_real_images_is_near_the_real_baseline(write_spec):
     # replayed real images are real data: their CAS matches the real baseline closely
     assert m.value > 0.55 and abs(m.value - m.extra["real_accuracy"]) < 0.08
     assert m.lower <= m.value <= m.upper
+
+
+def test_a_closed_pipe_ends_the_cli_quietly():
+    # `evalkit plan spec.yaml | head -1`: the reader leaves early; no traceback, exit 0
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "specs" / "fashion-zoo.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", "plan", str(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the CLI prints its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
