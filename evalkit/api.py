@@ -47,8 +47,10 @@ def run(
     base = None
     if baseline is not None:
         base = read_report(baseline)
+    out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
     try:
-        report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
+        # each subject's sample record is written beside the report as the subject ends
+        report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, samples_dir=out_dir)
     except KeyboardInterrupt:
         raise
     if base is not None:
@@ -56,8 +58,7 @@ def run(
         report.exit_code = exit_code_of(report, strict)
     from .runner import _dist
 
-    if write and _dist()[0] == 0:  # under torchrun only rank 0 writes
-        out_dir = Path(out) if out is not None else default_out_dir(spec)
+    if out_dir is not None and _dist()[0] == 0:  # under torchrun only rank 0 writes
         fmts = formats if formats is not None else list(spec.report.formats)
         bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
         if bad:

@@ -33,6 +33,8 @@ from .observe.context import Observation
 from .observe.features import Extractor, make_extractor
 from .observe.indexes import DuplicateIndex, MemorizationIndex
 from .plan import Plan, RequirementPlan, SubjectPlan, make_plan
+from .report.samples import SampleLog, new_log, write_samples
+from .report.trace import look_trace
 from .report.model import Environment, FailingExample, MetricResult, Report, RequirementResult, SubjectResult
 from .sample.sources import GeneratorSource, ImageSource, asked_labels
 from .spec.load import load_spec
@@ -144,13 +146,14 @@ class SubjectState:
     labels: FeatureState = field(default_factory=FeatureState)
     n: int = 0
     nonfinite: int = 0
+    samples: SampleLog | None = None  # per-sample rows for the sample store beside the report
 
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
         return SubjectState(
             [a.merge(b, keep) for a, b in zip(self.rates, o.rates)],
             self.features.merge(o.features), self.predicted.merge(o.predicted), self.asked.merge(o.asked),
             self.memo.merge(o.memo), self.images.merge(o.images), self.labels.merge(o.labels),
-            self.n + o.n, self.nonfinite + o.nonfinite,
+            self.n + o.n, self.nonfinite + o.nonfinite, self.samples.merge(o.samples) if self.samples else None,
         )
 
 
@@ -160,8 +163,10 @@ class SubjectState:
 class Runner:
     """Runs one plan; ``run()`` returns the Report (files are written by ``evalkit.run``)."""
 
-    def __init__(self, plan: Plan, device: torch.device, *, progress: bool = False, cache: bool = True):
+    def __init__(self, plan: Plan, device: torch.device, *, progress: bool = False, cache: bool = True,
+                 samples_dir: Path | None = None):
         self.plan, self.spec, self.device = plan, plan.spec, device
+        self.samples_dir = samples_dir  # the report folder: each subject's sample record is written there
         self.progress, self.cache = progress, cache
         self.rank, self.world = _dist()
         self._extractors: dict[tuple, Extractor] = {}
@@ -264,6 +269,7 @@ class Runner:
         obs = Observation(images, raw, batch.labels, batch.indices, feats_fn, classifier_fn,
                           self.memorization(shape) if "training" in plan.needs else None, history)
         keep = spec.report.failing_examples
+        outcomes = []
         for rp, rs in zip(plan.rate_requirements, state.rates):
             undefined = torch.zeros(len(images), dtype=torch.bool)
             if rp.check is not None:
@@ -275,6 +281,7 @@ class Runner:
                 ok = ok.expand(len(images)) if ok.ndim == 0 else ok
             if nonfinite and rp.req.check != "finite":
                 ok = ok & finite_rows.cpu()
+            outcomes.append((ok, undefined))
             rs.passed += int(ok.sum())
             rs.n += len(ok)
             rs.undefined += int(undefined.sum())
@@ -295,6 +302,8 @@ class Runner:
                     rs.failing.append(FailingExample(index=int(batch.indices[i]),
                                                      label=None if batch.labels is None else int(batch.labels[i]),
                                                      values=vals))
+        if state.samples is not None:
+            state.samples.observe(obs, outcomes)
         if need_feats:
             f = obs.features
             ok_rows = finite_rows.cpu()
@@ -345,7 +354,7 @@ class Runner:
         res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
                             n_planned=self.spec.sampling.size)
         t0 = time.monotonic()
-        state = SubjectState([RateState() for _ in self.plan.rate_requirements])
+        state = SubjectState([RateState() for _ in self.plan.rate_requirements], samples=new_log(self.plan))
         try:
             source, weights = self.build_source(sp)
             res.image_shape = list(source.image_shape)
@@ -362,7 +371,9 @@ class Runner:
             self._sample_loop(sp, source, state, history, shape, res)
             loop_s = time.monotonic() - t_loop
             res.samples_per_second = round(state.n / loop_s, 2) if loop_s > 0 and state.n else None
-            self._finish(sp, state, res, shape)
+            state = self._finish(sp, state, res, shape)
+            if self.samples_dir is not None and self.rank == 0:
+                write_samples(self.samples_dir, sp.name, state.samples, features=state.features.value(), feature_space=self.spec.features)
         except KeyboardInterrupt:
             res.status, res.error = "interrupted", "interrupted by the user (Ctrl-C)"
             self.interrupted = True
@@ -387,6 +398,7 @@ class Runner:
         if sequential:
             fracs = [min(1.0, (j + 1) * bs / source.n) for j in range(total_batches)]
             look_conf = {rp.index: stats.look_confidences(rp.confidence, fracs) for rp in self.plan.rate_requirements}
+        self._trace: list[list[tuple[int, int]]] = []  # (passed, n) per requirement at each look
         bar = None
         if self.progress and self.rank == 0:
             from tqdm import tqdm
@@ -397,6 +409,8 @@ class Runner:
                 self.observe(batch, state, history, shape)
                 if bar is not None:
                     bar.update(len(batch.indices) * self.world)
+                if sequential:
+                    self._trace.append([(rs.passed, rs.n) for rs in state.rates])
                 if sequential and j + 1 < total_batches:
                     decided = all(
                         _decided_at(rs, rp, look_conf[rp.index][j]) for rp, rs in zip(self.plan.rate_requirements, state.rates)
@@ -407,6 +421,7 @@ class Runner:
         finally:
             if bar is not None:
                 bar.close()
+        self._look_confs = look_conf
         if not sequential:
             self._look_conf = None
         elif res.stopped_early:
@@ -438,15 +453,18 @@ class Runner:
             # history of no_duplicate is per process: only within-shard near-copies are seen
         res.n, res.nonfinite = state.n, state.nonfinite
         seq_note = None
-        for rp, rs in zip(self.plan.rate_requirements, state.rates):
+        for i, (rp, rs) in enumerate(zip(self.plan.rate_requirements, state.rates)):
             conf = rp.confidence
             if self._look_conf is not None:
                 conf = self._look_conf[rp.index]
                 seq_note = "O'Brien-Fleming-type error spending over sequential looks"
+                looks = look_trace([t[i] for t in self._trace], self._look_confs[rp.index], conf)
             r = judge_rate(rp.name, rs.passed, rs.n, float(rp.req.at_least), conf, undefined=rs.undefined,
                            per_class={c: tuple(v) for c, v in rs.per_class.items()} if rp.req.per_class else None,
                            correction=seq_note)
             r.failing = rs.failing
+            if self._look_conf is not None:
+                r.looks = looks
             if rs.undefined:
                 r.message = ((r.message + "; ") if r.message else "") + f"{rs.undefined} samples undefined (counted as failing)"
             res.requirements.append(r)
@@ -550,12 +568,12 @@ def _is_spec_problem(message: str) -> bool:
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False) -> Report:
-    """Plan and run ``spec``; return the Report (nothing written)."""
+            cache: bool = True, strict: bool = False, samples_dir: Path | None = None) -> Report:
+    """Plan and run ``spec``; return the Report (only the sample records are written, to ``samples_dir``)."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
-    runner = Runner(plan, dev, progress=progress, cache=cache)
+    runner = Runner(plan, dev, progress=progress, cache=cache, samples_dir=samples_dir)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     for sp in plan.subjects:

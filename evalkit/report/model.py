@@ -36,6 +36,17 @@ class ClassResult(_Rec):
     verdict: Verdict
 
 
+class Look(_Rec):
+    """One sequential look at a rate requirement: the counts so far and the one-sided
+    Clopper-Pearson bounds at the confidence that look was allowed to spend."""
+
+    n: int
+    passed: int
+    lower: float
+    upper: float
+    confidence: float
+
+
 class RequirementResult(_Rec):
     """The verdict on one requirement for one subject."""
 
@@ -58,6 +69,7 @@ class RequirementResult(_Rec):
     correction: str | None = Field(None, description="Multiple-testing correction applied (per-class, sequential looks).")
     failing: list[FailingExample] = Field(default_factory=list)
     message: str | None = None
+    looks: list[Look] = Field(default_factory=list, description="Sequential mode: the overall rate's bounds at every look, in order.")
 
 
 class MetricResult(_Rec):
