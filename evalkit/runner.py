@@ -588,7 +588,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
         environment=environment(dev), reference=runner.reference_info, features=plan.spec.features, subjects=subjects,
-        interrupted=runner.interrupted,
+        interrupted=runner.interrupted, strict=strict,
     )
     for note in plan.notes:
         log.warning(note)

@@ -140,6 +140,7 @@ class Report(_Rec):
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
     exit_code: int = 0
+    strict: bool = Field(False, description="Run with --strict: INCONCLUSIVE counts as a failure (exit code, JUnit).")
     interrupted: bool = False
 
     def subject(self, name: str) -> SubjectResult:
