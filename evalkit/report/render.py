@@ -209,9 +209,7 @@ def write_report(report: Report, out_dir: Path, formats: list[str], partial: boo
         atomic_write_text(j, to_junit(report))
         written.append(j)
     if "html" in formats and not partial:
-        from .html import to_html
+        from .html import write_html
 
-        h = out_dir / "report.html"
-        atomic_write_text(h, to_html(report))
-        written.append(h)
+        written.append(write_html(report, out_dir))
     return written

@@ -325,3 +325,8 @@ def _check(path: Path, t: dict[str, Tensor], meta: dict[str, Any], subject: str)
     for key in ("grid", "failing"):
         if key in t and (t[key].dtype != torch.uint8 or t[key].ndim != 4):
             raise bad(f"tensor {key!r} must be uint8 (N, C, H, W)")
+
+
+def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRecord | None]:
+    """Every subject's record (None where there is none); the first bad record raises, naming its file."""
+    return {name: read_samples(report_dir, name) for name in subjects}
