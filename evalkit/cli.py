@@ -98,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
     rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
 
+    rd = sub.add_parser("render", help="re-render an existing report (HTML, Markdown, JUnit) without sampling",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Render REPORT (a report.json or its folder) again from report.json and the sample\n"
+                        "store beside it; nothing is sampled. Bad input (a truncated or edited file) exits 2\n"
+                        "and overwrites nothing.")
+    rd.add_argument("report", metavar="REPORT", help="report.json or its folder")
+    rd.add_argument("--format", action="append", choices=["html", "markdown", "junit"], dest="formats",
+                    help="what to write (repeatable) [html]")
+    rd.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
+
     t = sub.add_parser("train", help="retrain a bundled zoo model reproducibly",
                        description="Train zoo model NAME from its seed; resumes from OUT/NAME/checkpoint.pt if present.")
     t.add_argument("name", metavar="NAME")
@@ -270,6 +280,14 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_render(args) -> int:
+    from .report.rerender import render
+
+    for path in render(args.report, args.formats, args.out):
+        print(path)
+    return 0
+
+
 def _cmd_train(args) -> int:
     import torch
 
@@ -290,6 +308,7 @@ _VERBS = {
     "list": _cmd_list,
     "plan": _cmd_plan,
     "reproduce": _cmd_reproduce,
+    "render": _cmd_render,
     "train": _cmd_train,
 }
 

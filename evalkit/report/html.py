@@ -444,22 +444,27 @@ green: lower bound meets the target, red: upper bound below it.</p>
 """
 
 
-def write_html(report: Report, out_dir: Path, *, source_dir: Path | None = None) -> Path:
-    """Write ``out_dir/report.html`` from the report and the sample store in ``source_dir``
-    (default ``out_dir``). A baseline named by the report is shown when it can still be read."""
+def html_for(report: Report, source_dir: Path) -> str:
+    """The page of a report whose sample store lies in ``source_dir``. A baseline the report
+    names is shown when it can still be read; a bad sample record raises ``DataError``."""
     from .._errors import EvalkitError
-    from .._io import atomic_write_text
     from .model import read_report
     from .samples import read_all
 
-    source_dir = Path(source_dir or out_dir)
     records = read_all(source_dir, [s.name for s in report.subjects])
     base = None
     if report.baseline:
         try:
             base = read_report(report.baseline)
-        except EvalkitError:
+        except (EvalkitError, ValueError):
             base = None  # moved or deleted since the run: the regressions are still marked
+    return to_html(report, records, baseline=base, report_path=str(Path(source_dir) / "report.json"))
+
+
+def write_html(report: Report, out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` from the report and the sample store beside it."""
+    from .._io import atomic_write_text
+
     path = Path(out_dir) / "report.html"
-    atomic_write_text(path, to_html(report, records, baseline=base, report_path=str(source_dir / "report.json")))
+    atomic_write_text(path, html_for(report, Path(out_dir)))
     return path
