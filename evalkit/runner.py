@@ -23,6 +23,7 @@ from torch import Tensor
 
 from . import __version__, registry
 from ._errors import DataError, EvalkitError, RunError, SpecError, SubjectError, UsageError
+from .boundary import subject_failure, subject_time_limit
 from .cache import cached_tensor
 from .data.images import open_images
 from .judge import stats
@@ -160,9 +161,10 @@ class SubjectState:
 class Runner:
     """Runs one plan; ``run()`` returns the Report (files are written by ``evalkit.run``)."""
 
-    def __init__(self, plan: Plan, device: torch.device, *, progress: bool = False, cache: bool = True):
+    def __init__(self, plan: Plan, device: torch.device, *, progress: bool = False, cache: bool = True,
+                 time_limit: float | None = None):
         self.plan, self.spec, self.device = plan, plan.spec, device
-        self.progress, self.cache = progress, cache
+        self.progress, self.cache, self.time_limit = progress, cache, time_limit
         self.rank, self.world = _dist()
         self._extractors: dict[tuple, Extractor] = {}
         self._real: dict[tuple, Tensor] = {}
@@ -217,10 +219,10 @@ class Runner:
             gen = sp.factory(device=self.device, checkpoint=ckpt, **sp.spec.params)
         except EvalkitError:
             raise
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"{self.spec.where('subjects', sp.index)}: subject {sp.name!r}: {exc}") from None
-        except Exception as exc:
+        except Exception as exc:  # the spec validated: what the factory raises now is the subject breaking (exit 3)
             raise SubjectError(f"subject {sp.name!r}: building the generator raised {type(exc).__name__}: {exc}") from exc
+        if gen is None:
+            raise SubjectError(f"subject {sp.name!r}: the generator factory returned None instead of a generator")
         for attr in ("image_shape", "num_classes", "sample"):
             if not hasattr(gen, attr):
                 raise SubjectError(f"subject {sp.name!r}: the generator has no {attr!r} (see the Generator protocol)")
@@ -346,8 +348,10 @@ class Runner:
                             n_planned=self.spec.sampling.size)
         t0 = time.monotonic()
         state = SubjectState([RateState() for _ in self.plan.rate_requirements])
+        limit = subject_time_limit(self.spec, sp.spec, self.time_limit)
         try:
-            source, weights = self.build_source(sp)
+            with limit.running():
+                source, weights = self.build_source(sp)
             res.image_shape = list(source.image_shape)
             if weights is not None:
                 res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
@@ -359,7 +363,8 @@ class Runner:
                 self.memorization(shape)  # built once, outside the timed sampling loop
             history = DuplicateIndex()
             t_loop = time.monotonic()
-            self._sample_loop(sp, source, state, history, shape, res)
+            with limit.running():
+                self._sample_loop(sp, source, state, history, shape, res)
             loop_s = time.monotonic() - t_loop
             res.samples_per_second = round(state.n / loop_s, 2) if loop_s > 0 and state.n else None
             self._finish(sp, state, res, shape)
@@ -370,8 +375,8 @@ class Runner:
             res.status, res.error = "broken", str(exc)
             res.requirements = []
             self.spec_problem = True
-        except Exception as exc:  # user code may raise anything; the other subjects still run
-            res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
+            res.status, res.error = "broken", subject_failure(exc)
             log.debug("subject %s broke", sp.name, exc_info=True)
         if res.status != "ok" or not res.n:
             res.n, res.nonfinite = state.n, state.nonfinite
@@ -550,12 +555,12 @@ def _is_spec_problem(message: str) -> bool:
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False) -> Report:
+            cache: bool = True, strict: bool = False, time_limit: float | None = None) -> Report:
     """Plan and run ``spec``; return the Report (nothing written)."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
-    runner = Runner(plan, dev, progress=progress, cache=cache)
+    runner = Runner(plan, dev, progress=progress, cache=cache, time_limit=time_limit)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     for sp in plan.subjects:
