@@ -149,7 +149,14 @@ def _cmd_run(args) -> int:
     from .api import default_out_dir, run
     from .spec.load import load_spec
 
-    spec = load_spec(args.spec)
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:  # still say what else is wrong, so one fix-up round is enough
+        from .preflight import RunOutputs, with_spec_problems
+
+        outputs = RunOutputs(Path(args.out), args.formats or [], Path(args.junit) if args.junit else None,
+                             args.overwrite) if args.out else None
+        raise with_spec_problems(exc, outputs, args.baseline) from None
     out = Path(args.out) if args.out else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,

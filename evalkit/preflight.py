@@ -215,3 +215,13 @@ def check_run(spec, outputs: RunOutputs | None, baseline: str | Path | None, *, 
     if problems:
         raise SpecError(f"{len(problems)} problem(s) before the run", problems)
     return Preflight(problems, report)
+
+
+def with_spec_problems(exc: SpecError, outputs: RunOutputs | None, baseline: str | Path | None) -> SpecError:
+    """A spec that failed to load, plus the output and baseline problems: still one answer."""
+    problems = list(exc.problems)
+    if outputs is not None:
+        problems += output_problems(outputs)
+    if baseline is not None:
+        problems += read_baseline(baseline)[1]
+    return SpecError(f"{len(problems)} problem(s) before the run", problems)
