@@ -10,7 +10,7 @@ from ._errors import EXIT_BROKEN, UsageError
 from .report.baseline import compare
 from .report.model import Report
 from .report.render import write_report
-from .runner import _dist, exit_code_of, execute
+from .runner import execute, exit_code_of, process_rank
 from .spec.load import load_spec
 from .spec.model import Spec
 
@@ -67,7 +67,7 @@ def run(
         raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
     outputs = None
-    if out_dir is not None and _dist()[0] == 0:
+    if out_dir is not None and process_rank()[0] == 0:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
     base = check_run(spec, outputs, baseline, n=n).baseline
     if overwrite and out_dir is not None and out_dir.is_dir():
@@ -76,7 +76,7 @@ def run(
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
-    if out_dir is not None and _dist()[0] == 0:  # under torchrun only rank 0 writes
+    if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         _write_outputs(report, spec.name, out_dir, fmts, junit)
     return report
 

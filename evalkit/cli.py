@@ -161,9 +161,9 @@ def _cmd_run(args) -> int:
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,
                  junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit)
-    from .runner import _dist
+    from .runner import process_rank
 
-    if _dist()[0] != 0:
+    if process_rank()[0] != 0:
         return report.exit_code
     if not args.quiet:
         print(_table(report))
