@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -67,10 +68,11 @@ def run(
         raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
     outputs = None
-    if out_dir is not None and process_rank()[0] == 0:
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    if out_dir is not None and writer:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
     base = check_run(spec, outputs, baseline, n=n).baseline
-    if overwrite and out_dir is not None and out_dir.is_dir():
+    if overwrite and writer and out_dir is not None and out_dir.is_dir():
         clear_previous(out_dir)
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
