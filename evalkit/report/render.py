@@ -192,10 +192,16 @@ def to_junit(report: Report, strict: bool | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False) -> list[Path]:
-    """Write the report files; each file appears whole or not at all."""
+def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
+                 samples_from: Path | None = None) -> list[Path]:
+    """Write the report files; each file appears whole or not at all. ``samples_from``: the
+    folder the run wrote its sample records to, copied here when it is another (a fallback)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    if samples_from is not None:
+        from .samples import copy_records
+
+        written += copy_records(Path(samples_from), out_dir, [s.name for s in report.subjects])
     stem = "report.partial" if partial else "report"
     js = out_dir / f"{stem}.json"
     atomic_write_text(js, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")

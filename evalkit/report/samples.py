@@ -330,3 +330,19 @@ def _check(path: Path, t: dict[str, Tensor], meta: dict[str, Any], subject: str)
 def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRecord | None]:
     """Every subject's record (None where there is none); the first bad record raises, naming its file."""
     return {name: read_samples(report_dir, name) for name in subjects}
+
+
+def copy_records(src: Path, dst: Path, subjects: list[str]) -> list[Path]:
+    """Copy the subjects' records from report folder ``src`` to ``dst`` (when the report is
+    written elsewhere than the run wrote its records, e.g. to a fallback folder)."""
+    from .._io import atomic_write_bytes
+
+    if Path(src).resolve() == Path(dst).resolve():
+        return []
+    out = []
+    for name in subjects:
+        a, b = samples_path(src, name), samples_path(dst, name)
+        if a.is_file():
+            atomic_write_bytes(b, a.read_bytes())
+            out.append(b)
+    return out
