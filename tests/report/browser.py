@@ -35,7 +35,9 @@ _PROBE = """async () => {
   for (const td of document.querySelectorAll('#verdict-matrix td[data-verdict] b')) {
     words[td.textContent.trim()] = (words[td.textContent.trim()] || 0) + 1;
   }
+  const top = (sel) => { const e = document.querySelector(sel); return e ? e.getBoundingClientRect().top + window.scrollY : null; };
   return {images: decoded, counts: counts, words: words, svgs: document.querySelectorAll('svg').length,
+          grid_top: top('table.grid'), gallery_top: top('.gallery'),
           scrollWidth: document.documentElement.scrollWidth, scripts: document.scripts.length,
           title: document.title};
 }"""
