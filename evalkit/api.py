@@ -74,24 +74,25 @@ def run(
     base = check_run(spec, outputs, baseline, n=n).baseline
     if overwrite and writer and out_dir is not None and out_dir.is_dir():
         clear_previous(out_dir)
-    # each subject's sample record goes beside the report as the subject ends (rank 0 only)
+    records: dict | None = {} if outputs is not None else None  # each subject's sample record, as it ends
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
-                     samples_dir=out_dir if outputs is not None else None)
+                     sample_sink=records)
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
-        _write_outputs(report, spec.name, out_dir, fmts, junit)
+        _write_outputs(report, spec.name, out_dir, fmts, junit, records)
     return report
 
 
-def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
+def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None,
+                   records: dict | None = None) -> None:
     """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
     from .outfolder import write_file_or_fallback, write_folder
     from .report.render import to_junit
 
     outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted,
-                                                                 samples_from=out_dir))
+                                                                 samples=records))
     errors = [outcome.error] if outcome.error else []
     target = None
     if junit is not None and not report.interrupted:

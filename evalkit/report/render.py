@@ -193,15 +193,15 @@ def to_junit(report: Report, strict: bool | None = None) -> str:
 
 
 def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
-                 samples_from: Path | None = None) -> list[Path]:
-    """Write the report files; each file appears whole or not at all. ``samples_from``: the
-    folder the run wrote its sample records to, copied here when it is another (a fallback)."""
+                 samples: dict | None = None) -> list[Path]:
+    """Write the report files; each file appears whole or not at all. ``samples``: the run's
+    sample records (subject name -> record), written first to ``samples/`` (the page reads them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if samples_from is not None:
-        from .samples import copy_records
+    if samples:
+        from .samples import write_records
 
-        written += copy_records(Path(samples_from), out_dir, [s.name for s in report.subjects])
+        written += write_records(out_dir, samples)
     stem = "report.partial" if partial else "report"
     js = out_dir / f"{stem}.json"
     atomic_write_text(js, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")

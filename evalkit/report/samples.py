@@ -1,9 +1,13 @@
 """The sample store: what a run saw of every sample, kept beside its report.
 
 ``compare`` and ``render`` read it, so neither has to sample again. One record per
-subject, written when the subject ends, in the run's one persisted format
+subject, in the run's one persisted format
 (``evalkit.store``: a ``.safetensors`` file whose header carries JSON metadata; never
 pickle, written atomically).
+
+The runner makes each subject's record when the subject ends (``sample_record``) and
+``write_report`` writes them with the rest of the report folder, so they share its
+guarantees (fresh folder, manifest, fallback folder on a write error).
 
 Layout (``LAYOUT_VERSION`` 1)
 -----------------------------
@@ -241,11 +245,10 @@ def new_log(plan) -> SampleLog:
     return SampleLog([rp.name for rp in plan.rate_requirements], measurement_names(plan), plan.spec.report.failing_examples)
 
 
-def write_samples(report_dir: str | Path, subject: str, log: SampleLog, *, features: tuple[Tensor, Tensor] | None = None,
-                  feature_space: str | None = None) -> Path:
-    """Write the subject's record (atomically) and return its path."""
-    from ..store import save_record
-
+def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] | None = None,
+                  feature_space: str | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The subject's record, (tensors, meta), made when the subject ends: compact (float16
+    features, uint8 thumbnails), so the run can drop the subject's full state."""
     tensors = log.tensors(features)
     feats = tensors.get("features")
     meta: dict[str, Any] = {
@@ -258,9 +261,19 @@ def write_samples(report_dir: str | Path, subject: str, log: SampleLog, *, featu
                  "rule": "first indices asked for each class (all indices when unconditional)"},
         "evalkit": __version__,
     }
-    path = samples_path(report_dir, subject)
-    save_record(path, tensors, meta, kind=KIND)
-    return path
+    return tensors, meta
+
+
+def write_records(report_dir: str | Path, records: dict[str, tuple[dict[str, Tensor], dict[str, Any]]]) -> list[Path]:
+    """Write every subject's record (atomically) under ``report_dir/samples/``; return the paths."""
+    from ..store import save_record
+
+    paths = []
+    for subject, (tensors, meta) in records.items():
+        path = samples_path(report_dir, subject)
+        save_record(path, tensors, meta, kind=KIND)
+        paths.append(path)
+    return paths
 
 
 @dataclass
@@ -331,18 +344,3 @@ def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRec
     """Every subject's record (None where there is none); the first bad record raises, naming its file."""
     return {name: read_samples(report_dir, name) for name in subjects}
 
-
-def copy_records(src: Path, dst: Path, subjects: list[str]) -> list[Path]:
-    """Copy the subjects' records from report folder ``src`` to ``dst`` (when the report is
-    written elsewhere than the run wrote its records, e.g. to a fallback folder)."""
-    from .._io import atomic_write_bytes
-
-    if Path(src).resolve() == Path(dst).resolve():
-        return []
-    out = []
-    for name in subjects:
-        a, b = samples_path(src, name), samples_path(dst, name)
-        if a.is_file():
-            atomic_write_bytes(b, a.read_bytes())
-            out.append(b)
-    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -21,7 +20,7 @@ class RunContext:
     world: int = 1
     progress: bool = False
     time_limit: float | None = None  # --time-limit: overrides the spec's per-subject limits
-    samples_dir: Path | None = None  # the report folder: each subject's sample record is written there as it ends
+    sample_sink: dict | None = None  # subject name -> its sample record, made as the subject ends (rank 0)
 
     @property
     def spec(self) -> Spec:

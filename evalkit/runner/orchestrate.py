@@ -12,7 +12,7 @@ from .._errors import SpecError
 from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
-from ..report.samples import new_log, write_samples
+from ..report.samples import new_log, sample_record
 from ..report.trace import attach_looks
 from ..spec.model import Spec
 from .context import RunContext
@@ -54,8 +54,8 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: 
     res.n, res.nonfinite = state.n, state.nonfinite
     judge_subject(ctx, sp, state, shape, end.look_conf, res)
     attach_looks(res, end.trace)
-    if ctx.samples_dir is not None and ctx.rank == 0:
-        write_samples(ctx.samples_dir, sp.name, state.samples, features=state.features.value(), feature_space=ctx.spec.features)
+    if ctx.sample_sink is not None and ctx.rank == 0:
+        ctx.sample_sink[sp.name] = sample_record(sp.name, state.samples, state.features.value(), ctx.spec.features)
     return state
 
 
@@ -102,13 +102,14 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
             cache: bool = True, strict: bool = False, time_limit: float | None = None,
-            samples_dir: Path | None = None) -> Report:
-    """Plan and run ``spec``; return the Report (only the sample records are written, to ``samples_dir``)."""
+            sample_sink: dict | None = None) -> Report:
+    """Plan and run ``spec``; return the Report (nothing written). Each subject's sample record
+    is put in ``sample_sink`` (subject name -> record) as the subject ends, for ``write_report``."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, time_limit, samples_dir)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, time_limit, sample_sink)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = False
