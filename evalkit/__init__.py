@@ -15,12 +15,25 @@ from ._errors import (  # noqa: E402
     SubjectError,
     UsageError,
 )
-from . import reproduce  # noqa: E402
-from .api import run  # noqa: E402
 from .registry import check, dataset, feature, generator, measurement, metric  # noqa: E402
 from .report.model import Report, read_report  # noqa: E402
-from .sample.protocol import Generator  # noqa: E402
 from .spec import Spec, load_spec, parse_spec  # noqa: E402
+
+# Names that import torch load on first use, so `import evalkit` (and the pytest
+# plugin, which every test session of an installed evalkit loads) stays light.
+_LAZY = {"run": ("api", "run"), "Generator": ("sample.protocol", "Generator"), "reproduce": ("reproduce", None)}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(f".{module}", __name__)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
 
 __all__ = [
     "__version__",

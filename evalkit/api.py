@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from ._errors import UsageError
-from .report.baseline import compare
 from .report.model import Report, read_report
 from .report.render import write_report
 from .runner import exit_code_of, execute
@@ -35,24 +34,32 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    baseline_partial: bool = False,
 ) -> Report:
     """Run a spec (a ``Spec`` or a path to YAML) and return its ``Report``.
 
     With ``write`` (the default) the report folder is written to ``out`` (default
     ``reports/<name>-<timestamp>``); ``report.exit_code`` is what the CLI exits with.
     Raises ``SpecError`` for a bad spec and ``RunError`` when nothing could run.
+    With ``baseline``, every subject and requirement must pair with the baseline's
+    (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     base = None
     if baseline is not None:
+        from .report.regression import match_baseline
+
         base = read_report(baseline)
+        match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
     try:
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
     except KeyboardInterrupt:
         raise
     if base is not None:
-        compare(report, base, spec.regression.tolerance, str(baseline))
+        from .report.regression import apply_baseline
+
+        apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     from .runner import _dist
 

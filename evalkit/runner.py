@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import __version__, registry
+from . import __version__, progress, registry
 from ._errors import DataError, EvalkitError, RunError, SpecError, SubjectError, UsageError
 from .cache import cached_tensor
 from .data.images import open_images
@@ -99,12 +99,13 @@ def _open_reference(spec: Spec, ref: Reference, what: str):
     return data, str(path), h.hexdigest()
 
 
-def _features_of(data, extractor: Extractor, device: torch.device) -> Tensor:
+def _features_of(data, extractor: Extractor, device: torch.device, bar: progress.Task | None = None) -> Tensor:
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), (bar or progress.task("", enabled=False)) as bar:
         for s in range(0, len(data), FEATURE_BATCH):
             x = data.slice(s, min(len(data), s + FEATURE_BATCH)).to(device)
             out.append(extractor.features(x).cpu())
+            bar.update(len(x))
     feats = torch.cat(out)
     bad = ~torch.isfinite(feats).all(1)
     if bad.any():
@@ -187,8 +188,8 @@ class Runner:
                     f"{'x'.join(map(str, shape))}; metrics compare images of one shape"
                 )
             ex = self.extractor(self.spec.features, shape)
-            feats = cached_tensor([digest, ex.digest, __version__],
-                                  lambda: _features_of(data, ex, self.device), self.cache)
+            feats = cached_tensor([digest, ex.digest, __version__], lambda: _features_of(
+                data, ex, self.device, self._task(f"reference features of {desc} (cached for later runs)", len(data))), self.cache)
             self._real[shape] = feats
             self.reference_info = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
                                    "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest}
@@ -198,12 +199,19 @@ class Runner:
         if shape not in self._memo:
             data, desc, digest = _open_reference(self.spec, self.spec.training, "training")
             ex = self.extractor(self.spec.features, shape)
-            feats = cached_tensor(["train", digest, ex.digest, __version__],
-                                  lambda: _features_of(data, ex, self.device), self.cache)
-            nn = cached_tensor(["train-nn", digest, ex.digest, __version__],
-                               lambda: MemorizationIndex(feats).train_nn, self.cache)
+            feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: _features_of(
+                data, ex, self.device, self._task(f"training features of {desc} (cached for later runs)", len(data))), self.cache)
+
+            def train_nn() -> Tensor:
+                with self._task(f"nearest neighbours within the {len(feats)} training images (cached)", None):
+                    return MemorizationIndex(feats).train_nn
+
+            nn = cached_tensor(["train-nn", digest, ex.digest, __version__], train_nn, self.cache)
             self._memo[shape] = MemorizationIndex(feats, nn)
         return self._memo[shape]
+
+    def _task(self, desc: str, total: int | None, unit: str = "img") -> progress.Task:
+        return progress.task(desc, total, unit, enabled=self.progress and self.rank == 0)
 
     # ---- one subject
     def build_source(self, sp: SubjectPlan):
@@ -387,16 +395,11 @@ class Runner:
         if sequential:
             fracs = [min(1.0, (j + 1) * bs / source.n) for j in range(total_batches)]
             look_conf = {rp.index: stats.look_confidences(rp.confidence, fracs) for rp in self.plan.rate_requirements}
-        bar = None
-        if self.progress and self.rank == 0:
-            from tqdm import tqdm
-
-            bar = tqdm(total=source.n, desc=sp.name, unit="img", leave=False, dynamic_ncols=True)
+        bar = self._task(f"{sp.name}: sampling", source.n)
         try:
             for j, batch in self._my_batches(source, bs):
                 self.observe(batch, state, history, shape)
-                if bar is not None:
-                    bar.update(len(batch.indices) * self.world)
+                bar.update(len(batch.indices) * self.world)
                 if sequential and j + 1 < total_batches:
                     decided = all(
                         _decided_at(rs, rp, look_conf[rp.index][j]) for rp, rs in zip(self.plan.rate_requirements, state.rates)
@@ -405,8 +408,7 @@ class Runner:
                         res.stopped_early = True
                         break
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         if not sequential:
             self._look_conf = None
         elif res.stopped_early:
@@ -483,6 +485,7 @@ class Runner:
             if cx is not None and cx.num_classes:
                 inputs.num_classes = cx.num_classes
         seen: dict[tuple, MetricResult] = {}
+        bar = self._task(f"{sp.name}: metrics", len(self.plan.metric_requirements), "metric")
         for rp in self.plan.metric_requirements:
             key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
             if key not in seen:
@@ -491,6 +494,8 @@ class Runner:
                                          confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                          note=mv.note, extra=mv.extra)
             res.requirements.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
+            bar.update(1)
+        bar.close()
         res.metrics = list(seen.values())
 
 
