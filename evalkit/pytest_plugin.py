@@ -114,7 +114,7 @@ class SpecFile(pytest.File):
         out = config.getoption("evalkit_out")
         try:
             return api.run(spec, n=config.getoption("evalkit_n"), device=config.getoption("evalkit_device"),
-                           baseline=config.getoption("evalkit_baseline"), baseline_partial=True,
+                           baseline=config.getoption("evalkit_baseline"),
                            strict=config.getoption("evalkit_strict"), write=out is not None,
                            out=Path(out) / self.path.stem if out else None,
                            progress=config.getoption("capture") == "no")  # progress only where pytest shows it

@@ -72,7 +72,7 @@ def test_items_outcomes_messages_and_junit(project, tmp_path):
     # clean: pass, skip, fail; noisy: in range passes too (clamped), surely in range skips, fid fails
     res.assert_outcomes(passed=2, skipped=2, failed=2)
     out = res.stdout.str()
-    assert "evalkit_plugin.yaml::clean::fid FAILED" in out or "FAILED evalkit_plugin.yaml::clean::fid" in out
+    assert "evalkit: clean :: fid" in out and "evalkit: noisy :: fid" in out
     assert "FAIL: value " in out and "bound <= 0.001" in out and "one-sided interval [" in out
     assert "Traceback" not in out
     # the skip says what was seen and how many samples would decide it

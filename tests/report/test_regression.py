@@ -81,7 +81,7 @@ def test_param_change_pairs_by_model_and_a_real_regression_shows_everywhere(base
     # terminal: REGRESSED in the table, and the comparison printed
     assert any(line.split()[:2] == ["REGRESSED", "light"] for line in stdout.splitlines())
     assert "baseline" in stdout and "params changed: noise 0.0 -> 0.5" in stdout
-    line = next(x for x in stdout.splitlines() if x.strip().startswith("REGRESSED") and " fid " in x)
+    line = next(x for x in stdout.splitlines() if x.strip().startswith("REGRESSED") and " fid " in x and "baseline " in x)
     assert f"baseline {b['fid'].value:.4g}" in line and f"now {fid.value:.4g}" in line and "tolerance 1" in line
     # Markdown: REGRESSED in the grid and the table, never a bare PASS for fid
     md = (out / "report.md").read_text()
