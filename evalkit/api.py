@@ -10,7 +10,7 @@ from pathlib import Path
 from ._errors import UsageError
 from .report.model import Report, read_report
 from .report.render import write_report
-from .runner import exit_code_of, execute
+from .runner import execute, exit_code_of, process_rank
 from .spec.load import load_spec
 from .spec.model import Spec
 
@@ -52,18 +52,13 @@ def run(
 
         base = read_report(baseline)
         match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
-    try:
-        report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
-    except KeyboardInterrupt:
-        raise
+    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
     if base is not None:
         from .report.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
-    from .runner import _dist
-
-    if write and _dist()[0] == 0:  # under torchrun only rank 0 writes
+    if write and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         out_dir = Path(out) if out is not None else default_out_dir(spec)
         fmts = formats if formats is not None else list(spec.report.formats)
         bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]

@@ -169,9 +169,9 @@ def _cmd_run(args) -> int:
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  baseline_partial=args.baseline_partial,
                  formats=args.formats, progress=not args.quiet, cache=not args.no_cache)
-    from .runner import _dist
+    from .runner import process_rank
 
-    if _dist()[0] != 0:
+    if process_rank()[0] != 0:
         return report.exit_code
     if args.junit:
         from ._io import atomic_write_text
