@@ -167,6 +167,10 @@ class RequirementItem(pytest.Item):
         r = next(x for x in sub.requirements if x.name == self.name)
         for key in ("verdict", "value", "lower", "upper", "n", "confidence"):
             self.user_properties.append((key, getattr(r, key)))
+        self._judge(r)
+
+    def _judge(self, r) -> None:
+        """Pass, fail (FAIL, REGRESSED, INCONCLUSIVE under --evalkit-strict) or skip (INCONCLUSIVE)."""
         text = describe(r)
         if getattr(r, "regressed", False) and r.baseline is not None:
             c = r.baseline

@@ -131,28 +131,31 @@ def _read(path: str) -> tuple[Report, Path]:
     return report, (p if p.is_dir() else p.parent)
 
 
+def _check_wanted(subjects: list[str], loaded: list[tuple[Report, Path]], paths: list[str]) -> None:
+    known = [s.name for r, _ in loaded for s in r.subjects]
+    for want in subjects:
+        if want not in known:
+            near = difflib.get_close_matches(want, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UsageError(f"--subjects: no subject {want!r} in {', '.join(paths)}{hint} (subjects: {', '.join(known)})")
+
+
 def load_contenders(paths: list[str], subjects: list[str] | None = None) -> list[Contender]:
     """The subjects to compare: every subject of the given reports, or only ``subjects``."""
-    loaded = [(*_read(p), p) for p in paths]
-    picked: list[tuple[Report, SubjectResult, Path]] = []
-    for report, folder, _ in loaded:
-        for s in report.subjects:
-            if subjects is None or s.name in subjects:
-                picked.append((report, s, folder))
+    loaded = [_read(p) for p in paths]
     if subjects:
-        known = [s.name for r, _, _ in loaded for s in r.subjects]
-        for want in subjects:
-            if want not in known:
-                near = difflib.get_close_matches(want, known, n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else ""
-                raise UsageError(f"--subjects: no subject {want!r} in {', '.join(paths)}{hint} (subjects: {', '.join(known)})")
+        _check_wanted(subjects, loaded, paths)
+    picked = [(report, s, folder) for report, folder in loaded for s in report.subjects
+              if subjects is None or s.name in subjects]
     names = [s.name for _, s, _ in picked]
-    contenders = []
-    for report, s, folder in picked:
-        label = s.name
-        if names.count(s.name) > 1:  # the same subject in several reports: name it by its report folder
-            label = f"{folder.name}/{s.name}"
-        contenders.append(Contender(label, report, s, folder))
+    # the same subject in several reports is named by its report folder
+    contenders = [Contender(f"{folder.name}/{s.name}" if names.count(s.name) > 1 else s.name, report, s, folder)
+                  for report, s, folder in picked]
+    _check_contenders(contenders)
+    return contenders
+
+
+def _check_contenders(contenders: list[Contender]) -> None:
     labels = [c.label for c in contenders]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
@@ -163,7 +166,6 @@ def load_contenders(paths: list[str], subjects: list[str] | None = None) -> list
     broken = [c.label for c in contenders if c.subject.status != "ok"]
     if broken:
         raise UsageError(f"subject(s) {', '.join(map(repr, broken))} did not finish in their run; compare needs finished subjects")
-    return contenders
 
 
 def _definition(entry: dict) -> tuple:
@@ -183,25 +185,27 @@ def not_comparable(contenders: list[Contender]) -> list[str]:
     reports = {id(c.report): c for c in contenders}
     first = contenders[0]
     for c in reports.values():
-        if c is first or c.report is first.report:
-            continue
-        a, b = first.report, c.report
-        where = f"{first.folder} and {c.folder}"
-        if a.spec.get("version") != b.spec.get("version"):
-            reasons.append(f"{where}: spec language versions differ ({a.spec.get('version')} and {b.spec.get('version')})")
-        ra, rb = a.reference or {}, b.reference or {}
-        if ra.get("sha256") != rb.get("sha256") or a.spec.get("reference") != b.spec.get("reference"):
-            reasons.append(f"{where}: measured against different reference images "
-                           f"({ra.get('source', a.spec.get('reference'))} and {rb.get('source', b.spec.get('reference'))})")
-        fa = ra.get("extractor_digest") or a.features
-        fb = rb.get("extractor_digest") or b.features
-        if fa != fb or a.features != b.features:
-            reasons.append(f"{where}: different feature spaces ({a.features} and {b.features})")
-        defs_a = {_label(e): _definition(e) for e in a.spec.get("requirements", [])}
-        for e in b.spec.get("requirements", []):
-            name = _label(e)
-            if name in defs_a and defs_a[name] != _definition(e):
-                reasons.append(f"{where}: requirement {name!r} measures different things in the two specs")
+        if c.report is not first.report:
+            reasons += _differences(first.report, c.report, f"{first.folder} and {c.folder}")
+    return reasons
+
+
+def _differences(a: Report, b: Report, where: str) -> list[str]:
+    """What makes two reports' numbers incomparable."""
+    reasons = []
+    if a.spec.get("version") != b.spec.get("version"):
+        reasons.append(f"{where}: spec language versions differ ({a.spec.get('version')} and {b.spec.get('version')})")
+    ra, rb = a.reference or {}, b.reference or {}
+    if ra.get("sha256") != rb.get("sha256") or a.spec.get("reference") != b.spec.get("reference"):
+        reasons.append(f"{where}: measured against different reference images "
+                       f"({ra.get('source', a.spec.get('reference'))} and {rb.get('source', b.spec.get('reference'))})")
+    if (ra.get("extractor_digest") or a.features) != (rb.get("extractor_digest") or b.features) or a.features != b.features:
+        reasons.append(f"{where}: different feature spaces ({a.features} and {b.features})")
+    defs_a = {_label(e): _definition(e) for e in a.spec.get("requirements", [])}
+    for e in b.spec.get("requirements", []):
+        name = _label(e)
+        if name in defs_a and defs_a[name] != _definition(e):
+            reasons.append(f"{where}: requirement {name!r} measures different things in the two specs")
     return reasons
 
 
@@ -239,6 +243,14 @@ def _higher_is_better(metric_name: str) -> bool:
     return bool(registry.metrics.get(base).info.get("higher_is_better", True))
 
 
+def _outcomes(name: str, a: Contender, b: Contender, paired_why: str | None):
+    """Per-sample pass/fail of both (same samples, same order), or None when unpaired."""
+    if paired_why is not None:
+        return None
+    pa, pb = a.record().passed(name), b.record().passed(name)
+    return None if pa is None or pb is None else (pa.numpy(), pb.numpy())
+
+
 def _rate_row(name: str, a: Contender, b: Contender, paired_why: str | None, confidence: float):
     from ..judge.compare import compare_rates
 
@@ -246,11 +258,7 @@ def _rate_row(name: str, a: Contender, b: Contender, paired_why: str | None, con
     rb = next((r for r in b.subject.requirements if r.name == name), None)
     if ra is None or rb is None or not ra.n or not rb.n:
         return None
-    outcomes = None
-    if paired_why is None:
-        pa, pb = a.record().passed(name), b.record().passed(name)
-        if pa is not None and pb is not None:
-            outcomes = (pa.numpy(), pb.numpy())
+    outcomes = _outcomes(name, a, b, paired_why)
     d = compare_rates(ra.passed or 0, ra.n, rb.passed or 0, rb.n, confidence=confidence, paired_outcomes=outcomes,
                       subject=f"{a.label} | {b.label}", requirement=name)
     return d
@@ -290,30 +298,11 @@ def build(contenders: list[Contender], *, force: bool = False) -> Comparison:
     notes = []
     if len(confs) > 1:
         notes.append(f"the reports' specs ask for confidences {confs}; the table holds at the highest, {confidence:g}")
-    rates, metrics = _names(contenders)
+    rates, _ = _names(contenders)
     tested, untested, meta = [], [], []
     for i, a in enumerate(contenders):
         for b in contenders[i + 1:]:
-            why = pairing(a, b)
-            for name in rates:
-                d = _rate_row(name, a, b, why, confidence)
-                if d is not None:
-                    tested.append(d)
-                    meta.append(("rate", a, b, why))
-            ma = {m.name: m for m in a.subject.metrics}
-            for mb in b.subject.metrics:
-                m = ma.get(mb.name)
-                if m is None:
-                    continue
-                try:
-                    d = _metric_row(m, mb, a, b, confidence)
-                except ValueError as exc:  # an interval the test cannot read (a point value, a p-value)
-                    untested.append(Row(name=mb.name, kind="metric", a=a.label, b=b.label, value_a=m.value,
-                                        value_b=mb.value, n_a=m.n, n_b=mb.n, difference=mb.value - m.value,
-                                        verdict="not tested", higher_is_better=_higher_is_better(mb.name), note=str(exc)))
-                    continue
-                tested.append(d)
-                meta.append(("metric", a, b, "metrics are tested on their intervals"))
+            _pair_rows(a, b, rates, confidence, tested, meta, untested)
     adjusted = holm(tested, confidence, sides="both") if tested else []
     rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, meta)] + untested
     ranking, ranking_note = rank([c.label for c in contenders], rows)
@@ -326,6 +315,27 @@ def build(contenders: list[Contender], *, force: bool = False) -> Comparison:
         ranking_note=ranking_note if not reasons else "no ranking: the reports are not comparable",
         notes=notes,
     )
+
+
+def _pair_rows(a: Contender, b: Contender, rates: list[str], confidence: float, tested: list, meta: list,
+               untested: list[Row]) -> None:
+    """Test b against a on every rate and metric both have (appends to the three lists)."""
+    why = pairing(a, b)
+    for name in rates:
+        d = _rate_row(name, a, b, why, confidence)
+        if d is not None:
+            tested.append(d)
+            meta.append(("rate", a, b, why))
+    ma = {m.name: m for m in a.subject.metrics}
+    for mb in (x for x in b.subject.metrics if x.name in ma):
+        m = ma[mb.name]
+        try:
+            tested.append(_metric_row(m, mb, a, b, confidence))
+            meta.append(("metric", a, b, None))
+        except ValueError as exc:  # an interval the test cannot read (a point value, a p-value)
+            untested.append(Row(name=mb.name, kind="metric", a=a.label, b=b.label, value_a=m.value, value_b=mb.value,
+                                n_a=m.n, n_b=mb.n, difference=mb.value - m.value, verdict="not tested",
+                                higher_is_better=_higher_is_better(mb.name), note=str(exc)))
 
 
 def _finite(x: float) -> float | None:
@@ -349,19 +359,15 @@ def rank(labels: list[str], rows: list[Row]) -> tuple[list[str] | None, str]:
     significantly worse on none. The ranking is printed only when that relation orders
     every pair of contenders; otherwise the note says which pairs it leaves open.
     """
-    above: dict[tuple[str, str], str] = {}
+    above: set[tuple[str, str]] = set()
     open_pairs = []
     for i, x in enumerate(labels):
         for y in labels[i + 1:]:
-            xy = [r for r in rows if (r.a, r.b) == (x, y)]
-            y_better = sum(r.verdict == "better" for r in xy)
-            y_worse = sum(r.verdict == "worse" for r in xy)
-            if y_better and not y_worse:
-                above[(y, x)] = "better"
-            elif y_worse and not y_better:
-                above[(x, y)] = "better"
+            order = _pair_order(x, y, [r for r in rows if (r.a, r.b) == (x, y)])
+            if isinstance(order, tuple):
+                above.add(order)
             else:
-                open_pairs.append(f"{x} and {y}: " + ("mixed (each better on something)" if y_better else "no significant difference"))
+                open_pairs.append(f"{x} and {y}: {order}")
     if open_pairs:
         return None, "no ranking: " + "; ".join(open_pairs)
     wins = {x: sum(1 for (p, _) in above if p == x) for x in labels}
@@ -370,6 +376,17 @@ def rank(labels: list[str], rows: list[Row]) -> tuple[list[str] | None, str]:
     if not consistent:
         return None, "no ranking: the significant differences are not transitive"
     return order, "ranked by significant differences only (each is better on something and worse on nothing)"
+
+
+def _pair_order(x: str, y: str, rows: list[Row]) -> tuple[str, str] | str:
+    """(upper, lower) when one is better on something and worse on nothing, else why not."""
+    y_better = any(r.verdict == "better" for r in rows)
+    y_worse = any(r.verdict == "worse" for r in rows)
+    if y_better and not y_worse:
+        return (y, x)
+    if y_worse and not y_better:
+        return (x, y)
+    return "mixed (each better on something)" if y_better else "no significant difference"
 
 
 def worse_rows(comparison: Comparison, label: str) -> list[Row]:

@@ -80,28 +80,34 @@ def _pair_subjects(spec: Spec, baseline: Report, problems: list[str]) -> list[tu
             used.add(sub.display_name)
         else:
             pending.append(sub)
-    names = ", ".join(repr(b.name) for b in baseline.subjects) or "none"
     for sub in pending:
-        cur = sub.display_name
-        if sub.name:
-            near = difflib.get_close_matches(cur, list(by_name), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            problems.append(f"subject {cur!r} (an explicit name) is not in the baseline{hint} (baseline subjects: {names})")
-            continue
-        mine = [s for s in pending if not s.name and _source(s) == _source(sub)]
-        theirs = [b for b in baseline.subjects if b.name not in used and _source(b) == _source(sub)]
-        if len(mine) == 1 and len(theirs) == 1:
-            b = theirs[0]
-            used.add(b.name)
-            paired.append((sub, BaselinePair(subject=cur, baseline_subject=b.name, matched_by="model",
-                                             note=_params_note(sub, b))))
-        elif not theirs:
-            problems.append(f"subject {cur!r}: the baseline has no subject named so, nor one of model {_source(sub)!r} "
-                            f"(baseline subjects: {names})")
+        pair, problem = _pair_by_model(sub, pending, baseline, used)
+        if pair is not None:
+            used.add(pair.baseline_subject)
+            paired.append((sub, pair))
         else:
-            problems.append(f"subject {cur!r}: {len(mine)} subjects of model {_source(sub)!r} here and {len(theirs)} in the "
-                            f"baseline, so none pairs by model; give each a `name:` that stays the same across runs")
+            problems.append(problem)
     return paired
+
+
+def _pair_by_model(sub: Subject, pending: list[Subject], baseline: Report, used: set[str]) -> tuple[BaselinePair | None, str]:
+    """The pair of a subject whose name is not in the baseline, or why it has none."""
+    cur = sub.display_name
+    names = ", ".join(repr(b.name) for b in baseline.subjects) or "none"
+    if sub.name:
+        near = difflib.get_close_matches(cur, [b.name for b in baseline.subjects], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return None, f"subject {cur!r} (an explicit name) is not in the baseline{hint} (baseline subjects: {names})"
+    mine = [s for s in pending if not s.name and _source(s) == _source(sub)]
+    theirs = [b for b in baseline.subjects if b.name not in used and _source(b) == _source(sub)]
+    if len(mine) == 1 and len(theirs) == 1:
+        b = theirs[0]
+        return BaselinePair(subject=cur, baseline_subject=b.name, matched_by="model", note=_params_note(sub, b)), ""
+    if not theirs:
+        return None, (f"subject {cur!r}: the baseline has no subject named so, nor one of model {_source(sub)!r} "
+                      f"(baseline subjects: {names})")
+    return None, (f"subject {cur!r}: {len(mine)} subjects of model {_source(sub)!r} here and {len(theirs)} in the "
+                  f"baseline, so none pairs by model; give each a `name:` that stays the same across runs")
 
 
 def _comparable_measure(spec: Spec, baseline: Report) -> str | None:
@@ -115,6 +121,23 @@ def _comparable_measure(spec: Spec, baseline: Report) -> str | None:
     return None
 
 
+def _requirement_gap(req, base: SubjectResult, theirs: dict[str, RequirementResult], metrics_differ: str | None) -> str:
+    """Why a requirement cannot be compared with the baseline subject's ("" when it can)."""
+    br = theirs.get(req.label)
+    if br is None:
+        if base.status != "ok":
+            return f"baseline subject {base.name!r} did not finish ({base.status}: {base.error})"
+        near = difflib.get_close_matches(req.label, list(theirs), n=1)
+        return f"not in baseline subject {base.name!r}" + (f"; did you mean {near[0]!r}?" if near else "")
+    if br.kind != req.kind:
+        return f"a {req.kind} requirement here but a {br.kind} one in the baseline"
+    if br.value is None:
+        return f"the baseline has no value for it ({br.verdict})"
+    if req.kind == "metric" and metrics_differ:
+        return f"not comparable, {metrics_differ}"
+    return ""
+
+
 def match_baseline(spec: Spec, baseline: Report, *, path: str, partial: bool = False) -> BaselineMatch:
     """Pair the spec's subjects and requirements with the baseline's; raise UsageError on gaps."""
     problems: list[str] = []
@@ -126,23 +149,11 @@ def match_baseline(spec: Spec, baseline: Report, *, path: str, partial: bool = F
         theirs = {r.name: r for r in base.requirements}
         names = []
         for req in spec.requirements:
-            label, br = req.label, theirs.get(req.label)
-            where = f"subject {pair.subject!r}, requirement {label!r}"
-            if br is None:
-                near = difflib.get_close_matches(label, list(theirs), n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else ""
-                why = f"not in baseline subject {pair.baseline_subject!r}{hint}"
-                if base.status != "ok":
-                    why = f"baseline subject {pair.baseline_subject!r} did not finish ({base.status}: {base.error})"
-                problems.append(f"{where}: {why}")
-            elif br.kind != req.kind:
-                problems.append(f"{where}: a {req.kind} requirement here but a {br.kind} one in the baseline")
-            elif br.value is None:
-                problems.append(f"{where}: the baseline has no value for it ({br.verdict})")
-            elif req.kind == "metric" and metrics_differ:
-                problems.append(f"{where}: not comparable, {metrics_differ}")
+            why = _requirement_gap(req, base, theirs, metrics_differ)
+            if why:
+                problems.append(f"subject {pair.subject!r}, requirement {req.label!r}: {why}")
             else:
-                names.append(label)
+                names.append(req.label)
         compared[pair.subject] = names
     match = BaselineMatch(path=path, pairs=[p for _, p in pairs], requirements=compared, not_compared=problems)
     fix = ("fix: point --baseline at a report of this spec, give subjects a `name:` that stays the same across runs, "
@@ -188,6 +199,7 @@ def annotate(report: Report, aligned: Report, match: BaselineMatch, spec: Spec) 
     report.baseline_pairs = list(match.pairs)
     report.baseline_not_compared = list(match.not_compared)
     base = {s.name: s for s in aligned.subjects}
+    pairs = {p.subject: p.baseline_subject for p in match.pairs}
     for s in report.subjects:
         b = base.get(s.name)
         if b is None:
@@ -198,16 +210,18 @@ def annotate(report: Report, aligned: Report, match: BaselineMatch, spec: Spec) 
         theirs = {r.name: r for r in b.requirements}
         for r in s.requirements:
             br = theirs.get(r.name)
-            if br is None or r.value is None:
-                continue
-            key = keys.get(r.name)
-            r.regressed = r.name in s.regressions or (key is not None and key in s.regressions)
-            r.baseline = BaselineComparison(
-                baseline_subject=next(p.baseline_subject for p in match.pairs if p.subject == s.name),
-                baseline_value=br.value, value=r.value, difference=r.value - br.value,
-                tolerance=_tolerance(spec, r.name, key),
-                verdict="REGRESSED" if r.regressed else "no significant regression",
-            )
+            if br is not None and r.value is not None:
+                _record(r, br, s, pairs[s.name], keys.get(r.name), spec)
+
+
+def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, baseline_subject: str, key: str | None,
+            spec: Spec) -> None:
+    """Flag ``r`` regressed if the engine listed it (by requirement or metric name) and keep the comparison."""
+    r.regressed = r.name in s.regressions or (key is not None and key in s.regressions)
+    r.baseline = BaselineComparison(
+        baseline_subject=baseline_subject, baseline_value=br.value, value=r.value, difference=r.value - br.value,
+        tolerance=_tolerance(spec, r.name, key), verdict="REGRESSED" if r.regressed else "no significant regression",
+    )
 
 
 def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
