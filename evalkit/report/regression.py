@@ -222,6 +222,11 @@ def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, basel
         baseline_subject=baseline_subject, baseline_value=br.value, value=r.value, difference=r.value - br.value,
         tolerance=_tolerance(spec, r.name, key), verdict="REGRESSED" if r.regressed else "no significant regression",
     )
+    # the engine's own record of the test, where it keeps one: its interval, tolerance and method
+    d = next((d for d in getattr(s, "differences", []) if d.requirement in (r.name, key)), None)
+    if d is not None:
+        r.baseline.low, r.baseline.high = d.low, d.high
+        r.baseline.tolerance, r.baseline.method = d.tolerance, d.method
 
 
 def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
@@ -267,4 +272,7 @@ def baseline_lines(report: Report) -> list[str]:
                          f"diff {diff}{interval}  tolerance {c.tolerance:g}")
     for why in report.baseline_not_compared:
         lines.append(f"  not compared: {why}")
+    correction = getattr(report, "baseline_correction", None)
+    if correction:
+        lines.append(f"  multiplicity: {correction}")
     return lines
