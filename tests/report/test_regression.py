@@ -103,12 +103,13 @@ def test_same_settings_again_is_compared_and_not_regressed(baseline, write_spec,
 
 
 def test_another_specs_baseline_is_an_error_before_sampling(baseline, write_spec, tmp_path, capsys):
-    other = spec_text(subject(0.0)).replace("light ink", "dark ink").replace("in range", "pixels ok")
+    other = spec_text(subject(0.0)).replace("light ink", "light inks").replace("in range", "pixels ok")
     spec = write_spec(other)
     out = tmp_path / "never"
     code, stdout, err = cli(["run", str(spec), "--baseline", str(baseline), "--out", str(out)], capsys)
     assert code == 2
-    assert "requirement 'dark ink': not in baseline subject" in err and "did you mean 'light ink'?" in err
+    assert "requirement 'light inks': not in baseline subject" in err and "did you mean 'light ink'?" in err
+    assert "requirement 'pixels ok': not in baseline subject" in err
     assert "--baseline-partial" in err
     assert not out.exists()  # nothing ran, nothing written
     # partial still refuses a baseline that pairs nothing at all
