@@ -37,8 +37,9 @@ GRID_CELL_PX = 56  # on-screen size of a sample cell (thumbnails are scaled with
 
 
 def verdict_word(s: SubjectResult, r: RequirementResult) -> str:
-    """The word a requirement shows: REGRESSED overrides the verdict when the baseline comparison flags it."""
-    return "REGRESSED" if r.name in s.regressions else r.verdict
+    """The word a requirement's cell shows: REGRESSED when the baseline comparison flags it
+    (the requirement's own verdict is shown beside it), else its verdict."""
+    return "REGRESSED" if bool(getattr(r, "regressed", False)) or r.name in s.regressions else r.verdict
 
 
 def verdict_counts(report: Report) -> dict[str, int]:
@@ -208,35 +209,43 @@ def trace_plots(s: SubjectResult) -> list[Markup]:
             for r in s.requirements if r.looks]
 
 
+def is_regressed(s: SubjectResult, r: RequirementResult) -> bool:
+    return bool(getattr(r, "regressed", False)) or r.name in s.regressions
+
+
 def baseline_rows(s: SubjectResult, base: Report | None) -> list[dict[str, Any]]:
-    """Current beside baseline for every requirement the baseline also has."""
-    if base is None:
-        return []
-    b = next((x for x in base.subjects if x.name == s.name), None)
-    if b is None:
-        return []
-    by_name = {r.name: r for r in b.requirements}
+    """Current beside baseline for every requirement compared: from the comparison the run
+    recorded (``r.baseline``), with the baseline's own interval when its report can be read."""
+    subjects = {x.name: x for x in base.subjects} if base is not None else {}
     rows = []
     for r in s.requirements:
-        br = by_name.get(r.name)
-        if br is None or br.value is None or r.value is None:
+        cmp = getattr(r, "baseline", None)
+        b = subjects.get(cmp.baseline_subject if cmp is not None else s.name)
+        br = next((x for x in b.requirements if x.name == r.name), None) if b is not None else None
+        if cmp is None and (br is None or br.value is None or r.value is None):
             continue
-        rows.append({"name": r.name, "now": r, "base": br, "diff": r.value - br.value, "regressed": r.name in s.regressions})
+        rows.append({
+            "name": r.name, "now": r, "base": br,
+            "base_value": cmp.baseline_value if cmp is not None else br.value,
+            "diff": cmp.difference if cmp is not None else r.value - br.value,
+            "low": cmp.low if cmp is not None else None, "high": cmp.high if cmp is not None else None,
+            "tolerance": cmp.tolerance if cmp is not None else None, "method": cmp.method if cmp is not None else None,
+            "regressed": is_regressed(s, r),
+        })
     return rows
 
 
 def baseline_plot(s: SubjectResult, rows: list[dict[str, Any]]) -> Markup | None:
     """Metric requirements, baseline above current, with regressions drawn in the REGRESSED colour."""
-    metric_rows = [x for x in rows if x["now"].kind == "metric" and x["now"].lower is not None and x["base"].lower is not None]
-    if not metric_rows:
-        return None
     parts = []
-    for x in metric_rows:
+    for x in rows:
         r, br = x["now"], x["base"]
-        row = svg.ForestRow(r.name, r.value, r.lower, r.upper, "REGRESSED" if x["regressed"] else r.verdict,
-                            baseline=(br.value, br.lower, br.upper))
+        if r.kind != "metric" or r.lower is None or x["base_value"] is None:
+            continue
+        base = (br.value, br.lower, br.upper) if br is not None and br.lower is not None else (x["base_value"],) * 3
+        row = svg.ForestRow(r.name, r.value, r.lower, r.upper, "REGRESSED" if x["regressed"] else r.verdict, baseline=base)
         parts.append(svg.forest(f"{r.name}: current vs baseline", [row], at_most=r.at_most, at_least=r.at_least, width=520))
-    return Markup("".join(parts))
+    return Markup("".join(parts)) if parts else None
 
 
 # ---------------------------------------------------------------- plots across subjects
@@ -318,7 +327,7 @@ def to_html(report: Report, samples: dict[str, SampleRecord | None] | None = Non
     return env.from_string(_TEMPLATE).render(
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
-        fmt=_fmt, bound=_bound, title=cell_title, spec_text=_spec_text(report),
+        fmt=_fmt, bound=_bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
     )
 
 
@@ -387,7 +396,7 @@ the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly wors
 {% if s.nonfinite %} &middot; {{ s.nonfinite }} samples with NaN/Inf{% endif %}</p>
 {% if s.error %}<p class="v-FAIL">{{ s.error }}</p>{% endif %}
 {% if s.requirements %}<div class="scroll"><table><thead><tr><th>requirement</th><th>verdict</th><th>value</th><th>bound</th><th>interval (one-sided)</th><th>n</th><th>confidence</th><th>note</th></tr></thead><tbody>
-{% for q in s.requirements %}{% set w = "REGRESSED" if q.name in s.regressions else q.verdict %}<tr><td>{{ q.name }}</td><td><span class="tag v-{{ w }}">{{ w }}</span></td>
+{% for q in s.requirements %}{% set w = word(s, q) %}<tr><td>{{ q.name }}</td><td><span class="tag v-{{ w }}">{{ w }}</span></td>
 <td>{% if q.kind == "rate" %}{{ q.passed }}/{{ q.n }} = {{ fmt(q.value) }}{% else %}{{ fmt(q.value) }}{% endif %}</td>
 <td>{{ bound(q) }}</td><td>[{{ fmt(q.lower) }}, {{ fmt(q.upper) }}]</td><td>{{ q.n if q.n is not none else "-" }}</td><td>{{ "%.4g"|format(q.confidence) }}</td>
 <td class="note">{{ q.message or "" }}{% if q.correction %} {{ q.correction }}{% endif %}{% if q.method %} ({{ q.method }}){% endif %}</td></tr>{% endfor %}
@@ -419,10 +428,11 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <div class="plots">{% for t in v.traces %}{{ t }}{% endfor %}</div>{% endif %}
 
 {% if v.baseline %}<h3>Against the baseline</h3>
-<div class="scroll"><table><thead><tr><th>requirement</th><th>baseline</th><th>current</th><th>difference</th><th></th></tr></thead><tbody>
-{% for b in v.baseline %}<tr><td>{{ b.name }}</td><td>{{ fmt(b.base.value) }} [{{ fmt(b.base.lower) }}, {{ fmt(b.base.upper) }}]</td>
-<td>{{ fmt(b.now.value) }} [{{ fmt(b.now.lower) }}, {{ fmt(b.now.upper) }}]</td><td>{{ "%+.4g"|format(b.diff) }}</td>
-<td>{% if b.regressed %}<span class="tag v-REGRESSED">REGRESSED</span>{% endif %}</td></tr>{% endfor %}</tbody></table></div>
+<div class="scroll"><table><thead><tr><th>requirement</th><th>baseline</th><th>current</th><th>difference</th><th>interval of the difference</th><th>tolerance</th><th></th></tr></thead><tbody>
+{% for b in v.baseline %}<tr><td>{{ b.name }}</td><td>{{ fmt(b.base_value) }}{% if b.base and b.base.lower is not none %} [{{ fmt(b.base.lower) }}, {{ fmt(b.base.upper) }}]{% endif %}</td>
+<td>{{ fmt(b.now.value) }} [{{ fmt(b.now.lower) }}, {{ fmt(b.now.upper) }}]</td><td>{{ "%+.4g"|format(b.diff) if b.diff is not none else "-" }}</td>
+<td>{% if b.low is not none or b.high is not none %}[{{ fmt(b.low) }}, {{ fmt(b.high) }}]{% else %}-{% endif %}</td><td>{{ fmt(b.tolerance) }}</td>
+<td>{% if b.regressed %}<span class="tag v-REGRESSED">REGRESSED</span>{% else %}no significant regression{% endif %}{% if b.method %} <span class="note">({{ b.method }})</span>{% endif %}</td></tr>{% endfor %}</tbody></table></div>
 {% set bp = baseline_plot(s, v.baseline) %}{% if bp %}<div class="plots">{{ bp }}</div>{% endif %}
 {% elif s.regressions %}<p><span class="tag v-REGRESSED">REGRESSED</span> against the baseline: {{ s.regressions|join(", ") }}</p>{% endif %}
 {% endfor %}
