@@ -31,17 +31,14 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick positions covering [lo, hi] (steps of 1, 2 or 5 times a power of ten)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return [0.0]
-    if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):  # one value (or a sliver): an axis around it
+        lo, hi = lo - (abs(lo) * 0.1 or 0.5), hi + (abs(hi) * 0.1 or 0.5)
     raw = (hi - lo) / max(1, count)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks, t = [], start
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 12))
-        t += step
-    return ticks
+    first, last = math.floor(lo / step), math.ceil(hi / step)  # the ticks enclose [lo, hi]
+    digits = max(0, 3 - math.floor(math.log10(step)))  # drop float noise (0.30000000000000004), keep the step
+    return [round(k * step, digits) for k in range(first, last + 1)]
 
 
 @dataclass
