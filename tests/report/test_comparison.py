@@ -59,6 +59,13 @@ def cli(args, capsys):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
+    # the tests' feature cache (tests/conftest.py), so compare finds the reference features the runs cached
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        return _make_runs(root)
+
+
+def _make_runs(root):
     return {
         "both": make_report(root, "both", subjects=(CLEAN, DIRTY)),
         "seed3": make_report(root, "seed3", seed=3),
