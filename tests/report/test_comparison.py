@@ -77,7 +77,7 @@ def _make_runs(root):
 def test_real_difference_is_paired_worse_ranked_and_fails_the_worse_one(runs, tmp_path, capsys):
     out = tmp_path / "cmp"
     code, stdout, err = cli(["compare", str(runs["both"]), "--subjects", "clean", NOISY, "--out", str(out),
-                             "--fail-if-worse", NOISY, "--bootstrap", "30"], capsys)
+                             "--fail-if-worse", NOISY, "--bootstrap", "10"], capsys)
     assert code == 1 and f"{NOISY} is significantly worse on: fid, light ink" in err
     data = json.loads((out / "comparison.json").read_text())
     rows = {r["name"]: r for r in data["rows"]}
@@ -97,7 +97,7 @@ def test_real_difference_is_paired_worse_ranked_and_fails_the_worse_one(runs, tm
     assert rows["in range"]["verdict"] == "no significant difference" and rows["in range"]["difference"] == 0
     assert rows["fid"]["verdict"] == "worse" and not rows["fid"]["higher_is_better"]
     # FID of the same samples: paired bootstrap over the stored features, against the cached reference
-    assert rows["fid"]["paired"] and "paired bootstrap (30 replicates)" in rows["fid"]["method"]
+    assert rows["fid"]["paired"] and "paired bootstrap (10 replicates)" in rows["fid"]["method"]
     assert data["ranking"] == ["clean", NOISY]
     assert "Holm" in data["correction"] and data["comparable"]
     # the other subject does not fail
