@@ -57,9 +57,6 @@ def run(
     cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
     and ``report.written_to`` says where.
     """
-    from .outfolder import clear_previous
-    from .preflight import RunOutputs, check_run
-
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     fmts = formats if formats is not None else list(spec.report.formats)
@@ -67,13 +64,7 @@ def run(
     if bad:
         raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    outputs = None
-    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
-    if out_dir is not None and writer:
-        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
-    base = check_run(spec, outputs, baseline, n=n).baseline
-    if overwrite and writer and out_dir is not None and out_dir.is_dir():
-        clear_previous(out_dir)
+    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n)
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
@@ -81,6 +72,22 @@ def run(
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         _write_outputs(report, spec.name, out_dir, fmts, junit)
     return report
+
+
+def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
+               baseline: str | Path | None, n: int | None) -> Report | None:
+    """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
+    from .outfolder import clear_previous
+    from .preflight import RunOutputs, check_run
+
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    outputs = None
+    if out_dir is not None and writer:
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
+    base = check_run(spec, outputs, baseline, n=n).baseline
+    if outputs is not None and overwrite and out_dir.is_dir():
+        clear_previous(out_dir)
+    return base
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
