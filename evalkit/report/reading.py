@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .._errors import DataError
+from .._errors import EXIT_USAGE, DataError
 from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,13 @@ MAX_PROBLEMS = 12
 
 
 class ReportFileError(DataError):
-    """A report file is missing, unreadable, or not a valid report; ``problems`` has one line each."""
+    """A report file is missing, unreadable, or not a valid report; ``problems`` has one line each.
+
+    Exit code 2: the file was named on the command line (``--baseline``, ``compare``,
+    ``reproduce``) and nothing ran.
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, path: Path, problems: list[str]):
         self.path, self.problems = path, problems
