@@ -75,6 +75,31 @@ class MetricResult(_Rec):
     extra: dict[str, float] = Field(default_factory=dict)
 
 
+class DifferenceResult(_Rec):
+    """One comparison against the baseline, as the comparison engine (judge/compare.py) tested it."""
+
+    requirement: str = Field(description="The rate requirement or metric compared.")
+    kind: Literal["rate", "metric"]
+    baseline: float = Field(description="The baseline's value (A).")
+    current: float = Field(description="This run's value (B).")
+    diff: float = Field(description="current - baseline.")
+    low: float = Field(description="One-sided lower bound on current - baseline at `confidence` (unadjusted).")
+    high: float = Field(description="One-sided upper bound on current - baseline at `confidence` (unadjusted).")
+    tolerance: float
+    higher_is_better: bool
+    p_value: float = Field(description="Holm-adjusted p-value of 'worse than the baseline by more than the tolerance'.")
+    verdict: Literal["better", "worse", "no significant difference"]
+    method: str
+    n_baseline: int | None = None
+    n_current: int | None = None
+
+    @classmethod
+    def of(cls, d: Any) -> "DifferenceResult":
+        return cls(requirement=d.requirement, kind=d.kind, baseline=d.a, current=d.b, diff=d.diff, low=d.low, high=d.high,
+                   tolerance=d.tolerance, higher_is_better=d.higher_is_better, p_value=d.p_value, verdict=d.verdict,
+                   method=d.method, n_baseline=d.n_a, n_current=d.n_b)
+
+
 class SubjectResult(_Rec):
     """Everything measured on one subject."""
 
@@ -95,6 +120,7 @@ class SubjectResult(_Rec):
     requirements: list[RequirementResult] = Field(default_factory=list)
     metrics: list[MetricResult] = Field(default_factory=list)
     regressions: list[str] = Field(default_factory=list, description="Requirements/metrics significantly worse than the baseline.")
+    differences: list[DifferenceResult] = Field(default_factory=list, description="Every comparison with the baseline.")
 
     @property
     def verdicts(self) -> list[str]:
@@ -127,6 +153,7 @@ class Report(_Rec):
     features: str | None = None
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
+    baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
     exit_code: int = 0
     interrupted: bool = False
 
