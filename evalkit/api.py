@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from ._errors import EXIT_BROKEN, UsageError
-from .report.baseline import compare
 from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
@@ -41,6 +40,7 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    baseline_partial: bool = False,
     junit: str | Path | None = None,
     overwrite: bool = False,
     time_limit: float | None = None,
@@ -56,38 +56,52 @@ def run(
     before sampling, all at once) and ``RunError`` when nothing could run. If the report
     cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
     and ``report.written_to`` says where.
+    With ``baseline``, every subject and requirement must pair with the baseline's
+    (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-    if bad:
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
     base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n)
+    match = None
+    if base is not None:
+        from .report.regression import match_baseline
+
+        match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
+    if overwrite and out_dir is not None and int(os.environ.get("RANK", "0")) == 0 and out_dir.is_dir():
+        from .outfolder import clear_previous
+
+        clear_previous(out_dir)  # only now that nothing can refuse the run any more
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
-        compare(report, base, spec.regression.tolerance, str(baseline))
+        from .report.regression import apply_baseline
+
+        apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         _write_outputs(report, spec.name, out_dir, fmts, junit)
     return report
 
 
+def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
+    fmts = formats if formats is not None else list(spec.report.formats)
+    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
+    if bad:
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    return fmts
+
+
 def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
                baseline: str | Path | None, n: int | None) -> Report | None:
     """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
-    from .outfolder import clear_previous
     from .preflight import RunOutputs, check_run
 
     writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
     outputs = None
     if out_dir is not None and writer:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
-    base = check_run(spec, outputs, baseline, n=n).baseline
-    if outputs is not None and overwrite and out_dir.is_dir():
-        clear_previous(out_dir)
-    return base
+    return check_run(spec, outputs, baseline, n=n).baseline
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
