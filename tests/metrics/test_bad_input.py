@@ -38,12 +38,12 @@ def test_fewer_samples_than_k_plus_one(write_spec, tmp_path, capsys):
                  "          - {metric: recall, at_least: 0.1}")  # recall draws k-NN balls around the 3 samples
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 3
-    assert "subject 'tiny'" in err and "k-NN metrics need more than k=3 samples, got 3" in err
+    assert "subject 'tiny'" in err and "metric 'recall' needs at least 5 generated samples" in err and "got N=3" in err
 
 
 def test_fid_with_fewer_samples_than_dimensions_says_rank_deficient(write_spec, tmp_path, capsys):
     spec = _spec(write_spec, "{model: dataset, name: few, params: {range: [300, 600]}}", 100,
-                 "          - {metric: fid, at_most: 1000, args: {bootstrap: 5}}")
+                 "          - {metric: fid, at_most: 1000}")
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 0, out + err
     note = read_report(tmp_path / "o").subjects[0].metrics[0].note
