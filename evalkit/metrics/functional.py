@@ -289,24 +289,28 @@ def skewness(x: Tensor) -> float:
     return float((xv**3).mean()) / m2**1.5 if m2 > 0 else 0.0
 
 
-def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048) -> float:
+def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf) -> float:
     """An unbiased estimate of an upper bound on var(#uncovered real balls), balls fixed.
 
     With E_j = 1[no generated sample in ball j] and independent samples, two disjoint
     balls' E_j are negatively correlated, so var(sum E_j) <= sum over overlapping pairs
     (j = j' included) of P(E_j E_j' = 1), estimated without bias by the number of pairs
     of uncovered balls that overlap (|x_j - x_j'| < r_j + r_j'). Tight when few balls
-    are uncovered, where the jackknife is loose (see ``Coverage``).
+    are uncovered, where the jackknife is loose (see ``Coverage``). Counting stops once
+    it passes ``stop`` (the caller's other estimate, which then wins anyway); every
+    ball overlaps itself, so the count is at least the number uncovered.
     """
     idx = uncovered.nonzero().flatten()
-    if idx.numel() == 0:
-        return 0.0
+    if idx.numel() == 0 or idx.numel() >= stop:
+        return float(idx.numel())
     x = real[idx].double()
     r = radii2[idx].sqrt()
     pairs = 0
     for s in range(0, idx.numel(), chunk):
         d = torch.cdist(x[s : s + chunk], x)
         pairs += int((d < r[s : s + chunk, None] + r[None, :]).sum())
+        if pairs >= stop:
+            break
     return float(pairs)
 
 
