@@ -128,6 +128,27 @@ def ek_suite_intervals(r, f):
     return out
 
 
+AUDIT_REQUESTS = [("fid", {}), ("precision", {}), ("recall", {}), ("kid", {}), ("coverage", {}), ("vendi", {})]
+
+
+def ek_audit_metrics(r, f):
+    """The bundled audit's metric phase (specs/fashion-zoo.yaml's distribution metrics) for
+    three subjects of f's size against r, the reference work shared as a run shares it."""
+    import torch
+
+    from evalkit import registry
+    from evalkit.metrics.suite import MetricInputs
+
+    shared: dict = {}
+    out = {}
+    for s in range(3):
+        fake = torch.from_numpy(f * (1 + 0.05 * s))
+        inputs = MetricInputs(f"s{s}", torch.from_numpy(r), fake, seed=0, requests=AUDIT_REQUESTS, shared=shared)
+        for name, args in AUDIT_REQUESTS:
+            out[f"{name}{s}"] = registry.metrics.get(name).obj().compute(inputs, 0.95, **args).value
+    return out
+
+
 def ek_gram_pass(r, f):
     """One pass over the three Gram matrices' tiles (products only): the unit of cost."""
     import torch
@@ -266,6 +287,28 @@ def _child(fn, n, d, q):
         q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
 
 
+def _child_pair(fn, n_ref, n, d, q):
+    try:
+        _warm_imports()
+        r, f = features(n_ref, d, 1, 0.0), features(n, d, 2, 0.05)
+        t0, c0 = time.perf_counter(), time.process_time()
+        values = fn(r, f)
+        # CPU seconds (all threads) as well: on a shared machine they move less than wall time
+        q.put(("ok", time.perf_counter() - t0, time.process_time() - c0, values))
+    except Exception as exc:
+        q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
+
+
+def measure_pair(fn, n_ref, n, d):
+    """Time fn on a reference of n_ref and a generated set of n, in a fresh process."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_pair, args=(fn, n_ref, n, d, q))
+    p.start()
+    p.join()
+    return q.get() if not q.empty() else ("crashed", 0.0, 0.0, None)
+
+
 def measure(fn, n, d, timeout=3600):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -286,11 +329,17 @@ def main() -> None:
     ap.add_argument("--d", type=int, default=2048)
     ap.add_argument("--big-n", type=int, default=50000, help="N for the memory run of evalkit's k-NN metrics (0 to skip)")
     ap.add_argument("--metrics", nargs="*", default=list(IMPLS))
+    ap.add_argument("--audit", action="store_true",
+                    help="only time the bundled audit's metric phase: 3 subjects of n = 1000 against 5000, d = 128")
     ap.add_argument("--intervals", action="store_true",
                     help="only time the suite with its intervals against the values alone and one Gram pass")
     args = ap.parse_args()
     if args.intervals:
         intervals(args.n, args.d)
+        return
+    if args.audit:
+        status, secs, cpu, values = measure_pair(ek_audit_metrics, 5000, 1000, 128)
+        print(f"AUDIT metric phase (3 subjects, n = 1000, reference 5000, d = 128): {status}, {secs:.2f} s wall, {cpu:.2f} s CPU")
         return
     print(f"N = {args.n}, d = {args.d}; times in seconds, peak memory in MB above the process's start")
     print(f"{'metric':<10} {'library':<13} {'time':>9} {'peak MB':>9}  values")
