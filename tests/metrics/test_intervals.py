@@ -101,7 +101,7 @@ def test_fid_influence_matches_the_jackknife():
 
 
 @pytest.mark.parametrize("q", [1.0, 2.0, float("inf")])
-@pytest.mark.parametrize("n,d,tolerance", [(400, 20, 0.05), (80, 60, 0.3)])
+@pytest.mark.parametrize("n,d,tolerance", [(200, 10, 0.05), (80, 60, 0.3)])
 def test_vendi_influence_matches_the_jackknife(q, n, d, tolerance):
     # The same per-sample pattern always; the same size where n >> d. Nearer n = d, the
     # entropy's curvature in the small eigenvalues makes the delete-one changes larger than
