@@ -248,9 +248,10 @@ def pairwise(
     rs, fs = P.Side(real, dtype), P.Side(fake, dtype)
     rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma)
     # recall's jackknife needs each fake sample's k + 1 nearest others (see ``recall_deletions``)
-    neighbours = max(fake_ks) + 1 if fake_ks and fake.shape[0] > max(fake_ks) + 1 else 0
+    jack_ks = [k for k in fake_ks if fake.shape[0] > k + 1]  # a jackknife leaves k + 1 others
+    neighbours = max(jack_ks) + 1 if jack_ks else 0
     ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma, neighbours)
-    outer = {k: ff.nbr_d2[:, k] for k in fake_ks} if neighbours else None
+    outer = {k: ff.nbr_d2[:, k] for k in jack_ks} if neighbours else None
     cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer)
     kid_values, kid_rows = None, None
     if members is not None:
