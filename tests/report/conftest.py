@@ -25,7 +25,7 @@ requirements:
   - {{name: "{req_name}", where: "0.1 < ink < 0.3", at_least: 0.5}}
   - {{metric: precision, at_least: 0.3}}
   - {{metric: recall, at_least: 0.3}}
-  - {{metric: fid, at_most: 80, args: {{bootstrap: 20}}}}
+  - {{metric: fid, at_most: 80}}
 """
 
 

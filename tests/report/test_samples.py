@@ -37,7 +37,7 @@ report: {failing_examples: 3}
 requirements:
   - {check: finite, at_least: 0.9}
   - {name: inky, where: "0.1 < ink < 0.3", at_least: 0.5}
-  - {metric: fid, at_most: 1.0e+6, args: {bootstrap: 0}}
+  - {metric: fid, at_most: 1.0e+6}
 """)
     report = evalkit.run(tmp / "spec.yaml", out=tmp / "out", formats=["json"])
     return arr, report, tmp / "out"
