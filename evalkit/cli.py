@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("indices", nargs="*", type=int, metavar="INDEX", help="sample indices [the failing examples]")
     rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
     rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
+    rp.add_argument("--spec", metavar="SPEC", help="the spec the report was made with (the report's copy is only compared)")
+    rp.add_argument("--trust-report", action="store_true",
+                    help="rebuild the models from the report's own copy of the spec, importing the modules it names")
 
     t = sub.add_parser("train", help="retrain a bundled zoo model reproducibly",
                        description="Train zoo model NAME from its seed; resumes from OUT/NAME/checkpoint.pt if present.")
@@ -125,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(_VERBS[args.verb](args) or 0)
     except SpecError as exc:
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {_visible(line)}", file=sys.stderr)
         return exc.exit_code
     except EvalkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -165,7 +168,7 @@ def _cmd_run(args) -> int:
         for s in report.subjects:
             if s.error:
                 named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
-                print(f"evalkit: {named}", file=sys.stderr)
+                print(f"evalkit: {_visible(named)}", file=sys.stderr)
     return report.exit_code
 
 
@@ -188,7 +191,13 @@ def _table(report) -> str:
             lines.append(f"  {r.verdict:<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
         if s.regressions:
             lines.append("  REGRESSED " + ", ".join(s.regressions))
-    return "\n".join(lines)
+    return "\n".join(_visible(line) for line in lines)  # names and model messages: control codes shown, not obeyed
+
+
+def _visible(text: str) -> str:
+    from .report.escape import visible
+
+    return visible(text, keep_newlines=True)
 
 
 def _cmd_validate(args) -> int:
@@ -202,10 +211,10 @@ def _cmd_validate(args) -> int:
             print(f"{path}: ok")
         except SpecError as exc:
             for line in exc.problems:
-                print(f"error: {line}", file=sys.stderr)
+                print(f"error: {_visible(line)}", file=sys.stderr)
             code = max(code, exc.exit_code)
         except EvalkitError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {_visible(str(exc))}", file=sys.stderr)
             code = max(code, exc.exit_code)
     return code
 
@@ -264,7 +273,8 @@ def _cmd_plan(args) -> int:
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device)
+    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device,
+                      spec=args.spec, trust_report=args.trust_report, say=lambda m: print(_visible(m), file=sys.stderr))
     for p in paths:
         print(p)
     return 0

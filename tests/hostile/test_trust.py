@@ -221,3 +221,101 @@ def test_shape_expressions(expr, ok):
 ])
 def test_call_targets(target, ok):
     assert (check_target(target) is None) is ok
+
+
+# ---------------------------------------------------------------- reports are data: evalkit reproduce
+
+REPRO_SPEC = """\
+version: 1
+name: repro
+reference: {dataset: fashion-mnist, split: test, range: [0, 200]}
+features: pixels
+classifier: null
+subjects:
+  - model: dataset
+    name: replay
+    params: {range: [5000, 5100]}
+sampling: {n: 40, batch_size: 20, seed: 1}
+requirements:
+  - {name: never, where: "ink < 0", at_least: 0.5}
+"""
+
+
+@pytest.fixture
+def repro_box(tmp_path):
+    box = Sandbox(tmp_path)
+    spec = box.write("spec.yaml", REPRO_SPEC)
+    assert_clean(box.evalkit("run", str(spec), "--out", "run", "--quiet"), 1)
+    return box
+
+
+def _craft_report(box: Sandbox, marker: Path) -> Path:
+    rep = json.loads((box.work / "run" / "report.json").read_text())
+    rep["spec"]["subjects"][0].update(model="os:system", params={"command": f"touch {marker}"})
+    crafted = box.work / "crafted"
+    crafted.mkdir()
+    (crafted / "report.json").write_text(json.dumps(rep))
+    return crafted
+
+
+def test_reproduce_refuses_a_report_whose_spec_imports_code(repro_box, tmp_path):
+    marker = tmp_path / "PWNED"
+    crafted = _craft_report(repro_box, marker)
+    before = repro_box.snapshot()
+    res = repro_box.evalkit("reproduce", str(crafted), "replay", "0", "--out", "png")
+    assert_clean(res, 2)
+    assert "os:system" in res.err and "--trust-report" in res.err and "--spec" in res.err
+    assert not marker.exists() and not (repro_box.work / "png").exists()
+    assert repro_box.changed_outside(before) == []
+
+
+def test_reproduce_with_the_users_spec_compares_and_refuses_a_different_subject(repro_box, tmp_path):
+    marker = tmp_path / "PWNED"
+    crafted = _craft_report(repro_box, marker)
+    res = repro_box.evalkit("reproduce", str(crafted), "replay", "0", "--spec", "spec.yaml", "--out", "png")
+    assert_clean(res, 2)
+    assert "differs" in res.err and "model" in res.err and not marker.exists()
+
+
+def test_reproduce_with_the_users_spec_writes_the_samples(repro_box):
+    res = repro_box.evalkit("reproduce", "run", "replay", "0", "3", "--spec", "spec.yaml", "--out", "png")
+    assert_clean(res, 0)
+    assert sorted(p.name for p in (repro_box.work / "png").iterdir()) == ["replay-000000-class0.png", "replay-000003-class3.png"]
+
+
+def test_trust_report_prints_the_imports_first(repro_box):
+    rep = json.loads((repro_box.work / "run" / "report.json").read_text())
+    rep["spec"]["subjects"][0].update(model="tests.plugins.usergen:Blobs", params={"size": 28, "channels": 1})
+    rep["spec"]["sampling"]["labels"] = "uniform"
+    (repro_box.work / "run" / "report.json").write_text(json.dumps(rep))
+    res = repro_box.evalkit("reproduce", "run", "replay", "0", "--trust-report", "--out", "png")
+    assert "--trust-report: importing tests.plugins.usergen:Blobs (subjects[0].model)" in res.err
+    assert "Traceback" not in res.text
+
+
+# ---------------------------------------------------------------- suggested commands, pasted into a real shell
+
+HOSTILE_NAMES = [
+    "x$(touch {m})y",
+    "a; touch {m}; b",
+    "it's \"quoted\" `touch {m}`",
+    "two\nlines; touch {m}",
+    "back\\slash $HOME && touch {m} | cat",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=["subst", "semicolon", "quotes-backticks", "newline", "misc"])
+def test_suggested_reproduce_command_survives_a_real_shell(tmp_path, name):
+    box = Sandbox(tmp_path)
+    marker = tmp_path / "PWNED"
+    name = name.format(m=marker)
+    spec = box.write("spec.yaml", REPRO_SPEC.replace("name: replay", f"name: {json.dumps(name)}"))
+    assert_clean(box.evalkit("run", str(spec), "--out", "run", "--quiet", "--format", "markdown"), 1)
+    md = (box.work / "run" / "report.md").read_text()
+    block = md.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    # paste it into bash with `evalkit` standing for a function that records its arguments
+    script = "evalkit() { printf '%s\\0' \"$@\" > args.bin; }\n" + block + "\n"
+    subprocess.run(["bash", "-c", script], cwd=box.work, timeout=60, check=True)
+    words = (box.work / "args.bin").read_bytes().decode().split("\0")[:-1]
+    assert words == ["reproduce", "REPORT", name, "--spec", str(spec)]
+    assert not marker.exists()
