@@ -88,8 +88,10 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
         problems.append(f"{spec.where(*path)}: {dotted(path)}: {msg}")
 
     if n_override is not None:
-        if n_override <= 0:
-            raise SpecError(f"--n must be a positive integer, got {n_override}")
+        from .spec.model import MAX_SAMPLES
+
+        if not 0 < n_override <= MAX_SAMPLES:
+            raise SpecError(f"--n must be a positive integer up to {MAX_SAMPLES}, got {n_override}")
         spec = spec.model_copy(deep=True)
         spec.sampling.n = n_override
         spec.sampling.batch_size = min(spec.sampling.batch_size, n_override)

@@ -84,3 +84,20 @@ def md_block(text: str, lang: str = "") -> str:
     run = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, run + 1)
     return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def strict_json(value):
+    """``value`` with every non-finite float spelled as a string ("NaN", "Infinity", "-Infinity").
+
+    ``json.dumps`` would write bare ``NaN``, which strict JSON parsers (JavaScript's,
+    Go's, jq) reject; pydantic reads these strings back as the same floats.
+    """
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from .._io import atomic_write_text
-from .escape import md_block, md_cell_code, md_text, shell_command, visible, xml_text
+from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from .model import Report
 
 def quoteattr(text: str) -> str:
@@ -171,7 +171,7 @@ def write_report(report: Report, out_dir: Path, formats: list[str], partial: boo
     written = []
     stem = "report.partial" if partial else "report"
     js = out_dir / f"{stem}.json"
-    atomic_write_text(js, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+    atomic_write_text(js, json.dumps(strict_json(report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n")
     written.append(js)
     if "markdown" in formats:
         md = out_dir / f"{stem}.md"

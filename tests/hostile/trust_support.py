@@ -73,6 +73,8 @@ class Sandbox:
         handler.setFormatter(logging.Formatter("evalkit: %(levelname)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
+        saved_bytecode = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True  # user modules beside a spec must not leave __pycache__ behind
         try:
             os.environ.clear()
             os.environ.update(self.env())
@@ -88,6 +90,7 @@ class Sandbox:
                     traceback.print_exc(file=err)
                     code = 1
         finally:
+            sys.dont_write_bytecode = saved_bytecode
             root.removeHandler(handler)
             os.chdir(saved_cwd)
             os.environ.clear()
