@@ -319,3 +319,114 @@ def test_suggested_reproduce_command_survives_a_real_shell(tmp_path, name):
     words = (box.work / "args.bin").read_bytes().decode().split("\0")[:-1]
     assert words == ["reproduce", "REPORT", name, "--spec", str(spec)]
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- the cache cannot lie
+
+CACHE_SPEC = """\
+version: 1
+name: cache
+reference: {{dataset: fashion-mnist, split: test, range: [0, 300]}}
+features: {features}
+classifier: null
+subjects:
+  - model: dataset
+    name: replay
+    params: {{range: [5000, 5300]}}
+sampling: {{n: 300, batch_size: 100, seed: 1}}
+report: {{formats: [json]}}
+requirements:
+  - {{metric: fid, at_most: 100000}}
+"""
+
+EXTRACTOR = """\
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+WEIGHTS = Path(__file__).with_name("proj.safetensors")
+
+
+def features(images):
+    proj = load_file(str(WEIGHTS))["proj"]
+    return images.flatten(1)[:, {cols}] @ proj
+
+
+features.weights_file = WEIGHTS
+"""
+
+
+def _fid_and_digest(box: Sandbox, out: str, *extra: str) -> tuple[float, str]:
+    assert_clean(box.evalkit("run", "spec.yaml", "--out", out, "--quiet", *extra), 0)
+    rep = json.loads((box.work / out / "report.json").read_text())
+    return rep["subjects"][0]["metrics"][0]["value"], rep["reference"]["extractor_digest"]
+
+
+def _fresh_module(box: Sandbox, module: str, cols: str) -> None:
+    import sys
+
+    (box.work / f"{module}.py").write_text(EXTRACTOR.format(cols=cols))
+    sys.modules.pop(module, None)  # each CLI run is a new process; in this one, forget the old import
+
+
+def test_editing_an_extractor_or_its_weights_rebuilds_the_cache(tmp_path):
+    from safetensors.torch import save_file
+
+    box = Sandbox(tmp_path)
+    module = f"feat_{os.getpid()}_{id(box)}"
+    box.write("spec.yaml", CACHE_SPEC.format(features=f"{module}:features"))
+    g = torch.Generator().manual_seed(0)
+    save_file({"proj": torch.randn(200, 8, generator=g)}, str(box.work / "proj.safetensors"))
+    _fresh_module(box, module, "100:300")
+    fid_a, dig_a = _fid_and_digest(box, "a")
+    _fresh_module(box, module, "300:500")  # edit the code
+    fid_b, dig_b = _fid_and_digest(box, "b")
+    fid_b_nocache, _ = _fid_and_digest(box, "b-nocache", "--no-cache")
+    assert dig_b != dig_a and fid_b == fid_b_nocache and fid_b != fid_a
+    save_file({"proj": torch.randn(200, 8, generator=g)}, str(box.work / "proj.safetensors"))  # edit the weights
+    _fresh_module(box, module, "300:500")
+    fid_c, dig_c = _fid_and_digest(box, "c")
+    fid_c_nocache, _ = _fid_and_digest(box, "c-nocache", "--no-cache")
+    assert dig_c not in (dig_a, dig_b) and fid_c == fid_c_nocache and fid_c != fid_b
+
+
+def test_a_forged_cache_entry_is_rebuilt(tmp_path):
+    """An entry rewritten with other features and a recomputed checksum (or another key's HMAC) is not trusted."""
+    import hashlib
+    import hmac
+
+    from evalkit.store import load_record, save_record
+
+    box = Sandbox(tmp_path)
+    box.write("spec.yaml", CACHE_SPEC.format(features="pixels"))
+    fid, _ = _fid_and_digest(box, "a")
+    entries = sorted(box.cache.glob("*.safetensors"))
+    assert entries, "the first run caches the reference features"
+    for forge in ("sha256", "other-key"):
+        for entry in entries:
+            tensors, meta = load_record(entry, kind="feature-cache")
+            fake = torch.zeros_like(tensors["value"])
+            raw = fake.numpy().tobytes()
+            if forge == "sha256":
+                meta["hmac"] = hashlib.sha256(raw).hexdigest()
+            else:
+                meta["hmac"] = hmac.new(b"attacker" * 8, raw, hashlib.sha256).hexdigest()
+            save_record(entry, {"value": fake}, meta, kind="feature-cache")
+        res = box.evalkit("run", "spec.yaml", "--out", f"forged-{forge}", "--quiet")
+        assert_clean(res, 0)
+        assert "forged" in res.err
+        rep = json.loads((box.work / f"forged-{forge}" / "report.json").read_text())
+        assert rep["subjects"][0]["metrics"][0]["value"] == fid
+
+
+def test_cache_key_is_private_and_outside_the_cache(tmp_path):
+    box = Sandbox(tmp_path)
+    box.write("spec.yaml", CACHE_SPEC.format(features="pixels"))
+    _fid_and_digest(box, "a")
+    key = box.key / "cache.key"
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
+    assert not any(p.name == "cache.key" for p in box.cache.rglob("*"))
+    key.chmod(0o644)  # a key others can read protects nothing: the cache is bypassed, with a warning
+    res = box.evalkit("run", "spec.yaml", "--out", "b", "--quiet")
+    assert_clean(res, 0)
+    assert "readable by other users" in res.err
