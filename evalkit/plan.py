@@ -15,6 +15,7 @@ from typing import Any, Callable
 from . import registry
 from ._errors import DataError, SpecError
 from .observe.expr import Expression, parse_expression
+from .spec.limits import declared_size_problems
 from .spec.load import dotted
 from .spec.model import Requirement, Spec, Subject
 
@@ -162,6 +163,8 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
             problem(("requirements", j), f"{r.label!r} needs a classifier, but the spec sets `classifier: null`")
         reqs.append(rp)
 
+    for path, msg in declared_size_problems(spec):
+        problem(path, msg)
     for key in ("reference", "training"):
         ref = getattr(spec, key)
         if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():

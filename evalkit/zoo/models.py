@@ -195,9 +195,9 @@ def _factory(cls):
     return make
 
 
-registry.generators.register("fashion-dcgan", _factory(DCGAN), zoo=True)
-registry.generators.register("fashion-vae", _factory(VAE), zoo=True)
-registry.generators.register("fashion-ddpm", _factory(LatentDiffusion), zoo=True)
+registry.generators.register("fashion-dcgan", _factory(DCGAN), zoo=True, num_classes=nets.NUM_CLASSES)
+registry.generators.register("fashion-vae", _factory(VAE), zoo=True, num_classes=nets.NUM_CLASSES)
+registry.generators.register("fashion-ddpm", _factory(LatentDiffusion), zoo=True, num_classes=nets.NUM_CLASSES)
 
 
 @registry.features("fashion-classifier", help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).")
