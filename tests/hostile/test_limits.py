@@ -163,3 +163,24 @@ def test_declared_sizes_are_checked_at_validate_time(tmp_path, edit, needle):
     res = box.evalkit("validate", "spec.yaml")
     assert_clean(res, 2)
     assert needle in res.err and LOC.search(res.err), res.err
+
+
+def test_a_generator_declaring_huge_sizes_breaks_only_itself(tmp_path):
+    """num_classes = 10**12 or a 10**6 x 10**6 image_shape: a broken subject (exit 3), not an allocator error."""
+    box = Sandbox(tmp_path)
+    (box.work / "hugegen.py").write_text(
+        "import torch\n\n"
+        "class Huge:\n"
+        "    def __init__(self, device=None, checkpoint=None, classes=10, side=28):\n"
+        "        self.image_shape, self.num_classes = (1, side, side), classes\n"
+        "    def sample(self, n, *, labels=None, generator=None):\n"
+        "        return torch.zeros(n, *self.image_shape)\n")
+    spec = _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}",
+                           "  - model: hugegen:Huge\n    name: classes\n    params: {classes: 1000000000000}\n"
+                           "  - model: hugegen:Huge\n    name: side\n    params: {side: 1000000}")
+    box.write("spec.yaml", spec)
+    res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
+    assert_clean(res, 3)
+    report = json.loads((box.work / "out" / "report.json").read_text())
+    assert [s["status"] for s in report["subjects"]] == ["broken", "broken"]
+    assert all("beyond evalkit's bounds" in s["error"] for s in report["subjects"])

@@ -390,6 +390,18 @@ def test_editing_an_extractor_or_its_weights_rebuilds_the_cache(tmp_path):
     assert dig_c not in (dig_a, dig_b) and fid_c == fid_c_nocache and fid_c != fid_b
 
 
+def _small_features_box(tmp_path) -> Sandbox:
+    """A sandbox whose spec uses an 8-d user extractor (FID's bootstrap on 784 pixels is slow on a small machine)."""
+    from safetensors.torch import save_file
+
+    box = Sandbox(tmp_path)
+    module = f"feat_{os.getpid()}_{id(box)}"
+    box.write("spec.yaml", CACHE_SPEC.format(features=f"{module}:features"))
+    save_file({"proj": torch.randn(200, 8, generator=torch.Generator().manual_seed(0))}, str(box.work / "proj.safetensors"))
+    _fresh_module(box, module, "100:300")
+    return box
+
+
 def test_a_forged_cache_entry_is_rebuilt(tmp_path):
     """An entry rewritten with other features and a recomputed checksum (or another key's HMAC) is not trusted."""
     import hashlib
@@ -397,8 +409,7 @@ def test_a_forged_cache_entry_is_rebuilt(tmp_path):
 
     from evalkit.store import load_record, save_record
 
-    box = Sandbox(tmp_path)
-    box.write("spec.yaml", CACHE_SPEC.format(features="pixels"))
+    box = _small_features_box(tmp_path)
     fid, _ = _fid_and_digest(box, "a")
     entries = sorted(box.cache.glob("*.safetensors"))
     assert entries, "the first run caches the reference features"
@@ -420,8 +431,7 @@ def test_a_forged_cache_entry_is_rebuilt(tmp_path):
 
 
 def test_cache_key_is_private_and_outside_the_cache(tmp_path):
-    box = Sandbox(tmp_path)
-    box.write("spec.yaml", CACHE_SPEC.format(features="pixels"))
+    box = _small_features_box(tmp_path)
     _fid_and_digest(box, "a")
     key = box.key / "cache.key"
     assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
