@@ -62,7 +62,9 @@ def _spec_for(report, report_path, subject: str, spec_path: str | Path | None, t
     """
     if spec_path is not None:
         spec = load_spec(spec_path)
-        _compare(spec, Spec.model_validate(report.spec), subject, report_path)
+        copied = Spec.model_validate(report.spec)
+        _compare(spec, copied, subject, report_path)
+        spec.sampling.n = copied.sampling.n  # the run may have used --n; sample i does not depend on n
         return spec
     refs = module_references(report.spec)
     if refs and not trust_report:
@@ -87,7 +89,7 @@ def _compare(spec: Spec, copied: Spec, subject: str, report_path) -> None:
         raise UsageError(f"the spec has no subject {subject!r} (subjects: {', '.join(s.display_name for s in spec.subjects)})")
     diffs = [f"subjects[{subject!r}].{k}" for k in ("model", "path", "checkpoint", "params")
              if theirs is not None and getattr(mine, k) != getattr(theirs, k)]
-    diffs += [f"sampling.{k}" for k in ("seed", "block_size", "labels", "n") if getattr(spec.sampling, k) != getattr(copied.sampling, k)]
+    diffs += [f"sampling.{k}" for k in ("seed", "block_size", "labels") if getattr(spec.sampling, k) != getattr(copied.sampling, k)]
     if diffs:
         raise UsageError(f"the spec differs from the one {report_path} ran in {', '.join(diffs)}; "
                          "its samples would not be the report's. Give the spec the report was made with")
