@@ -62,7 +62,8 @@ def to_markdown(report: Report) -> str:
         ref = report.reference
         lines.append(f"- reference: {md_text(ref['source'])} ({ref['n']} images), features {md_cell_code(ref['features'])} (d={ref['feature_dim']})")
     if report.baseline:
-        lines.append(f"- baseline: {md_cell_code(report.baseline)}")
+        lines.append(f"- baseline: {md_cell_code(report.baseline)}"
+                     + (f"; regressions judged by {md_text(report.baseline_correction)}" if report.baseline_correction else ""))
     if report.interrupted:
         lines.append("- **interrupted**: partial results")
     lines.append("")
