@@ -148,8 +148,13 @@ def test_strict_json_round_trips_non_finite_metrics(tmp_path):
     })
     write_report(report, tmp_path, ["json"])
     json.loads((tmp_path / "report.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
-    back = read_report(tmp_path).subjects[0].metrics[0]
-    assert math.isnan(back.value) and back.lower == -math.inf and back.upper == math.inf
+    written = json.loads((tmp_path / "report.json").read_text())["subjects"][0]["metrics"][0]
+    assert (written["value"], written["lower"], written["upper"]) == ("NaN", "-Infinity", "Infinity")
+    # reading it back as a baseline is refused by name (a non-finite metric cannot be compared), never a crash
+    from evalkit._errors import EvalkitError
+
+    with pytest.raises(EvalkitError, match="finite"):
+        read_report(tmp_path)
 
 
 @pytest.mark.parametrize("text", [C0, MD_NASTY, "a\u202eb", "x\x1b[31my"])
