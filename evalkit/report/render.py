@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 from .._io import atomic_write_text
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from .model import Report
+from .regression import baseline_lines, shown_verdict
 
 def quoteattr(text: str) -> str:
     """An XML attribute value holding ``text``, with characters XML forbids shown as escapes."""
@@ -27,7 +28,8 @@ def reproduce_command(report: Report, subject: str) -> str:
     return shell_command(*words)
 
 
-SYMBOL = {"PASS": "PASS", "FAIL": "**FAIL**", "INCONCLUSIVE": "INCONCLUSIVE", "ERROR": "**ERROR**"}
+SYMBOL = {"PASS": "PASS", "FAIL": "**FAIL**", "INCONCLUSIVE": "INCONCLUSIVE", "ERROR": "**ERROR**", "REGRESSED": "**REGRESSED**",
+          "FAIL+REGRESSED": "**FAIL+REGRESSED**", "INCONCLUSIVE+REGRESSED": "**INCONCLUSIVE+REGRESSED**"}
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -80,7 +82,7 @@ def to_markdown(report: Report) -> str:
             cells = []
             for s in report.subjects:
                 r = next((x for x in s.requirements if x.name == name), None)
-                cells.append("-" if r is None else f"{SYMBOL[r.verdict]} {_fmt(r.value)}")
+                cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_fmt(r.value)}")
             lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
         lines.append("")
     for s in report.subjects:
@@ -106,7 +108,7 @@ def to_markdown(report: Report) -> str:
                 note = md_text("; ".join(x for x in (r.message, r.correction) if x))
                 if r.more_samples is not None and not r.message:
                     note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
-                lines.append(f"| {md_text(r.name)} | {SYMBOL[r.verdict]} | {value} | {_bound(r)} | [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+                lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | [{_fmt(r.lower)}, {_fmt(r.upper)}] "
                              f"| {r.n if r.n is not None else '-'} | {r.confidence:.4g} | {note} |")
             lines.append("")
             for r in s.requirements:
@@ -136,6 +138,8 @@ def to_markdown(report: Report) -> str:
             lines.append("")
         if s.regressions:
             lines += ["Regressed against the baseline: " + ", ".join(md_text(x) for x in s.regressions), ""]
+    if report.baseline:
+        lines += ["## Against the baseline", "", md_block("\n".join(baseline_lines(report))), ""]
     return "\n".join(lines) + "\n"
 
 
