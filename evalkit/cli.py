@@ -194,7 +194,7 @@ def _cmd_run(args) -> int:
         if report.baseline:
             from .report.regression import baseline_lines
 
-            print("\n" + "\n".join(baseline_lines(report)))
+            print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
     _say_where(report, out, args.junit, args.quiet)
     if args.quiet:
         # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
@@ -208,7 +208,7 @@ def _cmd_run(args) -> int:
 def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
     """Where the report went; when it could not go where asked, why and where it is instead."""
     for error in report.write_errors:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_visible(str(error))}", file=sys.stderr)
     if report.write_errors:
         if report.written_to is None:
             print("error: the report could not be written anywhere; the verdicts printed are all that is left",
@@ -309,10 +309,10 @@ def _cmd_plan(args) -> int:
 
     plan = make_plan(load_spec(args.spec))
     n = plan.spec.sampling.size
-    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}")
+    print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"))
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
-        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else ""))
+        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else "")))
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
         offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
         for off in offsets:
@@ -330,7 +330,7 @@ def _cmd_plan(args) -> int:
             flag = "  <= n" if need is not None and need <= n else ""
             print(f"  {p:>10.4g}  {shown:>15}  {verdict}{flag}")
     for rp in plan.metric_requirements:
-        print(f"\n{rp.name}: metric bound, judged on its interval at n = {n}")
+        print("\n" + _visible(f"{rp.name}: metric bound, judged on its interval at n = {n}"))
     return 0
 
 
@@ -354,7 +354,7 @@ def _cmd_compare(args) -> int:
     watched = [comparison.resolve_label(table, name) for name in args.fail_if_worse]
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = comparison.write(table, out)
-    print(comparison.to_text(table), end="")
+    print(_visible(comparison.to_text(table)), end="")
     code = 0
     for label in watched:
         worse = comparison.worse_rows(table, label)
