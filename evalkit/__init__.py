@@ -46,7 +46,6 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-
 __all__ = [
     "__version__",
     "run",
