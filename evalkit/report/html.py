@@ -145,11 +145,15 @@ class SubjectView:
     has_store: bool = False
 
 
-def _command(report_path: str, subject: str, indices: list[int]) -> str:
-    return " ".join(["evalkit", "reproduce", shlex.quote(report_path), shlex.quote(subject)] + [str(i) for i in indices])
+def _command(report_path: str, subject: str, indices: list[int], spec_path: str | None) -> str:
+    """The shell command that regenerates the samples (``evalkit reproduce`` rebuilds the model
+    from the user's spec, never from the report's copy): every argument shell-quoted."""
+    spec = shlex.quote(spec_path) if spec_path else "SPEC.yaml"
+    return " ".join(["evalkit", "reproduce", shlex.quote(report_path), shlex.quote(subject)]
+                    + [str(i) for i in indices] + ["--spec", spec])
 
 
-def failing_views(s: SubjectResult, rec: SampleRecord | None, report_path: str):
+def failing_views(s: SubjectResult, rec: SampleRecord | None, report_path: str, spec_path: str | None = None):
     thumbs = rec.thumbs("failing") if rec is not None else {}
     out = []
     for r in s.requirements:
@@ -158,8 +162,8 @@ def failing_views(s: SubjectResult, rec: SampleRecord | None, report_path: str):
         views = []
         for f in r.failing:
             uri = png_data_uri(thumbs[f.index]) if f.index in thumbs else None
-            views.append(FailingView(f.index, f.label, f.values, uri, _command(report_path, s.name, [f.index])))
-        out.append((r, views, _command(report_path, s.name, [f.index for f in r.failing])))
+            views.append(FailingView(f.index, f.label, f.values, uri, _command(report_path, s.name, [f.index], spec_path)))
+        out.append((r, views, _command(report_path, s.name, [f.index for f in r.failing], spec_path)))
     return out
 
 
@@ -317,7 +321,7 @@ def to_html(report: Report, samples: dict[str, SampleRecord | None] | None = Non
         rec = samples.get(s.name)
         v = SubjectView(s, f"subject-{i}", has_store=rec is not None)
         v.grid = grid_rows(rec)
-        v.failing = failing_views(s, rec, str(report_path))
+        v.failing = failing_views(s, rec, str(report_path), report.spec_path)
         v.class_reqs, v.class_rows = class_table(s, rec)
         v.traces = trace_plots(s)
         v.baseline = baseline_rows(s, baseline)

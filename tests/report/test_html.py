@@ -116,7 +116,7 @@ def test_reproduce_commands_split_back_into_the_names(page, small_run):
     assert {int(argv[4]) for argv in mine} == wanted and len(commands) > len(mine)
     for argv in mine:
         assert argv[:2] == ["evalkit", "reproduce"] and argv[2] == str(out / "report.json")
-        assert int(argv[4]) in wanted
+        assert int(argv[4]) in wanted and argv[5:] == ["--spec", report.spec_path]
 
 
 def test_per_class_rates_have_simultaneous_bounds(page, small_run):
