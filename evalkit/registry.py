@@ -1,61 +1,579 @@
-"""Registries of extension points, one decorator each.
+"""The extension contract: typed declarations, one registry per kind.
 
-``generators``, ``datasets``, ``features``, ``measurements``, ``checks`` and
-``metrics`` are filled by the package and by plugins. A plugin joins either by a
-``module:attribute`` reference in a spec, or through the entry-point group
-``evalkit.plugins`` (an entry point names a module whose import registers things).
-A second registration under a taken name is an error, not a silent override.
+Every extension (generator, dataset, feature extractor, measurement, check,
+metric) declares its facts once, where it is registered: what it reads (``Input``
+members, or ``Measured`` names resolved against the measurement registry, never
+free strings), its arguments with their types, defaults and bounds, and for a
+metric its orientation, interval method, minimum N and the per-sample state it
+accumulates with that state's merge rule. ``evalkit list``, the spec validator,
+the plan, the runner, the baseline comparison and the reports read these
+declarations; nothing restates them.
+
+Two ways in, one record:
+
+* a plugin decorates its function or class (``@evalkit.metric("name", ...)``);
+  the arguments are read from the keyword-only part of its signature;
+* the built-ins are declared in ``evalkit._builtins`` with a ``module:attribute``
+  target imported on first use, so ``evalkit validate``, ``list`` and ``schema``
+  never import torch. When a built-in is loaded, its signature must agree with
+  its declaration (same argument names and defaults), or loading fails.
+
+Registration refuses, naming the registering module: a duplicate name, an input
+nothing provides (an unknown measurement), a state without a merge rule, an
+unknown fact, and a contract version this evalkit does not read.
+
+This module imports nothing heavier than the standard library (pydantic only
+when an argument is validated).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Generic, Iterator, TypeVar, Union
 
-from ._errors import SpecError, UsageError
+from ._errors import RegistrationError, RunError, SpecError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
+CONTRACT_VERSION = 1
 ENTRY_POINT_GROUP = "evalkit.plugins"
 
 
+# ---------------------------------------------------------------- what an extension reads
+
+
+class Input(str, Enum):
+    """Something a run provides to measurements, checks and metrics."""
+
+    IMAGES = "images"
+    FEATURES = "features"
+    CLASSIFIER = "classifier"
+    LABELS = "labels"
+    TRAINING = "training"
+    REFERENCE = "real"
+    HISTORY = "history"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def provider(self) -> str:
+        """Which part of a spec (or of a subject) provides this input, in words."""
+        return _PROVIDERS[self]
+
+
+_PROVIDERS = {
+    Input.IMAGES: "the samples themselves (always there)",
+    Input.FEATURES: "the spec's `features:` extractor",
+    Input.CLASSIFIER: "the spec's `classifier:` (class probabilities)",
+    Input.LABELS: "a class-conditional subject (the classes asked of it)",
+    Input.TRAINING: "a `training:` set (nearest-training-image distances)",
+    Input.REFERENCE: "a `reference:` set (real images and their features)",
+    Input.HISTORY: "the subject's earlier samples (always there)",
+}
+
+
 @dataclass(frozen=True)
-class Entry(Generic[T]):
-    """One registered thing: its name, the object, a one-line help and free-form facts."""
+class Measured:
+    """A registered measurement, read as an input (one float per sample)."""
 
     name: str
-    obj: T
-    help: str
-    info: dict[str, Any]
+
+    def __str__(self) -> str:
+        return f"measurement {self.name!r}"
 
 
-class Registry(Generic[T]):
-    """Name -> object map that rejects duplicates and suggests near names on a miss."""
+InputRef = Union[Input, Measured]
 
-    def __init__(self, kind: str):
+
+def measured(name: str) -> Measured:
+    """``inputs=(measured("ink"),)``: a metric or check reads a registered measurement."""
+    return Measured(name)
+
+
+class Merge(str, Enum):
+    """How two partial states of the same quantity combine (shards, batches, processes)."""
+
+    SUM = "sum"  # counts and running sums: a + b
+    CAT = "cat"  # per-sample rows, kept with their sample indices and sorted by them
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class State:
+    """A per-subject state a metric accumulates batch by batch: what it holds and how it merges."""
+
+    name: str
+    source: InputRef
+    merge: Merge
+
+
+# The state a metric gets for each per-sample input it declares (REFERENCE and HISTORY
+# are run-wide, not per sample). A measurement input gets a cat-state of its values.
+_DEFAULT_STATE: dict[Input, str] = {
+    Input.FEATURES: "features",
+    Input.CLASSIFIER: "predicted",
+    Input.LABELS: "asked",
+    Input.TRAINING: "memo",
+    Input.IMAGES: "images",
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A metric's interval method: a short name and what the interval covers, in words."""
+
+    name: str
+    words: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------- arguments
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an extension: its type, default (or ``REQUIRED``) and numeric bounds."""
+
+    name: str
+    type: Any = Any
+    default: Any = REQUIRED
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def type_name(self) -> str:
+        t = self.type
+        if typing.get_origin(t) is typing.Annotated:
+            t = typing.get_args(t)[0]
+        return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+
+    def bounds_text(self) -> str:
+        parts = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)) if v is not None]
+        return " and ".join(parts)
+
+    def describe(self) -> str:
+        """``k: int = 3 (>= 1)`` for listings."""
+        text = f"{self.name}: {self.type_name()}" + ("" if self.required else f" = {self.default!r}")
+        return text + (f" ({self.bounds_text()})" if self.bounds_text() else "")
+
+    def validate(self, value: Any, owner: str) -> Any:
+        """The value, converted to the declared type; ``ValueError`` naming owner, argument and bound."""
+        if self.type is not Any:
+            from pydantic import TypeAdapter, ValidationError
+
+            try:
+                value = TypeAdapter(self.type).validate_python(value, strict=False)
+            except ValidationError as exc:
+                why = exc.errors()[0]["msg"] if exc.errors() else "invalid"
+                raise ValueError(f"{owner} argument {self.name!r} must be {self.type_name()}, got {value!r} ({why})") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            for op, bound, ok in (
+                (">=", self.ge, lambda v, b: v >= b),
+                (">", self.gt, lambda v, b: v > b),
+                ("<=", self.le, lambda v, b: v <= b),
+                ("<", self.lt, lambda v, b: v < b),
+            ):
+                if bound is not None and not (isinstance(value, float) and math.isnan(value)) and not ok(value, bound):
+                    raise ValueError(f"{owner} argument {self.name!r} must be {op} {bound:g}, got {value!r}")
+                if bound is not None and isinstance(value, float) and math.isnan(value):
+                    raise ValueError(f"{owner} argument {self.name!r} must be {op} {bound:g}, got nan")
+        return value
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a set of arguments: the argument it concerns (None: a missing one) and why."""
+
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def validate_args(owner: str, declared: tuple[Arg, ...], given: dict[str, Any],
+                  noun: str = "argument") -> tuple[dict[str, Any], list[Problem]]:
+    """(arguments with defaults filled in, one problem per mistake) for ``given`` against ``declared``.
+
+    ``noun`` is "argument" (checks, metrics) or "parameter" (generators)."""
+    by_name = {a.name: a for a in declared}
+    problems: list[Problem] = []
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        arg = by_name.get(key)
+        if arg is None:
+            near = difflib.get_close_matches(str(key), list(by_name), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            valid = ", ".join(by_name) or "none"
+            text = (f"{owner} has no argument {key!r}{hint} (arguments: {valid})" if noun == "argument"
+                    else f"{owner}: unknown parameter {key!r}{hint} (parameters: {valid})")
+            problems.append(Problem(key, text))
+            continue
+        try:
+            out[key] = arg.validate(value, owner)
+        except ValueError as exc:
+            problems.append(Problem(key, str(exc)))
+    for arg in declared:
+        if arg.name not in given:
+            if arg.required:
+                problems.append(Problem(None, f"{owner} needs {noun} {arg.name!r} ({arg.describe()})"))
+            else:
+                out[arg.name] = arg.default
+    return out, problems
+
+
+def args_from_signature(fn: Callable, *, keyword_only: bool = True, skip: tuple[str, ...] = ()) -> tuple[Arg, ...]:
+    """The arguments of ``fn`` as ``Arg``s: keyword-only ones (checks, metrics) or every named one (generators)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return ()
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        hints = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY,) if keyword_only else (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    out = []
+    for p in sig.parameters.values():
+        if p.kind not in kinds or p.name in skip:
+            continue
+        default = REQUIRED if p.default is inspect.Parameter.empty else p.default
+        out.append(Arg(p.name, hints.get(p.name, Any), default))
+    return tuple(out)
+
+
+def _takes_any_keyword(fn: Callable) -> bool:
+    try:
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declaration:
+    """What every registered extension states: one line of help, who registered it, the contract version."""
+
+    help: str = ""
+    module: str = ""
+    contract: int = CONTRACT_VERSION
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasurementDecl(Declaration):
+    """A per-sample number (one float64 per sample), named in ``where:`` expressions."""
+
+    inputs: tuple[InputRef, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckDecl(Declaration):
+    """A per-sample predicate (one bool per sample); a rate requirement bounds its pass rate."""
+
+    inputs: tuple[InputRef, ...] = ()
+    args: tuple[Arg, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricDecl(Declaration):
+    """A distribution metric with a one-sided interval."""
+
+    inputs: tuple[InputRef, ...] = ()
+    optional: tuple[InputRef, ...] = ()  # read when the spec provides them, never required
+    args: tuple[Arg, ...] = ()
+    higher_is_better: bool = True
+    interval: Interval = Interval("custom", "the metric's own bounds")
+    min_n: int = 1
+    states: tuple[State, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratorDecl(Declaration):
+    """A model under test: its params, classes, output range and weights files."""
+
+    params: tuple[Arg, ...] = ()
+    # int: that many classes; None: unconditional; a callable: computed from the validated params
+    num_classes: int | None | Callable[[dict[str, Any]], int | None] = None
+    image_shape: tuple[int, int, int] | None = None
+    output_range: tuple[float, float] | None = (0.0, 1.0)  # None: any values (the spec must check them)
+    weights: tuple[str, ...] = ()
+    accepts_any_params: bool = False
+
+    def classes(self, params: dict[str, Any]) -> int | None:
+        return self.num_classes(params) if callable(self.num_classes) else self.num_classes
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureDecl(Declaration):
+    """A feature extractor: its dimension, classes (when it also classifies), input shape, weights."""
+
+    dim: int | None = None
+    num_classes: int | None = None
+    input_shape: tuple[int, int, int] | None = None
+    weights: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetDecl(Declaration):
+    """A dataset: its splits with their sizes, classes and image shape."""
+
+    splits: dict[str, int] = field(default_factory=dict)
+    num_classes: int | None = None
+    image_shape: tuple[int, int, int] | None = None
+
+
+D = TypeVar("D", bound=Declaration)
+
+
+class UndeclaredInput(RunError):
+    """A component read an input it did not declare (a bug in that component: exit 3)."""
+
+
+class TooFewSamples(RunError):
+    """A metric was asked for a value at an N below its interval method's minimum."""
+
+
+@dataclass
+class Entry(Generic[D]):
+    """One registered extension: its name, declaration and implementation (loaded on first use)."""
+
+    name: str
+    kind: str
+    decl: D
+    target: str | None = None  # "module:attribute", for built-ins loaded lazily
+    _obj: Any = None
+
+    @property
+    def help(self) -> str:
+        return self.decl.help
+
+    @property
+    def obj(self) -> Any:
+        if self._obj is None:
+            self._obj = _load_target(self)
+        return self._obj
+
+    @property
+    def inputs(self) -> tuple[InputRef, ...]:
+        return tuple(getattr(self.decl, "inputs", ()))
+
+    @property
+    def readable(self) -> tuple[InputRef, ...]:
+        """Everything this entry may read: its inputs and its optional inputs."""
+        return self.inputs + tuple(getattr(self.decl, "optional", ()))
+
+    @property
+    def args(self) -> tuple[Arg, ...]:
+        return tuple(getattr(self.decl, "args", ()) or getattr(self.decl, "params", ()))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The older free-form view (``needs``, ``higher_is_better``); prefer ``decl``."""
+        out: dict[str, Any] = {"needs": tuple(str(i) for i in self.inputs if isinstance(i, Input))}
+        if isinstance(self.decl, MetricDecl):
+            out["higher_is_better"] = self.decl.higher_is_better
+        return out
+
+    def validate_args(self, given: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+        """(arguments with the declared defaults filled in, problems) for a spec's ``args``."""
+        noun = "parameter" if self.kind == "generator" else "argument"
+        return validate_args(f"{self.kind} {self.name!r}", self.args, given, noun)
+
+    def guarded(self, view_of: Any) -> Any:
+        """``view_of`` as this entry may see it: reading an undeclared input raises ``UndeclaredInput``."""
+        return InputGuard(view_of, self)
+
+    def call(self, obs: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a check or a measurement on one batch's ``Observation``, its inputs guarded."""
+        return self.obj(self.guarded(obs), **(args or {}))
+
+    def __call__(self, obs: Any, **args: Any) -> Any:
+        """``entry(obs, **args)``: the same as ``call`` (a check or measurement entry is callable)."""
+        return self.call(obs, args)
+
+    def compute(self, inputs: Any, confidence: float, args: dict[str, Any], *, n: int, requirement: str | None = None) -> Any:
+        """Compute a metric: refuse an N below the declared minimum, then call it with its inputs guarded."""
+        decl = self.decl
+        assert isinstance(decl, MetricDecl), f"{self.name} is a {self.kind}, not a metric"
+        if n < decl.min_n:
+            who = f"requirement {requirement!r}: " if requirement else ""
+            raise TooFewSamples(
+                f"{who}metric {self.name!r} ({decl.interval.name} interval) needs at least {decl.min_n} samples, got N = {n}; "
+                "raise sampling.n"
+            )
+        return self.obj().compute(self.guarded(inputs), confidence, **args)
+
+
+class InputGuard:
+    """A read-only view on which the attributes that carry an undeclared input raise.
+
+    The viewed class maps its attribute names to the ``Input`` they carry in
+    ``INPUT_OF_ATTRIBUTE``; a ``measured`` mapping is narrowed to the declared
+    measurements. Everything else passes through.
+    """
+
+    __slots__ = ("_target", "_entry")
+
+    def __init__(self, target: Any, entry: Entry):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_entry", entry)
+
+    def __getattr__(self, attr: str) -> Any:
+        target, entry = object.__getattribute__(self, "_target"), object.__getattribute__(self, "_entry")
+        need = getattr(type(target), "INPUT_OF_ATTRIBUTE", {}).get(attr)
+        declared = set(entry.readable)
+        if need is not None and need not in declared:
+            raise UndeclaredInput(
+                f"{entry.kind} {entry.name!r} (from {entry.decl.module or '?'}) read `{attr}`, which is {Input(need).value} "
+                f"input, but declares only: {', '.join(map(str, entry.inputs)) or 'nothing'}; add {Input(need).name} to its inputs"
+            )
+        value = getattr(target, attr)
+        if attr == "measured" and isinstance(value, dict):
+            allowed = {i.name for i in declared if isinstance(i, Measured)}
+            value = _NarrowedMeasurements(value, allowed, entry)
+        return value
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_target"), attr, value)
+
+    def __len__(self) -> int:
+        return len(object.__getattribute__(self, "_target"))
+
+
+class _NarrowedMeasurements(dict):
+    def __init__(self, values: dict, allowed: set[str], entry: Entry):
+        super().__init__({k: v for k, v in values.items() if k in allowed})
+        self._entry = entry
+
+    def __missing__(self, key: str) -> Any:
+        raise UndeclaredInput(
+            f"{self._entry.kind} {self._entry.name!r} read measurement {key!r}, which it does not declare; "
+            f"add measured({key!r}) to its inputs"
+        )
+
+
+def _load_target(entry: Entry) -> Any:
+    """Import a built-in's ``module:attribute`` and hold it to its declaration."""
+    mod_name, _, attr = (entry.target or "").partition(":")
+    obj: Any = importlib.import_module(mod_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    declared = {a.name: a.default for a in entry.args}
+    fn = _signature_holder(entry.kind, obj)
+    if fn is not None and not getattr(entry.decl, "accepts_any_params", False):
+        keyword_only = entry.kind not in ("generator", "dataset")
+        skip = ("self", "device", "checkpoint")
+        found = {a.name: a.default for a in args_from_signature(fn, keyword_only=keyword_only, skip=skip)}
+        if found != declared:
+            raise RegistrationError(
+                f"{entry.kind} {entry.name!r}: its declaration in {entry.decl.module} says arguments {declared}, "
+                f"but {entry.target} takes {found}"
+            )
+    return obj
+
+
+def _signature_holder(kind: str, obj: Any) -> Callable | None:
+    if kind == "metric":
+        return getattr(obj, "compute", None)
+    if kind in ("check", "generator"):
+        return getattr(obj, "params", obj)
+    return None
+
+
+# ---------------------------------------------------------------- registries
+
+
+_FACTS: dict[str, set[str]] = {
+    "measurement": {"inputs"},
+    "check": {"inputs", "args"},
+    "metric": {"inputs", "optional", "args", "higher_is_better", "interval", "min_n", "states"},
+    "generator": {"params", "num_classes", "image_shape", "output_range", "weights"},
+    "feature extractor": {"dim", "num_classes", "input_shape", "weights"},
+    "dataset": {"splits", "num_classes", "image_shape"},
+}
+
+
+class Registry(Generic[D]):
+    """Name -> ``Entry`` map: typed declarations, duplicates refused, near names suggested on a miss."""
+
+    def __init__(self, kind: str, decl_type: type[D]):
         self.kind = kind
-        self._entries: dict[str, Entry[T]] = {}
+        self.decl_type = decl_type
+        self._entries: dict[str, Entry[D]] = {}
 
-    def register(self, name: str, obj: T, help: str | None = None, **info: Any) -> T:
+    # ---- declaring
+    def declare(self, name: str, decl: D, *, target: str | None = None, obj: Any = None) -> Entry[D]:
+        """Add a declared entry (a built-in with a lazy ``target``, or a plugin's object)."""
+        where = decl.module or "?"
         if not name or not isinstance(name, str):
-            raise UsageError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+            raise RegistrationError(f"{where}: a {self.kind} needs a non-empty string name, got {name!r}")
         if name in self._entries:
-            raise UsageError(f"{self.kind} {name!r} is already registered (by {_where(self._entries[name].obj)})")
-        doc = help if help is not None else (getattr(obj, "__doc__", None) or "").strip().splitlines()
-        if isinstance(doc, list):
-            doc = doc[0] if doc else ""
-        self._entries[name] = Entry(name, obj, doc, dict(info))
+            raise RegistrationError(
+                f"{where}: {self.kind} {name!r} is already registered (by {self._entries[name].decl.module or '?'})"
+            )
+        if not isinstance(decl, self.decl_type):
+            raise RegistrationError(f"{where}: {self.kind} {name!r} needs a {self.decl_type.__name__}, got {type(decl).__name__}")
+        if decl.contract != CONTRACT_VERSION:
+            raise RegistrationError(
+                f"{where}: {self.kind} {name!r} is written for extension contract {decl.contract}; "
+                f"this evalkit reads contract {CONTRACT_VERSION}"
+            )
+        _check_decl(self.kind, name, decl)
+        entry = Entry(name, self.kind, decl, target, obj)
+        self._entries[name] = entry
+        return entry
+
+    def register(self, name: str, obj: Any, help: str | None = None, **facts: Any) -> Any:
+        """Register a plugin's object; its arguments are read from its signature."""
+        module = getattr(obj, "__module__", None) or "?"
+        if "needs" in facts:  # the older spelling of `inputs`
+            facts.setdefault("inputs", facts.pop("needs"))
+        unknown = sorted(set(facts) - _FACTS[self.kind])
+        if unknown:
+            raise RegistrationError(
+                f"{module}: {self.kind} {name!r}: unknown fact {unknown[0]!r} (a {self.kind} declares: "
+                f"{', '.join(sorted(_FACTS[self.kind]))})"
+            )
+        doc = help if help is not None else ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        decl = _decl_from_object(self, name, obj, doc, module, facts)
+        self.declare(name, decl, obj=obj)
         return obj
 
-    def __call__(self, name: str | None = None, *, help: str | None = None, **info: Any) -> Callable[[T], T]:
-        """Decorator form: ``@checks("my_check")``; the name defaults to the function's name."""
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Any], Any]:
+        """Decorator form: ``@evalkit.check("my_check", inputs=(Input.CLASSIFIER,))``."""
 
-        def deco(obj: T) -> T:
-            self.register(name or getattr(obj, "__name__"), obj, help, **info)
+        def deco(obj: Any) -> Any:
+            self.register(name or getattr(obj, "__name__"), obj, help, **facts)
             return obj
 
         return deco
@@ -63,10 +581,11 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
 
+    # ---- reading
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry[T]]:
+    def __iter__(self) -> Iterator[Entry[D]]:
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
     def names(self) -> list[str]:
@@ -83,19 +602,134 @@ class Registry(Generic[T]):
         known = ", ".join(self.names()) or "none registered"
         return f"unknown {self.kind} {name!r}; known: {known}"
 
-    def get(self, name: str) -> Entry[T]:
+    def get(self, name: str) -> Entry[D]:
         load_plugins()
         if name in self._entries:
             return self._entries[name]
         raise SpecError(self.unknown_message(name))
 
 
-generators: Registry[Any] = Registry("generator")
-datasets: Registry[Any] = Registry("dataset")
-features: Registry[Any] = Registry("feature extractor")
-measurements: Registry[Any] = Registry("measurement")
-checks: Registry[Any] = Registry("check")
-metrics: Registry[Any] = Registry("metric")
+def _resolve_inputs(module: str, owner: str, raw: Any) -> tuple[InputRef, ...]:
+    if isinstance(raw, (str, Input, Measured)):
+        raw = (raw,)
+    out: list[InputRef] = []
+    for item in raw or ():
+        if isinstance(item, (Input, Measured)):
+            out.append(item)
+        elif isinstance(item, str) and item in Input._value2member_map_:
+            out.append(Input(item))
+        elif isinstance(item, str) and item in measurements:
+            out.append(Measured(item))
+        else:
+            valid = ", ".join(i.name for i in Input)
+            raise RegistrationError(
+                f"{module}: {owner} declares input {item!r}, which nothing provides "
+                f"(inputs: {valid}, or measured(NAME) of a registered measurement)"
+            )
+    return tuple(out)
+
+
+def _resolve_states(module: str, owner: str, raw: Any) -> tuple[State, ...]:
+    out = []
+    for s in raw or ():
+        if isinstance(s, State):
+            name, source, merge = s.name, s.source, s.merge
+        elif isinstance(s, (tuple, list)) and len(s) in (2, 3):
+            name, source, merge = s[0], s[1], (s[2] if len(s) == 3 else None)
+        else:
+            raise RegistrationError(f"{module}: {owner}: a state is State(name, source, merge), got {s!r}")
+        if merge is None or str(merge) not in Merge._value2member_map_:
+            raise RegistrationError(
+                f"{module}: {owner}: state {name!r} has no merge rule (got {merge!r}); give merge='sum' or 'cat'"
+            )
+        (src,) = _resolve_inputs(module, owner, (source,))
+        out.append(State(name, src, Merge(str(merge))))
+    return tuple(out)
+
+
+def default_states(inputs: tuple[InputRef, ...]) -> tuple[State, ...]:
+    """The cat-state a metric folds for each per-sample input it declares."""
+    out = []
+    for i in inputs:
+        if isinstance(i, Measured):
+            out.append(State(i.name, i, Merge.CAT))
+        elif i in _DEFAULT_STATE:
+            out.append(State(_DEFAULT_STATE[i], i, Merge.CAT))
+    return tuple(out)
+
+
+def _check_decl(kind: str, name: str, decl: Declaration) -> None:
+    """Facts that must hold of any declaration, however it was made."""
+    where, owner = decl.module or "?", f"{kind} {name!r}"
+    inputs = tuple(getattr(decl, "inputs", ())) + tuple(getattr(decl, "optional", ()))
+    for i in inputs:
+        if isinstance(i, Measured) and i.name not in measurements:
+            raise RegistrationError(f"{where}: {owner} declares input measured({i.name!r}), but no measurement {i.name!r} is registered")
+        if not isinstance(i, (Input, Measured)):
+            raise RegistrationError(f"{where}: {owner}: input {i!r} is neither an Input nor measured(NAME)")
+    if isinstance(decl, MetricDecl):
+        if not isinstance(decl.higher_is_better, bool):
+            raise RegistrationError(f"{where}: {owner}: higher_is_better must be True or False, got {decl.higher_is_better!r}")
+        if not isinstance(decl.min_n, int) or decl.min_n < 1:
+            raise RegistrationError(f"{where}: {owner}: min_n must be a positive integer, got {decl.min_n!r}")
+        if not isinstance(decl.interval, Interval):
+            raise RegistrationError(f"{where}: {owner}: interval must be Interval(name, words), got {decl.interval!r}")
+        for s in decl.states:
+            if not isinstance(s.merge, Merge):
+                raise RegistrationError(f"{where}: {owner}: state {s.name!r} has no merge rule; give merge='sum' or 'cat'")
+            if s.source not in inputs:
+                raise RegistrationError(f"{where}: {owner}: state {s.name!r} folds {s.source}, which is not among its inputs")
+    if isinstance(decl, MeasurementDecl | CheckDecl | MetricDecl):
+        for a in getattr(decl, "args", ()):
+            if not isinstance(a, Arg):
+                raise RegistrationError(f"{where}: {owner}: argument {a!r} is not an Arg")
+
+
+def _decl_from_object(reg: Registry, name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
+    owner = f"{reg.kind} {name!r}"
+    base: dict[str, Any] = {"help": doc, "module": module}
+    if reg.kind in ("measurement", "check", "metric"):
+        # a check or measurement that declares nothing reads the samples' pixels, and only them
+        default = () if reg.kind == "metric" else (Input.IMAGES,)
+        inputs = _resolve_inputs(module, owner, facts.get("inputs", default))
+        fn = obj.compute if reg.kind == "metric" and hasattr(obj, "compute") else obj
+        if reg.kind == "metric" and not hasattr(obj, "compute"):
+            raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
+        args = tuple(facts["args"]) if "args" in facts else args_from_signature(fn)
+        if reg.kind == "measurement":
+            if any(a.required for a in args):
+                raise RegistrationError(f"{module}: {owner}: a measurement takes no required arguments (where: names it bare)")
+            return MeasurementDecl(inputs=inputs, **base)
+        if reg.kind == "check":
+            return CheckDecl(inputs=inputs, args=args, **base)
+        optional = _resolve_inputs(module, owner, facts.get("optional", ()))
+        states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
+        interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
+        if isinstance(interval, str):
+            interval = Interval(interval)
+        if "higher_is_better" not in facts:
+            raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
+        return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"], interval=interval,
+                          min_n=facts.get("min_n", 1), states=states, **base)
+    if reg.kind == "generator":
+        holder = getattr(obj, "params", obj)
+        params = tuple(facts["params"]) if "params" in facts else args_from_signature(
+            holder, keyword_only=False, skip=("self", "device", "checkpoint"))
+        rest = {k: facts[k] for k in ("num_classes", "image_shape", "output_range") if k in facts}
+        return GeneratorDecl(params=params, weights=tuple(facts.get("weights", ())),
+                             accepts_any_params=_takes_any_keyword(holder), **rest, **base)
+    if reg.kind == "feature extractor":
+        return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
+                           weights=tuple(facts.get("weights", ())), **base)
+    return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
+
+
+generators: Registry[GeneratorDecl] = Registry("generator", GeneratorDecl)
+datasets: Registry[DatasetDecl] = Registry("dataset", DatasetDecl)
+features: Registry[FeatureDecl] = Registry("feature extractor", FeatureDecl)
+measurements: Registry[MeasurementDecl] = Registry("measurement", MeasurementDecl)
+checks: Registry[CheckDecl] = Registry("check", CheckDecl)
+metrics: Registry[MetricDecl] = Registry("metric", MetricDecl)
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "generators": generators,
@@ -114,24 +748,47 @@ measurement = measurements
 check = checks
 metric = metrics
 
+
+# ---------------------------------------------------------------- plugins
+
 _plugins_loaded = False
 
 
 def load_plugins() -> None:
-    """Import the built-ins and every module named in the ``evalkit.plugins`` entry-point group (once)."""
+    """Declare the built-ins and import every module of the ``evalkit.plugins`` entry-point group (once)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    from . import _builtins  # noqa: F401  (registers the package's own entries)
+    from . import _builtins
+
+    _builtins.declare()  # once per process, however often this runs
 
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
+        except RegistrationError:
+            raise
         except Exception as exc:  # a broken plugin must not take the whole tool down
             log.warning("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
+
+
+def import_plugin(module: str) -> None:
+    """Import a module named in a spec's ``plugins:`` (its import registers its extensions)."""
+    load_plugins()
+    if module in sys.modules:
+        return
+    try:
+        importlib.import_module(module)
+    except RegistrationError:
+        raise
+    except Exception as exc:
+        raise SpecError(
+            f"cannot import plugin module {module!r}: {type(exc).__name__}: {exc} "
+            "(is it installed, or on PYTHONPATH / in the spec's folder?)"
+        ) from None
 
 
 def is_reference(text: str) -> bool:
@@ -162,5 +819,11 @@ def resolve_reference(text: str) -> Any:
     return obj
 
 
-def _where(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+__all__ = [
+    "CONTRACT_VERSION", "Input", "Measured", "measured", "Merge", "State", "Interval", "Arg", "REQUIRED",
+    "Declaration", "MeasurementDecl", "CheckDecl", "MetricDecl", "GeneratorDecl", "FeatureDecl", "DatasetDecl",
+    "Entry", "Registry", "Problem", "UndeclaredInput", "TooFewSamples", "validate_args", "args_from_signature", "default_states",
+    "generators", "datasets", "features", "measurements", "checks", "metrics", "REGISTRIES",
+    "generator", "dataset", "feature", "measurement", "check", "metric",
+    "load_plugins", "import_plugin", "is_reference", "resolve_reference",
+]

@@ -1,6 +1,8 @@
 """The registered distribution metrics, each with a confidence interval.
 
 A metric's ``compute(inputs, confidence, /, *, <args>)`` returns a ``MetricValue``.
+Each metric's declaration (inputs, arguments, orientation, interval method,
+minimum N) lives in ``evalkit._builtins``.
 Intervals: a percentile bootstrap over samples (fixed seed) where no exact form
 exists; exact Clopper–Pearson for precision, recall and coverage, which are
 shares of per-sample indicators once the k-NN balls are fixed (the interval is
@@ -16,14 +18,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .. import registry
+from .._builtins import DEFAULT_K
 from .._errors import DataError
+from ..registry import Input
 from ..judge.stats import cp_lower, cp_upper
 from . import functional as Fn
 from ._dense import as_numpy, frechet, mean_cov, moments, psd_factor, weighted_mean_cov
-
-metric = registry.metrics
-
 
 @dataclass
 class MetricInputs:
@@ -46,7 +46,18 @@ class MetricInputs:
     requests: list[tuple[str, dict]] = field(default_factory=list)
     # a dict the runner keeps across subjects, for work on the reference set alone
     shared: dict | None = None
+    # per-sample values of the registered measurements a metric declares as inputs
+    measured: dict[str, Tensor] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
+
+    # which declared input each field carries: a metric reading a field it did not
+    # declare fails (registry.InputGuard)
+    INPUT_OF_ATTRIBUTE = {
+        "real": Input.REFERENCE, "real_images": Input.REFERENCE, "fake": Input.FEATURES,
+        "predicted": Input.CLASSIFIER, "num_classes": Input.CLASSIFIER, "asked": Input.LABELS,
+        "image_labels": Input.LABELS, "memo_ratios": Input.TRAINING, "train_images": Input.TRAINING,
+        "images": Input.IMAGES,
+    }
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
         if key not in self._cache:
@@ -99,8 +110,6 @@ def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
     return inputs.shared[key]
 
 
-@metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
-        higher_is_better=False, needs=("real",))
 class FID:
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
@@ -128,8 +137,6 @@ class FID:
                            len(fake), len(real), note)
 
 
-@metric("kid", help="Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
-        higher_is_better=False, needs=("real",))
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
@@ -143,9 +150,6 @@ class KID:
                            len(inputs.fake), len(real), extra={"std": std})
 
 
-_DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
-
-
 def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
     """The shared Gram pass for this subject, covering every k-NN metric and KID it is asked for."""
     real = inputs.need_real(name)
@@ -154,9 +158,9 @@ def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
     kid: Fn.KIDConfig | None = None
     for n, a in [(name, args), *inputs.requests]:
         if n in ("precision", "density", "coverage"):
-            real_ks.add(int(a.get("k", _DEFAULT_K[n])))
+            real_ks.add(int(a.get("k", DEFAULT_K[n])))
         elif n == "recall":
-            fake_ks.add(int(a.get("k", _DEFAULT_K[n])))
+            fake_ks.add(int(a.get("k", DEFAULT_K[n])))
         elif n == "kid" and kid is None:
             kid = Fn.KIDConfig(int(a.get("subsets", 100)), int(a.get("subset_size", 1000)), inputs.seed)
     for label, x, ks in (("reference", real, real_ks), (f"subject {inputs.subject!r}", inputs.fake, fake_ks)):
@@ -187,25 +191,22 @@ def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -
                        f"Clopper-Pearson over {what}, conditional on the k-NN balls", n, n_ref)
 
 
-@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Precision:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["precision"]) -> MetricValue:
         p = _prdc(inputs, "precision", k)
         return _share(p.fake_in_real[k], confidence, len(inputs.real), "generated samples")
 
 
-@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
 class Recall:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["recall"]) -> MetricValue:
         p = _prdc(inputs, "recall", k)
         v = _share(p.real_in_fake[k], confidence, len(inputs.real), "real samples")
         v.n = len(inputs.fake)
         return v
 
 
-@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).", needs=("real",))
 class Density:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5, bootstrap: int = 200) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["density"], bootstrap: int = 200) -> MetricValue:
         p = _prdc(inputs, "density", k)
         counts = p.ball_count[k] / k
         value = float(counts.mean())
@@ -216,16 +217,14 @@ class Density:
                            len(counts), len(inputs.real))
 
 
-@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).", needs=("real",))
 class Coverage:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["coverage"]) -> MetricValue:
         p = _prdc(inputs, "coverage", k)
         v = _share(p.real_covered[k], confidence, len(inputs.real), "real samples")
         v.n = len(inputs.fake)
         return v
 
 
-@metric("vendi", help="Vendi score: effective number of distinct samples (cosine kernel; q = order).")
 class Vendi:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0, bootstrap: int = 50) -> MetricValue:
         x = inputs.fake.double()
@@ -236,8 +235,6 @@ class Vendi:
         return MetricValue(value, max(low, 1.0), high, f"bootstrap spread, {bootstrap} resamples", len(x))
 
 
-@metric("class_tv", help="Total variation between predicted and asked class histograms (lower is better).",
-        higher_is_better=False, needs=("classifier", "labels"))
 class ClassTV:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 200) -> MetricValue:
         if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
@@ -253,8 +250,6 @@ class ClassTV:
         return MetricValue(value, max(low, 0.0), min(high, 1.0), f"bootstrap spread, {bootstrap} resamples", len(pred))
 
 
-@metric("memorized", help="Share of samples closer to a training image than 1/3 of its neighbour distance.",
-        higher_is_better=False, needs=("training",))
 class Memorized:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, ratio: float = 1.0 / 3.0) -> MetricValue:
         if inputs.memo_ratios is None:
@@ -264,8 +259,6 @@ class Memorized:
         return v
 
 
-@metric("class_balance", help="p-value of a chi-square test: predicted classes follow the asked mix (at_least = level).",
-        needs=("classifier", "labels"))
 class ClassBalance:
     """Pearson's chi-square goodness-of-fit of predicted class counts against the asked mix.
 
@@ -324,8 +317,6 @@ def _train_and_test(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, classes: int, 
     return pred == yt
 
 
-@metric("cas", help="Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
-        needs=("images", "labels"))
 class CAS:
     """Classification Accuracy Score (Ravuri & Vinyals, 2019).
 

@@ -14,6 +14,12 @@ Hand-written tokenizer and recursive-descent parser; nothing is ever handed to
     atom    := NUMBER | "true" | "false" | NAME | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
 
 Comparison chains mean what they mean in mathematics: ``0.05 < ink < 0.7``.
+
+Expressions are typed when parsed: measurements and numbers are numbers;
+comparisons, ``in``, ``and``/``or``/``not`` and ``true``/``false`` are conditions.
+Arithmetic takes numbers, ``and``/``or``/``not`` take conditions, and a ``where:``
+must be a condition at the top (``where: "ink"`` is refused: it would pass every
+sample with any ink). Parsing imports no torch.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where expressions are evaluated, not where they are parsed
+    from torch import Tensor
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -49,7 +55,7 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Node:
-    op: str  # num, name, call, neg, bin, cmp, and, or, not, in
+    op: str  # num, bool, name, call, neg, bin, cmp, and, or, not, in
     args: tuple
     col: int
 
@@ -64,6 +70,8 @@ class Expression:
 
     def evaluate(self, values: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails."""
+        import torch
+
         out = _eval(self.tree, values)
         if out.dtype != torch.bool:
             undefined = ~torch.isfinite(out)
@@ -208,7 +216,7 @@ class _Parser:
             return Node("num", (value,), col)
         if kind == "name":
             if v in ("true", "false"):
-                return Node("num", (1.0 if v == "true" else 0.0,), col)
+                return Node("bool", (v == "true",), col)
             if v in KEYWORDS:
                 raise ExprError(f"unexpected keyword {v!r}; expected a value", col)
             if self.at("("):
@@ -260,6 +268,11 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
     if not text.strip():
         raise ExprError("empty expression", 1)
     tree = _Parser(text).parse()
+    if _type(tree) != BOOL:
+        raise ExprError(
+            "a where: expression must be a condition (a comparison such as `ink > 0.05`, `in [...]`, "
+            "and/or/not, true/false), but this one is a number", tree.col
+        )
     names = _names(tree)
     if known is None:
         from .. import registry
@@ -274,14 +287,62 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
     return Expression(text, tree, frozenset(n for n, _ in names))
 
 
+NUM, BOOL = "number", "condition"
+_NUMERIC_OPS = ("neg", "bin", "call")
+
+
+def _type(node: Node) -> str:
+    """NUM or BOOL; raises ExprError at the first operand of the wrong type."""
+    op, a = node.op, node.args
+    if op in ("num", "name"):
+        return NUM
+    if op == "bool":
+        return BOOL
+    if op in _NUMERIC_OPS:
+        operands = a[1:] if op == "bin" else (a[1] if op == "call" else a)
+        for x in operands:
+            _expect(x, NUM, f"{_OP_WORDS[op]} takes numbers")
+        return NUM
+    if op == "cmp":
+        ops, operands = a
+        kinds = {_type(x) for x in operands}
+        if kinds != {NUM} and (kinds != {BOOL} or any(o not in ("==", "!=") for o in ops)):
+            bad = next(x for x in operands if _type(x) == BOOL)
+            raise ExprError("a comparison compares numbers; this side is already a condition", bad.col)
+        return BOOL
+    if op in ("and", "or", "not"):
+        for x in a:
+            _expect(x, BOOL, f"`{op}` combines conditions (e.g. `ink > 0.05 {op if op != 'not' else 'and'} ...`)")
+        return BOOL
+    _expect(a[0], NUM, "`in` tests a number")  # op == "in"
+    for x in a[1]:
+        _expect(x, NUM, "the list of `in` holds numbers")
+    return BOOL
+
+
+_OP_WORDS = {"neg": "a minus sign", "bin": "arithmetic", "call": "a function"}
+
+
+def _expect(node: Node, kind: str, why: str) -> None:
+    got = _type(node)
+    if got != kind:
+        raise ExprError(f"{why}, but this is a {got}", node.col)
+
+
 def _num(x: Tensor) -> Tensor:
+    import torch
+
     return x.to(torch.float64) if x.dtype == torch.bool else x
 
 
 def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
+    import torch
+
     op, a = node.op, node.args
     if op == "num":
         return torch.tensor(a[0], dtype=torch.float64)
+    if op == "bool":
+        return torch.tensor(bool(a[0]))
     if op == "name":
         return env[a[0]].to(torch.float64)
     if op == "neg":
@@ -333,6 +394,8 @@ def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
 
 def _undefined(node: Node, env: Mapping[str, Tensor]) -> Tensor:
     """Samples where some arithmetic sub-expression is not finite."""
+    import torch
+
     out = torch.tensor(False)
     stack = [node]
     while stack:

@@ -8,7 +8,6 @@ Inception, DINOv2 or CLIP features work from local files; nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from pathlib import Path
 from typing import Callable
@@ -17,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from .._digest import file_sha256
 from .._errors import CheckpointError, SpecError
 
 
@@ -27,7 +27,6 @@ class Extractor:
     dim: int
     digest: str  # identifies weights + code version, for the reference-feature cache
     num_classes: int | None = None
-    input_shape: tuple[int, int, int] | None = None
 
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
@@ -42,7 +41,6 @@ class PixelFeatures(Extractor):
     def __init__(self, image_shape: tuple[int, int, int]):
         self.name, self.dim = "pixels", int(torch.Size(image_shape).numel())
         self.digest = "pixels-v1"
-        self.input_shape = tuple(image_shape)
 
     def features(self, images: Tensor) -> Tensor:
         return images.reshape(images.shape[0], -1).float()
@@ -61,18 +59,9 @@ class ModuleFeatures(Extractor):
                 f"on (2, {', '.join(map(str, image_shape))}) it returned {getattr(probe, 'shape', type(probe).__name__)}"
             )
         self.dim = int(probe.shape[1])
-        self.input_shape = tuple(image_shape)
 
     def features(self, images: Tensor) -> Tensor:
         return self.fn(images).float()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.device, base_dir: Path | None = None) -> Extractor:
@@ -109,7 +98,7 @@ def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.d
             raise CheckpointError(
                 f"{path}: not a TorchScript (.pt) or torch.export (.pt2) file evalkit can load ({type(exc).__name__}: {exc})"
             ) from None
-        return ModuleFeatures(name, module, image_shape, device, digest=f"file:{_file_digest(path)}")
+        return ModuleFeatures(name, module, image_shape, device, digest=f"file:{file_sha256(path)}")
     raise SpecError(registry.features.unknown_message(name))
 
 
@@ -121,6 +110,6 @@ def _takes_shape(fn) -> bool:
     return len(params) >= 2 and params[0] in ("image_shape", "shape")
 
 
-@registry.features("pixels", help="Flattened pixel values (any image shape).")
-def _pixels(image_shape, device) -> Extractor:
+def pixel_extractor(image_shape, device) -> Extractor:
+    """The registered ``pixels`` extractor (declared in ``evalkit._builtins``)."""
     return PixelFeatures(image_shape)

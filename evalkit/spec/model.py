@@ -1,14 +1,15 @@
 """The spec, version 1, as pydantic v2 models.
 
 Unknown keys are errors everywhere (``extra="forbid"``): a typo must never be
-silently ignored. Names of checks, metrics, models and measurements are checked
-against the registries here, so one validation pass reports every problem.
+silently ignored. Names of checks, metrics, models and measurements, and the
+arguments of checks and metrics, are checked here against the registries'
+declarations (no implementation is imported, so no torch); what needs more than
+one field or the files on disk is checked by ``plan.validate``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -17,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from .. import registry
 
-SPEC_VERSION = 1
 DEFAULT_CONFIDENCE = 0.95
+# every report format evalkit writes, in one place (the CLI's --format, the spec, the writer)
+REPORT_FORMATS = ("json", "markdown", "junit", "html")
+ReportFormat = Literal["json", "markdown", "junit", "html"]
 
 
 class _Strict(BaseModel):
@@ -49,6 +52,8 @@ class Reference(_Strict):
             raise ValueError(registry.datasets.unknown_message(self.dataset))
         if self.range is not None and not (0 <= self.range[0] < self.range[1]):
             raise ValueError(f"range must be [start, stop) with 0 <= start < stop, got {list(self.range)}")
+        if self.dataset is not None:
+            _check_split(self.dataset, self.split, self.range)
         return self
 
 
@@ -147,18 +152,17 @@ class Requirement(_Strict):
                 raise ValueError("a metric requirement needs `at_least` or `at_most`")
             if self.per_class:
                 raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
-        if self.check is not None:
-            if self.check not in registry.checks:
-                raise ValueError(registry.checks.unknown_message(self.check))
-            _validate_args("check", self.check, registry.checks.get(self.check).obj, self.args)
-        if self.metric is not None:
-            if self.metric not in registry.metrics:
-                raise ValueError(registry.metrics.unknown_message(self.metric))
-            _validate_args("metric", self.metric, registry.metrics.get(self.metric).obj.compute, self.args)
+        for reg, name in ((registry.checks, self.check), (registry.metrics, self.metric)):
+            if name is not None:
+                if name not in reg:
+                    raise ValueError(reg.unknown_message(name))
+                _, problems = reg.get(name).validate_args(self.args)
+                if problems:
+                    raise ValueError("; ".join(map(str, problems)))
         if self.where is not None:
             from ..observe.expr import parse_expression
 
-            parse_expression(self.where)  # raises ValueError naming the column
+            parse_expression(self.where)  # raises ValueError naming the column (names and types)
         return self
 
     @property
@@ -174,43 +178,14 @@ class Requirement(_Strict):
         return self.where or str(self.metric)
 
 
-def _validate_args(kind: str, name: str, fn: Any, args: dict[str, Any]) -> None:
-    """Check ``args`` against the keyword-only parameters of ``fn`` (names and types)."""
-    from pydantic import TypeAdapter, ValidationError
-
-    sig = inspect.signature(fn)
-    params = {p.name: p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    unknown = [a for a in args if a not in params]
-    if unknown:
-        import difflib
-
-        near = difflib.get_close_matches(unknown[0], params, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        known = ", ".join(params) or "none"
-        raise ValueError(f"{kind} {name!r} has no argument {unknown[0]!r}{hint} (arguments: {known})")
-    missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in args]
-    if missing:
-        raise ValueError(f"{kind} {name!r} needs argument {missing[0]!r}")
-    hints = _type_hints(fn)
-    for a, v in args.items():
-        if a in hints:
-            try:
-                TypeAdapter(hints[a]).validate_python(v, strict=False)
-            except ValidationError:
-                raise ValueError(f"{kind} {name!r} argument {a!r} must be {_type_name(hints[a])}, got {v!r}") from None
-
-
-def _type_hints(fn: Any) -> dict[str, Any]:
-    import typing
-
-    try:
-        return typing.get_type_hints(fn)
-    except Exception:
-        return {}
-
-
-def _type_name(t: Any) -> str:
-    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+def _check_split(dataset: str, split: str, rng: tuple[int, int] | None) -> None:
+    """A dataset's split must be declared, and a range must lie inside it."""
+    decl = registry.datasets.get(dataset).decl
+    if decl.splits and split not in decl.splits:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r} (splits: {', '.join(decl.splits)})")
+    size = decl.splits.get(split)
+    if rng is not None and size is not None and rng[1] > size:
+        raise ValueError(f"range {list(rng)} runs past the {size} images of {dataset} {split}; use stop <= {size}")
 
 
 class Regression(_Strict):
@@ -222,7 +197,7 @@ class Regression(_Strict):
 class ReportSettings(_Strict):
     """What the run writes."""
 
-    formats: list[Literal["json", "markdown", "junit", "html"]] = Field(
+    formats: list[ReportFormat] = Field(
         default_factory=lambda: ["json", "markdown"], description="Files written in the report folder."
     )
     failing_examples: int = Field(8, ge=0, description="Failing sample indices kept per requirement.")
@@ -234,6 +209,11 @@ class Spec(_Strict):
     version: Literal[1] = Field(description="Spec language version; must be 1.")
     name: str = Field(description="Name of the audit; names the report folder.")
     description: str | None = None
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported before the spec is checked (from the spec's folder or the path); "
+        "their @evalkit.check / measurement / metric registrations become nameable here.",
+    )
     reference: Reference | None = Field(None, description="Real images for distribution metrics.")
     training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
     features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")
