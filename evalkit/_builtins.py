@@ -37,6 +37,9 @@ INK_THRESHOLD = 0.25
 # k of the k-NN metrics: the library functions (metrics.functional.prdc) and the spec read these
 DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
 
+# every report format evalkit writes, in one place (the CLI's --format, the spec's report.formats, the writer)
+REPORT_FORMATS = ("json", "markdown", "junit", "html")
+
 FASHION_SHAPE = (1, 28, 28)
 FASHION_CLASSES = 10
 FASHION_SPLITS = {"test": 10_000, "train": 60_000}

@@ -17,11 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .. import registry
+from .._builtins import REPORT_FORMATS
 
 DEFAULT_CONFIDENCE = 0.95
-# every report format evalkit writes, in one place (the CLI's --format, the spec, the writer)
-REPORT_FORMATS = ("json", "markdown", "junit", "html")
-ReportFormat = Literal["json", "markdown", "junit", "html"]
+ReportFormat = Literal[REPORT_FORMATS]  # type: ignore[valid-type]  (the tuple of _builtins, as a Literal)
 
 
 class _Strict(BaseModel):
