@@ -11,7 +11,7 @@ from ._errors import UsageError
 from .report.baseline import compare
 from .report.model import Report, read_report
 from .report.render import write_report
-from .runner import exit_code_of, execute
+from .runner import execute, exit_code_of, process_rank
 from .spec.load import load_spec
 from .spec.model import Spec
 
@@ -47,16 +47,11 @@ def run(
     base = None
     if baseline is not None:
         base = read_report(baseline)
-    try:
-        report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
-    except KeyboardInterrupt:
-        raise
+    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
-    from .runner import _dist
-
-    if write and _dist()[0] == 0:  # under torchrun only rank 0 writes
+    if write and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         out_dir = Path(out) if out is not None else default_out_dir(spec)
         fmts = formats if formats is not None else list(spec.report.formats)
         bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]

@@ -151,9 +151,9 @@ def _cmd_run(args) -> int:
     out = Path(args.out) if args.out else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache)
-    from .runner import _dist
+    from .runner import process_rank
 
-    if _dist()[0] != 0:
+    if process_rank()[0] != 0:
         return report.exit_code
     if args.junit:
         from ._io import atomic_write_text

@@ -9,7 +9,10 @@ import numpy as np
 from ._errors import DataError, UsageError
 from .plan import make_plan
 from .report.model import read_report
-from .runner import Runner, pick_device
+from .runner import pick_device
+from .runner.context import RunContext
+from .runner.loop import build_source
+from .runner.references import References
 from .spec.model import Spec
 
 
@@ -41,8 +44,8 @@ def reproduce(report_path: str | Path, subject: str, indices: list[int] | None =
         raise UsageError(f"sample index {bad[0]} is out of range: the run drew indices 0..{spec.sampling.size - 1}")
     plan = make_plan(spec)
     sp = next(s for s in plan.subjects if s.name == subject)
-    runner = Runner(plan, pick_device(device))
-    source, _ = runner.build_source(sp)
+    dev = pick_device(device)
+    source, _ = build_source(RunContext(plan, dev, References(plan.spec, dev)), sp)
     if max(indices) >= source.n:
         raise DataError(f"sample index {max(indices)} is beyond the {source.n} samples of {subject!r}")
     batch = source.samples(list(indices))

@@ -176,18 +176,18 @@ def test_failing_requirement_exit_1_and_strict(write_spec, tmp_path, capsys):
 
 
 def test_ctrl_c_leaves_no_report_json(basic_spec, tmp_path, capsys, monkeypatch):
-    from evalkit import runner
+    from evalkit.runner import loop
 
-    real = runner.Runner.observe
+    real = loop.observe_batch
     calls = {"n": 0}
 
-    def interrupt_on_second(self, *a, **k):
+    def interrupt_on_second(*a, **k):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(self, *a, **k)
+        return real(*a, **k)
 
-    monkeypatch.setattr(runner.Runner, "observe", interrupt_on_second)
+    monkeypatch.setattr(loop, "observe_batch", interrupt_on_second)
     out = tmp_path / "o"
     code, _, _ = run_cli(["run", str(basic_spec), "--out", str(out), "--quiet"], capsys)
     assert code == 130

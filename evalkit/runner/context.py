@@ -1,0 +1,34 @@
+"""What every step of a run reads: the plan, the device, the shared references, the process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..plan import Plan
+from ..spec.model import Spec
+from .references import References
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    device: torch.device
+    refs: References
+    rank: int = 0
+    world: int = 1
+    progress: bool = False
+
+    @property
+    def spec(self) -> Spec:
+        return self.plan.spec
+
+    @property
+    def keep(self) -> int:
+        """How many failing examples each requirement keeps."""
+        return self.spec.report.failing_examples
+
+    @property
+    def needs_features(self) -> bool:
+        return bool(self.plan.metric_requirements) or "training" in self.plan.needs

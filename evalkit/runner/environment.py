@@ -1,0 +1,63 @@
+"""Where a run happens: the device, the torchrun process group, the report's Environment."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import torch
+
+from .. import __version__
+from .._errors import UsageError
+from ..report.model import Environment
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str) -> None:
+    """Join the process group that ``torchrun`` describes in the environment (once)."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+        return
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and process_rank()[1] > 1:
+        return torch.device("cuda", torch.cuda.current_device())
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}); use --device cpu or auto")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def environment(device: torch.device) -> Environment:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pkgs = {}
+    for p in ("numpy", "scipy", "pydantic", "safetensors", "torchmetrics", "pyyaml"):
+        try:
+            pkgs[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    dev = str(device)
+    if device.type == "cuda":
+        dev += f" ({torch.cuda.get_device_name(device)})"
+    return Environment(python=sys.version.split()[0], platform=platform.platform(), torch=torch.__version__,
+                       evalkit=__version__, device=dev, packages=pkgs, world_size=process_rank()[1])

@@ -1,0 +1,93 @@
+"""A subject's final state -> its requirement results (rates judged by counts, metrics computed)."""
+
+from __future__ import annotations
+
+from .._errors import DataError, SubjectError
+from ..judge.verdicts import judge_metric, judge_rate
+from ..metrics.suite import MetricInputs
+from ..plan import SubjectPlan
+from ..report.model import MetricResult, RequirementResult, SubjectResult
+from .context import RunContext
+from .looks import SEQUENTIAL_NOTE
+from .references import labelled_images
+from .state import SubjectState
+
+
+def judge_rates(ctx: RunContext, state: SubjectState, look_conf: dict[int, float] | None) -> list[RequirementResult]:
+    out = []
+    for rp, rs in zip(ctx.plan.rate_requirements, state.rates):
+        conf = rp.confidence if look_conf is None else look_conf[rp.index]
+        r = judge_rate(rp.name, rs.passed, rs.n, float(rp.req.at_least), conf, undefined=rs.undefined,
+                       per_class={c: tuple(v) for c, v in rs.per_class.items()} if rp.req.per_class else None,
+                       correction=None if look_conf is None else SEQUENTIAL_NOTE)
+        r.failing = rs.failing
+        if rs.undefined:
+            r.message = ((r.message + "; ") if r.message else "") + f"{rs.undefined} samples undefined (counted as failing)"
+        out.append(r)
+    return out
+
+
+def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple) -> MetricInputs:
+    """What the metrics read: the subject's kept rows, the reference's features, shared work."""
+    spec, plan = ctx.spec, ctx.plan
+    fake, _ = state.features.value()
+    if len(fake) == 0:
+        raise SubjectError(f"subject {sp.name!r}: no finite samples to compute metrics on")
+    pred, _ = state.predicted.value()
+    asked, _ = state.asked.value()
+    memo, _ = state.memo.value()
+    real = ctx.refs.real_features(shape) if "real" in plan.needs else None
+    if real is not None and real.shape[1] != fake.shape[1]:
+        raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
+    inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
+                          10 if len(pred) else None, memo if len(memo) else None, seed=spec.sampling.seed,
+                          requests=[(rp.req.metric, dict(rp.req.args)) for rp in plan.metric_requirements],
+                          shared=ctx.refs.reference_work)
+    if "images" in plan.needs:
+        inputs.images, _ = state.images.value()
+        inputs.image_labels, _ = state.labels.value()
+        inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")
+        inputs.train_images = (lambda: labelled_images(spec, spec.training, "training")) if spec.training else None
+    if inputs.predicted is not None and inputs.num_classes is not None:
+        inputs.num_classes = _num_classes(ctx, inputs, shape)
+    return inputs
+
+
+def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:
+    """The classifier's class count, else the largest class seen + 1."""
+    cx = ctx.refs.built_extractor(ctx.spec.classifier, shape)
+    if cx is not None and cx.num_classes:
+        return cx.num_classes
+    return max(int(inputs.predicted.max()), int(inputs.asked.max())) + 1
+
+
+def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple
+                  ) -> tuple[list[RequirementResult], list[MetricResult]]:
+    inputs = metric_inputs(ctx, sp, state, shape)
+    seen: dict[tuple, MetricResult] = {}
+    results = []
+    for rp in ctx.plan.metric_requirements:
+        key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
+        if key not in seen:
+            mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)
+            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), value=mv.value, lower=mv.low, upper=mv.high,
+                                     confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
+                                     note=mv.note, extra=mv.extra)
+        results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
+    return results, list(seen.values())
+
+
+def judge_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple,
+                  look_conf: dict[int, float] | None, res: SubjectResult) -> None:
+    """Fill ``res`` with every requirement's result, in the spec's order, and the metric values.
+    The rate results go in first, so a subject whose metrics break still reports them."""
+    res.requirements = judge_rates(ctx, state, look_conf)
+    if ctx.plan.metric_requirements:
+        more, res.metrics = judge_metrics(ctx, sp, state, shape)
+        res.requirements += more
+    order = {rp.name: rp.index for rp in ctx.plan.requirements}
+    res.requirements.sort(key=lambda r: order.get(r.name, 0))
+
+
+def argtag(args: dict) -> str:
+    return "(" + ", ".join(f"{k}={v}" for k, v in sorted(args.items())) + ")" if args else ""

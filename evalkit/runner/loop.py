@@ -1,0 +1,113 @@
+"""The sampling loop: build a subject's source, then observe its batches until done or decided."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from .._errors import EvalkitError, SpecError, SubjectError
+from ..observe.indexes import DuplicateIndex
+from ..plan import SubjectPlan
+from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
+from ..data.images import open_images
+from .context import RunContext
+from .looks import Looks
+from .observe import observe_batch
+from .state import SubjectState
+
+
+def build_generator(ctx: RunContext, sp: SubjectPlan):
+    """The subject's generator object, built from its factory and checked against the protocol."""
+    spec = ctx.spec
+    ckpt = str(spec.resolve_path(sp.spec.checkpoint)) if sp.spec.checkpoint else None
+    try:
+        gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
+    except EvalkitError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{spec.where('subjects', sp.index)}: subject {sp.name!r}: {exc}") from None
+    except Exception as exc:
+        raise SubjectError(f"subject {sp.name!r}: building the generator raised {type(exc).__name__}: {exc}") from exc
+    for attr in ("image_shape", "num_classes", "sample"):
+        if not hasattr(gen, attr):
+            raise SubjectError(f"subject {sp.name!r}: the generator has no {attr!r} (see the Generator protocol)")
+    shape = tuple(gen.image_shape)
+    if len(shape) != 3 or any(not isinstance(v, int) or v <= 0 for v in shape):
+        raise SubjectError(f"subject {sp.name!r}: image_shape must be (C, H, W) positive ints, got {gen.image_shape!r}")
+    return gen
+
+
+def build_source(ctx: RunContext, sp: SubjectPlan):
+    """(source, weights file or None) of one subject."""
+    s = ctx.spec.sampling
+    if sp.images_path is not None:
+        imgs = open_images(sp.images_path, sp.spec.format)
+        imgs.check_all()
+        return ImageSource(sp.name, imgs, s.size, ctx.device), None
+    gen = build_generator(ctx, sp)
+    if gen.num_classes is None and s.labels != "uniform":
+        raise SpecError(
+            f"{ctx.spec.where('sampling', 'labels')}: sampling.labels asks for classes, but subject {sp.name!r} "
+            "is unconditional (num_classes is None); remove `labels:` or use a class-conditional model"
+        )
+    labels = asked_labels(s, gen.num_classes)
+    weights = getattr(gen, "weights_file", None)
+    return GeneratorSource(sp.name, gen, s.size, labels, s.seed, s.block_size, ctx.device), weights
+
+
+def check_needs(ctx: RunContext, sp: SubjectPlan, source) -> None:
+    for rp in ctx.plan.requirements:
+        if "labels" in rp.needs and source.labels is None:
+            what = "per_class" if rp.req.per_class else f"{rp.name!r}"
+            raise SpecError(
+                f"{ctx.spec.where('requirements', rp.index)}: {what} needs asked labels, "
+                f"but subject {sp.name!r} is unconditional (no classes)"
+            )
+
+
+def my_batches(ctx: RunContext, source, bs: int) -> Iterator[tuple[int, Batch]]:
+    """(batch number, batch) pairs this process observes: all of them, or every world-th."""
+    if ctx.world == 1:
+        yield from enumerate(source.batches(bs))
+        return
+    for j in range(ctx.rank, -(-source.n // bs), ctx.world):
+        start, stop = j * bs, min(source.n, (j + 1) * bs)
+        yield j, next(iter(source.batches(stop - start, start, stop)))
+
+
+@contextmanager
+def progress(ctx: RunContext, sp: SubjectPlan, n: int):
+    """A callable taking the number of samples just observed (a tqdm bar on a terminal)."""
+    if not (ctx.progress and ctx.rank == 0):
+        yield lambda k: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=n, desc=sp.name, unit="img", leave=False, dynamic_ncols=True)
+    try:
+        yield lambda k: bar.update(k * ctx.world)
+    finally:
+        bar.close()
+
+
+@dataclass
+class LoopEnd:
+    stopped_early: bool
+    look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
+
+
+def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, shape: tuple) -> LoopEnd:
+    """Observe the subject's batches into ``state`` until all are seen or a look decides."""
+    bs = ctx.spec.sampling.batch_size
+    looks = Looks(ctx.plan, source.n, bs, world=ctx.world)
+    history = DuplicateIndex()
+    stopped_at = None
+    with progress(ctx, sp, source.n) as advance:
+        for j, batch in my_batches(ctx, source, bs):
+            observe_batch(ctx, batch, state, history, shape)
+            advance(len(batch.indices))
+            if looks.decided(state, j):
+                stopped_at = j
+                break
+    return LoopEnd(stopped_at is not None, looks.final(stopped_at))

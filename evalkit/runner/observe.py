@@ -1,0 +1,154 @@
+"""One batch in, per-requirement outcomes and declared inputs folded into the subject's state.
+
+``observe_batch`` is the fold's step. It screens the batch's values, builds the
+``Observation`` (features and classifier outputs computed lazily, once), turns every
+rate requirement into per-sample booleans and adds them to its ``RateState``, then
+keeps what the metrics read (features, predictions, memorization ratios, images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .. import registry
+from .._errors import SpecError, SubjectError
+from ..observe.context import Observation
+from ..observe.indexes import DuplicateIndex
+from ..plan import RequirementPlan
+from ..report.model import FailingExample
+from ..sample.sources import Batch
+from .context import RunContext
+from .state import RateState, SubjectState
+
+
+@dataclass
+class Screened:
+    """A batch's images after the value screen."""
+
+    images: Tensor  # non-finite values replaced, so extractors can run
+    finite_rows: Tensor  # (B,) bool on the CPU: the sample holds no NaN/Inf
+    nonfinite: int
+
+
+def screen_values(ctx: RunContext, batch: Batch) -> Screened:
+    """Stop on non-finite samples unless the spec measures them (a ``finite`` check)."""
+    raw = batch.images
+    finite_rows = torch.isfinite(raw).flatten(1).all(1)
+    nonfinite = int((~finite_rows).sum())
+    if nonfinite and not any(r.req.check == "finite" for r in ctx.plan.requirements):
+        raise SubjectError(
+            f"{nonfinite} of {len(raw)} samples in the batch starting at sample {int(batch.indices[0])} hold NaN/Inf; "
+            "add a `check: finite` requirement to measure the rate instead of stopping"
+        )
+    images = torch.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0) if nonfinite else raw
+    return Screened(images, finite_rows.cpu(), nonfinite)
+
+
+def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
+    """Per-batch (features, logits) functions; one forward pass serves both when one
+    extractor is both the feature space and the classifier (the default)."""
+    spec, need_feats = ctx.spec, ctx.needs_features
+    # The classifier also runs for class statistics when that pass is made anyway.
+    use_cls = spec.classifier is not None and (
+        "classifier" in ctx.plan.needs or (has_labels and need_feats and spec.classifier == spec.features))
+    fx = ctx.refs.extractor(spec.features, shape) if need_feats else None
+    cx = ctx.refs.extractor(spec.classifier, shape) if use_cls else None
+    memo: dict[str, tuple] = {}
+
+    def forward(x):
+        if "v" not in memo:
+            if fx is not None and fx is cx:
+                memo["v"] = fx.features_and_logits(x)
+            else:
+                f = fx.features(x) if fx is not None else None
+                logits = cx.features_and_logits(x)[1] if cx is not None else None
+                memo["v"] = (f, logits)
+            if cx is not None and memo["v"][1] is None:
+                raise SpecError(f"classifier {spec.classifier!r} gives no class logits; name a classifier extractor")
+        return memo["v"]
+
+    feats_fn = (lambda x: (forward(x)[0], None)) if fx is not None else None
+    classifier_fn = (lambda x: forward(x)[1]) if cx is not None else None
+    return feats_fn, classifier_fn
+
+
+def rate_outcome(rp: RequirementPlan, obs: Observation, screened: Screened) -> tuple[Tensor, Tensor]:
+    """(passed, undefined) per sample of the batch for one rate requirement."""
+    b = len(obs)
+    undefined = torch.zeros(b, dtype=torch.bool)
+    if rp.check is not None:
+        ok = rp.check(obs, **rp.req.args).cpu().bool()
+    else:
+        values = {name: registry.measurements.get(name).obj(obs).cpu() for name in rp.expr.names}
+        ok, undefined = rp.expr.evaluate(values)
+        undefined = undefined.expand(b) if undefined.ndim == 0 else undefined
+        ok = ok.expand(b) if ok.ndim == 0 else ok
+    if screened.nonfinite and rp.req.check != "finite":
+        ok = ok & screened.finite_rows  # a non-finite sample fails every check but `finite`
+    return ok, undefined
+
+
+def fold_rate(rs: RateState, ok: Tensor, undefined: Tensor, labels: Tensor | None) -> None:
+    rs.passed += int(ok.sum())
+    rs.n += len(ok)
+    rs.undefined += int(undefined.sum())
+    if labels is not None:
+        lab = labels.cpu()
+        for c in lab.unique().tolist():
+            m = lab == c
+            cur = rs.per_class.setdefault(int(c), [0, 0])
+            cur[0] += int(ok[m].sum())
+            cur[1] += int(m.sum())
+
+
+def keep_failing(rs: RateState, rp: RequirementPlan, obs: Observation, ok: Tensor, keep: int) -> None:
+    """Add the batch's first failing samples, with their measurements, up to ``keep``."""
+    if len(rs.failing) >= keep or bool(ok.all()):
+        return
+    names = sorted(rp.expr.names) if rp.expr is not None else []
+    if obs.classifier_fn is not None:
+        names += [n for n in ("predicted", "confidence") if n not in names]
+    measured = {n: registry.measurements.get(n).obj(obs) for n in names}
+    for i in torch.nonzero(~ok).flatten()[: keep - len(rs.failing)].tolist():
+        rs.failing.append(FailingExample(index=int(obs.indices[i]),
+                                         label=None if obs.labels is None else int(obs.labels[i]),
+                                         values={n: float(v[i]) for n, v in measured.items()}))
+
+
+def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: SubjectState) -> None:
+    """Keep the per-sample rows the metrics read (finite samples only)."""
+    plan, ok_rows, idx = ctx.plan, screened.finite_rows, obs.indices
+    if ctx.needs_features:
+        f = obs.features
+        bad = ~torch.isfinite(f).all(1) & ok_rows
+        if bad.any():
+            raise SubjectError(f"features of {int(bad.sum())} samples hold NaN/Inf (extractor {ctx.spec.features!r})")
+        state.features.update(f[ok_rows], idx[ok_rows.to(idx.device)])
+        if "training" in plan.needs:
+            state.memo.update(obs.memo[0][ok_rows], idx[ok_rows])
+    if "images" in plan.needs and obs.labels is not None:
+        q = (obs.images[ok_rows.to(obs.images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
+        state.images.update(q, idx[ok_rows])
+        state.labels.update(obs.labels.cpu()[ok_rows], idx[ok_rows])
+    if obs.classifier_fn is not None and obs.labels is not None:
+        state.predicted.update(obs.probs.argmax(1), idx)
+        state.asked.update(obs.labels.cpu(), idx)
+
+
+def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex, shape: tuple) -> None:
+    """Fold one batch into ``state`` (the fold's step)."""
+    screened = screen_values(ctx, batch)
+    if screened.nonfinite:
+        state.nonfinite += screened.nonfinite
+    feats_fn, classifier_fn = batch_models(ctx, shape, batch.labels is not None)
+    memory = ctx.refs.memorization(shape) if "training" in ctx.plan.needs else None
+    obs = Observation(screened.images, batch.images, batch.labels, batch.indices, feats_fn, classifier_fn, memory, history)
+    for rp, rs in zip(ctx.plan.rate_requirements, state.rates):
+        ok, undefined = rate_outcome(rp, obs, screened)
+        fold_rate(rs, ok, undefined, batch.labels)
+        keep_failing(rs, rp, obs, ok, ctx.keep)
+    fold_inputs(ctx, obs, screened, state)
+    state.n += len(screened.images)

@@ -1,0 +1,113 @@
+"""What every subject is compared with: reference and training features, built once per
+image shape and cached on disk, and the extractors that compute them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import __version__, registry
+from .._errors import DataError, SpecError
+from ..cache import cached_tensor
+from ..data.images import open_images
+from ..observe.features import Extractor, make_extractor
+from ..observe.indexes import MemorizationIndex
+from ..spec.model import Reference, Spec
+
+FEATURE_BATCH = 500
+
+
+def open_reference(spec: Spec, ref: Reference, what: str):
+    """(images, description, SHA-256 of the data) of the spec's ``reference:`` or ``training:``."""
+    if ref.dataset is not None:
+        data = registry.datasets.get(ref.dataset).obj(split=ref.split, range=ref.range)
+        return data, f"{ref.dataset}:{ref.split}" + (f"[{ref.range[0]}:{ref.range[1]}]" if ref.range else ""), data.digest
+    path = spec.resolve_path(ref.path or "")
+    data = open_images(path, ref.format)
+    data.check_all()
+    if ref.range:
+        raise SpecError(f"{spec.where(what, 'range')}: {what}.range applies to datasets only")
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+    else:
+        for f in data.files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return data, str(path), h.hexdigest()
+
+
+def features_of(data, extractor: Extractor, device: torch.device) -> Tensor:
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(data), FEATURE_BATCH):
+            x = data.slice(s, min(len(data), s + FEATURE_BATCH)).to(device)
+            out.append(extractor.features(x).cpu())
+    feats = torch.cat(out)
+    bad = ~torch.isfinite(feats).all(1)
+    if bad.any():
+        raise DataError(f"reference features hold NaN/Inf in {int(bad.sum())} of {len(feats)} rows")
+    return feats
+
+
+def labelled_images(spec: Spec, ref: Reference, what: str) -> tuple[Tensor, Tensor]:
+    data, _, _ = open_reference(spec, ref, what)
+    if data.labels is None:
+        raise DataError(f"{what} images carry no labels; metric 'cas' needs labelled real images")
+    return data.slice(0, len(data)), data.labels
+
+
+class References:
+    """Extractors, reference features and the memorization index, shared by every subject."""
+
+    def __init__(self, spec: Spec, device: torch.device, *, cache: bool = True):
+        self.spec, self.device, self.cache = spec, device, cache
+        self._extractors: dict[tuple, Extractor] = {}
+        self._real: dict[tuple, Tensor] = {}
+        self._memo: dict[tuple, MemorizationIndex] = {}
+        self._info: dict[tuple, dict[str, Any]] = {}
+        self.reference_work: dict = {}  # work on the reference alone (FID moments), shared by every subject
+
+    def extractor(self, name: str, shape: tuple) -> Extractor:
+        key = (name, shape)
+        if key not in self._extractors:
+            self._extractors[key] = make_extractor(name, shape, self.device, self.spec.base_dir)
+        return self._extractors[key]
+
+    def built_extractor(self, name: str | None, shape: tuple) -> Extractor | None:
+        """The extractor if a batch has already built it (None otherwise)."""
+        return self._extractors.get((name, shape))
+
+    def real_features(self, shape: tuple) -> Tensor:
+        if shape not in self._real:
+            data, desc, digest = open_reference(self.spec, self.spec.reference, "reference")
+            if tuple(data.image_shape) != tuple(shape):
+                raise DataError(
+                    f"reference images are {'x'.join(map(str, data.image_shape))} but the subject's are "
+                    f"{'x'.join(map(str, shape))}; metrics compare images of one shape"
+                )
+            ex = self.extractor(self.spec.features, shape)
+            feats = cached_tensor([digest, ex.digest, __version__],
+                                  lambda: features_of(data, ex, self.device), self.cache)
+            self._real[shape] = feats
+            self._info[shape] = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
+                                 "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest}
+        return self._real[shape]
+
+    def info(self) -> dict[str, Any] | None:
+        """The report's ``reference`` entry: the last reference features built, or None."""
+        return list(self._info.values())[-1] if self._info else None
+
+    def memorization(self, shape: tuple) -> MemorizationIndex:
+        if shape not in self._memo:
+            data, _, digest = open_reference(self.spec, self.spec.training, "training")
+            ex = self.extractor(self.spec.features, shape)
+            feats = cached_tensor(["train", digest, ex.digest, __version__],
+                                  lambda: features_of(data, ex, self.device), self.cache)
+            nn = cached_tensor(["train-nn", digest, ex.digest, __version__],
+                               lambda: MemorizationIndex(feats).train_nn, self.cache)
+            self._memo[shape] = MemorizationIndex(feats, nn)
+        return self._memo[shape]
