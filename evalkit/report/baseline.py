@@ -12,9 +12,8 @@ import math
 
 from scipy import stats
 
+from .. import registry
 from .model import Report
-
-HIGHER_IS_BETTER = {"fid": False, "kid": False, "class_tv": False, "memorized": False}
 
 
 def _rate_regressed(kb: int, nb: int, kc: int, nc: int, tol: float, confidence: float) -> bool:
@@ -48,9 +47,9 @@ def compare(current: Report, baseline: Report, tolerance: dict[str, float], base
             bm = base_metrics.get(m.name)
             if bm is None:
                 continue
-            base_name = m.name.split("(")[0]
+            base_name = m.metric or m.name  # reports before 0.2 named the metric only in `name`
             tol = tolerance.get(m.name, tolerance.get(base_name, 0.0))
-            higher = HIGHER_IS_BETTER.get(base_name, True)
+            higher = registry.metrics.get(base_name).decl.higher_is_better  # the metric's declaration
             worse = (bm.lower - m.upper) if higher else (m.lower - bm.upper)
             if worse > tol:
                 s.regressions.append(m.name)

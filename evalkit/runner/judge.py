@@ -41,7 +41,7 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
     inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
                           10 if len(pred) else None, memo if len(memo) else None, seed=spec.sampling.seed,
-                          requests=[(rp.req.metric, dict(rp.req.args)) for rp in plan.metric_requirements],
+                          requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
     if "images" in plan.needs:
         inputs.images, _ = state.images.value()
@@ -69,8 +69,9 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     for rp in ctx.plan.metric_requirements:
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
-            mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)
-            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), value=mv.value, lower=mv.low, upper=mv.high,
+            mv = rp.metric.compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
+            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), metric=rp.req.metric, args=rp.args,
+                                     value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra)
         results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))

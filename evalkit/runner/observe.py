@@ -80,9 +80,9 @@ def rate_outcome(rp: RequirementPlan, obs: Observation, screened: Screened) -> t
     b = len(obs)
     undefined = torch.zeros(b, dtype=torch.bool)
     if rp.check is not None:
-        ok = rp.check(obs, **rp.req.args).cpu().bool()
+        ok = rp.check.call(obs, rp.args).cpu().bool()
     else:
-        values = {name: registry.measurements.get(name).obj(obs).cpu() for name in rp.expr.names}
+        values = {name: registry.measurements.get(name).call(obs).cpu() for name in rp.expr.names}
         ok, undefined = rp.expr.evaluate(values)
         undefined = undefined.expand(b) if undefined.ndim == 0 else undefined
         ok = ok.expand(b) if ok.ndim == 0 else ok
@@ -111,7 +111,7 @@ def keep_failing(rs: RateState, rp: RequirementPlan, obs: Observation, ok: Tenso
     names = sorted(rp.expr.names) if rp.expr is not None else []
     if obs.classifier_fn is not None:
         names += [n for n in ("predicted", "confidence") if n not in names]
-    measured = {n: registry.measurements.get(n).obj(obs) for n in names}
+    measured = {n: registry.measurements.get(n).call(obs) for n in names}
     for i in torch.nonzero(~ok).flatten()[: keep - len(rs.failing)].tolist():
         rs.failing.append(FailingExample(index=int(obs.indices[i]),
                                          label=None if obs.labels is None else int(obs.labels[i]),
