@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_USAGE, EvalkitError, SpecError
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from . import registry
 from ._errors import SpecError, SubjectError
-from .observe.expr import Expression, parse_expression
+from .spec.expr import Expression, parse_expression
 from .registry import Entry, Input
 from .spec.load import dotted, spec_folder_on_path
 from .spec.model import Requirement, Spec, Subject

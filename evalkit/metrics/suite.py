@@ -21,7 +21,7 @@ from torch import Tensor
 from .._builtins import DEFAULT_K
 from .._errors import DataError
 from ..registry import Input
-from ..judge.stats import cp_lower, cp_upper
+from .binomial import cp_lower, cp_upper
 from . import functional as Fn
 from ._dense import as_numpy, frechet, mean_cov, moments, psd_factor, weighted_mean_cov
 

@@ -159,7 +159,7 @@ class Requirement(_Strict):
                 if problems:
                     raise ValueError("; ".join(map(str, problems)))
         if self.where is not None:
-            from ..observe.expr import parse_expression
+            from .expr import parse_expression
 
             parse_expression(self.where)  # raises ValueError naming the column (names and types)
         return self
