@@ -82,6 +82,17 @@ class Plan:
     def metric_requirements(self) -> list[RequirementPlan]:
         return [r for r in self.requirements if r.req.kind == "metric"]
 
+    @property
+    def metric_needs(self) -> set[Input]:
+        """What the metrics read (the images are kept for a metric that declares them, not for a check)."""
+        return {i for rp in self.metric_requirements for i in rp.needs}
+
+    @property
+    def measured_inputs(self) -> list[str]:
+        """The registered measurements some metric declares as an input: the run folds a cat-state of each."""
+        return sorted({i.name for rp in self.metric_requirements for i in rp.metric.readable
+                       if isinstance(i, registry.Measured)})
+
     def classes_asked(self, sp: SubjectPlan) -> int:
         """How many distinct classes the spec asks of a subject (0 for an unconditional one)."""
         labels = self.spec.sampling.labels

@@ -43,7 +43,8 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
                           10 if len(pred) else None, memo if len(memo) else None, seed=spec.sampling.seed,
                           requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
-    if "images" in plan.needs:
+    inputs.measured = {name: s.value()[0] for name, s in state.measured.items()}
+    if "images" in plan.metric_needs:
         inputs.images, _ = state.images.value()
         inputs.image_labels, _ = state.labels.value()
         inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")

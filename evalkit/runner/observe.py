@@ -21,6 +21,7 @@ from ..plan import RequirementPlan
 from ..report.model import FailingExample
 from ..sample.sources import Batch
 from .context import RunContext
+from ..metrics.states import FeatureState
 from .state import RateState, SubjectState
 
 
@@ -129,13 +130,16 @@ def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: Su
         state.features.update(f[ok_rows], idx[ok_rows.to(idx.device)])
         if "training" in plan.needs:
             state.memo.update(obs.memo[0][ok_rows], idx[ok_rows])
-    if "images" in plan.needs and obs.labels is not None:
+    if "images" in plan.metric_needs and obs.labels is not None:
         q = (obs.images[ok_rows.to(obs.images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
         state.images.update(q, idx[ok_rows])
         state.labels.update(obs.labels.cpu()[ok_rows], idx[ok_rows])
     if obs.classifier_fn is not None and obs.labels is not None:
         state.predicted.update(obs.probs.argmax(1), idx)
         state.asked.update(obs.labels.cpu(), idx)
+    for name in plan.measured_inputs:
+        values = registry.measurements.get(name).call(obs).cpu()
+        state.measured.setdefault(name, FeatureState()).update(values[ok_rows], idx[ok_rows])
 
 
 def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex, shape: tuple) -> None:
