@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from ._builtins import REPORT_FORMATS
 from ._errors import UsageError
 from .report.baseline import compare
 from .report.model import Report, read_report
@@ -44,6 +45,10 @@ def run(
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    fmts = formats if formats is not None else list(spec.report.formats)
+    bad = [f for f in fmts if f not in REPORT_FORMATS]
+    if bad:  # before anything runs
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
     base = None
     if baseline is not None:
         base = read_report(baseline)
@@ -53,10 +58,6 @@ def run(
         report.exit_code = exit_code_of(report, strict)
     if write and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         out_dir = Path(out) if out is not None else default_out_dir(spec)
-        fmts = formats if formats is not None else list(spec.report.formats)
-        bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-        if bad:
-            raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
         write_report(report, out_dir, fmts, partial=report.interrupted)
         log.info("report written to %s", out_dir)
     return report

@@ -143,7 +143,7 @@ class Entry(Generic[D]):
 
 
 class InputGuard:
-    """A read-only view on which the attributes that carry an undeclared input raise.
+    """A view on which reading an attribute that carries an undeclared input raises.
 
     The viewed class maps its attribute names to the ``Input`` they carry in
     ``INPUT_OF_ATTRIBUTE``; a ``measured`` mapping is narrowed to the declared
