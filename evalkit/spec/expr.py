@@ -69,13 +69,10 @@ class Expression:
     names: frozenset[str]
 
     def evaluate(self, values: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails."""
-        import torch
+        """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails.
 
+        The tree is a condition (``parse_expression`` refuses anything else), so ``_eval`` gives booleans."""
         out = _eval(self.tree, values)
-        if out.dtype != torch.bool:
-            undefined = ~torch.isfinite(out)
-            return (out != 0) & ~undefined, undefined
         undef = _undefined(self.tree, values)
         return out & ~undef, undef
 
@@ -376,13 +373,11 @@ def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
             r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
             result = r if result is None else result & r
         return result
-    if op in ("and", "or"):
+    if op in ("and", "or"):  # operands are conditions (typed at parse time)
         x, y = _eval(a[0], env), _eval(a[1], env)
-        x, y = (x if x.dtype == torch.bool else x != 0), (y if y.dtype == torch.bool else y != 0)
         return x & y if op == "and" else x | y
     if op == "not":
-        x = _eval(a[0], env)
-        return ~(x if x.dtype == torch.bool else x != 0)
+        return ~_eval(a[0], env)
     if op == "in":
         x = _num(_eval(a[0], env))
         result = torch.zeros_like(x, dtype=torch.bool)
