@@ -130,37 +130,51 @@ def _param_problems(fn: Callable, params: dict[str, Any]) -> list[registry.Probl
 def _subject(spec: Spec, i: int, s: Subject, problem: _Problems) -> SubjectPlan:
     sp = SubjectPlan(i, s, s.display_name)
     if s.model is None:
-        sp.images_path = spec.resolve_path(s.path or "")
-        sp.num_classes = None
-        if s.params:
-            problem(("subjects", i, "params"), "an image set subject takes no params")
-        if not sp.images_path.exists():
-            problem(("subjects", i, "path"), f"{str(sp.images_path)!r} does not exist")
-        return sp
-    if registry.is_reference(s.model):
-        try:
-            obj = registry.resolve_reference(s.model)
-            sp.factory = _user_factory(obj)
-        except SpecError as exc:
-            problem(("subjects", i, "model"), str(exc))
-            return sp
-        if hasattr(obj, "sample") and not inspect.isclass(obj) and (s.params or s.checkpoint):
-            problem(("subjects", i, "model"), f"{s.model!r} is a generator object, not a factory: it takes no params or checkpoint")
-        for p in _param_problems(sp.factory, s.params):
-            problem(("subjects", i, "params") + ((p.key, "<key>") if p.key else ()), p.message)
-        classes = getattr(obj, "num_classes", _UNKNOWN)
-        sp.classes_known = classes is not _UNKNOWN
-        sp.num_classes = None if classes is _UNKNOWN else classes
+        _image_subject(spec, sp, problem)
+    elif registry.is_reference(s.model):
+        _user_subject(sp, problem)
     else:
-        entry = registry.generators.get(s.model)
-        sp.factory, sp.declaration = (lambda e: (lambda **kw: e.obj(**kw)))(entry), entry.decl
-        params, problems = entry.validate_args(s.params)
-        for p in problems:
-            problem(("subjects", i, "params") + ((p.key,) if p.key else ()), p.message)
-        sp.num_classes = entry.decl.classes(params) if not problems else entry.decl.classes({})
+        _registered_subject(sp, problem)
     if s.checkpoint is not None and not spec.resolve_path(s.checkpoint).is_file():
         problem(("subjects", i, "checkpoint"), f"checkpoint file {str(spec.resolve_path(s.checkpoint))!r} not found")
     return sp
+
+
+def _image_subject(spec: Spec, sp: SubjectPlan, problem: _Problems) -> None:
+    s, i = sp.spec, sp.index
+    sp.images_path, sp.num_classes = spec.resolve_path(s.path or ""), None
+    if s.params:
+        problem(("subjects", i, "params"), "an image set subject takes no params")
+    if not sp.images_path.exists():
+        problem(("subjects", i, "path"), f"{str(sp.images_path)!r} does not exist")
+
+
+def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
+    """A ``module:attribute`` generator: imported, params checked against its signature, classes read
+    from a ``num_classes`` attribute when it has one (a factory function is not built here)."""
+    s, i = sp.spec, sp.index
+    try:
+        obj = registry.resolve_reference(s.model)
+        sp.factory = _user_factory(obj)
+    except SpecError as exc:
+        problem(("subjects", i, "model"), str(exc))
+        return
+    if hasattr(obj, "sample") and not inspect.isclass(obj) and (s.params or s.checkpoint):
+        problem(("subjects", i, "model"), f"{s.model!r} is a generator object, not a factory: it takes no params or checkpoint")
+    for p in _param_problems(sp.factory, s.params):
+        problem(("subjects", i, "params") + ((p.key, "<key>") if p.key else ()), p.message)
+    classes = getattr(obj, "num_classes", _UNKNOWN)
+    sp.classes_known = classes is not _UNKNOWN
+    sp.num_classes = None if classes is _UNKNOWN else classes
+
+
+def _registered_subject(sp: SubjectPlan, problem: _Problems) -> None:
+    entry = registry.generators.get(sp.spec.model)
+    sp.factory, sp.declaration = _loaded_on_call(entry), entry.decl
+    params, problems = entry.validate_args(sp.spec.params)
+    for p in problems:
+        problem(("subjects", sp.index, "params") + ((p.key,) if p.key else ()), p.message)
+    sp.num_classes = entry.decl.classes(params if not problems else {})
 
 
 def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> RequirementPlan | None:
@@ -238,31 +252,39 @@ def _label_problems(spec: Spec, subjects: list[SubjectPlan], problem: _Problems)
 
 def _extractor_problems(spec: Spec, needs: set[Input], problem: _Problems) -> None:
     """The spec's `features:` and `classifier:`: registered, importable, or an existing model file."""
-    uses = [("features", spec.features, bool(needs & {Input.FEATURES, Input.REFERENCE, Input.TRAINING}))]
+    _extractor_problem(spec, "features", spec.features, False, problem)
     if spec.classifier is not None:
-        uses.append(("classifier", spec.classifier, Input.CLASSIFIER in needs))
-    for key, name, needed in uses:
-        if name in registry.features:
-            decl = registry.features.get(name).decl
-            if key == "classifier" and needed and decl.num_classes is None:
-                near = [e.name for e in registry.features if e.decl.num_classes]
-                problem((key,), f"{name!r} gives no class logits, so it cannot classify; name a classifier"
-                        + (f" such as {near[0]!r}" if near else ""))
-            continue
-        if registry.is_reference(name):
-            try:
-                registry.resolve_reference(name)
-            except SpecError as exc:
-                problem((key,), str(exc))
-            continue
-        path = spec.resolve_path(name)
-        if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
-            if not path.is_file():
-                problem((key,), f"model file {str(path)!r} not found")
-            continue
-        near = registry.features.suggest(name)
-        hint = f"; did you mean {near!r}?" if near else f" (registered: {', '.join(registry.features.names())})"
-        problem((key,), f"unknown feature extractor {name!r}{hint}; or give a module:attribute or a .pt/.pt2 file")
+        _extractor_problem(spec, "classifier", spec.classifier, Input.CLASSIFIER in needs, problem)
+
+
+def _extractor_problem(spec: Spec, key: str, name: str, must_classify: bool, problem: _Problems) -> None:
+    if name in registry.features:
+        if must_classify and registry.features.get(name).decl.num_classes is None:
+            near = [e.name for e in registry.features if e.decl.num_classes]
+            problem((key,), f"{name!r} gives no class logits, so it cannot classify; name a classifier"
+                    + (f" such as {near[0]!r}" if near else ""))
+        return
+    if registry.is_reference(name):
+        try:
+            registry.resolve_reference(name)
+        except SpecError as exc:
+            problem((key,), str(exc))
+        return
+    path = spec.resolve_path(name)
+    if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
+        if not path.is_file():
+            problem((key,), f"model file {str(path)!r} not found")
+        return
+    near = registry.features.suggest(name)
+    hint = f"; did you mean {near!r}?" if near else f" (registered: {', '.join(registry.features.names())})"
+    problem((key,), f"unknown feature extractor {name!r}{hint}; or give a module:attribute or a .pt/.pt2 file")
+
+
+def _reference_problems(spec: Spec, problem: _Problems) -> None:
+    for key in ("reference", "training"):
+        ref = getattr(spec, key)
+        if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():
+            problem((key, "path"), f"{str(spec.resolve_path(ref.path))!r} does not exist")
 
 
 def _tolerance_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
@@ -274,47 +296,44 @@ def _tolerance_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Probl
             problem(("regression", "tolerance", key, "<key>"), f"tolerance {key!r} names no requirement or metric{hint}")
 
 
-def validate(spec: Spec, *, n_override: int | None = None) -> Plan:
-    """Check everything about ``spec`` that can be known before sampling; raise one SpecError listing it all."""
-    return make_plan(spec, n_override=n_override)
-
-
 def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
+    """Check everything about ``spec`` that can be known before sampling; one SpecError lists it all."""
     registry.load_plugins()
     if n_override is not None:
-        if n_override <= 0:
-            raise SpecError(f"--n must be a positive integer, got {n_override}")
-        if isinstance(spec.sampling.labels, dict):
-            raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
         spec = _resized(spec, n_override)
     spec_folder_on_path(spec.source)
     problem = _Problems(spec)
-
     subjects = [_subject(spec, i, s, problem) for i, s in enumerate(spec.subjects)]
     reqs = [rp for j, r in enumerate(spec.requirements) if (rp := _requirement(spec, j, r, problem)) is not None]
-    needs: set[Input] = set()
-    for rp in reqs:
-        needs |= rp.needs
-    if any(rp.metric is not None for rp in reqs):
-        needs.add(Input.FEATURES)
+    needs = set().union(*(rp.needs for rp in reqs)) | ({Input.FEATURES} if any(rp.metric for rp in reqs) else set())
     _needs_problems(spec, reqs, subjects, problem)
     _label_problems(spec, subjects, problem)
     _extractor_problems(spec, needs, problem)
     _tolerance_problems(spec, reqs, problem)
-    for key in ("reference", "training"):
-        ref = getattr(spec, key)
-        if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():
-            problem((key, "path"), f"{str(spec.resolve_path(ref.path))!r} does not exist")
+    _reference_problems(spec, problem)
     if problem.lines:
         raise SpecError(f"{spec.source or '<spec>'}: {len(problem.lines)} problem(s)", problem.lines)
-
     plan = Plan(spec, subjects, reqs, needs)
     if spec.sampling.sequential and plan.metric_requirements:
         plan.notes.append("sequential mode stops early only when a spec has no metric requirements (metrics need the full n); ran fixed-n")
     return plan
 
 
+def _loaded_on_call(entry: Entry) -> Callable:
+    """The generator's factory, imported when the run builds it (validation stays free of torch)."""
+
+    def build(**kwargs: Any) -> Any:
+        return entry.obj(**kwargs)
+
+    return build
+
+
 def _resized(spec: Spec, n: int) -> Spec:
+    """``spec`` with ``--n`` samples per subject."""
+    if n <= 0:
+        raise SpecError(f"--n must be a positive integer, got {n}")
+    if isinstance(spec.sampling.labels, dict):
+        raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
     out = spec.model_copy(deep=True)
     out.sampling.n = n
     out.sampling.batch_size = min(out.sampling.batch_size, n)

@@ -364,61 +364,84 @@ def _check_decl(kind: str, name: str, decl: Declaration) -> None:
             raise RegistrationError(f"{where}: {owner} declares input measured({i.name!r}), but no measurement {i.name!r} is registered")
         if not isinstance(i, (Input, Measured)):
             raise RegistrationError(f"{where}: {owner}: input {i!r} is neither an Input nor measured(NAME)")
+    for a in getattr(decl, "args", ()):
+        if not isinstance(a, Arg):
+            raise RegistrationError(f"{where}: {owner}: argument {a!r} is not an Arg")
     if isinstance(decl, MetricDecl):
-        if not isinstance(decl.higher_is_better, bool):
-            raise RegistrationError(f"{where}: {owner}: higher_is_better must be True or False, got {decl.higher_is_better!r}")
-        if not isinstance(decl.min_n, int) or decl.min_n < 1:
-            raise RegistrationError(f"{where}: {owner}: min_n must be a positive integer, got {decl.min_n!r}")
-        if not isinstance(decl.interval, Interval):
-            raise RegistrationError(f"{where}: {owner}: interval must be Interval(name, words), got {decl.interval!r}")
-        for s in decl.states:
-            if not isinstance(s.merge, Merge):
-                raise RegistrationError(f"{where}: {owner}: state {s.name!r} has no merge rule; give merge='sum' or 'cat'")
-            if s.source not in inputs:
-                raise RegistrationError(f"{where}: {owner}: state {s.name!r} folds {s.source}, which is not among its inputs")
-    if isinstance(decl, MeasurementDecl | CheckDecl | MetricDecl):
-        for a in getattr(decl, "args", ()):
-            if not isinstance(a, Arg):
-                raise RegistrationError(f"{where}: {owner}: argument {a!r} is not an Arg")
+        _check_metric(f"{where}: {owner}", decl, inputs)
+
+
+def _check_metric(who: str, decl: MetricDecl, inputs: tuple) -> None:
+    if not isinstance(decl.higher_is_better, bool):
+        raise RegistrationError(f"{who}: higher_is_better must be True or False, got {decl.higher_is_better!r}")
+    if not isinstance(decl.min_n, int) or decl.min_n < 1:
+        raise RegistrationError(f"{who}: min_n must be a positive integer, got {decl.min_n!r}")
+    if not isinstance(decl.interval, Interval):
+        raise RegistrationError(f"{who}: interval must be Interval(name, words), got {decl.interval!r}")
+    for s in decl.states:
+        if not isinstance(s.merge, Merge):
+            raise RegistrationError(f"{who}: state {s.name!r} has no merge rule; give merge='sum' or 'cat'")
+        if s.source not in inputs:
+            raise RegistrationError(f"{who}: state {s.name!r} folds {s.source}, which is not among its inputs")
+
+
+# ---- a plugin's declaration, from its object and the facts given to the decorator
+
+
+def _measurement_decl(owner: str, obj: Any, base: dict, facts: dict) -> MeasurementDecl:
+    # a check or measurement that declares nothing reads the samples' pixels, and only them
+    inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
+    if any(a.required for a in args_from_signature(obj)):
+        raise RegistrationError(f"{base['module']}: {owner}: a measurement takes no required arguments (where: names it bare)")
+    return MeasurementDecl(inputs=inputs, **base)
+
+
+def _check_decl_of(owner: str, obj: Any, base: dict, facts: dict) -> CheckDecl:
+    inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
+    args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj)
+    return CheckDecl(inputs=inputs, args=args, **base)
+
+
+def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
+    module = base["module"]
+    if not hasattr(obj, "compute"):
+        raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
+    if "higher_is_better" not in facts:
+        raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
+    inputs = _resolve_inputs(module, owner, facts.get("inputs", ()))
+    optional = _resolve_inputs(module, owner, facts.get("optional", ()))
+    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
+    interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
+    args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj.compute)
+    return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"],
+                      interval=Interval(interval) if isinstance(interval, str) else interval,
+                      min_n=facts.get("min_n", 1), states=states, **base)
+
+
+def _generator_decl(owner: str, obj: Any, base: dict, facts: dict) -> GeneratorDecl:
+    holder = getattr(obj, "params", obj)
+    params = tuple(facts["params"]) if "params" in facts else args_from_signature(
+        holder, keyword_only=False, skip=("self", "device", "checkpoint"))
+    rest = {k: facts[k] for k in ("num_classes", "image_shape", "output_range") if k in facts}
+    return GeneratorDecl(params=params, weights=tuple(facts.get("weights", ())),
+                         accepts_any_params=takes_any_keyword(holder), **rest, **base)
+
+
+def _feature_decl(owner: str, obj: Any, base: dict, facts: dict) -> FeatureDecl:
+    return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
+                       weights=tuple(facts.get("weights", ())), **base)
+
+
+def _dataset_decl(owner: str, obj: Any, base: dict, facts: dict) -> DatasetDecl:
+    return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
+
+
+_DECL_OF = {"measurement": _measurement_decl, "check": _check_decl_of, "metric": _metric_decl,
+            "generator": _generator_decl, "feature extractor": _feature_decl, "dataset": _dataset_decl}
 
 
 def _decl_from_object(reg: Registry, name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
-    owner = f"{reg.kind} {name!r}"
-    base: dict[str, Any] = {"help": doc, "module": module}
-    if reg.kind in ("measurement", "check", "metric"):
-        # a check or measurement that declares nothing reads the samples' pixels, and only them
-        default = () if reg.kind == "metric" else (Input.IMAGES,)
-        inputs = _resolve_inputs(module, owner, facts.get("inputs", default))
-        fn = obj.compute if reg.kind == "metric" and hasattr(obj, "compute") else obj
-        if reg.kind == "metric" and not hasattr(obj, "compute"):
-            raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
-        args = tuple(facts["args"]) if "args" in facts else args_from_signature(fn)
-        if reg.kind == "measurement":
-            if any(a.required for a in args):
-                raise RegistrationError(f"{module}: {owner}: a measurement takes no required arguments (where: names it bare)")
-            return MeasurementDecl(inputs=inputs, **base)
-        if reg.kind == "check":
-            return CheckDecl(inputs=inputs, args=args, **base)
-        optional = _resolve_inputs(module, owner, facts.get("optional", ()))
-        states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
-        interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
-        if isinstance(interval, str):
-            interval = Interval(interval)
-        if "higher_is_better" not in facts:
-            raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
-        return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"], interval=interval,
-                          min_n=facts.get("min_n", 1), states=states, **base)
-    if reg.kind == "generator":
-        holder = getattr(obj, "params", obj)
-        params = tuple(facts["params"]) if "params" in facts else args_from_signature(
-            holder, keyword_only=False, skip=("self", "device", "checkpoint"))
-        rest = {k: facts[k] for k in ("num_classes", "image_shape", "output_range") if k in facts}
-        return GeneratorDecl(params=params, weights=tuple(facts.get("weights", ())),
-                             accepts_any_params=takes_any_keyword(holder), **rest, **base)
-    if reg.kind == "feature extractor":
-        return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
-                           weights=tuple(facts.get("weights", ())), **base)
-    return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
+    return _DECL_OF[reg.kind](f"{reg.kind} {name!r}", obj, {"help": doc, "module": module}, facts)
 
 
 generators: Registry[GeneratorDecl] = Registry("generator", GeneratorDecl)
