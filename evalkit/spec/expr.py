@@ -296,25 +296,27 @@ def _type(node: Node) -> str:
     if op == "bool":
         return BOOL
     if op in _NUMERIC_OPS:
-        operands = a[1:] if op == "bin" else (a[1] if op == "call" else a)
-        for x in operands:
+        for x in (a[1:] if op == "bin" else (a[1] if op == "call" else a)):
             _expect(x, NUM, f"{_OP_WORDS[op]} takes numbers")
         return NUM
     if op == "cmp":
-        ops, operands = a
-        kinds = {_type(x) for x in operands}
-        if kinds != {NUM} and (kinds != {BOOL} or any(o not in ("==", "!=") for o in ops)):
-            bad = next(x for x in operands if _type(x) == BOOL)
-            raise ExprError("a comparison compares numbers; this side is already a condition", bad.col)
-        return BOOL
-    if op in ("and", "or", "not"):
+        _check_comparison(*a)
+    elif op in ("and", "or", "not"):
         for x in a:
             _expect(x, BOOL, f"`{op}` combines conditions (e.g. `ink > 0.05 {op if op != 'not' else 'and'} ...`)")
-        return BOOL
-    _expect(a[0], NUM, "`in` tests a number")  # op == "in"
-    for x in a[1]:
-        _expect(x, NUM, "the list of `in` holds numbers")
+    else:  # op == "in"
+        _expect(a[0], NUM, "`in` tests a number")
+        for x in a[1]:
+            _expect(x, NUM, "the list of `in` holds numbers")
     return BOOL
+
+
+def _check_comparison(ops: tuple, operands: tuple) -> None:
+    """Numbers compare with any operator; conditions only with == and !=."""
+    kinds = {_type(x) for x in operands}
+    if kinds != {NUM} and (kinds != {BOOL} or any(o not in ("==", "!=") for o in ops)):
+        bad = next(x for x in operands if _type(x) == BOOL)
+        raise ExprError("a comparison compares numbers; this side is already a condition", bad.col)
 
 
 _OP_WORDS = {"neg": "a minus sign", "bin": "arithmetic", "call": "a function"}
@@ -333,58 +335,70 @@ def _num(x: Tensor) -> Tensor:
 
 
 def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
+    return _EVAL[node.op](node.args, env)
+
+
+def _const(a, env):
     import torch
 
-    op, a = node.op, node.args
-    if op == "num":
-        return torch.tensor(a[0], dtype=torch.float64)
-    if op == "bool":
-        return torch.tensor(bool(a[0]))
-    if op == "name":
-        return env[a[0]].to(torch.float64)
-    if op == "neg":
-        return -_num(_eval(a[0], env))
-    if op == "bin":
-        sym, left, right = a
-        x, y = _num(_eval(left, env)), _num(_eval(right, env))
-        if sym == "+":
-            return x + y
-        if sym == "-":
-            return x - y
-        if sym == "*":
-            return x * y
-        if sym == "/":
-            return x / y  # 0/0 -> nan, x/0 -> inf: flagged as undefined, never raised
+    return torch.tensor(a[0], dtype=torch.float64) if not isinstance(a[0], bool) else torch.tensor(a[0])
+
+
+def _name(a, env):
+    import torch
+
+    return env[a[0]].to(torch.float64)
+
+
+def _bin(a, env):
+    import torch
+
+    sym, left, right = a
+    x, y = _num(_eval(left, env)), _num(_eval(right, env))
+    if sym == "%":  # x % 0 -> nan (flagged as undefined), as x / 0 -> inf
         return torch.where(y == 0, torch.full_like(x * y, math.nan), torch.remainder(x, torch.where(y == 0, torch.ones_like(y), y)))
-    if op == "call":
-        fname, args = a
-        vals = [_num(_eval(x, env)) for x in args]
-        if fname == "abs":
-            return vals[0].abs()
-        out = vals[0]
-        for v in vals[1:]:
-            out = torch.minimum(out, v) if fname == "min" else torch.maximum(out, v)
-        return out
-    if op == "cmp":
-        ops, operands = a
-        vals = [_num(_eval(x, env)) for x in operands]
-        result = None
-        for sym, x, y in zip(ops, vals, vals[1:]):
-            r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
-            result = r if result is None else result & r
-        return result
-    if op in ("and", "or"):  # operands are conditions (typed at parse time)
-        x, y = _eval(a[0], env), _eval(a[1], env)
-        return x & y if op == "and" else x | y
-    if op == "not":
-        return ~_eval(a[0], env)
-    if op == "in":
-        x = _num(_eval(a[0], env))
-        result = torch.zeros_like(x, dtype=torch.bool)
-        for item in a[1]:
-            result = result | (x == _num(_eval(item, env)))
-        return result
-    raise AssertionError(f"unknown node {op}")  # unreachable: the parser builds only the ops above
+    return {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[sym]  # 0/0 -> nan, x/0 -> inf: undefined, never raised
+
+
+def _call(a, env):
+    import torch
+
+    fname, args = a
+    vals = [_num(_eval(x, env)) for x in args]
+    if fname == "abs":
+        return vals[0].abs()
+    out = vals[0]
+    for v in vals[1:]:
+        out = torch.minimum(out, v) if fname == "min" else torch.maximum(out, v)
+    return out
+
+
+def _cmp(a, env):
+    ops, operands = a
+    vals = [_num(_eval(x, env)) for x in operands]
+    result = None
+    for sym, x, y in zip(ops, vals, vals[1:]):
+        r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
+        result = r if result is None else result & r
+    return result
+
+
+def _in(a, env):
+    import torch
+
+    x = _num(_eval(a[0], env))
+    result = torch.zeros_like(x, dtype=torch.bool)
+    for item in a[1]:
+        result = result | (x == _num(_eval(item, env)))
+    return result
+
+
+# one evaluator per node kind; and/or/not take conditions (typed at parse time)
+_EVAL = {
+    "num": _const, "bool": _const, "name": _name, "neg": lambda a, env: -_num(_eval(a[0], env)), "bin": _bin,
+    "call": _call, "cmp": _cmp, "in": _in, "not": lambda a, env: ~_eval(a[0], env),
+    "and": lambda a, env: _eval(a[0], env) & _eval(a[1], env), "or": lambda a, env: _eval(a[0], env) | _eval(a[1], env),
+}
 
 
 def _undefined(node: Node, env: Mapping[str, Tensor]) -> Tensor:

@@ -139,18 +139,7 @@ class Requirement(_Strict):
         kinds = [k for k in ("check", "where", "metric") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of `check:`, `where:` or `metric:`" + (f" (got {', '.join(kinds)})" if kinds else ""))
-        if self.check is not None or self.where is not None:
-            if self.at_most is not None:
-                raise ValueError("a rate requirement takes `at_least` (the share of samples that must pass), not `at_most`")
-            if self.at_least is None:
-                raise ValueError("a rate requirement needs `at_least`, the share of samples that must pass, in [0, 1]")
-            if not 0.0 <= self.at_least <= 1.0:
-                raise ValueError(f"at_least is a rate here and must lie in [0, 1], got {self.at_least}")
-        else:
-            if self.at_least is None and self.at_most is None:
-                raise ValueError("a metric requirement needs `at_least` or `at_most`")
-            if self.per_class:
-                raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
+        self._bounds_fit_kind()
         for reg, name in ((registry.checks, self.check), (registry.metrics, self.metric)):
             if name is not None:
                 if name not in reg:
@@ -163,6 +152,19 @@ class Requirement(_Strict):
 
             parse_expression(self.where)  # raises ValueError naming the column (names and types)
         return self
+
+    def _bounds_fit_kind(self) -> None:
+        if self.kind == "rate":
+            if self.at_most is not None:
+                raise ValueError("a rate requirement takes `at_least` (the share of samples that must pass), not `at_most`")
+            if self.at_least is None:
+                raise ValueError("a rate requirement needs `at_least`, the share of samples that must pass, in [0, 1]")
+            if not 0.0 <= self.at_least <= 1.0:
+                raise ValueError(f"at_least is a rate here and must lie in [0, 1], got {self.at_least}")
+        elif self.at_least is None and self.at_most is None:
+            raise ValueError("a metric requirement needs `at_least` or `at_most`")
+        elif self.per_class:
+            raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
 
     @property
     def kind(self) -> Literal["rate", "metric"]:
