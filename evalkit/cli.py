@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ._version import __version__
 from ._builtins import REPORT_FORMATS
-from ._errors import EXIT_USAGE, EvalkitError, SpecError
+from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
 
 log = logging.getLogger("evalkit")
 
@@ -129,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     except EvalkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
+        return exit_code_for(exc)
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
         # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
@@ -201,15 +201,19 @@ def _cmd_validate(args) -> int:
     code = 0
     for path in args.specs:
         try:
-            make_plan(load_spec(path))
+            plan = make_plan(load_spec(path))
             print(f"{path}: ok")
+            for sp in plan.subjects:
+                if not sp.classes_known:
+                    print(f"{path}: note: subject {sp.name!r} is a factory function, so its classes are known only "
+                          "when the run builds it; give its class a `num_classes` attribute to check labels here")
         except SpecError as exc:
             for line in exc.problems:
                 print(f"error: {line}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
         except EvalkitError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
     return code
 
 
