@@ -4,8 +4,9 @@
     >>> report = evalkit.run("specs/fashion-zoo.yaml", n=200)   # doctest: +SKIP
 
 The names below are imported on first use (PEP 562), so ``import evalkit`` and
-the commands that only read specs (``evalkit validate``, ``schema``, ``--version``)
-do not import torch.
+the commands that only read specs (``evalkit validate``, ``schema``, ``--version``,
+``--help``) do not import torch, and a Ctrl-C while torch loads reaches the CLI's
+handler (exit 130), not a traceback.
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
+import os
 from datetime import datetime
 from pathlib import Path
 
 from ._builtins import REPORT_FORMATS
-from ._errors import UsageError
+from ._errors import EXIT_BROKEN, UsageError
 from .report.baseline import compare
-from .report.model import Report, read_report
+from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
 from .spec.load import load_spec
@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def default_out_dir(spec: Spec, root: Path | str = "reports") -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.name).strip("-") or "run"
-    return Path(root) / f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from .preflight import slug
+
+    base = Path(root) / f"{slug(spec.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 1
+    while out.exists():  # two runs in one second get two folders
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
 
 
 def run(
@@ -36,28 +42,64 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    junit: str | Path | None = None,
+    overwrite: bool = False,
+    time_limit: float | None = None,
 ) -> Report:
     """Run a spec (a ``Spec`` or a path to YAML) and return its ``Report``.
 
     With ``write`` (the default) the report folder is written to ``out`` (default
     ``reports/<name>-<timestamp>``); ``report.exit_code`` is what the CLI exits with.
-    Raises ``SpecError`` for a bad spec and ``RunError`` when nothing could run.
+    ``junit`` also writes JUnit XML there. ``out`` must be new or empty unless
+    ``overwrite``, which first removes the files evalkit's manifest of that folder lists.
+    ``time_limit`` (seconds) overrides the spec's per-subject time limits.
+    Raises ``SpecError`` for a bad spec, bad output paths or a bad baseline (all found
+    before sampling, all at once) and ``RunError`` when nothing could run. If the report
+    cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
+    and ``report.written_to`` says where.
     """
+    from .outfolder import clear_previous
+    from .preflight import RunOutputs, check_run
+
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     fmts = formats if formats is not None else list(spec.report.formats)
     bad = [f for f in fmts if f not in REPORT_FORMATS]
     if bad:  # before anything runs
         raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
-    base = None
-    if baseline is not None:
-        base = read_report(baseline)
-    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict)
+    out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
+    outputs = None
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    if out_dir is not None and writer:
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
+    base = check_run(spec, outputs, baseline, n=n).baseline
+    if overwrite and writer and out_dir is not None and out_dir.is_dir():
+        clear_previous(out_dir)
+    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
-    if write and process_rank()[0] == 0:  # under torchrun only rank 0 writes
-        out_dir = Path(out) if out is not None else default_out_dir(spec)
-        write_report(report, out_dir, fmts, partial=report.interrupted)
-        log.info("report written to %s", out_dir)
+    if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
+        _write_outputs(report, spec.name, out_dir, fmts, junit)
     return report
+
+
+def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
+    """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
+    from .outfolder import write_file_or_fallback, write_folder
+    from .report.render import to_junit
+
+    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted))
+    errors = [outcome.error] if outcome.error else []
+    target = None
+    if junit is not None and not report.interrupted:
+        fallback = outcome.folder if outcome.fell_back else None
+        target, error = write_file_or_fallback(Path(junit), to_junit(report), name, fallback)
+        if error:
+            errors.append(error)
+    report.record_outputs(outcome.folder, target, errors)
+    if errors:
+        if not report.interrupted:
+            report.exit_code = EXIT_BROKEN
+    else:
+        log.info("report written to %s", out_dir)

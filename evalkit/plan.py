@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 from . import registry
 from ._errors import SpecError, SubjectError
-from .spec.expr import Expression, parse_expression
 from .registry import Entry, Input
+from .spec.expr import Expression, parse_expression
 from .spec.load import dotted, spec_folder_on_path
 from .spec.model import Requirement, Spec, Subject
 
@@ -362,7 +362,7 @@ def _user_factory(obj: Any) -> Callable:
         if sig is not None and "device" in sig.parameters:
             kwargs["device"] = device
         gen = obj(**kwargs)
-        if not hasattr(gen, "sample"):
+        if not hasattr(gen, "sample"):  # found only when the run builds it: the subject broke (exit 3)
             raise SubjectError(f"{getattr(obj, '__name__', obj)!r} returned {type(gen).__name__}, which has no sample() method")
         return gen.to(device) if hasattr(gen, "to") and "device" not in kwargs else gen
 

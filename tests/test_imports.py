@@ -4,17 +4,17 @@ The layers, lowest first (docs/architecture.md states the same rule). A module m
 import its own layer or a lower one, never a higher one; every import counts,
 also those inside functions, since a lazy import is still a dependency.
 
-    foundation   _version, _errors, _io, _digest, store, contract, registry, _builtins, cache
+    foundation   _version, _errors, boundary, _io, _digest, store, contract, registry, _builtins, cache
     libraries    metrics (the maths), data (image readers, datasets)
     spec         spec/ (the spec schema, its YAML loader, the where: grammar)
-    records      report/model.py (what a run found: filled by judge, read by report)
+    records      report/model.py, report/reading.py (what a run found: filled by judge, read by report)
     plan         plan.py (the one validation)
     sample       sample/
     observe      observe/, zoo/ (the bundled models and extractors)
     judge        judge/
     report       report/ (rendering, baseline)
     run          runner/
-    api          api.py, reproduce.py
+    api          api.py, reproduce.py, preflight.py, outfolder.py
     front        cli.py, __init__.py, __main__.py, pytest_plugin.py, model_cards.py
 """
 
@@ -29,18 +29,18 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "evalkit"
 
 LAYERS = [
-    ("foundation", ["evalkit._version", "evalkit._errors", "evalkit._io", "evalkit._digest", "evalkit.store", "evalkit.contract",
+    ("foundation", ["evalkit._version", "evalkit._errors", "evalkit.boundary", "evalkit._io", "evalkit._digest", "evalkit.store", "evalkit.contract",
                     "evalkit.registry", "evalkit._builtins", "evalkit.cache"]),
     ("libraries", ["evalkit.metrics", "evalkit.data"]),
     ("spec", ["evalkit.spec"]),
-    ("records", ["evalkit.report.model"]),
+    ("records", ["evalkit.report.model", "evalkit.report.reading"]),
     ("plan", ["evalkit.plan"]),
     ("sample", ["evalkit.sample"]),
     ("observe", ["evalkit.observe", "evalkit.zoo"]),
     ("judge", ["evalkit.judge"]),
     ("report", ["evalkit.report"]),
     ("run", ["evalkit.runner", "evalkit.run"]),
-    ("api", ["evalkit.api", "evalkit.reproduce"]),
+    ("api", ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder"]),
     ("front", ["evalkit.cli", "evalkit.__main__", "evalkit.pytest_plugin", "evalkit.model_cards", "evalkit"]),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .._errors import DataError
 
@@ -132,6 +132,29 @@ class Report(_Rec):
     exit_code: int = 0
     interrupted: bool = False
 
+    # where this run's files went (not part of the record): set by ``evalkit.run``
+    _written_to: Path | None = PrivateAttr(None)
+    _junit_written_to: Path | None = PrivateAttr(None)
+    _write_errors: list[str] = PrivateAttr(default_factory=list)
+
+    def record_outputs(self, folder: Path | None, junit: Path | None, errors: list[str]) -> None:
+        """Note where the files of this run were written (the asked folder or a fallback)."""
+        self._written_to, self._junit_written_to, self._write_errors = folder, junit, list(errors)
+
+    @property
+    def written_to(self) -> Path | None:
+        """The folder holding this run's report files (None if not written, or nowhere could be)."""
+        return self._written_to
+
+    @property
+    def junit_written_to(self) -> Path | None:
+        return self._junit_written_to
+
+    @property
+    def write_errors(self) -> list[str]:
+        """Why files could not go where asked (empty when they did)."""
+        return list(self._write_errors)
+
     def subject(self, name: str) -> SubjectResult:
         for s in self.subjects:
             if s.name == name:
@@ -144,18 +167,10 @@ class Report(_Rec):
 
 
 def read_report(path: str | Path) -> Report:
-    """Read a ``report.json`` (or a report folder) back into a ``Report``."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "report.json"
-    if not p.is_file():
-        raise DataError(f"{p}: report not found")
-    try:
-        import json
+    """Read a ``report.json`` (or a report folder) back into a ``Report``.
 
-        data = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{p}: not a readable report.json ({exc})") from None
-    if data.get("schema_version") != REPORT_SCHEMA_VERSION:
-        raise DataError(f"{p}: report schema version {data.get('schema_version')!r}; this evalkit reads {REPORT_SCHEMA_VERSION}")
-    return Report.model_validate(data)
+    The file is untrusted input: see ``report.reading`` for every check it passes.
+    """
+    from .reading import read_report_file
+
+    return read_report_file(path)

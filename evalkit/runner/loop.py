@@ -28,10 +28,10 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
         gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
     except EvalkitError:
         raise
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{spec.where('subjects', sp.index)}: subject {sp.name!r}: {exc}") from None
-    except Exception as exc:
+    except Exception as exc:  # the spec validated: what the factory raises now is the subject breaking (exit 3)
         raise SubjectError(f"subject {sp.name!r}: building the generator raised {type(exc).__name__}: {exc}") from exc
+    if gen is None:
+        raise SubjectError(f"subject {sp.name!r}: the generator factory returned None instead of a generator")
     for attr in ("image_shape", "num_classes", "sample"):
         if not hasattr(gen, attr):
             raise SubjectError(f"subject {sp.name!r}: the generator has no {attr!r} (see the Generator protocol)")

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import EvalkitError
+from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
 from ..spec.model import Spec
@@ -29,7 +29,9 @@ def new_state(plan: Plan) -> SubjectState:
 
 def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: SubjectResult) -> SubjectState:
     """Sample, observe, gather and judge one subject into ``res``; return the merged state."""
-    source, weights = build_source(ctx, sp)
+    limit = subject_time_limit(ctx.spec, sp.spec, ctx.time_limit)  # charged: building and sampling, not metrics
+    with limit.running():
+        source, weights = build_source(ctx, sp)
     res.image_shape = list(source.image_shape)
     if weights is not None:
         res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
@@ -40,7 +42,8 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: 
     if "training" in ctx.plan.needs:
         ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
     t_loop = time.monotonic()
-    end = sample_loop(ctx, sp, source, state, shape)
+    with limit.running():
+        end = sample_loop(ctx, sp, source, state, shape)
     loop_s = time.monotonic() - t_loop
     res.stopped_early = end.stopped_early
     res.samples_per_second = round(state.n / loop_s, 2) if loop_s > 0 and state.n else None
@@ -62,8 +65,8 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, bool]:
     except KeyboardInterrupt:
         res.status, res.error = "interrupted", "interrupted by the user (Ctrl-C)"
         interrupted = True
-    except Exception as exc:  # user code may raise anything; the other subjects still run
-        res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
+        res.status, res.error = "broken", subject_failure(exc)
         log.debug("subject %s broke", sp.name, exc_info=True)
     if res.status != "ok" or not res.n:
         res.n, res.nonfinite = state.n, state.nonfinite
@@ -90,13 +93,13 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False) -> Report:
+            cache: bool = True, strict: bool = False, time_limit: float | None = None) -> Report:
     """Plan and run ``spec``; return the Report (nothing written)."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, time_limit)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = False
