@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
 from ._version import __version__
 from .boundary import cli_guard
@@ -43,6 +42,8 @@ def _formatter(prog):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._builtins import REPORT_FORMATS
+
     p = _Parser(
         prog="evalkit",
         formatter_class=_formatter,
@@ -119,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
+        print("interrupted", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -137,9 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_for(exc)
     except EvalkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exit_code_for(exc)
-    except KeyboardInterrupt as exc:
-        print("interrupted", file=sys.stderr)
         return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
