@@ -4,7 +4,7 @@ The layers, lowest first (docs/architecture.md states the same rule). A module m
 import its own layer or a lower one, never a higher one; every import counts,
 also those inside functions, since a lazy import is still a dependency.
 
-    foundation   _version, _errors, boundary, _io, _digest, store, contract, registry, _builtins, cache
+    foundation   _version, _errors, boundary, progress, _io, _digest, store, contract, registry, _builtins, cache
     libraries    metrics (the maths), data (image readers, datasets)
     spec         spec/ (the spec schema, its YAML loader, the where: grammar)
     records      report/model.py, report/reading.py (what a run found: filled by judge, read by report)
@@ -29,7 +29,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "evalkit"
 
 LAYERS = [
-    ("foundation", ["evalkit._version", "evalkit._errors", "evalkit.boundary", "evalkit._io", "evalkit._digest", "evalkit.store", "evalkit.contract",
+    ("foundation", ["evalkit._version", "evalkit._errors", "evalkit.boundary", "evalkit.progress", "evalkit._io", "evalkit._digest", "evalkit.store", "evalkit.contract",
                     "evalkit.registry", "evalkit._builtins", "evalkit.cache"]),
     ("libraries", ["evalkit.metrics", "evalkit.data"]),
     ("spec", ["evalkit.spec"]),
