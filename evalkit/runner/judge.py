@@ -72,7 +72,10 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     for rp in ctx.plan.metric_requirements:
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
-            mv = rp.metric.compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
+            try:
+                mv = rp.metric.compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
+            except DataError as exc:  # e.g. too few samples for the metric's interval: say which requirement
+                raise DataError(f"{ctx.spec.where('requirements', rp.index)}: requirement {rp.name!r}: {exc}") from None
             seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), metric=rp.req.metric, args=rp.args,
                                      value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
