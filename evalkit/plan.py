@@ -30,6 +30,7 @@ from . import registry
 from ._errors import SpecError, SubjectError
 from .registry import Entry, Input
 from .spec.expr import Expression, parse_expression
+from .spec.limits import declared_size_problems
 from .spec.load import dotted, spec_folder_on_path
 from .spec.model import Requirement, Spec, Subject
 
@@ -281,6 +282,8 @@ def _extractor_problem(spec: Spec, key: str, name: str, must_classify: bool, pro
 
 
 def _reference_problems(spec: Spec, problem: _Problems) -> None:
+    for path, msg in declared_size_problems(spec):  # dataset ranges against declared split sizes
+        problem(path, msg)
     for key in ("reference", "training"):
         ref = getattr(spec, key)
         if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():
@@ -330,8 +333,10 @@ def _loaded_on_call(entry: Entry) -> Callable:
 
 def _resized(spec: Spec, n: int) -> Spec:
     """``spec`` with ``--n`` samples per subject."""
-    if n <= 0:
-        raise SpecError(f"--n must be a positive integer, got {n}")
+    from .spec.model import MAX_SAMPLES
+
+    if not 0 < n <= MAX_SAMPLES:
+        raise SpecError(f"--n must be a positive integer up to {MAX_SAMPLES}, got {n}")
     if isinstance(spec.sampling.labels, dict):
         raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
     out = spec.model_copy(deep=True)
