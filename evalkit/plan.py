@@ -247,7 +247,7 @@ def _label_problems(spec: Spec, subjects: list[SubjectPlan], problem: _Problems)
             continue
         bad = [c for c in asked if not 0 <= c < sp.num_classes]
         if bad:
-            problem(("sampling", "labels"), f"class {bad[0]} is out of range for subject {sp.name!r}, which has "
+            problem(("sampling", "labels"), f"class {bad[0]} is asked, but subject {sp.name!r} has "
                     f"{sp.num_classes} classes (0..{sp.num_classes - 1})")
 
 

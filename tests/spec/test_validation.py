@@ -95,7 +95,7 @@ def test_zoo_steps_zero_is_a_spec_problem(tmp_path):
 
 def test_labels_outside_the_model_classes(tmp_path):
     text = ZOO.replace("sampling: {n: 100, batch_size: 50}", "sampling: {n: 100, batch_size: 50, labels: [0, 99]}")
-    one_problem(text, tmp_path, "class 99 is out of range", "10 classes")
+    one_problem(text, tmp_path, "class 99 is asked", "10 classes")
 
 
 def test_dataset_range_past_the_split():
