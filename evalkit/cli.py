@@ -3,8 +3,8 @@
 Exit codes (every verb):
   0  success: every requirement passed
   1  a requirement failed, regressed against the baseline, or (with --strict) was inconclusive
-  2  the spec or the command line is wrong
-  3  the run broke: a model raised, data or weights are missing or unreadable
+  2  the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3  the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
 """
 
@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from ._errors import EXIT_BROKEN, EXIT_USAGE, EvalkitError, SpecError
+from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
+from ._version import __version__
 from .boundary import cli_guard
 
 log = logging.getLogger("evalkit")
@@ -26,8 +26,8 @@ log = logging.getLogger("evalkit")
 EXIT_CODES = """exit codes:
   0    every requirement passed
   1    a requirement failed, regressed against --baseline, or was inconclusive under --strict
-  2    the spec or the command line is wrong (nothing was run)
-  3    the run broke: a model raised or returned bad samples, data or weights are missing
+  2    the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3    the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
 """
 
@@ -42,6 +42,8 @@ def _formatter(prog):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._builtins import REPORT_FORMATS
+
     p = _Parser(
         prog="evalkit",
         formatter_class=_formatter,
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare only the subjects and requirements that pair with the baseline's (by default "
                    "anything unpaired is an error, exit 2, found before sampling)")
     r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
-    r.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+    r.add_argument("--format", action="append", choices=REPORT_FORMATS, dest="formats",
                    help="report files to write (repeatable) [the spec's report.formats]")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true",
@@ -89,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Print the JSON Schema of spec version 1, for editor completion and validation.")
 
     ls = sub.add_parser("list", help="list registered generators, datasets, features, measurements, checks, metrics",
-                        description="List what is registered, with one line of help each.")
+                        description="List what is registered with its declaration: what it reads, its arguments\n"
+                        "with defaults, and for metrics the orientation, interval method and minimum N.",
+                        formatter_class=_formatter)
     ls.add_argument("kind", nargs="?", choices=["generators", "datasets", "features", "measurements", "checks", "metrics"])
 
     pl = sub.add_parser("plan", help="how many samples each requirement needs to be decided",
@@ -151,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
+        print("interrupted", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -166,13 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         for line in exc.problems:
             print(f"error: {_visible(line)}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     except EvalkitError as exc:
         print(f"error: {_visible(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
         # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
@@ -283,15 +292,19 @@ def _cmd_validate(args) -> int:
     code = 0
     for path in args.specs:
         try:
-            make_plan(load_spec(path))
+            plan = make_plan(load_spec(path))
             print(f"{path}: ok")
+            for sp in plan.subjects:
+                if not sp.classes_known:
+                    print(f"{path}: note: subject {sp.name!r} is a factory function, so its classes are known only "
+                          "when the run builds it; give its class a `num_classes` attribute to check labels here")
         except SpecError as exc:
             for line in exc.problems:
                 print(f"error: {_visible(line)}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
         except EvalkitError as exc:
             print(f"error: {_visible(str(exc))}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
     return code
 
 
@@ -311,6 +324,8 @@ def _cmd_list(args) -> int:
         print(f"{kind}:")
         for e in registry.REGISTRIES[kind]:
             print(f"  {e.name:<22} {e.help}")
+            for line in e.decl.describe():
+                print(f"  {'':<22}   {line}")
     return 0
 
 
@@ -321,10 +336,13 @@ def _cmd_plan(args) -> int:
 
     plan = make_plan(load_spec(args.spec))
     n = plan.spec.sampling.size
+    # per-class requirements split the error over the classes asked (read from each model's declaration)
+    classes = max([plan.classes_asked(sp) for sp in plan.subjects] + [1])
     print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"))
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
-        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else "")))
+        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}"
+                              + (f" (per class, Holm over {classes} classes)" if rp.req.per_class else "")))
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
         offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
         for off in offsets:
@@ -333,10 +351,10 @@ def _cmd_plan(args) -> int:
                 continue
             conf = rp.confidence
             if rp.req.per_class:
-                conf = 1 - (1 - conf) / 10
+                conf = 1 - (1 - conf) / classes
             need = samples_needed(p, target, conf, args.power)
             if rp.req.per_class and need is not None:
-                need *= 10
+                need *= classes
             verdict = "PASS" if p > target else "FAIL"
             shown = "never" if need is None else str(need)
             flag = "  <= n" if need is not None and need <= n else ""

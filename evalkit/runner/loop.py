@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .._errors import EvalkitError, SpecError, SubjectError
+import torch
+
 from ..observe.indexes import DuplicateIndex
+from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
 from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
@@ -109,9 +112,12 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, s
     looks = Looks(ctx.plan, source.n, bs, world=ctx.world)
     history = DuplicateIndex()
     stopped_at = None
+    pixel_range = allowed_range(ctx.plan, sp, getattr(source, "gen", None))
     counts: list[list[tuple[int, int]]] = []  # (passed, n) per requirement after every look
     with progress(ctx, sp, source.n) as advance:
         for j, batch in my_batches(ctx, source, bs):
+            enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), pixel_range, sp.name,
+                          int(batch.indices[0]))
             observe_batch(ctx, batch, state, history, shape)
             advance(len(batch.indices))
             if looks.enabled:
