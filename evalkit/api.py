@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
 from .report.model import Report
 from .report.render import write_report
@@ -86,9 +87,9 @@ def run(
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
     fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-    if bad:
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    bad = [f for f in fmts if f not in REPORT_FORMATS]
+    if bad:  # before anything runs
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
     return fmts
 
 
