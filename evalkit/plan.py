@@ -145,6 +145,9 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
             rp.needs = frozenset(n for name in rp.expr.names for n in registry.measurements.get(name).info.get("needs", ()))
         else:
             entry = registry.metrics.get(r.metric)
+            if entry.info.get("retired"):
+                problem(("requirements", j, "metric"), entry.info["retired"])
+                continue
             rp.metric = entry
             rp.needs = frozenset(entry.info.get("needs", ()))
             metric_names.append(r.metric)
