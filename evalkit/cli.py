@@ -267,28 +267,39 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from .judge.stats import samples_needed
+    from .judge.power import rule_power, samples_for_power
     from .plan import make_plan
     from .spec.load import load_spec
 
     plan = make_plan(load_spec(args.spec))
-    n = plan.spec.sampling.size
-    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}")
+    s = plan.spec.sampling
+    n = s.size
+    sequential = bool(s.sequential and not plan.metric_requirements)
+    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"
+          + ("; sequential looks every batch" if sequential else ""))
+    classes = _plan_classes(plan) if any(rp.req.per_class for rp in plan.rate_requirements) else None
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
-        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else ""))
+        labels_at = None
+        rule = "sequential looks, error spending" if sequential else "one look at n"
+        if rp.req.per_class:
+            if not classes:
+                print(f"\n{rp.name}: per class, but no subject has classes; nothing to plan")
+                continue
+            labels_at = _labels_at(s, classes)
+            rule += f", Holm over {len(set(labels_at(n).tolist()))} classes (from the model)"
+        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})")
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
-        offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
-        for off in offsets:
+        for off in (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1):
             p = round(target + off, 4)
             if not 0 <= p <= 1 or p == target:
                 continue
-            conf = rp.confidence
-            if rp.req.per_class:
-                conf = 1 - (1 - conf) / 10
-            need = samples_needed(p, target, conf, args.power)
-            if rp.req.per_class and need is not None:
-                need *= 10
+
+            def power_at(m: int, p=p) -> float:
+                return rule_power(p, m, target=target, confidence=rp.confidence, per_class=rp.req.per_class,
+                                  sequential=sequential, batch_size=min(s.batch_size, m), labels_at=labels_at)
+
+            need = samples_for_power(power_at, args.power, limit=200_000 if rp.req.per_class else 1_000_000)
             verdict = "PASS" if p > target else "FAIL"
             shown = "never" if need is None else str(need)
             flag = "  <= n" if need is not None and need <= n else ""
@@ -296,6 +307,32 @@ def _cmd_plan(args) -> int:
     for rp in plan.metric_requirements:
         print(f"\n{rp.name}: metric bound, judged on its interval at n = {n}")
     return 0
+
+
+def _plan_classes(plan) -> int | None:
+    """The number of classes the spec's generator subjects declare (the largest, if they differ)."""
+    import torch
+
+    found = []
+    for sp in plan.subjects:
+        if sp.factory is None:
+            continue
+        ckpt = str(plan.spec.resolve_path(sp.spec.checkpoint)) if sp.spec.checkpoint else None
+        gen = sp.factory(device=torch.device("cpu"), checkpoint=ckpt, **sp.spec.params)
+        if getattr(gen, "num_classes", None):
+            found.append(int(gen.num_classes))
+    return max(found) if found else None
+
+
+def _labels_at(sampling, classes: int):
+    from .sample.sources import asked_labels
+
+    def at(m: int):
+        if isinstance(sampling.labels, dict):
+            return asked_labels(sampling, classes).numpy()
+        return asked_labels(sampling.model_copy(update={"n": m, "batch_size": min(sampling.batch_size, m)}), classes).numpy()
+
+    return at
 
 
 def _cmd_reproduce(args) -> int:
