@@ -46,6 +46,7 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
+
 __all__ = [
     "__version__",
     "run",

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from ._errors import EXIT_BROKEN, UsageError
-from .report.baseline import compare
 from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
@@ -41,6 +40,7 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    baseline_partial: bool = False,
     junit: str | Path | None = None,
     overwrite: bool = False,
     time_limit: float | None = None,
@@ -56,6 +56,8 @@ def run(
     before sampling, all at once) and ``RunError`` when nothing could run. If the report
     cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
     and ``report.written_to`` says where.
+    With ``baseline``, every subject and requirement must pair with the baseline's
+    (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
     """
     from .outfolder import clear_previous
     from .preflight import RunOutputs, check_run
@@ -72,11 +74,17 @@ def run(
     if out_dir is not None and writer:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
     base = check_run(spec, outputs, baseline, n=n).baseline
+    if base is not None:
+        from .report.regression import match_baseline
+
+        match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
     if overwrite and writer and out_dir is not None and out_dir.is_dir():
         clear_previous(out_dir)
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
-        compare(report, base, spec.regression.tolerance, str(baseline))
+        from .report.regression import apply_baseline
+
+        apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         _write_outputs(report, spec.name, out_dir, fmts, junit)

@@ -102,7 +102,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, time_limit)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world, progress, time_limit)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = False
