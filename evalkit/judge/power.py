@@ -186,3 +186,32 @@ def rule_power(p: float, n: int, *, target: float, confidence: float, per_class:
     if sequential:
         return sequential_power(p, target, confidence, n, batch_size)
     return fixed_power(p, target, confidence, n)
+
+
+def metric_reference_power(interval: Callable[[object, object], tuple[float, float]], real, size: int, *,
+                           at_least: float | None, at_most: float | None, draws: int = 8, seed: int = 0) -> float:
+    """Share of draws in which real data PASSes a metric bound at N = ``size``.
+
+    The reference is split in two seeded halves: one plays the reference, ``size``
+    images drawn without replacement from the other play an ideal generator, and
+    ``interval(reference_half, drawn)`` gives the metric's one-sided bounds.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(real), generator=g)
+    half = len(real) // 2
+    ref, held = real[perm[:half]], real[perm[half:]]
+    if size > len(held):
+        raise ValueError(f"N = {size} exceeds the held-out half ({len(held)} images)")
+    passed = 0
+    for _ in range(draws):
+        low, high = interval(ref, held[torch.randperm(len(held), generator=g)[:size]])
+        passed += (at_least is None or low >= at_least) and (at_most is None or high <= at_most)
+    return passed / draws
+
+
+def metric_sizes(n: int, held_out: int) -> list[int]:
+    """The N at which ``evalkit plan`` tries a metric on real data: a 1-3-10 ladder and the spec's n."""
+    ladder = [10, 30, 100, 300, 1000, 3000, 10000, 30000]
+    return sorted({m for m in ladder + [n] if m <= held_out})

@@ -104,3 +104,25 @@ def test_plan_reads_the_number_of_classes_from_the_model(write_spec, capsys):
     assert main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "Holm over 3 classes" in out
+
+
+def test_plan_tries_metric_bounds_on_held_out_real_data_and_warns(write_spec, capsys):
+    spec = write_spec("""\
+    version: 1
+    name: mp
+    reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
+    features: pixels
+    classifier: null
+    subjects:
+      - model: dataset
+        params: {range: [5000, 6000]}
+    sampling: {n: 100, batch_size: 50}
+    requirements:
+      - {name: reachable, metric: precision, at_least: 0.05}
+      - {name: unreachable, metric: precision, at_least: 0.9999}
+    """)
+    assert main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    reachable, unreachable = out.split("unreachable:")
+    assert "real data PASSes with power 0.8 from N = " in reachable
+    assert "WARNING: even real data does not PASS this bound" in unreachable
