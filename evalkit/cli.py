@@ -246,7 +246,7 @@ def _table(report) -> str:
             if r.kind == "rate":
                 val = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
             else:
-                val = f"{r.value:.4g}"
+                val = f"{r.value:.4g} (N={r.n})"  # metrics move with N: the N judged at goes with the value
             bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
             extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
             lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
