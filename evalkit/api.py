@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
 from .report.model import Report
 from .report.render import write_report
@@ -59,27 +60,20 @@ def run(
     With ``baseline``, every subject and requirement must pair with the baseline's
     (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
     """
-    from .outfolder import clear_previous
-    from .preflight import RunOutputs, check_run
-
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-    if bad:
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    outputs = None
-    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
-    if out_dir is not None and writer:
-        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
-    base = check_run(spec, outputs, baseline, n=n).baseline
+    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n)
+    match = None
     if base is not None:
         from .report.regression import match_baseline
 
         match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
-    if overwrite and writer and out_dir is not None and out_dir.is_dir():
-        clear_previous(out_dir)
+    if overwrite and out_dir is not None and int(os.environ.get("RANK", "0")) == 0 and out_dir.is_dir():
+        from .outfolder import clear_previous
+
+        clear_previous(out_dir)  # only now that nothing can refuse the run any more
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
     if base is not None:
         from .report.regression import apply_baseline
@@ -89,6 +83,26 @@ def run(
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         _write_outputs(report, spec.name, out_dir, fmts, junit)
     return report
+
+
+def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
+    fmts = formats if formats is not None else list(spec.report.formats)
+    bad = [f for f in fmts if f not in REPORT_FORMATS]
+    if bad:  # before anything runs
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
+    return fmts
+
+
+def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
+               baseline: str | Path | None, n: int | None) -> Report | None:
+    """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
+    from .preflight import RunOutputs, check_run
+
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    outputs = None
+    if out_dir is not None and writer:
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
+    return check_run(spec, outputs, baseline, n=n).baseline
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:

@@ -3,8 +3,8 @@
 Exit codes (every verb):
   0  success: every requirement passed
   1  a requirement failed, regressed against the baseline, or (with --strict) was inconclusive
-  2  the spec or the command line is wrong
-  3  the run broke: a model raised, data or weights are missing or unreadable
+  2  the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3  the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
 """
 
@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from ._errors import EXIT_BROKEN, EXIT_USAGE, EvalkitError, SpecError
+from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
+from ._version import __version__
 from .boundary import cli_guard
 
 log = logging.getLogger("evalkit")
@@ -26,8 +26,8 @@ log = logging.getLogger("evalkit")
 EXIT_CODES = """exit codes:
   0    every requirement passed
   1    a requirement failed, regressed against --baseline, or was inconclusive under --strict
-  2    the spec or the command line is wrong (nothing was run)
-  3    the run broke: a model raised or returned bad samples, data or weights are missing
+  2    the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3    the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
 """
 
@@ -42,6 +42,8 @@ def _formatter(prog):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._builtins import REPORT_FORMATS
+
     p = _Parser(
         prog="evalkit",
         formatter_class=_formatter,
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare only the subjects and requirements that pair with the baseline's (by default "
                    "anything unpaired is an error, exit 2, found before sampling)")
     r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
-    r.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+    r.add_argument("--format", action="append", choices=REPORT_FORMATS, dest="formats",
                    help="report files to write (repeatable) [the spec's report.formats]")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true",
@@ -89,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Print the JSON Schema of spec version 1, for editor completion and validation.")
 
     ls = sub.add_parser("list", help="list registered generators, datasets, features, measurements, checks, metrics",
-                        description="List what is registered, with one line of help each.")
+                        description="List what is registered with its declaration: what it reads, its arguments\n"
+                        "with defaults, and for metrics the orientation, interval method and minimum N.",
+                        formatter_class=_formatter)
     ls.add_argument("kind", nargs="?", choices=["generators", "datasets", "features", "measurements", "checks", "metrics"])
 
     pl = sub.add_parser("plan", help="how many samples each requirement needs to be decided",
@@ -107,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("indices", nargs="*", type=int, metavar="INDEX", help="sample indices [the failing examples]")
     rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
     rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
+    rp.add_argument("--spec", metavar="SPEC", help="the spec the report was made with (the report's copy is only compared)")
+    rp.add_argument("--trust-report", action="store_true",
+                    help="rebuild the models from the report's own copy of the spec, importing the modules it names")
 
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
                         formatter_class=_formatter, epilog=EXIT_CODES,
@@ -119,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--out", metavar="DIR", help="where to write comparison.* [reports/compare-<timestamp>]")
     cp.add_argument("--fail-if-worse", action="append", metavar="SUBJECT", default=[],
                     help="exit 1 when SUBJECT is significantly worse than another on anything (repeatable)")
+    cp.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                    help="paired bootstrap replicates for FID and Vendi of subjects that drew the same samples [200]")
     cp.add_argument("--force", action="store_true",
                     help="compare reports of different references, feature spaces or spec versions anyway "
                     "(the table is labelled not comparable)")
@@ -136,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
+        print("interrupted", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -150,14 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(cli_guard(lambda: _VERBS[args.verb](args)) or 0)
     except SpecError as exc:
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return exc.exit_code
+            print(f"error: {_visible(line)}", file=sys.stderr)
+        return exit_code_for(exc)
     except EvalkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print(f"error: {_visible(str(exc))}", file=sys.stderr)
+        return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
         # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
@@ -191,21 +205,21 @@ def _cmd_run(args) -> int:
         if report.baseline:
             from .report.regression import baseline_lines
 
-            print("\n" + "\n".join(baseline_lines(report)))
+            print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
     _say_where(report, out, args.junit, args.quiet)
     if args.quiet:
         # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
         for s in report.subjects:
             if s.error:
                 named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
-                print(f"evalkit: {named}", file=sys.stderr)
+                print(f"evalkit: {_visible(named)}", file=sys.stderr)
     return report.exit_code
 
 
 def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
     """Where the report went; when it could not go where asked, why and where it is instead."""
     for error in report.write_errors:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_visible(str(error))}", file=sys.stderr)
     if report.write_errors:
         if report.written_to is None:
             print("error: the report could not be written anywhere; the verdicts printed are all that is left",
@@ -252,7 +266,13 @@ def _table(report) -> str:
             lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
         if s.regressions:
             lines.append("  REGRESSED " + ", ".join(s.regressions))
-    return "\n".join(lines)
+    return "\n".join(_visible(line) for line in lines)  # names and model messages: control codes shown, not obeyed
+
+
+def _visible(text: str) -> str:
+    from .report.escape import visible
+
+    return visible(text, keep_newlines=True)
 
 
 def _cmd_validate(args) -> int:
@@ -262,15 +282,19 @@ def _cmd_validate(args) -> int:
     code = 0
     for path in args.specs:
         try:
-            make_plan(load_spec(path))
+            plan = make_plan(load_spec(path))
             print(f"{path}: ok")
+            for sp in plan.subjects:
+                if not sp.classes_known:
+                    print(f"{path}: note: subject {sp.name!r} is a factory function, so its classes are known only "
+                          "when the run builds it; give its class a `num_classes` attribute to check labels here")
         except SpecError as exc:
             for line in exc.problems:
-                print(f"error: {line}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+                print(f"error: {_visible(line)}", file=sys.stderr)
+            code = max(code, exit_code_for(exc))
         except EvalkitError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            print(f"error: {_visible(str(exc))}", file=sys.stderr)
+            code = max(code, exit_code_for(exc))
     return code
 
 
@@ -290,6 +314,8 @@ def _cmd_list(args) -> int:
         print(f"{kind}:")
         for e in registry.REGISTRIES[kind]:
             print(f"  {e.name:<22} {e.help}")
+            for line in e.decl.describe():
+                print(f"  {'':<22}   {line}")
     return 0
 
 
@@ -302,9 +328,10 @@ def _cmd_plan(args) -> int:
     s = plan.spec.sampling
     n = s.size
     sequential = bool(s.sequential and not plan.metric_requirements)
-    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"
-          + ("; sequential looks every batch" if sequential else ""))
-    classes = _plan_classes(plan) if any(rp.req.per_class for rp in plan.rate_requirements) else None
+    print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"
+                   + ("; sequential looks every batch" if sequential else "")))
+    # the models' declared class counts; the asked labels come from the spec (a pure function of the seed)
+    classes = max([sp.num_classes or 0 for sp in plan.subjects] + [0]) or None
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
         labels_at = None
@@ -314,8 +341,9 @@ def _cmd_plan(args) -> int:
                 print(f"\n{rp.name}: per class, but no subject has classes; nothing to plan")
                 continue
             labels_at = _labels_at(s, classes)
-            rule += f", Holm over {len(set(labels_at(n).tolist()))} classes (from the model)"
-        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})")
+            asked = max(plan.classes_asked(sp) for sp in plan.subjects)
+            rule += f", Holm over {asked} classes (from the model)"
+        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})"))
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
         for off in (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1):
             p = round(target + off, 4)
@@ -343,6 +371,7 @@ def _plan_metrics(plan, n: int, power: float) -> None:
 
     from .judge.power import metric_reference_power, metric_sizes
     from .metrics.suite import MetricInputs
+    from .registry import Input
     from .runner.references import References, open_reference
 
     real = None
@@ -351,14 +380,14 @@ def _plan_metrics(plan, n: int, power: float) -> None:
         real = References(plan.spec, torch.device("cpu")).real_features(tuple(data.image_shape))
     for rp in plan.metric_requirements:
         bound = f"<= {rp.req.at_most:g}" if rp.req.at_most is not None else f">= {rp.req.at_least:g}"
-        print(f"\n{rp.name}: {rp.req.metric} {bound} at confidence {rp.confidence:g}, judged at n = {n}")
-        if real is None or set(rp.metric.info.get("needs", ())) - {"real"}:
+        print("\n" + _visible(f"{rp.name}: {rp.req.metric} {bound} at confidence {rp.confidence:g}, judged at n = {n}"))
+        if real is None or set(rp.metric.inputs) - {Input.FEATURES, Input.REFERENCE}:
             print("  (needs more than reference features; not tried on real data)")
             continue
-        metric = rp.metric.obj()
 
-        def interval(ref, fake, rp=rp, metric=metric):
-            v = metric.compute(MetricInputs("held-out reference", ref, fake), rp.confidence, **rp.req.args)
+        def interval(ref, fake, rp=rp):
+            v = rp.metric.compute(MetricInputs("held-out reference", ref, fake), rp.confidence, rp.args,
+                                  n=len(fake), requirement=rp.name)
             return v.low, v.high
 
         print(f"  real data (half the reference against the other half), share PASSing of {DRAWS} draws:")
@@ -387,21 +416,6 @@ def _plan_metrics(plan, n: int, power: float) -> None:
             print(f"  real data PASSes with power {power:g} from N = {reached}")
 
 
-def _plan_classes(plan) -> int | None:
-    """The number of classes the spec's generator subjects declare (the largest, if they differ)."""
-    import torch
-
-    found = []
-    for sp in plan.subjects:
-        if sp.factory is None:
-            continue
-        ckpt = str(plan.spec.resolve_path(sp.spec.checkpoint)) if sp.spec.checkpoint else None
-        gen = sp.factory(device=torch.device("cpu"), checkpoint=ckpt, **sp.spec.params)
-        if getattr(gen, "num_classes", None):
-            found.append(int(gen.num_classes))
-    return max(found) if found else None
-
-
 def _labels_at(sampling, classes: int):
     from .sample.sources import asked_labels
 
@@ -416,7 +430,8 @@ def _labels_at(sampling, classes: int):
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device)
+    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device,
+                      spec=args.spec, trust_report=args.trust_report, say=lambda m: print(_visible(m), file=sys.stderr))
     for p in paths:
         print(p)
     return 0
@@ -428,11 +443,11 @@ def _cmd_compare(args) -> int:
     from .report import comparison
 
     contenders = comparison.load_contenders(args.reports, args.subjects)
-    table = comparison.build(contenders, force=args.force)
+    table = comparison.build(contenders, force=args.force, bootstrap=args.bootstrap)
     watched = [comparison.resolve_label(table, name) for name in args.fail_if_worse]
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = comparison.write(table, out)
-    print(comparison.to_text(table), end="")
+    print(_visible(comparison.to_text(table)), end="")
     code = 0
     for label in watched:
         worse = comparison.worse_rows(table, label)

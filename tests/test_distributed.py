@@ -16,7 +16,7 @@ def test_torchrun_two_processes_match_one(write_spec, tmp_path):
     torchrun = shutil.which("torchrun")
     if torchrun is None:
         pytest.skip("torchrun not on PATH")
-    spec = write_spec(BASIC + "  - {metric: fid, at_most: 1000, args: {bootstrap: 10}}\n"
+    spec = write_spec(BASIC + "  - {metric: fid, at_most: 1000}\n"
                       "  - {metric: precision, at_least: 0.1}\n")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     single = tmp_path / "one"

@@ -82,8 +82,11 @@ def test_per_class_on_unconditional_model_is_a_spec_error(write_spec, tmp_path, 
                       .replace("  - {name: agrees, check: label_agreement, at_least: 0.5}\n", "")
                       .replace("labels: [1, 2, 3, 4]", "labels: uniform"))
     code = main(["run", str(spec), "--out", str(tmp_path / "o")])
-    out = capsys.readouterr().out
-    assert code == 2 and "per_class needs asked labels" in out and "unconditional" in out
+    err = capsys.readouterr().err
+    # found by validation (the subject's class declares num_classes = None): nothing ran
+    assert code == 2 and "per_class needs asked labels" in err and "unconditional" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["validate", str(spec)]) == 2
 
 
 def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_path):
@@ -92,7 +95,7 @@ def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_p
     failing = report.subjects[0].requirements[1].failing
     assert failing, "the striped model should disagree with the classifier sometimes"
     idx = [f.index for f in failing]
-    paths = evalkit.reproduce.reproduce(tmp_path / "r", "usergen:Striped", idx, out=tmp_path / "png")
+    paths = evalkit.reproduce.reproduce(tmp_path / "r", "usergen:Striped", idx, out=tmp_path / "png", spec=spec)
     # regenerate independently: block b of size 50 seeded by (seed, b), labels cycle [1, 2, 3, 4]
     from evalkit.sample.sources import block_seed
     from tests.plugins.usergen import Striped
@@ -108,10 +111,13 @@ def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_p
 
 
 def test_reproduce_cli_errors(tmp_path, write_spec, capsys):
-    evalkit.run(write_spec(PER_CLASS), out=tmp_path / "r")
+    spec = write_spec(PER_CLASS)
+    evalkit.run(spec, out=tmp_path / "r")
     assert main(["reproduce", str(tmp_path / "r"), "nope", "1"]) == 3
     assert "no subject 'nope'" in capsys.readouterr().err
-    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999"]) == 2
+    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "1"]) == 2  # the report's spec imports user code
+    assert "--trust-report" in capsys.readouterr().err
+    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999", "--spec", str(spec)]) == 2
     assert "out of range" in capsys.readouterr().err
 
 

@@ -56,7 +56,6 @@ def _apply_range(images, labels, rng, what: str):
     return images[start:stop], None if labels is None else labels[start:stop]
 
 
-@registry.datasets("fashion-mnist", help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).")
 def fashion_mnist(split: str = "test", range: tuple[int, int] | None = None) -> ImageSet:
     images, labels = fashion.load(split)
     images, labels = _apply_range(images, labels, range, f"fashion-mnist {split}")
@@ -153,8 +152,7 @@ def _without_replacement(pool: Tensor, k: int, seed: int, stream: int) -> Tensor
     return torch.cat(out)[:k] if out else torch.empty(0, dtype=torch.long)
 
 
-@registry.generators("dataset", help="Replays real images of the asked classes (the ideal model).")
-def _dataset_generator(*, device, checkpoint: str | None = None, dataset: str = "fashion-mnist", split: str = "test",
+def dataset_generator(*, device, checkpoint: str | None = None, dataset: str = "fashion-mnist", split: str = "test",
                        range: list[int] | None = None):
     if checkpoint is not None:
         raise UsageError("the dataset subject takes no checkpoint")

@@ -11,23 +11,7 @@ import math
 
 from scipy import stats
 
-
-def cp_lower(k: int, n: int, confidence: float) -> float:
-    """One-sided Clopper–Pearson lower bound of a binomial rate."""
-    if n <= 0:
-        return 0.0
-    if k <= 0:
-        return 0.0
-    return float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))
-
-
-def cp_upper(k: int, n: int, confidence: float) -> float:
-    """One-sided Clopper–Pearson upper bound of a binomial rate."""
-    if n <= 0:
-        return 1.0
-    if k >= n:
-        return 1.0
-    return float(stats.beta.ppf(confidence, k + 1, n - k))
+from ..metrics.binomial import cp_lower, cp_upper  # noqa: F401  (the bounds every verdict is built on)
 
 
 def decide_rate(k: int, n: int, target: float, confidence: float) -> str:

@@ -79,7 +79,9 @@ class RequirementResult(_Rec):
 class MetricResult(_Rec):
     """A distribution metric with its interval."""
 
-    name: str
+    name: str = Field(description="Readable: the metric and the arguments the spec gave, e.g. 'recall(k=4)'.")
+    metric: str | None = Field(None, description="The registered metric's name (its declaration gives orientation and method).")
+    args: dict[str, Any] = Field(default_factory=dict, description="Every argument it was computed with, defaults included.")
     value: float
     lower: float
     upper: float

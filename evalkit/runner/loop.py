@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
 from .._errors import EvalkitError, SpecError, SubjectError
+import torch
+
 from ..observe.indexes import DuplicateIndex
+from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
 from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
-from ..data.images import open_images
+from ..data.images import MAX_IMAGE_PIXELS, open_images
+from ..spec.model import MAX_CLASSES
 from .context import RunContext
 from .looks import Looks
 from .observe import observe_batch
@@ -36,7 +41,15 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
     shape = tuple(gen.image_shape)
     if len(shape) != 3 or any(not isinstance(v, int) or v <= 0 for v in shape):
         raise SubjectError(f"subject {sp.name!r}: image_shape must be (C, H, W) positive ints, got {gen.image_shape!r}")
+    if math.prod(shape) > MAX_IMAGE_PIXELS * 4 or not _classes_ok(gen.num_classes):
+        raise SubjectError(f"subject {sp.name!r}: image_shape {shape} or num_classes {gen.num_classes!r} is beyond "
+                           f"evalkit's bounds ({MAX_IMAGE_PIXELS * 4} values per image, 1..{MAX_CLASSES} classes)")
     return gen
+
+
+def _classes_ok(num_classes) -> bool:
+    return num_classes is None or (isinstance(num_classes, int) and not isinstance(num_classes, bool)
+                                   and 0 < num_classes <= MAX_CLASSES)
 
 
 def build_source(ctx: RunContext, sp: SubjectPlan):
@@ -96,8 +109,11 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, s
     looks = Looks(ctx.plan, source.n, bs, world=ctx.world)
     history = DuplicateIndex()
     stopped_at = None
+    pixel_range = allowed_range(ctx.plan, sp, getattr(source, "gen", None))
     with progress(ctx, sp, source.n) as advance:
         for j, batch in my_batches(ctx, source, bs):
+            enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), pixel_range, sp.name,
+                          int(batch.indices[0]))
             observe_batch(ctx, batch, state, history, shape)
             advance(len(batch.indices))
             if looks.decided(state, j):

@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import SpecError
 from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
@@ -66,9 +65,6 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, bool]:
     except KeyboardInterrupt:
         res.status, res.error = "interrupted", "interrupted by the user (Ctrl-C)"
         interrupted = True
-    except SpecError as exc:
-        res.status, res.error = "broken", "[spec] " + str(exc)
-        res.requirements = []
     except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
         res.status, res.error = "broken", subject_failure(exc)
         log.debug("subject %s broke", sp.name, exc_info=True)
@@ -79,12 +75,13 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, bool]:
 
 
 def exit_code_of(report: Report, strict: bool = False) -> int:
-    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 2 spec problem; 3 broken."""
+    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 3 broken; 130 interrupted.
+
+    Never 2: validation (``plan.make_plan``) raises every spec problem before anything runs,
+    so whatever breaks a subject afterwards, whatever its type, is the run breaking."""
     subs = report.subjects
     if report.interrupted:
         return 130
-    if any(s.status == "broken" and s.error and s.error.startswith("[spec] ") for s in subs):
-        return 2
     if any(s.status == "broken" for s in subs):
         return 3
     verdicts = [r.verdict for s in subs for r in s.requirements]

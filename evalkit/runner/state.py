@@ -42,6 +42,8 @@ class SubjectState:
     labels: FeatureState = field(default_factory=FeatureState)
     n: int = 0
     nonfinite: int = 0
+    # per-sample values of the measurements metrics declare as inputs (plan.measured_inputs)
+    measured: dict[str, FeatureState] = field(default_factory=dict)
 
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
         return SubjectState(
@@ -49,4 +51,6 @@ class SubjectState:
             self.features.merge(o.features), self.predicted.merge(o.predicted), self.asked.merge(o.asked),
             self.memo.merge(o.memo), self.images.merge(o.images), self.labels.merge(o.labels),
             self.n + o.n, self.nonfinite + o.nonfinite,
+            {k: self.measured.get(k, FeatureState()).merge(o.measured.get(k, FeatureState()))
+             for k in sorted(set(self.measured) | set(o.measured))},
         )
