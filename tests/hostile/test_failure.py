@@ -71,6 +71,13 @@ def test_out_under_a_file(hostile):
     assert "afile' is a file, so no folder can be made under it" in r.err
 
 
+def test_out_is_a_dangling_link(hostile):
+    spec = hostile.spec()
+    (hostile.work / "out").symlink_to(hostile.work / "gone")
+    r = hostile.run("run", spec, "--out", "out", code=2, allow=())
+    assert "is a link to" in r.err and "does not exist" in r.err
+
+
 def test_out_in_a_read_only_folder(hostile):
     spec = hostile.spec()
     hostile.lock("ro")
