@@ -62,7 +62,7 @@ def build_source(ctx: RunContext, sp: SubjectPlan):
         imgs.check_all()
         return ImageSource(sp.name, imgs, s.size, ctx.device), None
     gen = build_generator(ctx, sp)
-    if gen.num_classes is None and s.labels != "uniform":
+    if gen.num_classes is None and s.labels not in ("uniform", "stratified"):
         raise SpecError(
             f"{ctx.spec.where('sampling', 'labels')}: sampling.labels asks for classes, but subject {sp.name!r} "
             "is unconditional (num_classes is None); remove `labels:` or use a class-conditional model"
