@@ -115,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--trust-report", action="store_true",
                     help="rebuild the models from the report's own copy of the spec, importing the modules it names")
 
+    rd = sub.add_parser("render", help="re-render an existing report (HTML, Markdown, JUnit) without sampling",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Render REPORT (a report.json or its folder) again from report.json and the sample\n"
+                        "store beside it; nothing is sampled. Bad input (a truncated or edited file) exits 2\n"
+                        "and overwrites nothing.")
+    rd.add_argument("report", metavar="REPORT", help="report.json or its folder")
+    rd.add_argument("--format", action="append", choices=["html", "markdown", "junit"], dest="formats",
+                    help="what to write (repeatable) [html]")
+    rd.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
+
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
                         formatter_class=_formatter, epilog=EXIT_CODES,
                         description="Compare every subject of REPORT... (or the --subjects named) pair by pair on every\n"
@@ -437,6 +447,14 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_render(args) -> int:
+    from .report.rerender import render
+
+    for path in render(args.report, args.formats, args.out):
+        print(path)
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from datetime import datetime
 
@@ -478,6 +496,7 @@ _VERBS = {
     "list": _cmd_list,
     "plan": _cmd_plan,
     "reproduce": _cmd_reproduce,
+    "render": _cmd_render,
     "train": _cmd_train,
     "compare": _cmd_compare,
 }

@@ -175,11 +175,13 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(hostile):
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--format", "html", code=0)
     out = hostile.work / "out"
     listed = json.loads((out / ".evalkit-manifest.json").read_text())["files"]
-    assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.name != ".evalkit-manifest.json")
+    assert sorted(listed) == sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                                    if p.is_file() and p.name != ".evalkit-manifest.json")
     assert "report.html" in listed
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--overwrite", code=0)
     # the earlier run's HTML page is gone: no stale file of another run beside the new report
-    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "report.json"]
+    # (samples/ holds the new run's sample store: one record per subject, rewritten)
+    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "report.json", "samples"]
 
 
 def test_overwrite_never_removes_files_evalkit_did_not_write(hostile):
