@@ -74,14 +74,17 @@ def run(
         from .outfolder import clear_previous
 
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
-    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit)
+    writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0
+    records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
+    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
+                     sample_sink=records)
     if base is not None:
         from .report.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
-        _write_outputs(report, spec.name, out_dir, fmts, junit)
+        _write_outputs(report, spec.name, out_dir, fmts, junit, records)
     return report
 
 
@@ -105,12 +108,14 @@ def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | P
     return check_run(spec, outputs, baseline, n=n).baseline
 
 
-def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
+def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None,
+                   records: dict | None = None) -> None:
     """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
     from .outfolder import write_file_or_fallback, write_folder
     from .report.render import to_junit
 
-    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted))
+    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted,
+                                                                 samples=records))
     errors = [outcome.error] if outcome.error else []
     target = None
     if junit is not None and not report.interrupted:

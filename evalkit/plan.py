@@ -195,6 +195,9 @@ def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> Requ
             needs |= _plain(registry.measurements.get(name).inputs)
     else:
         rp.metric = registry.metrics.get(r.metric)
+        if rp.metric.decl.interval.name == "retired":
+            problem(("requirements", j, "metric"), rp.metric.decl.interval.words)
+            return None
         rp.args, _ = rp.metric.validate_args(r.args)
         needs |= _plain(rp.metric.inputs)
         for m in rp.metric.inputs:  # a metric reading a measurement needs what that measurement reads

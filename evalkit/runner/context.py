@@ -20,6 +20,7 @@ class RunContext:
     world: int = 1
     progress: bool = False
     time_limit: float | None = None  # --time-limit: overrides the spec's per-subject limits
+    sample_sink: dict | None = None  # subject name -> its sample record, made as the subject ends (rank 0)
 
     @property
     def spec(self) -> Spec:

@@ -21,6 +21,8 @@ from .context import RunContext
 from .looks import Looks
 from .observe import observe_batch
 from .state import SubjectState
+from ..report.model import Look
+from ..report.trace import trace_of
 
 
 def build_generator(ctx: RunContext, sp: SubjectPlan):
@@ -60,7 +62,7 @@ def build_source(ctx: RunContext, sp: SubjectPlan):
         imgs.check_all()
         return ImageSource(sp.name, imgs, s.size, ctx.device), None
     gen = build_generator(ctx, sp)
-    if gen.num_classes is None and s.labels != "uniform":
+    if gen.num_classes is None and s.labels not in ("uniform", "stratified"):
         raise SpecError(
             f"{ctx.spec.where('sampling', 'labels')}: sampling.labels asks for classes, but subject {sp.name!r} "
             "is unconditional (num_classes is None); remove `labels:` or use a class-conditional model"
@@ -101,6 +103,7 @@ def progress(ctx: RunContext, sp: SubjectPlan, n: int):
 class LoopEnd:
     stopped_early: bool
     look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
+    trace: dict[str, list[Look]] | None = None  # sequential: per requirement name, the bounds at every look
 
 
 def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, shape: tuple) -> LoopEnd:
@@ -110,13 +113,17 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, s
     history = DuplicateIndex()
     stopped_at = None
     pixel_range = allowed_range(ctx.plan, sp, getattr(source, "gen", None))
+    counts: list[list[tuple[int, int]]] = []  # (passed, n) per requirement after every look
     with progress(ctx, sp, source.n) as advance:
         for j, batch in my_batches(ctx, source, bs):
             enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), pixel_range, sp.name,
                           int(batch.indices[0]))
             observe_batch(ctx, batch, state, history, shape)
             advance(len(batch.indices))
+            if looks.enabled:
+                counts.append([(rs.passed, rs.n) for rs in state.rates])
             if looks.decided(state, j):
                 stopped_at = j
                 break
-    return LoopEnd(stopped_at is not None, looks.final(stopped_at))
+    final = looks.final(stopped_at)
+    return LoopEnd(stopped_at is not None, final, None if final is None else trace_of(ctx.plan, counts, looks.conf, final))

@@ -150,9 +150,13 @@ def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: D
     feats_fn, classifier_fn = batch_models(ctx, shape, batch.labels is not None)
     memory = ctx.refs.memorization(shape) if "training" in ctx.plan.needs else None
     obs = Observation(screened.images, batch.images, batch.labels, batch.indices, feats_fn, classifier_fn, memory, history)
+    outcomes = []
     for rp, rs in zip(ctx.plan.rate_requirements, state.rates):
         ok, undefined = rate_outcome(rp, obs, screened)
+        outcomes.append((ok, undefined))
         fold_rate(rs, ok, undefined, batch.labels)
         keep_failing(rs, rp, obs, ok, ctx.keep)
+    if state.samples is not None:
+        state.samples.observe(obs, outcomes)
     fold_inputs(ctx, obs, screened, state)
     state.n += len(screened.images)

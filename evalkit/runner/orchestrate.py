@@ -11,6 +11,8 @@ from pathlib import Path
 from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
+from ..report.samples import new_log, sample_record
+from ..report.trace import attach_looks
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def new_state(plan: Plan) -> SubjectState:
-    return SubjectState([RateState() for _ in plan.rate_requirements])
+    return SubjectState([RateState() for _ in plan.rate_requirements], samples=new_log(plan))
 
 
 def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: SubjectResult) -> SubjectState:
@@ -50,6 +52,9 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: 
     state = gather_state(state, ctx.world, ctx.keep)
     res.n, res.nonfinite = state.n, state.nonfinite
     judge_subject(ctx, sp, state, shape, end.look_conf, res)
+    attach_looks(res, end.trace)
+    if ctx.sample_sink is not None and ctx.rank == 0:
+        ctx.sample_sink[sp.name] = sample_record(sp.name, state.samples, state.features.value(), ctx.spec.features)
     return state
 
 
@@ -93,13 +98,16 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False, time_limit: float | None = None) -> Report:
-    """Plan and run ``spec``; return the Report (nothing written)."""
+            cache: bool = True, strict: bool = False, time_limit: float | None = None,
+            sample_sink: dict | None = None) -> Report:
+    """Plan and run ``spec``; return the Report (nothing written). Each subject's sample record
+    is put in ``sample_sink`` (subject name -> record) as the subject ends, for ``write_report``."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world, progress, time_limit)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world, progress,
+                     time_limit, sample_sink)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = False
@@ -112,7 +120,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
         environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
-        interrupted=interrupted,
+        interrupted=interrupted, strict=strict,
     )
     for note in plan.notes:
         log.warning(note)

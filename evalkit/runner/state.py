@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..metrics.states import FeatureState
 from ..report.model import FailingExample
+from ..report.samples import SampleLog
 
 
 @dataclass
@@ -44,6 +45,7 @@ class SubjectState:
     nonfinite: int = 0
     # per-sample values of the measurements metrics declare as inputs (plan.measured_inputs)
     measured: dict[str, FeatureState] = field(default_factory=dict)
+    samples: SampleLog | None = None  # per-sample rows for the sample store beside the report
 
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
         return SubjectState(
@@ -53,4 +55,5 @@ class SubjectState:
             self.n + o.n, self.nonfinite + o.nonfinite,
             {k: self.measured.get(k, FeatureState()).merge(o.measured.get(k, FeatureState()))
              for k in sorted(set(self.measured) | set(o.measured))},
+            self.samples.merge(o.samples) if self.samples else None,
         )

@@ -109,8 +109,10 @@ class Sampling(_Strict):
     batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once; does not change the samples.")
     block_size: int = Field(50, gt=0, le=MAX_BATCH, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Base seed; sample i depends only on (seed, i).")
-    labels: Literal["uniform"] | list[int] | dict[int, int] = Field(
-        "uniform", description="'uniform' (classes in turn), a list of classes used in turn, or per-class counts."
+    labels: Literal["uniform", "stratified"] | list[int] | dict[int, int] = Field(
+        "uniform", description="'uniform' (classes drawn i.i.d. uniform, from (seed, index)), 'stratified' (classes "
+        "in exact turn: a balanced mix, which shifts metrics against an i.i.d. reference), a list of classes used "
+        "in turn, or per-class counts."
     )
     sequential: bool = Field(False, description="Stop a subject as soon as every requirement is decided.")
     time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,

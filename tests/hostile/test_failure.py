@@ -71,6 +71,13 @@ def test_out_under_a_file(hostile):
     assert "afile' is a file, so no folder can be made under it" in r.err
 
 
+def test_out_is_a_dangling_link(hostile):
+    spec = hostile.spec()
+    (hostile.work / "out").symlink_to(hostile.work / "gone")
+    r = hostile.run("run", spec, "--out", "out", code=2, allow=())
+    assert "is a link to" in r.err and "does not exist" in r.err
+
+
 def test_out_in_a_read_only_folder(hostile):
     spec = hostile.spec()
     hostile.lock("ro")
@@ -168,11 +175,13 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(hostile):
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--format", "html", code=0)
     out = hostile.work / "out"
     listed = json.loads((out / ".evalkit-manifest.json").read_text())["files"]
-    assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.name != ".evalkit-manifest.json")
+    assert sorted(listed) == sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                                    if p.is_file() and p.name != ".evalkit-manifest.json")
     assert "report.html" in listed
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--overwrite", code=0)
     # the earlier run's HTML page is gone: no stale file of another run beside the new report
-    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "report.json"]
+    # (samples/ holds the new run's sample store: one record per subject, rewritten)
+    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "report.json", "samples"]
 
 
 def test_overwrite_never_removes_files_evalkit_did_not_write(hostile):

@@ -244,18 +244,13 @@ def test_fid_metric_is_deterministic_and_interval_brackets_value():
     assert rel(a.value, np_fid(inputs.real.numpy().astype(np.float64), inputs.fake.numpy().astype(np.float64))) < 1e-6
 
 
-def test_class_balance_p_value_by_hand():
-    from scipy import stats
-
+def test_class_balance_is_retired_for_class_tv():
+    from evalkit._errors import SpecError
     from evalkit.metrics.suite import ClassBalance
 
-    asked = torch.arange(100) % 4  # 25 of each
-    predicted = torch.tensor([0] * 40 + [1] * 20 + [2] * 20 + [3] * 20)
-    inputs = MetricInputs("s", None, torch.zeros(100, 2), predicted=predicted, asked=asked, num_classes=4)
-    v = ClassBalance().compute(inputs, 0.95)
-    chi2 = (15**2 + 3 * 5**2) / 25  # sum (o - e)^2 / e with e = 25
-    assert v.extra["chi2"] == pytest.approx(chi2)
-    assert v.value == pytest.approx(stats.chi2.sf(chi2, 3))
+    inputs = MetricInputs("s", None, torch.zeros(100, 2), predicted=torch.zeros(100), asked=torch.zeros(100), num_classes=4)
+    with pytest.raises(SpecError, match="class_tv, at_most"):
+        ClassBalance().compute(inputs, 0.95)
 
 
 @pytest.mark.parametrize("d", [64, 700])
