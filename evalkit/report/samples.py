@@ -67,7 +67,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import __version__, registry
+from .. import registry
+from .._version import __version__
 from .._errors import DataError
 
 LAYOUT_VERSION = 1
