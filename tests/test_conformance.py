@@ -34,7 +34,8 @@ import contract_plugin  # noqa: E402,F401  (tests/plugins is on sys.path: regist
 
 N = 120
 PER_SAMPLE = [("check", e.name) for e in registry.checks] + [("measurement", e.name) for e in registry.measurements]
-METRICS = registry.metrics.names()
+# a retired metric (class_balance) refuses to compute by design; the plan test covers its refusal
+METRICS = [n for n in registry.metrics.names() if registry.metrics.get(n).decl.interval.name != "retired"]
 # small settings so every metric runs in well under a second on 2 cores (args are declared, so validated too)
 FAST = {"kid": {"subsets": 5, "subset_size": 40},
         "class_tv": {"bootstrap": 10}, "cas": {"epochs": 1}}

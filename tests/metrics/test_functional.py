@@ -328,7 +328,12 @@ def test_torchscript_feature_file_gives_the_literature_path(tmp_path):
 
     x, _ = load("test")
     real = torch.from_numpy(x[:300].copy()).float().div(255).unsqueeze(1)
-    src = GeneratorSource("d", DatasetReplay(range=(300, 600)), 200, torch.arange(200) % 10, 0, 50, torch.device("cpu"))
+    from evalkit.sample.sources import asked_labels
+
+    sampling = evalkit.load_spec(spec).sampling
+    labels = asked_labels(sampling, 10)  # the run's own asks: i.i.d. classes, a pure function of (seed, index)
+    src = GeneratorSource("d", DatasetReplay(range=(300, 600)), 200, labels, sampling.seed, sampling.block_size,
+                          torch.device("cpu"))
     fake = torch.cat([b.images for b in src.batches(200)])
     with torch.no_grad():
         expected = np_fid(net(real).double().numpy(), net(fake).double().numpy())
