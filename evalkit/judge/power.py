@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats as sps
 
 from . import stats
+from .stats import samples_for_power  # noqa: F401  (the search lives with the exact one-look sizes)
 
 
 def _alpha_holm_pass_all(p_pass: np.ndarray, alpha: float) -> np.ndarray:
@@ -149,24 +150,6 @@ def sequential_per_class_power(p: float, target: float, confidence: float, label
         right |= decided & verdict_ok
         alive &= ~decided
     return float(right.mean())
-
-
-def samples_for_power(power_at: Callable[[int], float], power: float, *, start: int = 8,
-                      limit: int = 1_000_000) -> int | None:
-    """Smallest n with power_at(n) >= power (doubling, then bisection); None past ``limit``."""
-    hi = start
-    while power_at(hi) < power:
-        hi *= 2
-        if hi > limit:
-            return None
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if power_at(mid) >= power:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def rule_power(p: float, n: int, *, target: float, confidence: float, per_class: bool, sequential: bool,
