@@ -291,7 +291,22 @@ def skewness(x: Tensor) -> float:
     return float((xv**3).mean()) / m2**1.5 if m2 > 0 else 0.0
 
 
-def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf) -> float:
+def ball_overlaps(real: Tensor, radii2: Tensor, chunk: int = 2048) -> Tensor:
+    """Which pairs of real k-NN balls overlap, |x_j - x_j'| < r_j + r_j' (0/1 in float32, N x N:
+    a count is then one matrix-vector product, exact while N < 2^24): work on the reference
+    alone, so a run that scores several subjects against one reference computes it once
+    (``Coverage`` keeps it while N_ref <= ``OVERLAP_MAX``)."""
+    x = real.double()
+    r = radii2.double().sqrt()
+    return torch.cat([(torch.cdist(x[s : s + chunk], x) < r[s : s + chunk, None] + r[None, :]).float()
+                      for s in range(0, x.shape[0], chunk)])
+
+
+OVERLAP_MAX = 5000  # reference sizes whose ball-overlap matrix is kept (100 MB at most)
+
+
+def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf,
+                     overlaps: Tensor | None = None) -> float:
     """An unbiased estimate of an upper bound on var(#uncovered real balls), balls fixed.
 
     With E_j = 1[no generated sample in ball j] and independent samples, two disjoint
@@ -300,11 +315,15 @@ def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int
     of uncovered balls that overlap (|x_j - x_j'| < r_j + r_j'). Tight when few balls
     are uncovered, where the jackknife is loose (see ``Coverage``). Counting stops once
     it passes ``stop`` (the caller's other estimate, which then wins anyway); every
-    ball overlaps itself, so the count is at least the number uncovered.
+    ball overlaps itself, so the count is at least the number uncovered. ``overlaps``:
+    the reference's ``ball_overlaps``, when kept, read instead of recomputed.
     """
     idx = uncovered.nonzero().flatten()
     if idx.numel() == 0 or idx.numel() >= stop:
         return float(idx.numel())
+    if overlaps is not None:
+        u = uncovered.to(torch.float32)
+        return float((overlaps @ u).double() @ u.double())  # row counts <= N: exact in float32
     x = real[idx].double()
     r = radii2[idx].sqrt()
     pairs = 0

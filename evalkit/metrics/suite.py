@@ -327,8 +327,12 @@ class Coverage:
         covered = p.real_covered[k]
         n_ref = len(inputs.real)
         jack = Fn.jackknife_sd(deletions)
+        overlaps = None
+        if n_ref <= Fn.OVERLAP_MAX:  # the reference's own work: once per run, shared by every subject
+            overlaps = _shared(inputs, ("coverage-overlaps", id(inputs.real), k),
+                               lambda: Fn.ball_overlaps(inputs.real, p.real_radii2[k]))
         clumped = math.sqrt(inputs.cached(("coverage-clumped", k), lambda: Fn.clumped_variance(
-            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2))) / n_ref
+            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2, overlaps=overlaps))) / n_ref
         v = _normal(float(covered.double().mean()), min(jack, clumped), -Fn.skewness(deletions), confidence,
                     "delete-one jackknife over generated samples, or the clumped-Poisson bound when tighter",
                     n, n_ref, 0.0, 1.0)
@@ -356,6 +360,13 @@ class ClassTV:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 200) -> MetricValue:
         if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
             raise DataError(f"metric 'class_tv' needs a classifier and asked labels (subject {inputs.subject!r})")
+        # a one-sided bootstrap bound is the c-quantile of the resamples: it says something
+        # only when at least one resample lies beyond it, i.e. B (1 - c) >= 1
+        minimum = max(2, math.ceil(1 / (1 - confidence) - 1e-9))
+        if bootstrap < minimum:
+            raise DataError(f"metric 'class_tv' needs at least {minimum} bootstrap resamples for a bound at confidence "
+                            f"{confidence} (its {confidence} quantile), got bootstrap={bootstrap}; "
+                            f"set `args: {{bootstrap: {max(minimum, 200)}}}` or leave it at its default 200")
         pred, asked = inputs.predicted.long(), inputs.asked.long()
         value = Fn.class_distribution(pred, asked, inputs.num_classes)["tv"]
         g = torch.Generator().manual_seed(inputs.seed)

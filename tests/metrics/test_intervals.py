@@ -163,3 +163,18 @@ def test_hall_quantile_inverts_the_cubic_transform():
             if abs(t) < 2 * abs(z):  # not capped
                 assert f == pytest.approx(z, abs=1e-9)
     assert _hall_quantile(-2.33, 0.3, 0.2) == -4.66  # the long tail's quantile is capped at 2 |z|
+
+
+def test_clumped_count_is_the_number_of_overlapping_uncovered_ball_pairs():
+    rng = np.random.default_rng(11)
+    real = rng.normal(size=(120, 3))
+    radii2 = rng.uniform(0.05, 0.6, size=120)
+    uncovered = rng.random(120) < 0.3
+    r = np.sqrt(radii2)
+    u = np.flatnonzero(uncovered)
+    dist = np.sqrt(((real[u, None, :] - real[None, u, :]) ** 2).sum(-1))
+    expected = int((dist < r[u, None] + r[None, u]).sum())  # j = j' included: every ball overlaps itself
+    args = (torch.from_numpy(real), torch.from_numpy(radii2), torch.from_numpy(uncovered))
+    assert F.clumped_variance(*args, chunk=7) == expected
+    overlaps = F.ball_overlaps(torch.from_numpy(real), torch.from_numpy(radii2), chunk=13)
+    assert F.clumped_variance(*args, overlaps=overlaps) == expected
