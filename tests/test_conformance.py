@@ -12,6 +12,7 @@ features, class probabilities and nearest-training distances come from the bundl
 classifier.
 """
 
+import json
 import math
 
 import pytest
@@ -376,5 +377,10 @@ def test_a_lower_is_better_plugin_metric_regressing_is_flagged_by_the_baseline(t
     code = main(["run", str(cur), "--out", str(tmp_path / "c"), "--baseline", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert code == 1 and "REGRESSED mean_dark_share" in out
+    worse = json.loads((tmp_path / "c" / "report.json").read_text())["subjects"][0]
+    assert worse["regressions"] == ["mean_dark_share"]
+    assert [(d["verdict"], d["higher_is_better"]) for d in worse["differences"]] == [("worse", False)]
     # and the other way round (the current run darker-free) is an improvement, not a regression
     assert main(["run", str(base), "--out", str(tmp_path / "d"), "--baseline", str(tmp_path / "c"), "--quiet"]) == 0
+    better = json.loads((tmp_path / "d" / "report.json").read_text())["subjects"][0]
+    assert better["regressions"] == [] and better["differences"][0]["current"] < better["differences"][0]["baseline"]
