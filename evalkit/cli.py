@@ -6,6 +6,7 @@ Exit codes (every verb):
   2  the spec or the command line is wrong
   3  the run broke: a model raised, data or weights are missing or unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
+  143  terminated (SIGTERM); the same, and `evalkit run SPEC --resume DIR` finishes the run
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXIT_CODES = """exit codes:
   2    the spec or the command line is wrong (nothing was run)
   3    the run broke: a model raised or returned bad samples, data or weights are missing
   130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
+  143  terminated (SIGTERM): as 130; `evalkit run SPEC --resume DIR` finishes the run
 """
 
 
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
     r.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
+    r.add_argument("--resume", metavar="DIR", help="finish the run journaled in report folder DIR (after a kill or SIGTERM)")
 
     v = sub.add_parser("validate", help="check specs without running them", formatter_class=_formatter, epilog=EXIT_CODES,
                        description="Validate each SPEC: YAML, fields, names of checks/metrics/models, arguments.\n"
@@ -145,9 +148,10 @@ def _cmd_run(args) -> int:
     from .spec.load import load_spec
 
     spec = load_spec(args.spec)
-    out = Path(args.out) if args.out else default_out_dir(spec)
+    out = Path(args.resume or args.out) if (args.resume or args.out) else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
-                 formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache)
+                 formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,
+                 resume=args.resume)
     from .runner import process_rank
 
     if process_rank()[0] != 0:

@@ -9,12 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import DataError
 
-REPORT_SCHEMA_VERSION = 1
+# MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
+# ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
+# the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
+REPORT_SCHEMA_VERSION = "1.1"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
 class _Rec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # unknown fields are ignored, so a report of a later MINOR version reads (see read_report)
+    model_config = ConfigDict(extra="ignore")
 
 
 class FailingExample(_Rec):
@@ -114,7 +118,7 @@ class Environment(_Rec):
 class Report(_Rec):
     """The result of one `evalkit run`."""
 
-    schema_version: int = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout.")
+    schema_version: str = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout, MAJOR.MINOR.")
     name: str
     spec: dict[str, Any] = Field(description="The validated spec, in canonical form.")
     spec_sha256: str
@@ -129,6 +133,7 @@ class Report(_Rec):
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
     exit_code: int = 0
     interrupted: bool = False
+    interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
 
     def subject(self, name: str) -> SubjectResult:
         for s in self.subjects:
@@ -154,6 +159,27 @@ def read_report(path: str | Path) -> Report:
         data = json.loads(p.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"{p}: not a readable report.json ({exc})") from None
-    if data.get("schema_version") != REPORT_SCHEMA_VERSION:
-        raise DataError(f"{p}: report schema version {data.get('schema_version')!r}; this evalkit reads {REPORT_SCHEMA_VERSION}")
+    if not isinstance(data, dict):
+        raise DataError(f"{p}: not a report (a JSON {type(data).__name__}, expected an object)")
+    data["schema_version"] = _readable_version(p, data.get("schema_version"))
     return Report.model_validate(data)
+
+
+def schema_major(version: object) -> int | None:
+    """The MAJOR of a schema version ("1.3" -> 1; the unversioned layout's 1 -> 1), None if unreadable."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    if isinstance(version, str):
+        head = version.split(".", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return None
+
+
+def _readable_version(path: Path, version: object) -> str:
+    ours = schema_major(REPORT_SCHEMA_VERSION)
+    major = schema_major(version)
+    if major != ours:
+        raise DataError(f"{path}: report schema version {version!r} (major {major}); this evalkit {REPORT_SCHEMA_VERSION} "
+                        f"reads major version {ours} only: rerun the audit with this evalkit, or read it with the one that wrote it")
+    return version if isinstance(version, str) else f"{version}.0"

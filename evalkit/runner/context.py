@@ -8,6 +8,7 @@ import torch
 
 from ..plan import Plan
 from ..spec.model import Spec
+from .journal import Journal
 from .references import References
 
 
@@ -19,6 +20,7 @@ class RunContext:
     rank: int = 0
     world: int = 1
     progress: bool = False
+    journal: Journal | None = None  # OUT/journal, when the run writes one
 
     @property
     def spec(self) -> Spec:

@@ -8,6 +8,7 @@ from ..metrics.suite import MetricInputs
 from ..plan import SubjectPlan
 from ..report.model import MetricResult, RequirementResult, SubjectResult
 from .context import RunContext
+from .faults import kill_point
 from .looks import SEQUENTIAL_NOTE
 from .references import labelled_images
 from .state import SubjectState
@@ -67,6 +68,7 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     seen: dict[tuple, MetricResult] = {}
     results = []
     for rp in ctx.plan.metric_requirements:
+        kill_point("metrics")
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
             mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)

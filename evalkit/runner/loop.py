@@ -6,15 +6,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+import torch
+from torch import Tensor
+
 from .._errors import EvalkitError, SpecError, SubjectError
 from ..observe.indexes import DuplicateIndex
 from ..plan import SubjectPlan
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
 from ..data.images import open_images
 from .context import RunContext
+from .faults import kill_point
+from .gather import share_round
+from .journal import BatchRecord, SubjectJournal
 from .looks import Looks
 from .observe import observe_batch
-from .state import SubjectState
+from .state import SubjectState, new_state
 
 
 def build_generator(ctx: RunContext, sp: SubjectPlan):
@@ -66,19 +72,16 @@ def check_needs(ctx: RunContext, sp: SubjectPlan, source) -> None:
             )
 
 
-def my_batches(ctx: RunContext, source, bs: int) -> Iterator[tuple[int, Batch]]:
-    """(batch number, batch) pairs this process observes: all of them, or every world-th."""
-    if ctx.world == 1:
-        yield from enumerate(source.batches(bs))
-        return
-    for j in range(ctx.rank, -(-source.n // bs), ctx.world):
-        start, stop = j * bs, min(source.n, (j + 1) * bs)
-        yield j, next(iter(source.batches(stop - start, start, stop)))
+def rounds(ctx: RunContext, total: int) -> Iterator[list[int]]:
+    """The batch numbers of each round: batch k * world + r is process r's in round k.
+    Every process walks the same rounds, so the collectives of a round line up."""
+    for first in range(0, total, ctx.world):
+        yield list(range(first, min(total, first + ctx.world)))
 
 
 @contextmanager
 def progress(ctx: RunContext, sp: SubjectPlan, n: int):
-    """A callable taking the number of samples just observed (a tqdm bar on a terminal)."""
+    """A callable taking the number of samples just folded (a tqdm bar on a terminal)."""
     if not (ctx.progress and ctx.rank == 0):
         yield lambda k: None
         return
@@ -91,23 +94,73 @@ def progress(ctx: RunContext, sp: SubjectPlan, n: int):
         bar.close()
 
 
+def history_rows(batch: Batch) -> tuple[Tensor, Tensor]:
+    """(sample indices, pixels) of a batch as no_duplicate compares them (non-finite values zeroed)."""
+    images = torch.nan_to_num(batch.images, nan=0.0, posinf=1.0, neginf=0.0)
+    return batch.indices.detach().cpu(), DuplicateIndex.pixels(images)
+
+
+def fold_step(ctx: RunContext, source, j: int | None, bs: int, state: SubjectState, history: DuplicateIndex | None,
+              shape: tuple, sj: SubjectJournal | None) -> BatchRecord | None:
+    """Batch j's contribution to the fold: from the journal, or sampled and observed (then journaled).
+    None for a process with no batch in this round."""
+    rec = None if j is None or sj is None else sj.load_batch(j)
+    batch = None
+    if j is not None and rec is None:
+        start, stop = j * bs, min(source.n, (j + 1) * bs)
+        batch = next(iter(source.batches(stop - start, start, stop)))
+    if history is not None:  # every process sees every earlier sample, in any order
+        own = rec.history if rec is not None else (history_rows(batch) if batch is not None else None)
+        for rows in share_round(ctx, own):
+            history.add(*rows)
+    if batch is None:
+        return rec
+    delta = new_state(ctx.plan)
+    room = [ctx.keep - len(rs.failing) for rs in state.rates]
+    observe_batch(ctx, batch, delta, history, shape, room)
+    rec = BatchRecord(delta, history_rows(batch) if history is not None else None)
+    kill_point("mid-batch")
+    if sj is not None:
+        sj.write_batch(j, rec)
+    return rec
+
+
 @dataclass
 class LoopEnd:
+    state: SubjectState  # this process's fold
     stopped_early: bool
     look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
 
 
-def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, shape: tuple) -> LoopEnd:
-    """Observe the subject's batches into ``state`` until all are seen or a look decides."""
+def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: SubjectJournal | None = None) -> LoopEnd:
+    """Fold this process's batches into a state, round by round, until all are seen or a look
+    decides every requirement (all processes decide on the same counts, so they stop together)."""
     bs = ctx.spec.sampling.batch_size
-    looks = Looks(ctx.plan, source.n, bs, world=ctx.world)
-    history = DuplicateIndex()
+    total = -(-source.n // bs)
+    looks = Looks(ctx.plan, source.n, bs)
+    history = DuplicateIndex() if "history" in ctx.plan.needs else None
+    state, seen = new_state(ctx.plan), new_state(ctx.plan)  # this process's state; every process's rates
     stopped_at = None
     with progress(ctx, sp, source.n) as advance:
-        for j, batch in my_batches(ctx, source, bs):
-            observe_batch(ctx, batch, state, history, shape)
-            advance(len(batch.indices))
-            if looks.decided(state, j):
-                stopped_at = j
+        for js in rounds(ctx, total):
+            mine = js[ctx.rank] if ctx.rank < len(js) else None
+            rec = fold_step(ctx, source, mine, bs, state, history, shape, sj)
+            if looks.enabled:
+                stopped_at = look_at_round(ctx, looks, js, rec, seen)
+            if rec is not None and (stopped_at is None or mine <= stopped_at):
+                state = state.merge(rec.delta, ctx.keep)
+                advance(rec.delta.n)
+            if stopped_at is not None:
                 break
-    return LoopEnd(stopped_at is not None, looks.final(stopped_at))
+    return LoopEnd(state, stopped_at is not None, looks.final(stopped_at))
+
+
+def look_at_round(ctx: RunContext, looks: Looks, js: list[int], rec: BatchRecord | None, seen: SubjectState) -> int | None:
+    """Add the round's rate counts of every process to ``seen`` in batch order, looking after
+    each batch; the first batch whose look decides everything, or None."""
+    deltas = share_round(ctx, None if rec is None else rec.delta.rates)
+    for j, rates in zip(js, deltas):
+        seen.rates = [a.merge(b, 0) for a, b in zip(seen.rates, rates)]
+        if looks.decided(seen, j):
+            return j
+    return None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,19 +18,56 @@ from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank
 from .gather import gather_state
+from .journal import FinalRecord, Journal, JournalMismatch
 from .judge import judge_subject
 from .loop import build_source, check_needs, sample_loop
 from .references import References
-from .state import RateState, SubjectState
+from .state import SubjectState, new_state
 
 log = logging.getLogger(__name__)
 
 
-def new_state(plan: Plan) -> SubjectState:
-    return SubjectState([RateState() for _ in plan.rate_requirements])
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a CI runner cancelling, a scheduler's timeout); unwinds like Ctrl-C."""
 
 
-def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: SubjectResult) -> SubjectState:
+@contextmanager
+def sigterm_unwinds():
+    """Within the block, SIGTERM raises ``Terminated`` in the main thread, so the run stops
+    between two statements with its journal whole and writes ``report.partial.json``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult) -> FinalRecord:
+    """The subject's gathered state: from a finished journal, or by sampling (journaling as it goes)."""
+    sj = ctx.journal.subject(sp) if ctx.journal is not None else None
+    if sj is not None:
+        sj.bind(res.weights_sha256, res.image_shape)
+        final = sj.load_final()
+        if final is not None:
+            return final
+    t_loop = time.monotonic()
+    end = sample_loop(ctx, sp, source, shape, sj)
+    loop_s = time.monotonic() - t_loop
+    res.samples_per_second = round(end.state.n / loop_s, 2) if loop_s > 0 and end.state.n else None
+    final = FinalRecord(gather_state(end.state, ctx.world, ctx.keep), end.stopped_early, end.look_conf)
+    if sj is not None and ctx.rank == 0:
+        sj.write_final(final)
+    return final
+
+
+def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult) -> SubjectState:
     """Sample, observe, gather and judge one subject into ``res``; return the merged state."""
     source, weights = build_source(ctx, sp)
     res.image_shape = list(source.image_shape)
@@ -39,46 +79,44 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: 
         ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
     if "training" in ctx.plan.needs:
         ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
-    t_loop = time.monotonic()
-    end = sample_loop(ctx, sp, source, state, shape)
-    loop_s = time.monotonic() - t_loop
-    res.stopped_early = end.stopped_early
-    res.samples_per_second = round(state.n / loop_s, 2) if loop_s > 0 and state.n else None
-    state = gather_state(state, ctx.world, ctx.keep)
-    res.n, res.nonfinite = state.n, state.nonfinite
-    judge_subject(ctx, sp, state, shape, end.look_conf, res)
-    return state
+    final = fold_subject(ctx, sp, source, shape, res)
+    res.stopped_early = final.stopped_early
+    res.n, res.nonfinite = final.state.n, final.state.nonfinite
+    judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
+    return final.state
 
 
-def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, bool]:
-    """(result, interrupted). A subject that breaks is reported broken; the others still run."""
+def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | None]:
+    """(result, the signal that interrupted it or None). A subject that breaks is reported
+    broken and the others still run; a journal that does not fit the spec stops the run."""
     res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
                         n_planned=ctx.spec.sampling.size)
     t0 = time.monotonic()
-    state = new_state(ctx.plan)
-    interrupted = False
+    interrupted = None
     try:
-        state = measure_subject(ctx, sp, state, res)
-    except KeyboardInterrupt:
-        res.status, res.error = "interrupted", "interrupted by the user (Ctrl-C)"
-        interrupted = True
+        measure_subject(ctx, sp, res)
+    except KeyboardInterrupt as exc:
+        interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        res.status = "interrupted"
+        res.error = "terminated (SIGTERM)" if interrupted == "SIGTERM" else "interrupted by the user (Ctrl-C)"
+    except JournalMismatch:
+        raise
     except SpecError as exc:
         res.status, res.error = "broken", "[spec] " + str(exc)
         res.requirements = []
     except Exception as exc:  # user code may raise anything; the other subjects still run
         res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
         log.debug("subject %s broke", sp.name, exc_info=True)
-    if res.status != "ok" or not res.n:
-        res.n, res.nonfinite = state.n, state.nonfinite
     res.seconds = round(time.monotonic() - t0, 3)
     return res, interrupted
 
 
 def exit_code_of(report: Report, strict: bool = False) -> int:
-    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 2 spec problem; 3 broken."""
+    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 2 spec problem; 3 broken;
+    130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."""
     subs = report.subjects
     if report.interrupted:
-        return 130
+        return 143 if report.interrupted_by == "SIGTERM" else 130
     if any(s.status == "broken" and s.error and s.error.startswith("[spec] ") for s in subs):
         return 2
     if any(s.status == "broken" for s in subs):
@@ -86,32 +124,48 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
     verdicts = [r.verdict for s in subs for r in s.requirements]
     if "FAIL" in verdicts or any(s.regressions for s in subs):
         return 1
-    if strict and "INCONCLUSIVE" in verdicts:
-        return 1
-    return 0
+    return 1 if strict and "INCONCLUSIVE" in verdicts else 0
+
+
+def open_journal(plan: Plan, out: Path | str | None, resume: bool, rank: int, world: int) -> Journal | None:
+    """The run's journal in ``out`` (None when nothing is written); every process waits for it."""
+    if out is None:
+        return None
+    journal = Journal(Path(out), plan, resume=resume, writer=rank == 0)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return journal
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False) -> Report:
-    """Plan and run ``spec``; return the Report (nothing written)."""
+            cache: bool = True, strict: bool = False, out: Path | str | None = None, resume: bool = False) -> Report:
+    """Plan and run ``spec``; return the Report. With ``out``, completed batches are journaled
+    in ``out/journal`` as they finish; ``resume`` continues the journal found there."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress)
+    journal = open_journal(plan, out, resume, rank, world)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, journal)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
-    interrupted = False
-    for sp in plan.subjects:
-        r, interrupted = run_subject(ctx, sp)
-        subjects.append(r)
-        if interrupted:
-            break
+    interrupted = None
+    with sigterm_unwinds():
+        try:
+            for sp in plan.subjects:
+                r, interrupted = run_subject(ctx, sp)
+                subjects.append(r)
+                if interrupted:
+                    break
+        except Terminated:  # between two subjects
+            interrupted = "SIGTERM"
     report = Report(
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
         environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
-        interrupted=interrupted,
+        interrupted=interrupted is not None, interrupted_by=interrupted,
     )
     for note in plan.notes:
         log.warning(note)
