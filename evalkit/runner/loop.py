@@ -94,21 +94,36 @@ def progress(ctx: RunContext, sp: SubjectPlan, n: int):
         bar.close()
 
 
+class BatchReader:
+    """Batch j of a source. Consecutive batches stream (each block is drawn once); a jump
+    (another process's batches, or batches found in the journal) starts a new stream."""
+
+    def __init__(self, source, batch_size: int):
+        self.source, self.bs = source, batch_size
+        self._it: Iterator[Batch] | None = None
+        self._next = -1
+
+    def get(self, j: int) -> Batch:
+        if self._it is None or self._next != j:
+            self._it = iter(self.source.batches(self.bs, j * self.bs))
+        self._next = j + 1
+        return next(self._it)
+
+
 def history_rows(batch: Batch) -> tuple[Tensor, Tensor]:
     """(sample indices, pixels) of a batch as no_duplicate compares them (non-finite values zeroed)."""
     images = torch.nan_to_num(batch.images, nan=0.0, posinf=1.0, neginf=0.0)
     return batch.indices.detach().cpu(), DuplicateIndex.pixels(images)
 
 
-def fold_step(ctx: RunContext, source, j: int | None, bs: int, state: SubjectState, history: DuplicateIndex | None,
+def fold_step(ctx: RunContext, reader: BatchReader, j: int | None, state: SubjectState, history: DuplicateIndex | None,
               shape: tuple, sj: SubjectJournal | None) -> BatchRecord | None:
     """Batch j's contribution to the fold: from the journal, or sampled and observed (then journaled).
     None for a process with no batch in this round."""
     rec = None if j is None or sj is None else sj.load_batch(j)
     batch = None
     if j is not None and rec is None:
-        start, stop = j * bs, min(source.n, (j + 1) * bs)
-        batch = next(iter(source.batches(stop - start, start, stop)))
+        batch = reader.get(j)
     if history is not None:  # every process sees every earlier sample, in any order
         own = rec.history if rec is not None else (history_rows(batch) if batch is not None else None)
         for rows in share_round(ctx, own):
@@ -139,12 +154,13 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: Subj
     total = -(-source.n // bs)
     looks = Looks(ctx.plan, source.n, bs)
     history = DuplicateIndex() if "history" in ctx.plan.needs else None
+    reader = BatchReader(source, bs)
     state, seen = new_state(ctx.plan), new_state(ctx.plan)  # this process's state; every process's rates
     stopped_at = None
     with progress(ctx, sp, source.n) as advance:
         for js in rounds(ctx, total):
             mine = js[ctx.rank] if ctx.rank < len(js) else None
-            rec = fold_step(ctx, source, mine, bs, state, history, shape, sj)
+            rec = fold_step(ctx, reader, mine, state, history, shape, sj)
             if looks.enabled:
                 stopped_at = look_at_round(ctx, looks, js, rec, seen)
             if rec is not None and (stopped_at is None or mine <= stopped_at):
