@@ -73,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
     r.add_argument("--resume", metavar="DIR", help="finish the run journaled in report folder DIR (after a kill or SIGTERM)")
 
+    rj = sub.add_parser("rejudge", help="judge a finished run's saved states against a changed spec (no sampling)",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Judge the run in report folder RUN against SPEC without sampling again: new\n"
+                        "thresholds, confidences, or metrics computable from the saved features. A requirement\n"
+                        "that needs what the run did not save is refused with the reason (exit 2).")
+    rj.add_argument("run", metavar="RUN", help="the report folder of a finished run (it holds journal/)")
+    rj.add_argument("spec", metavar="SPEC", help="the changed spec (YAML)")
+    rj.add_argument("--out", metavar="DIR", help="where to write the new report [RUN/rejudged]")
+    rj.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
+    rj.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+                    help="report files to write (repeatable) [the spec's report.formats]")
+    rj.add_argument("--quiet", "-q", action="store_true", help="no table")
+    rj.add_argument("--device", default="cpu", help="device for the reference features [cpu]")
+
     v = sub.add_parser("validate", help="check specs without running them", formatter_class=_formatter, epilog=EXIT_CODES,
                        description="Validate each SPEC: YAML, fields, names of checks/metrics/models, arguments.\n"
                        "Every problem is printed as file:line:col: field: message.")
@@ -170,6 +184,21 @@ def _cmd_run(args) -> int:
             if s.error:
                 named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
                 print(f"evalkit: {named}", file=sys.stderr)
+    return report.exit_code
+
+
+def _cmd_rejudge(args) -> int:
+    from .report.render import write_report
+    from .runner.rejudge import rejudge
+    from .spec.load import load_spec
+
+    spec = load_spec(args.spec)
+    report = rejudge(args.run, spec, device=args.device, strict=args.strict)
+    out = Path(args.out) if args.out else Path(args.run) / "rejudged"
+    write_report(report, out, args.formats or list(spec.report.formats))
+    if not args.quiet:
+        print(_table(report))
+        print(f"\nreport: {out}/report.json")
     return report.exit_code
 
 
@@ -294,6 +323,7 @@ _VERBS = {
     "list": _cmd_list,
     "plan": _cmd_plan,
     "reproduce": _cmd_reproduce,
+    "rejudge": _cmd_rejudge,
     "train": _cmd_train,
 }
 

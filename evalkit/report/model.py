@@ -134,6 +134,7 @@ class Report(_Rec):
     exit_code: int = 0
     interrupted: bool = False
     interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
+    rejudged_from: str | None = Field(None, description="`evalkit rejudge`: the run folder whose saved states were judged (1.1).")
 
     def subject(self, name: str) -> SubjectResult:
         for s in self.subjects:

@@ -56,7 +56,7 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
 
 def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:
     """The classifier's class count, else the largest class seen + 1."""
-    cx = ctx.refs.built_extractor(ctx.spec.classifier, shape)
+    cx = ctx.refs.extractor(ctx.spec.classifier, shape) if ctx.spec.classifier else None
     if cx is not None and cx.num_classes:
         return cx.num_classes
     return max(int(inputs.predicted.max()), int(inputs.asked.max())) + 1

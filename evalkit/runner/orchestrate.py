@@ -27,6 +27,9 @@ from .state import SubjectState, new_state
 log = logging.getLogger(__name__)
 
 
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived (a CI runner cancelling, a scheduler's timeout); unwinds like Ctrl-C."""
 
@@ -116,7 +119,7 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
     130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."""
     subs = report.subjects
     if report.interrupted:
-        return 143 if report.interrupted_by == "SIGTERM" else 130
+        return SIGNAL_EXIT[report.interrupted_by or "SIGINT"]
     if any(s.status == "broken" and s.error and s.error.startswith("[spec] ") for s in subs):
         return 2
     if any(s.status == "broken" for s in subs):
