@@ -124,8 +124,13 @@ def exit_code_of(report: Report, strict: bool = False) -> int:
         return 2
     if any(s.status == "broken" for s in subs):
         return 3
-    verdicts = [r.verdict for s in subs for r in s.requirements]
-    if "FAIL" in verdicts or any(s.regressions for s in subs):
+    return verdict_code(report, strict)
+
+
+def verdict_code(report: Report, strict: bool) -> int:
+    """1 when a requirement failed or regressed (or, under ``strict``, is inconclusive), else 0."""
+    verdicts = {r.verdict for s in report.subjects for r in s.requirements}
+    if "FAIL" in verdicts or any(s.regressions for s in report.subjects):
         return 1
     return 1 if strict and "INCONCLUSIVE" in verdicts else 0
 
