@@ -15,12 +15,36 @@ from ._errors import (  # noqa: E402
     SubjectError,
     UsageError,
 )
-from . import reproduce  # noqa: E402
-from .api import run  # noqa: E402
 from .registry import check, dataset, feature, generator, measurement, metric  # noqa: E402
-from .report.model import Report, read_report  # noqa: E402
-from .sample.protocol import Generator  # noqa: E402
-from .spec import Spec, load_spec, parse_spec  # noqa: E402
+
+# The rest loads on first use (PEP 562): `evalkit --help` starts without importing torch,
+# and a Ctrl-C while torch loads reaches the CLI's handler (exit 130), not a traceback.
+_LAZY = {
+    "run": ".api",
+    "reproduce": ".reproduce",
+    "Report": ".report.model",
+    "read_report": ".report.model",
+    "Generator": ".sample.protocol",
+    "Spec": ".spec",
+    "load_spec": ".spec",
+    "parse_spec": ".spec",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = module if name == "reproduce" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
+import os
 from datetime import datetime
 from pathlib import Path
 
-from ._errors import UsageError
+from ._errors import EXIT_BROKEN, UsageError
 from .report.baseline import compare
-from .report.model import Report, read_report
+from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
 from .runner.faults import kill_point
@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def default_out_dir(spec: Spec, root: Path | str = "reports") -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.name).strip("-") or "run"
-    return Path(root) / f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from .preflight import slug
+
+    base = Path(root) / f"{slug(spec.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 1
+    while out.exists():  # two runs in one second get two folders
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
 
 
 def run(
@@ -36,38 +42,79 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    junit: str | Path | None = None,
+    overwrite: bool = False,
+    time_limit: float | None = None,
     resume: str | Path | None = None,
 ) -> Report:
     """Run a spec (a ``Spec`` or a path to YAML) and return its ``Report``.
 
     With ``write`` (the default) the report folder is written to ``out`` (default
     ``reports/<name>-<timestamp>``); ``report.exit_code`` is what the CLI exits with.
-    Raises ``SpecError`` for a bad spec and ``RunError`` when nothing could run.
+    ``junit`` also writes JUnit XML there. ``out`` must be new or empty unless
+    ``overwrite``, which first removes the files evalkit's manifest of that folder lists.
+    ``time_limit`` (seconds) overrides the spec's per-subject time limits.
+    Raises ``SpecError`` for a bad spec, bad output paths or a bad baseline (all found
+    before sampling, all at once) and ``RunError`` when nothing could run. If the report
+    cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
+    and ``report.written_to`` says where.
     Completed batches are journaled in ``out/journal`` as the run goes; ``resume`` (a
     report folder) finishes the run journaled there, with the same report as a run
     that was never stopped.
     """
+    from .outfolder import clear_previous
+    from .preflight import RunOutputs, check_run
+
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    base = None
-    if baseline is not None:
-        base = read_report(baseline)
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise UsageError(f"--resume {resume} and --out {out}: a resumed run writes into the folder it resumes; give one")
+        if overwrite:
+            raise UsageError(f"--resume {resume} and --overwrite: --overwrite would remove the journal the run resumes from")
         out = resume
+    fmts = formats if formats is not None else list(spec.report.formats)
+    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
+    if bad:
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, out=out_dir,
-                     resume=resume is not None)
+    outputs = None
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    if out_dir is not None and writer:
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume is not None)
+    base = check_run(spec, outputs, baseline, n=n).baseline
+    if overwrite and writer and out_dir is not None and out_dir.is_dir():
+        clear_previous(out_dir)
+    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
+                     out=out_dir, resume=resume is not None)
     if base is not None:
         compare(report, base, spec.regression.tolerance, str(baseline))
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
-        fmts = formats if formats is not None else list(spec.report.formats)
-        bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-        if bad:
-            raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
         kill_point("report")
-        write_report(report, out_dir, fmts, partial=report.interrupted)
-        log.info("report written to %s", out_dir)
+        _write_outputs(report, spec.name, out_dir, fmts, junit)
+        if resume is not None and not report.interrupted:  # the partial report of the killed run is superseded
+            for stale in ("report.partial.json", "report.partial.md"):
+                (out_dir / stale).unlink(missing_ok=True)
     return report
+
+
+def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
+    """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
+    from .outfolder import write_file_or_fallback, write_folder
+    from .report.render import to_junit
+
+    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted))
+    errors = [outcome.error] if outcome.error else []
+    target = None
+    if junit is not None and not report.interrupted:
+        fallback = outcome.folder if outcome.fell_back else None
+        target, error = write_file_or_fallback(Path(junit), to_junit(report), name, fallback)
+        if error:
+            errors.append(error)
+    report.record_outputs(outcome.folder, target, errors)
+    if errors:
+        if not report.interrupted:
+            report.exit_code = EXIT_BROKEN
+    else:
+        log.info("report written to %s", out_dir)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from ._errors import EXIT_BROKEN, EXIT_USAGE, EvalkitError, SpecError
+from .boundary import cli_guard
 
 log = logging.getLogger("evalkit")
 
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
     r.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
+    r.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder: first remove the files evalkit's manifest there lists")
+    r.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+                   help="break a subject that takes longer than this to build and sample (exit 3) [the spec's]")
     r.add_argument("--resume", metavar="DIR", help="finish the run journaled in report folder DIR (after a kill or SIGTERM)")
 
     rj = sub.add_parser("rejudge", help="judge a finished run's saved states against a changed spec (no sampling)",
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(_VERBS[args.verb](args) or 0)
+        return int(cli_guard(lambda: _VERBS[args.verb](args)) or 0)
     except SpecError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -161,24 +166,26 @@ def _cmd_run(args) -> int:
     from .api import default_out_dir, run
     from .spec.load import load_spec
 
-    spec = load_spec(args.spec)
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:  # still say what else is wrong, so one fix-up round is enough
+        from .preflight import RunOutputs, with_spec_problems
+
+        outputs = RunOutputs(Path(args.out), args.formats or [], Path(args.junit) if args.junit else None,
+                             args.overwrite) if args.out else None
+        raise with_spec_problems(exc, outputs, args.baseline) from None
     out = Path(args.resume or args.out) if (args.resume or args.out) else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,
-                 resume=args.resume)
+                 junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
     from .runner import process_rank
 
     if process_rank()[0] != 0:
         return report.exit_code
-    if args.junit:
-        from ._io import atomic_write_text
-        from .report.render import to_junit
-
-        atomic_write_text(args.junit, to_junit(report))
     if not args.quiet:
         print(_table(report))
-        print(f"\nreport: {out}/" + ("report.partial.json" if report.interrupted else "report.json"))
-    else:
+    _say_where(report, out, args.junit, args.quiet)
+    if args.quiet:
         # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
         for s in report.subjects:
             if s.error:
@@ -200,6 +207,35 @@ def _cmd_rejudge(args) -> int:
         print(_table(report))
         print(f"\nreport: {out}/report.json")
     return report.exit_code
+
+
+def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
+    """Where the report went; when it could not go where asked, why and where it is instead."""
+    for error in report.write_errors:
+        print(f"error: {error}", file=sys.stderr)
+    if report.write_errors:
+        if report.written_to is None:
+            print("error: the report could not be written anywhere; the verdicts printed are all that is left",
+                  file=sys.stderr)
+        elif report.written_to != out:
+            print(f"error: the report is in {report.written_to}/ instead (exit 3)", file=sys.stderr)
+        if junit and report.junit_written_to is not None and report.junit_written_to != Path(junit):
+            print(f"error: the JUnit XML is in {report.junit_written_to} instead (exit 3)", file=sys.stderr)
+    if not quiet and report.written_to is not None:
+        stem = "report.partial.json" if report.interrupted else "report.json"
+        print(f"\nreport: {report.written_to}/{stem}")
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(v) or v <= 0 or v > 1e7:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, > 0 and at most 1e7")
+    return v
 
 
 def _table(report) -> str:

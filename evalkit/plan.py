@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import registry
-from ._errors import DataError, SpecError
+from ._errors import DataError, SpecError, SubjectError
 from .observe.expr import Expression, parse_expression
 from .spec.load import dotted
 from .spec.model import Requirement, Spec, Subject
@@ -198,8 +198,8 @@ def _user_factory(obj: Any) -> Callable:
         if sig is not None and "device" in sig.parameters:
             kwargs["device"] = device
         gen = obj(**kwargs)
-        if not hasattr(gen, "sample"):
-            raise SpecError(f"{getattr(obj, '__name__', obj)!r} returned {type(gen).__name__}, which has no sample() method")
+        if not hasattr(gen, "sample"):  # found only when the run builds it: the subject broke (exit 3)
+            raise SubjectError(f"{getattr(obj, '__name__', obj)!r} returned {type(gen).__name__}, which has no sample() method")
         return gen.to(device) if hasattr(gen, "to") and "device" not in kwargs else gen
 
     build.params = obj  # lets the planner check params against its signature

@@ -147,7 +147,7 @@ def resolve_reference(text: str) -> Any:
     mod_name, _, attr = text.partition(":")
     try:
         obj: Any = importlib.import_module(mod_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module calling sys.exit() at import must not end evalkit with its code
         raise SpecError(
             f"cannot import module {mod_name!r} of {text!r}: {type(exc).__name__}: {exc} "
             "(is it installed, or on PYTHONPATH / in the spec's folder?)"

@@ -246,7 +246,7 @@ def test_folder_with_non_images_and_mixed_sizes(write_spec, tmp_path, capsys):
             sampling: {{n: 2, batch_size: 2}}
             requirements: [{{check: finite, at_least: 0.5}}]
         """)
-        code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o")], capsys)
+        code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--overwrite"], capsys)
         assert code == 3 and expected in stdout
 
 

@@ -1,57 +1,76 @@
 """Baseline mode: flag only *significant* regressions beyond a tolerance.
 
-Rates: the one-sided lower confidence bound of (baseline rate - current rate),
-from a normal approximation to the difference of two binomial proportions, must
-exceed the tolerance. Metrics: the current interval must lie beyond the baseline's
-interval by more than the tolerance (conservative: both intervals' errors count).
+Every rate requirement and every metric of every subject found in both reports is
+one comparison, tested by the one comparison engine (``judge/compare.py``) for
+"this run is worse than the baseline by more than the tolerance". Holm's procedure
+runs over the whole table (requirements × subjects), so the chance that a run of
+an unchanged model is flagged as regressed anywhere is at most 1 − confidence
+(the smallest confidence among the compared requirements). Reports keep counts
+and intervals, not per-sample outcomes, so rates are compared unpaired (Fisher's
+exact test, or the Farrington–Manning score test with a tolerance) and metrics on
+their intervals.
 """
 
 from __future__ import annotations
 
-import math
-
-from scipy import stats
-
-from .model import Report
-
-HIGHER_IS_BETTER = {"fid": False, "kid": False, "class_tv": False, "memorized": False}
+from .. import registry
+from ..judge.compare import Difference, compare_metrics, compare_rates, holm
+from .model import DifferenceResult, Report, RequirementResult, SubjectResult
 
 
-def _rate_regressed(kb: int, nb: int, kc: int, nc: int, tol: float, confidence: float) -> bool:
-    pb, pc = kb / nb, kc / nc
-    # Agresti–Caffo adjustment keeps the interval sane at rates of 0 or 1.
-    pb_, pc_ = (kb + 1) / (nb + 2), (kc + 1) / (nc + 2)
-    se = math.sqrt(pb_ * (1 - pb_) / (nb + 2) + pc_ * (1 - pc_) / (nc + 2))
-    z = stats.norm.ppf(confidence)
-    return (pb - pc) - z * se > tol
+def higher_is_better(metric: str) -> bool:
+    """The metric's declared orientation (a metric name may carry its arguments: ``fid(k=3)``)."""
+    base = metric.split("(")[0]
+    if base in registry.metrics:
+        return bool(registry.metrics.get(base).info.get("higher_is_better", True))
+    return True
+
+
+def _rate_difference(s: SubjectResult, r: RequirementResult, br: RequirementResult, tolerance: dict[str, float]) -> Difference:
+    return compare_rates(br.passed or 0, br.n or 0, r.passed or 0, r.n or 0, confidence=r.confidence,
+                         tolerance=tolerance.get(r.name, 0.0), higher_is_better=True, sides="worse",
+                         subject=s.name, requirement=r.name)
+
+
+def _subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str, float]) -> list[Difference]:
+    out: list[Difference] = []
+    base_reqs = {r.name: r for r in b.requirements}
+    for r in s.requirements:
+        br = base_reqs.get(r.name)
+        if r.kind == "rate" and br is not None and br.kind == "rate" and br.n and r.n:
+            out.append(_rate_difference(s, r, br, tolerance))
+    base_metrics = {m.name: m for m in b.metrics}
+    for m in s.metrics:
+        bm = base_metrics.get(m.name)
+        if bm is None:
+            continue
+        tol = tolerance.get(m.name, tolerance.get(m.name.split("(")[0], 0.0))
+        out.append(compare_metrics(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
+                                   higher_is_better=higher_is_better(m.name), tolerance=tol, sides="worse",
+                                   n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
+    return out
 
 
 def compare(current: Report, baseline: Report, tolerance: dict[str, float], baseline_path: str) -> Report:
-    """Fill ``regressions`` of each subject of ``current`` present in ``baseline``."""
+    """Fill ``regressions`` and ``differences`` of each subject of ``current`` present in ``baseline``."""
     current.baseline = baseline_path
     base_subjects = {s.name: s for s in baseline.subjects}
+    table: list[Difference] = []
     for s in current.subjects:
         b = base_subjects.get(s.name)
         if b is None or s.status != "ok":
             continue
-        base_reqs = {r.name: r for r in b.requirements}
-        for r in s.requirements:
-            br = base_reqs.get(r.name)
-            if br is None or br.value is None or r.value is None:
-                continue
-            if r.kind == "rate" and br.n and r.n:
-                tol = tolerance.get(r.name, 0.0)
-                if _rate_regressed(br.passed or 0, br.n, r.passed or 0, r.n, tol, r.confidence):
-                    s.regressions.append(r.name)
-        base_metrics = {m.name: m for m in b.metrics}
-        for m in s.metrics:
-            bm = base_metrics.get(m.name)
-            if bm is None:
-                continue
-            base_name = m.name.split("(")[0]
-            tol = tolerance.get(m.name, tolerance.get(base_name, 0.0))
-            higher = HIGHER_IS_BETTER.get(base_name, True)
-            worse = (bm.lower - m.upper) if higher else (m.lower - bm.upper)
-            if worse > tol:
-                s.regressions.append(m.name)
+        table += _subject_differences(s, b, tolerance)
+    if not table:
+        current.baseline_correction = "nothing in common with the baseline to compare"
+        return current
+    confidence = min(d.confidence for d in table)
+    judged = holm(table, confidence, sides="worse")
+    current.baseline_correction = judged[0].correction
+    by_subject = {s.name: s for s in current.subjects}
+    for d in judged:
+        s = by_subject[d.subject]
+        s.differences.append(DifferenceResult.of(d))
+        if d.verdict == "worse" and d.requirement not in s.regressions:
+            s.regressions.append(d.requirement)
     return current

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .._errors import DataError
 
@@ -17,8 +17,8 @@ Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
 class _Rec(BaseModel):
-    # unknown fields are ignored, so a report of a later MINOR version reads (see read_report)
-    model_config = ConfigDict(extra="ignore")
+    # unknown fields are refused here; report.reading drops (and logs) those of a later MINOR first
+    model_config = ConfigDict(extra="forbid")
 
 
 class FailingExample(_Rec):
@@ -79,6 +79,31 @@ class MetricResult(_Rec):
     extra: dict[str, float] = Field(default_factory=dict)
 
 
+class DifferenceResult(_Rec):
+    """One comparison against the baseline, as the comparison engine (judge/compare.py) tested it."""
+
+    requirement: str = Field(description="The rate requirement or metric compared.")
+    kind: Literal["rate", "metric"]
+    baseline: float = Field(description="The baseline's value (A).")
+    current: float = Field(description="This run's value (B).")
+    diff: float = Field(description="current - baseline.")
+    low: float = Field(description="One-sided lower bound on current - baseline at `confidence` (unadjusted).")
+    high: float = Field(description="One-sided upper bound on current - baseline at `confidence` (unadjusted).")
+    tolerance: float
+    higher_is_better: bool
+    p_value: float = Field(description="Holm-adjusted p-value of 'worse than the baseline by more than the tolerance'.")
+    verdict: Literal["better", "worse", "no significant difference"]
+    method: str
+    n_baseline: int | None = None
+    n_current: int | None = None
+
+    @classmethod
+    def of(cls, d: Any) -> "DifferenceResult":
+        return cls(requirement=d.requirement, kind=d.kind, baseline=d.a, current=d.b, diff=d.diff, low=d.low, high=d.high,
+                   tolerance=d.tolerance, higher_is_better=d.higher_is_better, p_value=d.p_value, verdict=d.verdict,
+                   method=d.method, n_baseline=d.n_a, n_current=d.n_b)
+
+
 class SubjectResult(_Rec):
     """Everything measured on one subject."""
 
@@ -99,6 +124,7 @@ class SubjectResult(_Rec):
     requirements: list[RequirementResult] = Field(default_factory=list)
     metrics: list[MetricResult] = Field(default_factory=list)
     regressions: list[str] = Field(default_factory=list, description="Requirements/metrics significantly worse than the baseline.")
+    differences: list[DifferenceResult] = Field(default_factory=list, description="Every comparison with the baseline.")
 
     @property
     def verdicts(self) -> list[str]:
@@ -131,10 +157,34 @@ class Report(_Rec):
     features: str | None = None
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
+    baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
     exit_code: int = 0
     interrupted: bool = False
     interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
     rejudged_from: str | None = Field(None, description="`evalkit rejudge`: the run folder whose saved states were judged (1.1).")
+
+    # where this run's files went (not part of the record): set by ``evalkit.run``
+    _written_to: Path | None = PrivateAttr(None)
+    _junit_written_to: Path | None = PrivateAttr(None)
+    _write_errors: list[str] = PrivateAttr(default_factory=list)
+
+    def record_outputs(self, folder: Path | None, junit: Path | None, errors: list[str]) -> None:
+        """Note where the files of this run were written (the asked folder or a fallback)."""
+        self._written_to, self._junit_written_to, self._write_errors = folder, junit, list(errors)
+
+    @property
+    def written_to(self) -> Path | None:
+        """The folder holding this run's report files (None if not written, or nowhere could be)."""
+        return self._written_to
+
+    @property
+    def junit_written_to(self) -> Path | None:
+        return self._junit_written_to
+
+    @property
+    def write_errors(self) -> list[str]:
+        """Why files could not go where asked (empty when they did)."""
+        return list(self._write_errors)
 
     def subject(self, name: str) -> SubjectResult:
         for s in self.subjects:
@@ -148,22 +198,13 @@ class Report(_Rec):
 
 
 def read_report(path: str | Path) -> Report:
-    """Read a ``report.json`` (or a report folder) back into a ``Report``."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "report.json"
-    if not p.is_file():
-        raise DataError(f"{p}: report not found")
-    try:
-        import json
+    """Read a ``report.json`` (or a report folder) back into a ``Report``.
 
-        data = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{p}: not a readable report.json ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{p}: not a report (a JSON {type(data).__name__}, expected an object)")
-    data["schema_version"] = _readable_version(p, data.get("schema_version"))
-    return Report.model_validate(data)
+    The file is untrusted input: see ``report.reading`` for every check it passes.
+    """
+    from .reading import read_report_file
+
+    return read_report_file(path)
 
 
 def schema_major(version: object) -> int | None:
@@ -175,12 +216,3 @@ def schema_major(version: object) -> int | None:
         if head.isdigit():
             return int(head)
     return None
-
-
-def _readable_version(path: Path, version: object) -> str:
-    ours = schema_major(REPORT_SCHEMA_VERSION)
-    major = schema_major(version)
-    if major != ours:
-        raise DataError(f"{path}: report schema version {version!r} (major {major}); this evalkit {REPORT_SCHEMA_VERSION} "
-                        f"reads major version {ours} only: rerun the audit with this evalkit, or read it with the one that wrote it")
-    return version if isinstance(version, str) else f"{version}.0"

@@ -44,7 +44,8 @@ def to_markdown(report: Report) -> str:
         ref = report.reference
         lines.append(f"- reference: {ref['source']} ({ref['n']} images), features `{ref['features']}` (d={ref['feature_dim']})")
     if report.baseline:
-        lines.append(f"- baseline: `{report.baseline}`")
+        lines.append(f"- baseline: `{report.baseline}`"
+                     + (f"; regressions judged by {report.baseline_correction}" if report.baseline_correction else ""))
     if report.interrupted:
         lines.append("- **interrupted**: partial results")
     lines.append("")

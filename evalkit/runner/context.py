@@ -20,6 +20,7 @@ class RunContext:
     rank: int = 0
     world: int = 1
     progress: bool = False
+    time_limit: float | None = None  # --time-limit: overrides the spec's per-subject limits
     journal: Journal | None = None  # OUT/journal, when the run writes one
 
     @property

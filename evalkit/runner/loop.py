@@ -31,10 +31,10 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
         gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
     except EvalkitError:
         raise
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{spec.where('subjects', sp.index)}: subject {sp.name!r}: {exc}") from None
-    except Exception as exc:
+    except Exception as exc:  # the spec validated: what the factory raises now is the subject breaking (exit 3)
         raise SubjectError(f"subject {sp.name!r}: building the generator raised {type(exc).__name__}: {exc}") from exc
+    if gen is None:
+        raise SubjectError(f"subject {sp.name!r}: the generator factory returned None instead of a generator")
     for attr in ("image_shape", "num_classes", "sample"):
         if not hasattr(gen, attr):
             raise SubjectError(f"subject {sp.name!r}: the generator has no {attr!r} (see the Generator protocol)")
@@ -141,13 +141,22 @@ def fold_step(ctx: RunContext, reader: BatchReader, j: int | None, state: Subjec
 
 
 @dataclass
+class Fold:
+    """This process's fold of a subject so far; kept current batch by batch, so a subject that
+    breaks mid-loop still reports how many samples it measured."""
+
+    state: SubjectState
+
+
+@dataclass
 class LoopEnd:
     state: SubjectState  # this process's fold
     stopped_early: bool
     look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
 
 
-def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: SubjectJournal | None = None) -> LoopEnd:
+def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: SubjectJournal | None = None,
+                fold: Fold | None = None) -> LoopEnd:
     """Fold this process's batches into a state, round by round, until all are seen or a look
     decides every requirement (all processes decide on the same counts, so they stop together)."""
     bs = ctx.spec.sampling.batch_size
@@ -155,20 +164,21 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: Subj
     looks = Looks(ctx.plan, source.n, bs)
     history = DuplicateIndex() if "history" in ctx.plan.needs else None
     reader = BatchReader(source, bs)
-    state, seen = new_state(ctx.plan), new_state(ctx.plan)  # this process's state; every process's rates
+    fold = fold if fold is not None else Fold(new_state(ctx.plan))
+    seen = new_state(ctx.plan)  # every process's rate counts, for the looks
     stopped_at = None
     with progress(ctx, sp, source.n) as advance:
         for js in rounds(ctx, total):
             mine = js[ctx.rank] if ctx.rank < len(js) else None
-            rec = fold_step(ctx, reader, mine, state, history, shape, sj)
+            rec = fold_step(ctx, reader, mine, fold.state, history, shape, sj)
             if looks.enabled:
                 stopped_at = look_at_round(ctx, looks, js, rec, seen)
             if rec is not None and (stopped_at is None or mine <= stopped_at):
-                state = state.merge(rec.delta, ctx.keep)
+                fold.state = fold.state.merge(rec.delta, ctx.keep)
                 advance(rec.delta.n)
             if stopped_at is not None:
                 break
-    return LoopEnd(state, stopped_at is not None, looks.final(stopped_at))
+    return LoopEnd(fold.state, stopped_at is not None, looks.final(stopped_at))
 
 
 def look_at_round(ctx: RunContext, looks: Looks, js: list[int], rec: BatchRecord | None, seen: SubjectState) -> int | None:

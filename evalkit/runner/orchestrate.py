@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import EvalkitError, SpecError
+from .._errors import SpecError
+from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
 from ..spec.model import Spec
@@ -20,7 +21,7 @@ from .environment import environment, init_distributed, pick_device, process_ran
 from .gather import gather_state
 from .journal import FinalRecord, Journal, JournalMismatch
 from .judge import judge_subject
-from .loop import build_source, check_needs, sample_loop
+from .loop import Fold, build_source, check_needs, sample_loop
 from .references import References
 from .state import SubjectState, new_state
 
@@ -52,7 +53,8 @@ def sigterm_unwinds():
         signal.signal(signal.SIGTERM, old)
 
 
-def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult) -> FinalRecord:
+def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult, fold: Fold,
+                 limit) -> FinalRecord:
     """The subject's gathered state: from a finished journal, or by sampling (journaling as it goes)."""
     sj = ctx.journal.subject(sp) if ctx.journal is not None else None
     if sj is not None:
@@ -61,7 +63,8 @@ def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: Su
         if final is not None:
             return final
     t_loop = time.monotonic()
-    end = sample_loop(ctx, sp, source, shape, sj)
+    with limit.running():
+        end = sample_loop(ctx, sp, source, shape, sj, fold)
     loop_s = time.monotonic() - t_loop
     res.samples_per_second = round(end.state.n / loop_s, 2) if loop_s > 0 and end.state.n else None
     final = FinalRecord(gather_state(end.state, ctx.world, ctx.keep), end.stopped_early, end.look_conf)
@@ -70,9 +73,11 @@ def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: Su
     return final
 
 
-def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult) -> SubjectState:
+def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: Fold) -> SubjectState:
     """Sample, observe, gather and judge one subject into ``res``; return the merged state."""
-    source, weights = build_source(ctx, sp)
+    limit = subject_time_limit(ctx.spec, sp.spec, ctx.time_limit)  # charged: building and sampling, not metrics
+    with limit.running():
+        source, weights = build_source(ctx, sp)
     res.image_shape = list(source.image_shape)
     if weights is not None:
         res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
@@ -82,7 +87,7 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult) -> Sub
         ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
     if "training" in ctx.plan.needs:
         ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
-    final = fold_subject(ctx, sp, source, shape, res)
+    final = fold_subject(ctx, sp, source, shape, res, fold, limit)
     res.stopped_early = final.stopped_early
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
     judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
@@ -96,8 +101,9 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | 
                         n_planned=ctx.spec.sampling.size)
     t0 = time.monotonic()
     interrupted = None
+    fold = Fold(new_state(ctx.plan))
     try:
-        measure_subject(ctx, sp, res)
+        measure_subject(ctx, sp, res, fold)
     except KeyboardInterrupt as exc:
         interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         res.status = "interrupted"
@@ -107,9 +113,11 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | 
     except SpecError as exc:
         res.status, res.error = "broken", "[spec] " + str(exc)
         res.requirements = []
-    except Exception as exc:  # user code may raise anything; the other subjects still run
-        res.status, res.error = "broken", str(exc) if isinstance(exc, EvalkitError) else f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
+        res.status, res.error = "broken", subject_failure(exc)
         log.debug("subject %s broke", sp.name, exc_info=True)
+    if res.status != "ok":  # a subject that broke keeps what it measured
+        res.n, res.nonfinite = fold.state.n, fold.state.nonfinite
     res.seconds = round(time.monotonic() - t0, 3)
     return res, interrupted
 
@@ -148,7 +156,8 @@ def open_journal(plan: Plan, out: Path | str | None, resume: bool, rank: int, wo
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False, out: Path | str | None = None, resume: bool = False) -> Report:
+            cache: bool = True, strict: bool = False, out: Path | str | None = None, resume: bool = False,
+            time_limit: float | None = None) -> Report:
     """Plan and run ``spec``; return the Report. With ``out``, completed batches are journaled
     in ``out/journal`` as they finish; ``resume`` continues the journal found there."""
     plan = make_plan(spec, n_override=n)
@@ -156,7 +165,8 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     dev = pick_device(device)
     rank, world = process_rank()
     journal = open_journal(plan, out, resume, rank, world)
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress, journal)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress,
+                     journal=journal, time_limit=time_limit)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = None

@@ -61,6 +61,8 @@ class Subject(_Strict):
     name: str | None = Field(None, description="Display name in reports; defaults to the model and its params.")
     checkpoint: str | None = Field(None, description="Weights file handed to a user generator (a .safetensors path).")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the generator (e.g. steps, guidance).")
+    time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
+                                     description="Seconds this subject may take to build and sample; past it, it breaks (exit 3).")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Subject":
@@ -91,6 +93,8 @@ class Sampling(_Strict):
         "uniform", description="'uniform' (classes in turn), a list of classes used in turn, or per-class counts."
     )
     sequential: bool = Field(False, description="Stop a subject as soon as every requirement is decided.")
+    time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
+                                     description="Seconds each subject may take to build and sample; past it, it breaks (exit 3).")
 
     @model_validator(mode="after")
     def _sizes(self) -> "Sampling":

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +99,20 @@ class Hostile:
         for d in (self.work, self.cache, self.tmp, self.home):
             d.mkdir(parents=True, exist_ok=True)
         self.locked: list[Path] = []
+        self.mounts: list[Path] = []
+
+    def tmpfs(self, rel: str | Path, size: str) -> Path:
+        """Mount a tmpfs of ``size`` (e.g. '256k') at ``rel``: a small disk that fills up for real.
+        Needs root; skips the test elsewhere. Unmounted after the test."""
+        p = self.path(rel)
+        p.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            pytest.skip("a small disk needs root to mount a tmpfs")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(p)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+        self.mounts.append(p)
+        return p
 
     def lock(self, rel: str | Path) -> Path:
         """Make a folder unwritable (see ``lock``); undone after the test."""
@@ -140,8 +156,11 @@ class Hostile:
 
     def run(self, *argv: str | Path, code: int | set[int], allow: tuple[str | Path, ...] = ("out",),
             prelude: str | None = None, env: dict[str, str] | None = None, timeout: float = 300,
-            check_unchanged: bool = True) -> Result:
-        """Run ``evalkit ARGV...`` in ``work``; assert exit code, no traceback, no stray writes."""
+            check_unchanged: bool = True, interrupt_after: float | None = None) -> Result:
+        """Run ``evalkit ARGV...`` in ``work``; assert exit code, no traceback, no stray writes.
+
+        ``interrupt_after`` sends SIGINT (Ctrl-C) that many seconds after the start.
+        """
         args = [str(a) for a in argv]
         if prelude is None:
             cmd = [sys.executable, "-m", "evalkit", *args]
@@ -150,12 +169,21 @@ class Hostile:
             cmd = [sys.executable, "-c", boot, *args]
         skip = [self.path(a) for a in allow] + [self.cache]
         before = _snapshot(self.root, skip)
-        proc = subprocess.run(cmd, cwd=self.work, env=self.env(env), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=self.work, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL)
+        if interrupt_after is not None:
+            time.sleep(interrupt_after)
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            raise AssertionError(f"evalkit {' '.join(args)} did not end within {timeout} s\n{stdout[-2000:]}\n{stderr[-2000:]}")
         after = _snapshot(self.root, skip)
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        res = Result(proc.returncode, proc.stdout, proc.stderr, changed)
-        shown = f"$ evalkit {' '.join(args)}\n--- exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        res = Result(proc.returncode, stdout, stderr, changed)
+        shown = f"$ evalkit {' '.join(args)}\n--- exit {proc.returncode}\n--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}"
         codes = {code} if isinstance(code, int) else set(code)
         assert proc.returncode in codes, f"exit {proc.returncode}, expected {sorted(codes)}\n{shown}"
         assert "Traceback (most recent call last)" not in res.text, f"a traceback reached the user\n{shown}"
@@ -170,6 +198,8 @@ def hostile(tmp_path) -> Hostile:
     yield h
     for p in h.locked:
         unlock(p)
+    for p in reversed(h.mounts):
+        subprocess.run(["umount", "-l", str(p)], capture_output=True)
 
 
 def lock(path: Path) -> None:

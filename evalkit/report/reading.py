@@ -1,0 +1,244 @@
+"""Reading a report back (a baseline, a report to reproduce or compare) as untrusted input.
+
+Reports travel as CI artifacts and are handed to ``--baseline``, ``evalkit compare`` and
+``evalkit reproduce``: the file may be truncated, hand-edited, from another evalkit
+version or crafted. Reading it never runs code, never recurses without bound and never
+lets an inconsistent count (``passed > n``, ``n = -2``) reach the statistics; every
+problem is a ``ReportFileError`` naming the file, the field path and what is wrong.
+
+Schema versions: ``schema_version`` is MAJOR.MINOR (``report.model``). A report of
+the same major version written by a newer evalkit may carry fields this one does not
+know; they are ignored (logged), so an older evalkit in CI still reads a newer
+baseline. A different major version, or a missing or mistyped field, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .._errors import DataError
+from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult, schema_major
+
+log = logging.getLogger(__name__)
+
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 64  # a report is about 8 levels deep; anything near this is not a report
+MAX_PROBLEMS = 12
+
+
+class ReportFileError(DataError):
+    """A report file is missing, unreadable, or not a valid report; ``problems`` has one line each."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.path, self.problems = path, problems
+        more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
+        super().__init__(f"{path}: not a usable evalkit report: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
+
+
+def read_report_file(path: str | Path) -> Report:
+    """Read and check a ``report.json`` (or a report folder); raise ``ReportFileError`` if unusable."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    data = _load_json(p)
+    ignored: list[str] = []
+    data = _drop_unknown(Report, data, "", ignored)
+    try:
+        report = Report.model_validate(data)
+    except ValidationError as exc:
+        raise ReportFileError(p, [_pydantic_line(e) for e in exc.errors()]) from None
+    problems = consistency_problems(report)
+    if problems:
+        raise ReportFileError(p, problems)
+    if ignored:
+        log.warning("%s: ignored %d field(s) this evalkit does not know (a newer evalkit wrote them): %s",
+                    p, len(ignored), ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else ""))
+    return report
+
+
+def _load_json(p: Path) -> dict[str, Any]:
+    try:
+        size = p.stat().st_size
+        if not p.is_file():
+            raise ReportFileError(p, ["not a file"])
+        if size > MAX_REPORT_BYTES:
+            raise ReportFileError(p, [f"{size} bytes; a report is at most {MAX_REPORT_BYTES} bytes"])
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ReportFileError(p, ["file not found"]) from None
+    except OSError as exc:
+        raise ReportFileError(p, [f"cannot be read ({exc.strerror or exc})"]) from None
+    depth = _max_depth(raw)
+    if depth > MAX_DEPTH:
+        raise ReportFileError(p, [f"JSON nested {depth} levels deep; a report is at most {MAX_DEPTH}"])
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise ReportFileError(p, [f"not UTF-8 text (byte {exc.start})"]) from None
+    except json.JSONDecodeError as exc:
+        raise ReportFileError(p, [f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]) from None
+    except (ValueError, RecursionError) as exc:
+        raise ReportFileError(p, [str(exc)]) from None
+    if not isinstance(data, dict):
+        raise ReportFileError(p, [f"a report is a JSON object, this file holds a JSON {_json_type(data)}"])
+    version = data.get("schema_version")
+    ours = schema_major(REPORT_SCHEMA_VERSION)
+    if schema_major(version) != ours:
+        raise ReportFileError(p, [f"schema_version: {version!r}; this evalkit ({REPORT_SCHEMA_VERSION}) reads major version "
+                                  f"{ours} only (compare with the evalkit that wrote it, or re-run the baseline)"])
+    # the unversioned layout wrote 1: read as 1.0
+    data["schema_version"] = version if isinstance(version, str) else f"{version}.0"
+    return data
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"holds {name}, which is not JSON (reports hold only finite numbers or null)")
+
+
+def _max_depth(raw: bytes) -> int:
+    """Deepest bracket nesting outside strings, counted without recursion (before parsing)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return 0  # cannot be too deep: skip the byte-by-byte scan
+    depth = deepest = 0
+    in_string = escaped = False
+    for b in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _json_type(v: Any) -> str:
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}.get(
+        type(v), type(v).__name__)
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(record class, is a list of them) inside a field annotation such as ``list[X]`` or ``X | None``."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if origin in (list, tuple):
+        args = typing.get_args(annotation)
+        if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            return args[0], True
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(annotation):
+            m, many = _model_of(a)
+            if m is not None:
+                return m, many
+    return None, False
+
+
+def _drop_unknown(model: type[BaseModel], data: Any, where: str, ignored: list[str]) -> Any:
+    """``data`` without the keys ``model`` does not declare (recording their paths in ``ignored``)."""
+    if not isinstance(data, dict):
+        return data  # pydantic says what is wrong with it
+    out = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        path = f"{where}.{key}" if where else str(key)
+        if field is None:
+            ignored.append(path)
+            continue
+        sub, many = _model_of(field.annotation)
+        if sub is not None and many and isinstance(value, list):
+            value = [_drop_unknown(sub, v, f"{path}[{i}]", ignored) for i, v in enumerate(value)]
+        elif sub is not None and not many:
+            value = _drop_unknown(sub, value, path, ignored)
+        out[key] = value
+    return out
+
+
+def _pydantic_line(err: dict) -> str:
+    loc = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(err["loc"]))
+    got = err.get("input")
+    shown = "" if err["type"] == "missing" else f" (got {_short(got)})"
+    return f"{loc or '<top>'}: {err['msg'].lower() if err['type'] == 'missing' else err['msg']}{shown}"
+
+
+def _short(v: Any) -> str:
+    text = repr(v) if not isinstance(v, (dict, list)) else f"a JSON {_json_type(v)}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------- consistency
+
+
+def consistency_problems(report: Report) -> list[str]:
+    """Counts and bounds that cannot come from a real run: each one line naming the field."""
+    out: list[str] = []
+    for i, s in enumerate(report.subjects):
+        out += _subject_problems(f"subjects[{i}]", s)
+    return out
+
+
+def _subject_problems(where: str, s: SubjectResult) -> list[str]:
+    out = []
+    for name in ("n", "n_planned", "nonfinite"):
+        if getattr(s, name) < 0:
+            out.append(f"{where}.{name}: {getattr(s, name)} is negative")
+    for j, r in enumerate(s.requirements):
+        out += _requirement_problems(f"{where}.requirements[{j}]", r)
+    for j, m in enumerate(s.metrics):
+        w = f"{where}.metrics[{j}]"
+        if m.n < 0:
+            out.append(f"{w}.n: {m.n} is negative")
+        if not 0 < m.confidence < 1:
+            out.append(f"{w}.confidence: {m.confidence} is not in (0, 1)")
+        if not all(math.isfinite(x) for x in (m.value, m.lower, m.upper)):
+            out.append(f"{w}: value and bounds must be finite numbers")
+        elif m.lower > m.upper:
+            out.append(f"{w}: lower {m.lower} is above upper {m.upper}")
+    return out
+
+
+def _requirement_problems(w: str, r: RequirementResult) -> list[str]:
+    out = []
+    if not 0 < r.confidence < 1:
+        out.append(f"{w}.confidence: {r.confidence} is not in (0, 1)")
+    for name in ("n", "passed", "undefined"):
+        v = getattr(r, name)
+        if v is not None and v < 0:
+            out.append(f"{w}.{name}: {v} is negative")
+    if r.kind == "rate" and r.n is not None and r.passed is not None and r.passed > r.n >= 0:
+        out.append(f"{w}.passed: {r.passed} passed of n = {r.n} samples")
+    if r.kind == "rate" and r.n is not None and r.undefined > r.n >= 0:
+        out.append(f"{w}.undefined: {r.undefined} undefined of n = {r.n} samples")
+    if r.kind == "rate" and (r.n is None) != (r.passed is None):
+        out.append(f"{w}: a rate needs both passed and n")
+    for name in ("value", "lower", "upper", "target", "at_least", "at_most"):
+        v = getattr(r, name)
+        if v is not None and not math.isfinite(v):
+            out.append(f"{w}.{name}: {v} is not a finite number")
+    if r.kind == "rate":
+        for name in ("value", "lower", "upper"):
+            v = getattr(r, name)
+            if v is not None and math.isfinite(v) and not 0 <= v <= 1:
+                out.append(f"{w}.{name}: {v} is a rate and must lie in [0, 1]")
+    for k, c in enumerate(r.per_class):
+        if c.n < 0 or c.passed < 0 or c.passed > c.n:
+            out.append(f"{w}.per_class[{k}]: passed {c.passed} of n = {c.n} is not a count")
+    return out
