@@ -88,15 +88,31 @@ class Journal:
         self.root = Path(out_dir) / "journal"
         self.plan, self.resume, self.writer = plan, resume, writer
         self.entries = 0  # batch records this process wrote
+        self.off: str | None = None  # why journaling stopped (the folder became unwritable), if it did
         spec = plan.spec.canonical()
         self.manifest = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "evalkit": __version__,
                          "spec_sha256": plan.spec.digest(), "spec": spec}
         if resume:
             self._check_manifest()
         elif writer:
-            if self.root.exists():
-                shutil.rmtree(self.root)  # a fresh run starts a fresh journal
-            atomic_write_text(self.root / "manifest.json", json.dumps(self.manifest, indent=1, sort_keys=True))
+            self.attempt(self._start)
+
+    def _start(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)  # a fresh run starts a fresh journal
+        atomic_write_text(self.root / "manifest.json", json.dumps(self.manifest, indent=1, sort_keys=True))
+
+    def attempt(self, write) -> None:
+        """Run a journal write. The journal only serves a later --resume: when the folder cannot
+        take it (read-only, disk full), the run goes on without one, and says so once."""
+        if self.off is not None:
+            return
+        try:
+            write()
+        except OSError as exc:
+            self.off = f"{exc.strerror or exc}"
+            log.warning("%s: cannot write the journal (%s); the run goes on without one (it cannot be resumed)",
+                        self.root, self.off)
 
     def _check_manifest(self) -> None:
         path = self.root / "manifest.json"
@@ -145,17 +161,24 @@ class SubjectJournal:
                 return
             self.clear()
         if self.journal.writer:
-            atomic_write_text(path, json.dumps(ident, indent=1))
+            self.journal.attempt(lambda: atomic_write_text(path, json.dumps(ident, indent=1)))
 
     def clear(self) -> None:
         if self.dir.exists() and self.journal.writer:
-            shutil.rmtree(self.dir)
+            self.journal.attempt(lambda: shutil.rmtree(self.dir))
 
     def _write(self, path: Path, tensors: dict[str, Tensor], meta: dict) -> None:
-        tmp = path.with_name(f".{path.name}.part")
-        save_record(tmp, tensors, meta, kind="journal")
-        kill_point("rename")
-        os.replace(tmp, path)
+        def write() -> None:
+            tmp = path.with_name(f".{path.name}.part")
+            try:
+                save_record(tmp, tensors, meta, kind="journal")
+                kill_point("rename")
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink(missing_ok=True)
+
+        self.journal.attempt(write)
 
     # ---- batches
     def batch_path(self, j: int) -> Path:
