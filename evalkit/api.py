@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from ._errors import EXIT_BROKEN, UsageError
-from .report.baseline import compare
 from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
@@ -42,6 +41,7 @@ def run(
     progress: bool = False,
     write: bool = True,
     cache: bool = True,
+    baseline_partial: bool = False,
     junit: str | Path | None = None,
     overwrite: bool = False,
     time_limit: float | None = None,
@@ -58,13 +58,12 @@ def run(
     before sampling, all at once) and ``RunError`` when nothing could run. If the report
     cannot be written where asked, it goes to a fallback folder, ``report.exit_code`` is 3
     and ``report.written_to`` says where.
+    With ``baseline``, every subject and requirement must pair with the baseline's
+    (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
     Completed batches are journaled in ``out/journal`` as the run goes; ``resume`` (a
     report folder) finishes the run journaled there, with the same report as a run
     that was never stopped.
     """
-    from .outfolder import clear_previous
-    from .preflight import RunOutputs, check_run
-
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     if resume is not None:
@@ -73,22 +72,24 @@ def run(
         if overwrite:
             raise UsageError(f"--resume {resume} and --overwrite: --overwrite would remove the journal the run resumes from")
         out = resume
-    fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-    if bad:
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    outputs = None
-    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
-    if out_dir is not None and writer:
-        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume is not None)
-    base = check_run(spec, outputs, baseline, n=n).baseline
-    if overwrite and writer and out_dir is not None and out_dir.is_dir():
-        clear_previous(out_dir)
+    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None)
+    match = None
+    if base is not None:
+        from .report.regression import match_baseline
+
+        match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
+    if overwrite and out_dir is not None and int(os.environ.get("RANK", "0")) == 0 and out_dir.is_dir():
+        from .outfolder import clear_previous
+
+        clear_previous(out_dir)  # only now that nothing can refuse the run any more
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
                      out=out_dir, resume=resume is not None)
     if base is not None:
-        compare(report, base, spec.regression.tolerance, str(baseline))
+        from .report.regression import apply_baseline
+
+        apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         kill_point("report")
@@ -97,6 +98,26 @@ def run(
             for stale in ("report.partial.json", "report.partial.md"):
                 (out_dir / stale).unlink(missing_ok=True)
     return report
+
+
+def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
+    fmts = formats if formats is not None else list(spec.report.formats)
+    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
+    if bad:
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    return fmts
+
+
+def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
+               baseline: str | Path | None, n: int | None, *, resume: bool = False) -> Report | None:
+    """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
+    from .preflight import RunOutputs, check_run
+
+    writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
+    outputs = None
+    if out_dir is not None and writer:
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume)
+    return check_run(spec, outputs, baseline, n=n).baseline
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:

@@ -66,11 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="report folder [reports/<name>-<timestamp>]")
     r.add_argument("--n", type=int, metavar="N", help="samples per subject, overriding sampling.n")
     r.add_argument("--baseline", metavar="REPORT", help="a report.json (or its folder): also fail on significant regressions")
+    r.add_argument("--baseline-partial", action="store_true",
+                   help="compare only the subjects and requirements that pair with the baseline's (by default "
+                   "anything unpaired is an error, exit 2, found before sampling)")
     r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
     r.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
                    help="report files to write (repeatable) [the spec's report.formats]")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
-    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
+    r.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines and no table; still prints the report path (progress goes to stderr: "
+                   "a bar on a terminal, a plain line every 10 s in a CI log)")
     r.add_argument("--no-cache", action="store_true", help="recompute reference features instead of using the cache")
     r.add_argument("--overwrite", action="store_true",
                    help="reuse an existing --out folder: first remove the files evalkit's manifest there lists")
@@ -119,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("indices", nargs="*", type=int, metavar="INDEX", help="sample indices [the failing examples]")
     rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
     rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
+
+    cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Compare every subject of REPORT... (or the --subjects named) pair by pair on every\n"
+                        "requirement and metric: both values, the difference, its interval, and better / worse /\n"
+                        "no significant difference, Holm-corrected over the whole table. Rates are paired (McNemar)\n"
+                        "where two subjects drew the same samples. Writes comparison.json, .md and .html.")
+    cp.add_argument("reports", nargs="+", metavar="REPORT", help="report folders or report.json files")
+    cp.add_argument("--subjects", nargs="+", metavar="SUBJECT", help="compare only these subjects [all]")
+    cp.add_argument("--out", metavar="DIR", help="where to write comparison.* [reports/compare-<timestamp>]")
+    cp.add_argument("--fail-if-worse", action="append", metavar="SUBJECT", default=[],
+                    help="exit 1 when SUBJECT is significantly worse than another on anything (repeatable)")
+    cp.add_argument("--force", action="store_true",
+                    help="compare reports of different references, feature spaces or spec versions anyway "
+                    "(the table is labelled not comparable)")
 
     t = sub.add_parser("train", help="retrain a bundled zoo model reproducibly",
                        description="Train zoo model NAME from its seed; resumes from OUT/NAME/checkpoint.pt if present.")
@@ -176,7 +196,8 @@ def _cmd_run(args) -> int:
         raise with_spec_problems(exc, outputs, args.baseline) from None
     out = Path(args.resume or args.out) if (args.resume or args.out) else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
-                 formats=args.formats, progress=not args.quiet and sys.stderr.isatty(), cache=not args.no_cache,
+                 baseline_partial=args.baseline_partial,
+                 formats=args.formats, progress=not args.quiet, cache=not args.no_cache,
                  junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
     from .runner import process_rank
 
@@ -184,6 +205,10 @@ def _cmd_run(args) -> int:
         return report.exit_code
     if not args.quiet:
         print(_table(report))
+        if report.baseline:
+            from .report.regression import baseline_lines
+
+            print("\n" + "\n".join(baseline_lines(report)))
     _say_where(report, out, args.junit, args.quiet)
     if args.quiet:
         # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
@@ -221,9 +246,9 @@ def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
             print(f"error: the report is in {report.written_to}/ instead (exit 3)", file=sys.stderr)
         if junit and report.junit_written_to is not None and report.junit_written_to != Path(junit):
             print(f"error: the JUnit XML is in {report.junit_written_to} instead (exit 3)", file=sys.stderr)
-    if not quiet and report.written_to is not None:
+    if report.written_to is not None:  # --quiet still says where the report is
         stem = "report.partial.json" if report.interrupted else "report.json"
-        print(f"\nreport: {report.written_to}/{stem}")
+        print(("" if quiet else "\n") + f"report: {report.written_to}/{stem}")
 
 
 def _seconds(text: str) -> float:
@@ -239,6 +264,8 @@ def _seconds(text: str) -> float:
 
 
 def _table(report) -> str:
+    from .report.regression import shown_verdict
+
     lines = []
     for s in report.subjects:
         head = f"{s.name}: n={s.n}" + (f", {s.samples_per_second:g}/s" if s.samples_per_second else "")
@@ -254,7 +281,7 @@ def _table(report) -> str:
                 val = f"{r.value:.4g}"
             bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
             extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
-            lines.append(f"  {r.verdict:<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
+            lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
         if s.regressions:
             lines.append("  REGRESSED " + ", ".join(s.regressions))
     return "\n".join(lines)
@@ -339,6 +366,27 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from datetime import datetime
+
+    from .report import comparison
+
+    contenders = comparison.load_contenders(args.reports, args.subjects)
+    table = comparison.build(contenders, force=args.force)
+    watched = [comparison.resolve_label(table, name) for name in args.fail_if_worse]
+    out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    paths = comparison.write(table, out)
+    print(comparison.to_text(table), end="")
+    code = 0
+    for label in watched:
+        worse = comparison.worse_rows(table, label)
+        if worse:
+            print(f"{label} is significantly worse on: {', '.join(sorted({r.name for r in worse}))}", file=sys.stderr)
+            code = 1
+    print(f"\ncomparison: {paths[0].parent}/comparison.{{json,md,html}}")
+    return code
+
+
 def _cmd_train(args) -> int:
     import torch
 
@@ -361,6 +409,7 @@ _VERBS = {
     "reproduce": _cmd_reproduce,
     "rejudge": _cmd_rejudge,
     "train": _cmd_train,
+    "compare": _cmd_compare,
 }
 
 

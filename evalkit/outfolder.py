@@ -92,8 +92,10 @@ def write_folder(name: str, out: Path, write: Callable[[Path], object]) -> Write
     """
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write(out)
-        write_manifest(out)
+        try:
+            write(out)
+        finally:  # also after Ctrl-C mid-write: what is there was written by this run
+            write_manifest(out)
         return WriteOutcome(out)
     except OSError as exc:
         error = _describe(exc, out)

@@ -19,13 +19,15 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from ._errors import DataError, SpecError
 
 MANIFEST = ".evalkit-manifest.json"
 NAME_MAX = 255  # bytes per path component on every common file system
-SLUG_MAX = 80  # derived file-name stems stay short; a digest keeps distinct names distinct
+SLUG_MAX = 80
+SCAN_MAX = 10_000  # files looked at in an existing --out  # derived file-name stems stay short; a digest keeps distinct names distinct
 
 
 def slug(text: str, max_len: int = SLUG_MAX) -> str:
@@ -112,14 +114,18 @@ def stale_files(out: Path, overwrite: bool) -> str | None:
     """
     from .outfolder import read_manifest
 
-    present = sorted(str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir())
+    # bounded: `--out ~` must not walk a whole home folder to say it is not empty
+    present = sorted(islice((str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()), SCAN_MAX))
     if not present:
         return None
     where = f"--out {str(out)!r}"
-    shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+    count = f"{len(present)}{'+' if len(present) == SCAN_MAX else ''}"
+    shown = ", ".join(present[:3]) + (f" and {count} in all" if len(present) > 3 else "")
     if not overwrite:
-        return (f"{where}: the folder exists and holds {len(present)} file(s) ({shown}); give a new folder, "
+        return (f"{where}: the folder exists and holds {count} file(s) ({shown}); give a new folder, "
                 "or --overwrite to replace the report evalkit wrote there")
+    if len(present) == SCAN_MAX:
+        return f"{where}: holds more than {SCAN_MAX} files; --overwrite takes only a report folder evalkit wrote"
     listed = read_manifest(out)
     foreign = [f for f in present if f != MANIFEST and f not in listed]
     if foreign:

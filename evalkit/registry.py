@@ -63,13 +63,17 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
 
+    # Reads load the built-ins and plugins first (`import evalkit` itself stays light).
     def __contains__(self, name: object) -> bool:
+        load_plugins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry[T]]:
+        load_plugins()
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
     def names(self) -> list[str]:
+        load_plugins()
         return sorted(self._entries)
 
     def suggest(self, name: str) -> str | None:

@@ -40,6 +40,20 @@ class ClassResult(_Rec):
     verdict: Verdict
 
 
+class BaselineComparison(_Rec):
+    """One requirement against its counterpart in the ``--baseline`` report."""
+
+    baseline_subject: str = Field(description="The baseline report's subject this one was compared with.")
+    baseline_value: float | None = None
+    value: float | None = None
+    difference: float | None = Field(None, description="Current value minus baseline value.")
+    low: float | None = Field(None, description="One-sided lower confidence bound of the difference, when the test gives one.")
+    high: float | None = Field(None, description="One-sided upper confidence bound of the difference, when the test gives one.")
+    tolerance: float = Field(0.0, description="Worsening allowed by regression.tolerance before it counts.")
+    verdict: Literal["REGRESSED", "no significant regression"]
+    method: str | None = None
+
+
 class RequirementResult(_Rec):
     """The verdict on one requirement for one subject."""
 
@@ -62,6 +76,8 @@ class RequirementResult(_Rec):
     correction: str | None = Field(None, description="Multiple-testing correction applied (per-class, sequential looks).")
     failing: list[FailingExample] = Field(default_factory=list)
     message: str | None = None
+    regressed: bool = Field(False, description="Significantly worse than the baseline by more than its tolerance (--baseline).")
+    baseline: BaselineComparison | None = Field(None, description="The comparison with the baseline, when one was made.")
 
 
 class MetricResult(_Rec):
@@ -131,6 +147,15 @@ class SubjectResult(_Rec):
         return [r.verdict for r in self.requirements]
 
 
+class BaselinePair(_Rec):
+    """A subject of this run and the baseline subject it was compared with."""
+
+    subject: str
+    baseline_subject: str
+    matched_by: Literal["name", "model"] = Field(description="`name`: equal names; `model`: the one subject of that model on each side.")
+    note: str | None = Field(None, description="What differs between the two (params changed, ...).")
+
+
 class Environment(_Rec):
     python: str
     platform: str
@@ -157,6 +182,8 @@ class Report(_Rec):
     features: str | None = None
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
+    baseline_pairs: list[BaselinePair] = Field(default_factory=list, description="Which subject was compared with which baseline subject.")
+    baseline_not_compared: list[str] = Field(default_factory=list, description="What --baseline-partial left uncompared, and why.")
     baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
     exit_code: int = 0
     interrupted: bool = False

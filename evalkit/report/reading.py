@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .._errors import DataError
+from .._errors import EXIT_USAGE, DataError
 from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult, schema_major
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,13 @@ MAX_PROBLEMS = 12
 
 
 class ReportFileError(DataError):
-    """A report file is missing, unreadable, or not a valid report; ``problems`` has one line each."""
+    """A report file is missing, unreadable, or not a valid report; ``problems`` has one line each.
+
+    Exit code 2: the file was named on the command line (``--baseline``, ``compare``,
+    ``reproduce``) and nothing ran.
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, path: Path, problems: list[str]):
         self.path, self.problems = path, problems
@@ -76,7 +82,8 @@ def _load_json(p: Path) -> dict[str, Any]:
         raise ReportFileError(p, ["file not found"]) from None
     except OSError as exc:
         raise ReportFileError(p, [f"cannot be read ({exc.strerror or exc})"]) from None
-    depth = _max_depth(raw)
+    # a file with few brackets cannot be deep: the byte-by-byte scan runs only on the others
+    depth = nesting_depth(raw, MAX_DEPTH) if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
         raise ReportFileError(p, [f"JSON nested {depth} levels deep; a report is at most {MAX_DEPTH}"])
     try:
@@ -103,10 +110,9 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"holds {name}, which is not JSON (reports hold only finite numbers or null)")
 
 
-def _max_depth(raw: bytes) -> int:
-    """Deepest bracket nesting outside strings, counted without recursion (before parsing)."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
-        return 0  # cannot be too deep: skip the byte-by-byte scan
+def nesting_depth(raw: bytes, stop_above: int | None = None) -> int:
+    """Deepest bracket nesting outside strings, counted without recursion (before parsing);
+    the scan stops as soon as the depth passes ``stop_above``."""
     depth = deepest = 0
     in_string = escaped = False
     for b in raw:
@@ -123,7 +129,7 @@ def _max_depth(raw: bytes) -> int:
             depth += 1
             if depth > deepest:
                 deepest = depth
-                if deepest > MAX_DEPTH:
+                if stop_above is not None and deepest > stop_above:
                     return deepest
         elif b in (0x5D, 0x7D):
             depth -= 1
@@ -219,26 +225,36 @@ def _requirement_problems(w: str, r: RequirementResult) -> list[str]:
     out = []
     if not 0 < r.confidence < 1:
         out.append(f"{w}.confidence: {r.confidence} is not in (0, 1)")
-    for name in ("n", "passed", "undefined"):
-        v = getattr(r, name)
-        if v is not None and v < 0:
-            out.append(f"{w}.{name}: {v} is negative")
-    if r.kind == "rate" and r.n is not None and r.passed is not None and r.passed > r.n >= 0:
-        out.append(f"{w}.passed: {r.passed} passed of n = {r.n} samples")
-    if r.kind == "rate" and r.n is not None and r.undefined > r.n >= 0:
-        out.append(f"{w}.undefined: {r.undefined} undefined of n = {r.n} samples")
-    if r.kind == "rate" and (r.n is None) != (r.passed is None):
-        out.append(f"{w}: a rate needs both passed and n")
-    for name in ("value", "lower", "upper", "target", "at_least", "at_most"):
-        v = getattr(r, name)
-        if v is not None and not math.isfinite(v):
-            out.append(f"{w}.{name}: {v} is not a finite number")
-    if r.kind == "rate":
-        for name in ("value", "lower", "upper"):
-            v = getattr(r, name)
-            if v is not None and math.isfinite(v) and not 0 <= v <= 1:
-                out.append(f"{w}.{name}: {v} is a rate and must lie in [0, 1]")
+    out += _count_problems(w, r)
+    out += _bound_problems(w, r)
     for k, c in enumerate(r.per_class):
         if c.n < 0 or c.passed < 0 or c.passed > c.n:
             out.append(f"{w}.per_class[{k}]: passed {c.passed} of n = {c.n} is not a count")
+    return out
+
+
+def _count_problems(w: str, r: RequirementResult) -> list[str]:
+    out = [f"{w}.{name}: {v} is negative" for name in ("n", "passed", "undefined")
+           if (v := getattr(r, name)) is not None and v < 0]
+    if r.kind != "rate":
+        return out
+    if (r.n is None) != (r.passed is None):
+        out.append(f"{w}: a rate needs both passed and n")
+    elif r.n is not None and r.passed is not None and r.passed > r.n >= 0:
+        out.append(f"{w}.passed: {r.passed} passed of n = {r.n} samples")
+    if r.n is not None and r.undefined > r.n >= 0:
+        out.append(f"{w}.undefined: {r.undefined} undefined of n = {r.n} samples")
+    return out
+
+
+def _bound_problems(w: str, r: RequirementResult) -> list[str]:
+    out = []
+    for name in ("value", "lower", "upper", "target", "at_least", "at_most"):
+        v = getattr(r, name)
+        if v is None:
+            continue
+        if not math.isfinite(v):
+            out.append(f"{w}.{name}: {v} is not a finite number")
+        elif r.kind == "rate" and name in ("value", "lower", "upper") and not 0 <= v <= 1:
+            out.append(f"{w}.{name}: {v} is a rate and must lie in [0, 1]")
     return out

@@ -6,6 +6,7 @@ from .._errors import DataError, SubjectError
 from ..judge.verdicts import judge_metric, judge_rate
 from ..metrics.suite import MetricInputs
 from ..plan import SubjectPlan
+from ..progress import task
 from ..report.model import MetricResult, RequirementResult, SubjectResult
 from .context import RunContext
 from .faults import kill_point
@@ -67,6 +68,7 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     inputs = metric_inputs(ctx, sp, state, shape)
     seen: dict[tuple, MetricResult] = {}
     results = []
+    bar = task(f"{sp.name}: metrics", len(ctx.plan.metric_requirements), "metric", enabled=ctx.progress and ctx.rank == 0)
     for rp in ctx.plan.metric_requirements:
         kill_point("metrics")
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
@@ -76,6 +78,8 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra)
         results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
+        bar.update(1)
+    bar.close()
     return results, list(seen.values())
 
 

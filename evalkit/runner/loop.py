@@ -12,6 +12,7 @@ from torch import Tensor
 from .._errors import EvalkitError, SpecError, SubjectError
 from ..observe.indexes import DuplicateIndex
 from ..plan import SubjectPlan
+from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
 from ..data.images import open_images
 from .context import RunContext
@@ -81,17 +82,9 @@ def rounds(ctx: RunContext, total: int) -> Iterator[list[int]]:
 
 @contextmanager
 def progress(ctx: RunContext, sp: SubjectPlan, n: int):
-    """A callable taking the number of samples just folded (a tqdm bar on a terminal)."""
-    if not (ctx.progress and ctx.rank == 0):
-        yield lambda k: None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=n, desc=sp.name, unit="img", leave=False, dynamic_ncols=True)
-    try:
+    """A callable taking the number of samples just observed (a bar on a terminal, plain lines in a log)."""
+    with task(f"{sp.name}: sampling", n, "img", enabled=ctx.progress and ctx.rank == 0) as bar:
         yield lambda k: bar.update(k * ctx.world)
-    finally:
-        bar.close()
 
 
 class BatchReader:

@@ -165,8 +165,8 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     dev = pick_device(device)
     rank, world = process_rank()
     journal = open_journal(plan, out, resume, rank, world)
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache), rank, world, progress,
-                     journal=journal, time_limit=time_limit)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world,
+                     progress, journal=journal, time_limit=time_limit)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = None

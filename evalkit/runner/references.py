@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import __version__, registry
+from .. import __version__, progress, registry
 from .._errors import DataError, SpecError
 from ..cache import cached_tensor
 from ..data.images import open_images
@@ -40,12 +40,13 @@ def open_reference(spec: Spec, ref: Reference, what: str):
     return data, str(path), h.hexdigest()
 
 
-def features_of(data, extractor: Extractor, device: torch.device) -> Tensor:
+def features_of(data, extractor: Extractor, device: torch.device, bar: progress.Task | None = None) -> Tensor:
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), (bar or progress.task("", enabled=False)) as bar:
         for s in range(0, len(data), FEATURE_BATCH):
             x = data.slice(s, min(len(data), s + FEATURE_BATCH)).to(device)
             out.append(extractor.features(x).cpu())
+            bar.update(len(x))
     feats = torch.cat(out)
     bad = ~torch.isfinite(feats).all(1)
     if bad.any():
@@ -63,8 +64,9 @@ def labelled_images(spec: Spec, ref: Reference, what: str) -> tuple[Tensor, Tens
 class References:
     """Extractors, reference features and the memorization index, shared by every subject."""
 
-    def __init__(self, spec: Spec, device: torch.device, *, cache: bool = True):
+    def __init__(self, spec: Spec, device: torch.device, *, cache: bool = True, progress: bool = False):
         self.spec, self.device, self.cache = spec, device, cache
+        self.progress = progress  # show a progress task while features are built (rank 0 only)
         self._extractors: dict[tuple, Extractor] = {}
         self._real: dict[tuple, Tensor] = {}
         self._memo: dict[tuple, MemorizationIndex] = {}
@@ -86,12 +88,16 @@ class References:
                     f"{'x'.join(map(str, shape))}; metrics compare images of one shape"
                 )
             ex = self.extractor(self.spec.features, shape)
-            feats = cached_tensor([digest, ex.digest, __version__],
-                                  lambda: features_of(data, ex, self.device), self.cache)
+            feats = cached_tensor([digest, ex.digest, __version__], lambda: features_of(
+                data, ex, self.device, self._task(f"reference features of {desc} (cached for later runs)", len(data))),
+                self.cache)
             self._real[shape] = feats
             self._info[shape] = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
                                  "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest}
         return self._real[shape]
+
+    def _task(self, desc: str, total: int | None) -> progress.Task:
+        return progress.task(desc, total, "img", enabled=self.progress)
 
     def info(self) -> dict[str, Any] | None:
         """The report's ``reference`` entry: the last reference features built, or None."""
@@ -99,11 +105,16 @@ class References:
 
     def memorization(self, shape: tuple) -> MemorizationIndex:
         if shape not in self._memo:
-            data, _, digest = open_reference(self.spec, self.spec.training, "training")
+            data, desc, digest = open_reference(self.spec, self.spec.training, "training")
             ex = self.extractor(self.spec.features, shape)
-            feats = cached_tensor(["train", digest, ex.digest, __version__],
-                                  lambda: features_of(data, ex, self.device), self.cache)
-            nn = cached_tensor(["train-nn", digest, ex.digest, __version__],
-                               lambda: MemorizationIndex(feats).train_nn, self.cache)
+            feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: features_of(
+                data, ex, self.device, self._task(f"training features of {desc} (cached for later runs)", len(data))),
+                self.cache)
+
+            def train_nn() -> Tensor:
+                with self._task(f"nearest neighbours within the {len(feats)} training images (cached)", None):
+                    return MemorizationIndex(feats).train_nn
+
+            nn = cached_tensor(["train-nn", digest, ex.digest, __version__], train_nn, self.cache)
             self._memo[shape] = MemorizationIndex(feats, nn)
         return self._memo[shape]

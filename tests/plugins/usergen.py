@@ -83,3 +83,28 @@ class NaNFeatures(torch.nn.Module):
 
 
 nan_features = NaNFeatures()
+
+
+class NoisyReplay:
+    """Real Fashion-MNIST images of the asked class plus uniform noise of amplitude ``noise``, clamped to [0, 1].
+
+    The noise is drawn after the images from the same generator, so two noise levels
+    share their base images sample for sample: a real, pairable difference.
+    """
+
+    def __init__(self, noise: float = 0.0, range=(5000, 6000)):
+        from evalkit.data.datasets import DatasetReplay
+
+        self.noise = float(noise)
+        self.replay = DatasetReplay(range=tuple(range))
+        self.image_shape, self.num_classes = self.replay.image_shape, self.replay.num_classes
+
+    def sample(self, n, *, labels, generator):
+        x = self.replay.sample(n, labels=labels, generator=generator)
+        if self.noise:
+            x = (x + self.noise * torch.rand(x.shape, generator=generator, device=generator.device).to(x.device)).clamp(0, 1)
+        return x
+
+
+def noisy_replay(noise: float = 0.0, checkpoint=None):
+    return NoisyReplay(noise)

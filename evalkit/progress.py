@@ -1,0 +1,132 @@
+"""Progress a person can see while a long phase runs.
+
+On a terminal a phase is a tqdm bar (counts, rate, ETA), gone when the phase ends. In a
+CI log (stderr is not a terminal) a bar would be one unreadable line of carriage
+returns, so a phase prints plain lines instead: one when it starts, one every
+``interval`` seconds with counts, rate and ETA, and one when it ends. A phase with no
+count (a single long computation) still prints "still working" lines, from a daemon
+thread, so a log never goes silent for minutes.
+
+Everything goes to stderr: stdout stays the verdict table and the report path.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+PLAIN_INTERVAL_S = 10.0
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Task:
+    """One phase: ``update(k)`` as work is done, ``close()`` (or ``with``) at the end.
+
+    A disabled task does nothing, so callers never branch on whether progress is shown.
+    """
+
+    def __init__(self, desc: str, total: int | None, unit: str, *, enabled: bool = True,
+                 stream: TextIO | None = None, tty: bool | None = None, interval: float = PLAIN_INTERVAL_S):
+        self.desc, self.total, self.unit, self.enabled = desc, total, unit, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream) if tty is None else tty
+        self.interval = interval
+        self.done = 0
+        self.started = time.monotonic()
+        self._last_line = self.started
+        self._bar = None
+        self._closed = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        if not enabled:
+            return
+        if self.tty:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=self.stream,
+                             mininterval=0.5)
+        else:
+            what = f"{total} {unit}" if total is not None else "started"
+            self._print(f"{desc}: {what}")
+        if total is None:
+            threading.Thread(target=self._heartbeat, name=f"evalkit-progress:{desc}", daemon=True).start()
+
+    # ---- what callers use
+    def update(self, k: int = 1) -> None:
+        if not self.enabled or self._closed:
+            return
+        with self._lock:
+            self.done += k
+            if self._bar is not None:
+                self._bar.update(k)
+            elif time.monotonic() - self._last_line >= self.interval:
+                self._print(self.line())
+
+    def close(self) -> None:
+        if not self.enabled or self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+            else:
+                count = f"{self.done}/{self.total} {self.unit}, " if self.total is not None else ""
+                self._print(f"{self.desc}: done, {count}{_clock(time.monotonic() - self.started)}")
+
+    def __enter__(self) -> "Task":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- the plain line
+    def line(self, now: float | None = None) -> str:
+        """``desc: done/total unit (pct%), rate unit/s, elapsed m:ss, ETA m:ss``."""
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        if self.total is None:
+            return f"{self.desc}: still working, {_clock(elapsed)} elapsed"
+        parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}"]
+        if self.total:
+            parts[0] += f" ({100 * self.done / self.total:.0f}%)"
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        parts.append(f"{rate:.3g} {self.unit}/s" if rate else "")
+        parts.append(f"elapsed {_clock(elapsed)}")
+        if rate > 0 and self.total >= self.done:
+            parts.append(f"ETA {_clock((self.total - self.done) / rate)}")
+        return ", ".join(p for p in parts if p)
+
+    def _print(self, text: str) -> None:
+        self._last_line = time.monotonic()
+        try:
+            print(f"evalkit: {text}", file=self.stream, flush=True)
+        except (OSError, ValueError):  # a closed stderr must not break the run
+            pass
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if self._closed:
+                    return
+                if self._bar is not None:
+                    self._bar.refresh()  # tqdm redraws its elapsed time
+                else:
+                    self._print(self.line())
+
+
+def task(desc: str, total: int | None = None, unit: str = "img", *, enabled: bool = True) -> Task:
+    """A progress task on stderr: a bar on a terminal, periodic plain lines elsewhere."""
+    return Task(desc, total, unit, enabled=enabled)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,278 @@
+"""``--baseline`` that cannot silently compare nothing.
+
+Before sampling, :func:`match_baseline` pairs every subject of the spec with a
+subject of the baseline report, and every requirement with the baseline's
+requirement of the same name. Anything left unpaired is an error (exit 2, nothing
+sampled) unless ``--baseline-partial`` asks to compare only what pairs; a baseline
+that pairs nothing at all is an error even then.
+
+How subjects pair (in this order):
+
+1. **by name**: a subject whose name (its `name:`, or the default "model(params)")
+   equals a baseline subject's name;
+2. **by model**: otherwise, a subject *without* an explicit `name:` pairs with the
+   baseline subject of the same `model:` (or `path:`) when each side has exactly
+   one unpaired subject of it. So changing a param (`guidance: 2.0` -> `1.5`) still
+   compares the model with its old self, and the printed table says the params
+   changed. Where a model appears several times, give each subject a `name:` that
+   stays the same across runs.
+
+A subject with an explicit `name:` pairs by that name only: a name is a promise.
+
+The test itself (is the difference significant beyond the tolerance?) is the
+comparison engine's (``report.baseline.compare``, built on ``judge.compare``); this
+module aligns the baseline to the run, hands it over, and records the outcome on
+each requirement (``RequirementResult.regressed`` and ``.baseline``) so every
+rendering can show REGRESSED.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .._errors import UsageError
+from ..spec.model import Spec, Subject
+from .model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
+
+
+@dataclass
+class BaselineMatch:
+    """What a run will compare with its baseline, decided before sampling."""
+
+    path: str
+    pairs: list[BaselinePair]
+    requirements: dict[str, list[str]]  # current subject -> requirement names compared
+    not_compared: list[str] = field(default_factory=list)  # why each thing is left out (partial mode)
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.requirements.values())
+
+
+def metric_key(req) -> str:
+    """The name the runner gives a metric requirement's result (metric plus its args)."""
+    tag = "(" + ", ".join(f"{k}={v}" for k, v in sorted(req.args.items())) + ")" if req.args else ""
+    return f"{req.metric}{tag}"
+
+
+def _source(s: Subject | SubjectResult) -> str:
+    return s.model or s.path or ""
+
+
+def _params_note(sub: Subject, base: SubjectResult) -> str | None:
+    if sub.params == base.params:
+        return None
+    keys = sorted(set(sub.params) | set(base.params))
+    changes = [f"{k} {base.params.get(k, '(unset)')} -> {sub.params.get(k, '(unset)')}"
+               for k in keys if sub.params.get(k) != base.params.get(k)]
+    return "params changed: " + ", ".join(changes)
+
+
+def _pair_subjects(spec: Spec, baseline: Report, problems: list[str]) -> list[tuple[Subject, BaselinePair]]:
+    by_name = {b.name: b for b in baseline.subjects}
+    paired: list[tuple[Subject, BaselinePair]] = []
+    used: set[str] = set()
+    pending = []
+    for sub in spec.subjects:
+        if sub.display_name in by_name:
+            paired.append((sub, BaselinePair(subject=sub.display_name, baseline_subject=sub.display_name, matched_by="name")))
+            used.add(sub.display_name)
+        else:
+            pending.append(sub)
+    for sub in pending:
+        pair, problem = _pair_by_model(sub, pending, baseline, used)
+        if pair is not None:
+            used.add(pair.baseline_subject)
+            paired.append((sub, pair))
+        else:
+            problems.append(problem)
+    return paired
+
+
+def _pair_by_model(sub: Subject, pending: list[Subject], baseline: Report, used: set[str]) -> tuple[BaselinePair | None, str]:
+    """The pair of a subject whose name is not in the baseline, or why it has none."""
+    cur = sub.display_name
+    names = ", ".join(repr(b.name) for b in baseline.subjects) or "none"
+    if sub.name:
+        near = difflib.get_close_matches(cur, [b.name for b in baseline.subjects], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return None, f"subject {cur!r} (an explicit name) is not in the baseline{hint} (baseline subjects: {names})"
+    mine = [s for s in pending if not s.name and _source(s) == _source(sub)]
+    theirs = [b for b in baseline.subjects if b.name not in used and _source(b) == _source(sub)]
+    if len(mine) == 1 and len(theirs) == 1:
+        b = theirs[0]
+        return BaselinePair(subject=cur, baseline_subject=b.name, matched_by="model", note=_params_note(sub, b)), ""
+    if not theirs:
+        return None, (f"subject {cur!r}: the baseline has no subject named so, nor one of model {_source(sub)!r} "
+                      f"(baseline subjects: {names})")
+    return None, (f"subject {cur!r}: {len(mine)} subjects of model {_source(sub)!r} here and {len(theirs)} in the "
+                  f"baseline, so none pairs by model; give each a `name:` that stays the same across runs")
+
+
+def _comparable_measure(spec: Spec, baseline: Report) -> str | None:
+    """Why metrics of this spec cannot be compared with the baseline's (None when they can)."""
+    mine = spec.canonical()
+    theirs = baseline.spec
+    if theirs.get("reference") != mine.get("reference"):
+        return f"the reference differs (baseline {theirs.get('reference')}, now {mine.get('reference')})"
+    if (baseline.features or theirs.get("features")) != spec.features:
+        return f"the feature space differs (baseline {baseline.features or theirs.get('features')!r}, now {spec.features!r})"
+    return None
+
+
+def _requirement_gap(req, base: SubjectResult, theirs: dict[str, RequirementResult], metrics_differ: str | None) -> str:
+    """Why a requirement cannot be compared with the baseline subject's ("" when it can)."""
+    br = theirs.get(req.label)
+    if br is None:
+        if base.status != "ok":
+            return f"baseline subject {base.name!r} did not finish ({base.status}: {base.error})"
+        near = difflib.get_close_matches(req.label, list(theirs), n=1)
+        return f"not in baseline subject {base.name!r}" + (f"; did you mean {near[0]!r}?" if near else "")
+    if br.kind != req.kind:
+        return f"a {req.kind} requirement here but a {br.kind} one in the baseline"
+    if br.value is None:
+        return f"the baseline has no value for it ({br.verdict})"
+    if req.kind == "metric" and metrics_differ:
+        return f"not comparable, {metrics_differ}"
+    return ""
+
+
+def match_baseline(spec: Spec, baseline: Report, *, path: str, partial: bool = False) -> BaselineMatch:
+    """Pair the spec's subjects and requirements with the baseline's; raise UsageError on gaps."""
+    problems: list[str] = []
+    pairs = _pair_subjects(spec, baseline, problems)
+    metrics_differ = _comparable_measure(spec, baseline)
+    compared: dict[str, list[str]] = {}
+    for sub, pair in pairs:
+        base = baseline.subject(pair.baseline_subject)
+        theirs = {r.name: r for r in base.requirements}
+        names = []
+        for req in spec.requirements:
+            why = _requirement_gap(req, base, theirs, metrics_differ)
+            if why:
+                problems.append(f"subject {pair.subject!r}, requirement {req.label!r}: {why}")
+            else:
+                names.append(req.label)
+        compared[pair.subject] = names
+    match = BaselineMatch(path=path, pairs=[p for _, p in pairs], requirements=compared, not_compared=problems)
+    fix = ("fix: point --baseline at a report of this spec, give subjects a `name:` that stays the same across runs, "
+           "or pass --baseline-partial to compare only what matches")
+    if problems and not partial:
+        raise UsageError(f"--baseline {path}: {len(problems)} thing(s) of this spec have no counterpart in the baseline, "
+                         "so the run would not test them for regressions:\n  " + "\n  ".join(problems) + f"\n{fix}")
+    if match.count == 0:
+        raise UsageError(f"--baseline {path}: nothing of this spec matches the baseline, so the run would compare "
+                         "nothing:\n  " + "\n  ".join(problems or ["the spec has no requirements"]) + f"\n{fix}")
+    return match
+
+
+def align(baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
+    """A copy of the baseline whose subjects carry this run's names and only the compared requirements."""
+    keys = {r.label: metric_key(r) for r in spec.requirements if r.metric is not None}
+    subjects = []
+    for pair in match.pairs:
+        b = baseline.subject(pair.baseline_subject)
+        keep = set(match.requirements.get(pair.subject, []))
+        wanted_metrics = {keys[name] for name in keep if name in keys}
+        subjects.append(b.model_copy(update={
+            "name": pair.subject,
+            "requirements": [r for r in b.requirements if r.name in keep],
+            "metrics": [m for m in b.metrics if m.name in wanted_metrics],
+        }))
+    return baseline.model_copy(update={"subjects": subjects})
+
+
+def _tolerance(spec: Spec, req_name: str, key: str | None) -> float:
+    tol = spec.regression.tolerance
+    if req_name in tol:
+        return float(tol[req_name])
+    if key is not None:
+        return float(tol.get(key, tol.get(key.split("(")[0], 0.0)))
+    return 0.0
+
+
+def annotate(report: Report, aligned: Report, match: BaselineMatch, spec: Spec) -> None:
+    """Record, on each compared requirement, the baseline value, the difference and the verdict."""
+    keys = {r.label: metric_key(r) for r in spec.requirements if r.metric is not None}
+    report.baseline = match.path
+    report.baseline_pairs = list(match.pairs)
+    report.baseline_not_compared = list(match.not_compared)
+    base = {s.name: s for s in aligned.subjects}
+    pairs = {p.subject: p.baseline_subject for p in match.pairs}
+    for s in report.subjects:
+        b = base.get(s.name)
+        if b is None:
+            continue
+        if s.status != "ok":
+            report.baseline_not_compared.append(f"subject {s.name!r}: not compared, the run did not finish ({s.status})")
+            continue
+        theirs = {r.name: r for r in b.requirements}
+        for r in s.requirements:
+            br = theirs.get(r.name)
+            if br is not None and r.value is not None:
+                _record(r, br, s, pairs[s.name], keys.get(r.name), spec)
+
+
+def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, baseline_subject: str, key: str | None,
+            spec: Spec) -> None:
+    """Flag ``r`` regressed if the engine listed it (by requirement or metric name) and keep the comparison."""
+    r.regressed = r.name in s.regressions or (key is not None and key in s.regressions)
+    r.baseline = BaselineComparison(
+        baseline_subject=baseline_subject, baseline_value=br.value, value=r.value, difference=r.value - br.value,
+        tolerance=_tolerance(spec, r.name, key), verdict="REGRESSED" if r.regressed else "no significant regression",
+    )
+    # the engine's own record of the test, where it keeps one: its interval, tolerance and method
+    d = next((d for d in getattr(s, "differences", []) if d.requirement in (r.name, key)), None)
+    if d is not None:
+        r.baseline.low, r.baseline.high = d.low, d.high
+        r.baseline.tolerance, r.baseline.method = d.tolerance, d.method
+
+
+def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
+    """Compare the run with its baseline (the engine decides), then record the outcome per requirement."""
+    from .baseline import compare
+
+    aligned = align(baseline, match, spec)
+    compare(report, aligned, spec.regression.tolerance, match.path)
+    annotate(report, aligned, match, spec)
+    return report
+
+
+def shown_verdict(r: RequirementResult) -> str:
+    """The verdict word every rendering shows: REGRESSED joins the requirement's own verdict."""
+    if not r.regressed:
+        return r.verdict
+    return "REGRESSED" if r.verdict == "PASS" else f"{r.verdict}+REGRESSED"
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.4g}" if x < 0 else f"{x:.4g}"
+
+
+def baseline_lines(report: Report) -> list[str]:
+    """The printed comparison: which subjects and requirements, both values, difference, tolerance, verdict."""
+    if not report.baseline:
+        return []
+    lines = [f"baseline {report.baseline}:"]
+    for pair in report.baseline_pairs:
+        how = "same name" if pair.matched_by == "name" else "same model"
+        lines.append(f"  {pair.subject} vs baseline {pair.baseline_subject!r} ({how}"
+                     + (f"; {pair.note}" if pair.note else "") + ")")
+        sub = next((s for s in report.subjects if s.name == pair.subject), None)
+        for r in (sub.requirements if sub else []):
+            c = r.baseline
+            if c is None:
+                continue
+            diff = f"{c.difference:+.4g}" if c.difference is not None else "-"
+            interval = f" [{c.low:+.4g}, {c.high:+.4g}]" if c.low is not None and c.high is not None else ""
+            lines.append(f"    {c.verdict:<26} {r.name:<32} baseline {_num(c.baseline_value):<10} now {_num(c.value):<10} "
+                         f"diff {diff}{interval}  tolerance {c.tolerance:g}")
+    for why in report.baseline_not_compared:
+        lines.append(f"  not compared: {why}")
+    correction = getattr(report, "baseline_correction", None)
+    if correction:
+        lines.append(f"  multiplicity: {correction}")
+    return lines

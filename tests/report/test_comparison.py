@@ -1,0 +1,193 @@
+"""evalkit compare: real runs, real report folders and sample stores; values checked by hand.
+
+A Fashion-MNIST replay against the same replay with uniform noise of amplitude 0.5
+(tests/plugins/usergen.py): the noise lifts most background pixels above the ink
+threshold, so "light ink" fails for nearly every noisy sample; both draw the same
+base images from the same seeds, so the rate test is paired.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from evalkit.cli import main
+from evalkit.report.comparison import Row, rank
+
+# the sample store (evalkit/report/samples.py) is the html engineer's; until it is in this tree
+# there is nothing to pair on, so the module says so instead of failing at import
+read_samples = pytest.importorskip("evalkit.report.samples", reason="the sample store is not in this tree yet").read_samples
+
+NOISY = "noisy<script>alert(1)</script>"
+
+SPEC = """\
+version: 1
+name: cmp
+reference: {{dataset: fashion-mnist, split: test, range: [{ref}]}}
+features: pixels
+classifier: null
+subjects:
+{subjects}
+sampling: {{n: 200, batch_size: 100, seed: {seed}}}
+requirements:
+  - {{name: in range, check: in_range, at_least: 0.9}}
+  - {{name: light ink, where: "ink < 0.6", at_least: 0.5}}
+  - {{metric: fid, at_most: 1000000}}
+report: {{formats: [json]}}
+"""
+CLEAN = "  - {model: usergen:noisy_replay, name: clean, params: {noise: 0.0}}"
+DIRTY = f"  - {{model: usergen:noisy_replay, name: '{NOISY}', params: {{noise: 0.5}}}}"
+
+
+def make_report(root, folder, *, seed=3, subjects=(CLEAN,), ref="0, 400"):
+    spec = root / f"{folder}.yaml"
+    spec.write_text(SPEC.format(subjects="\n".join(subjects), seed=seed, ref=ref))
+    out = root / folder
+    code = main(["run", str(spec), "--out", str(out), "--quiet"])
+    assert code in (0, 1)
+    return out
+
+
+def cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {
+        "both": make_report(root, "both", subjects=(CLEAN, DIRTY)),
+        "seed3": make_report(root, "seed3", seed=3),
+        "seed4": make_report(root, "seed4", seed=4),
+        "otherref": make_report(root, "otherref", ref="400, 800"),
+    }
+
+
+def test_real_difference_is_paired_worse_ranked_and_fails_the_worse_one(runs, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code, stdout, err = cli(["compare", str(runs["both"]), "--subjects", "clean", NOISY, "--out", str(out),
+                             "--fail-if-worse", NOISY], capsys)
+    assert code == 1 and f"{NOISY} is significantly worse on: fid, light ink" in err
+    data = json.loads((out / "comparison.json").read_text())
+    rows = {r["name"]: r for r in data["rows"]}
+    ink = rows["light ink"]
+    assert ink["a"] == "clean" and ink["b"] == NOISY and ink["paired"] and "McNemar" in ink["method"]
+    assert ink["verdict"] == "worse"
+    # by hand, from the sample store: the discordant pairs and the exact one-sided binomial test
+    a = read_samples(runs["both"], "clean").passed("light ink").numpy()
+    b = read_samples(runs["both"], NOISY).passed("light ink").numpy()
+    lost, gained = int((a & ~b).sum()), int((~a & b).sum())
+    assert lost > 150 and ink["value_a"] == pytest.approx(a.mean()) and ink["value_b"] == pytest.approx(b.mean())
+    raw = stats.binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue
+    m = 2 * len(data["rows"])  # Holm over both directions of every row
+    assert raw <= ink["p_value"] <= min(1.0, m * raw) + 1e-300
+    assert ink["low"] <= ink["difference"] <= ink["high"] < 0
+    # every sample is in range on both sides: no discordant pair, no difference
+    assert rows["in range"]["verdict"] == "no significant difference" and rows["in range"]["difference"] == 0
+    assert rows["fid"]["verdict"] == "worse" and not rows["fid"]["higher_is_better"]
+    assert data["ranking"] == ["clean", NOISY]
+    assert "Holm" in data["correction"] and data["comparable"]
+    # the other subject does not fail
+    code, _, _ = cli(["compare", str(runs["both"] / "report.json"), "--out", str(tmp_path / "c2"),
+                      "--fail-if-worse", "clean"], capsys)
+    assert code == 0
+    # renderings: the verdict in Markdown, names escaped in HTML
+    md = (out / "comparison.md").read_text()
+    assert "| light ink | clean |" in md and "**worse**" in md
+    page = (out / "comparison.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "ranking: clean > " in stdout
+
+
+def test_same_model_two_seeds_shows_no_difference(runs, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code, stdout, err = cli(["compare", str(runs["seed3"]), str(runs["seed4"]), "--out", str(out),
+                             "--fail-if-worse", "seed4/clean"], capsys)
+    assert code == 0, err
+    data = json.loads((out / "comparison.json").read_text())
+    assert [c["label"] for c in data["contenders"]] == ["seed3/clean", "seed4/clean"]
+    assert {r["verdict"] for r in data["rows"]} == {"no significant difference"}
+    assert len(data["rows"]) == 3
+    rate = next(r for r in data["rows"] if r["name"] == "light ink")
+    assert not rate["paired"] and rate["note"] == "unpaired: sampling.seed differs (3 and 4)"
+    assert "Fisher" in rate["method"]
+    assert data["ranking"] is None and "no significant difference" in data["ranking_note"]
+    assert "no ranking" in stdout
+
+
+def test_different_reference_is_refused_unless_forced(runs, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code, _, err = cli(["compare", str(runs["seed3"]), str(runs["otherref"]), "--out", str(out)], capsys)
+    assert code == 2 and "different reference images" in err and "--force" in err
+    assert not out.exists()
+    code, stdout, err = cli(["compare", str(runs["seed3"]), str(runs["otherref"]), "--out", str(out), "--force"], capsys)
+    assert code == 0
+    data = json.loads((out / "comparison.json").read_text())
+    assert data["comparable"] is False and data["ranking"] is None
+    assert "NOT COMPARABLE" in (out / "comparison.md").read_text() and "NOT COMPARABLE" in stdout
+    assert "NOT COMPARABLE" in (out / "comparison.html").read_text()
+
+
+def test_bad_inputs_are_clear_errors(runs, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    text = (runs["seed3"] / "report.json").read_text()
+    (bad / "report.json").write_text(text[: len(text) // 2])
+    out = tmp_path / "never"
+    code, _, err = cli(["compare", str(runs["seed3"]), str(bad), "--out", str(out)], capsys)
+    assert code == 2 and str(bad / "report.json") in err
+    code, _, err = cli(["compare", str(runs["seed3"]), "--out", str(out)], capsys)
+    assert code == 2 and "at least two subjects" in err
+    code, _, err = cli(["compare", str(runs["both"]), "--subjects", "clena", "noisy", "--out", str(out)], capsys)
+    assert code == 2 and "did you mean 'clean'?" in err
+    code, _, err = cli(["compare", str(runs["both"]), "--out", str(out), "--fail-if-worse", "nobody"], capsys)
+    assert code == 2 and "is not a compared subject" in err
+    assert not out.exists()
+
+
+def _row(a, b, verdict):
+    return Row(name="x", kind="rate", a=a, b=b, value_a=0.5, value_b=0.5, verdict=verdict)
+
+
+def test_ranking_only_from_significant_differences():
+    assert rank(["p", "q"], [_row("p", "q", "worse")]) == (["p", "q"], rank(["p", "q"], [_row("p", "q", "worse")])[1])
+    assert rank(["p", "q"], [_row("p", "q", "better")])[0] == ["q", "p"]
+    none, note = rank(["p", "q"], [_row("p", "q", "no significant difference")])
+    assert none is None and "p and q: no significant difference" in note
+    mixed, note = rank(["p", "q"], [_row("p", "q", "better"), _row("p", "q", "worse")])
+    assert mixed is None and "mixed" in note
+    three = [_row("p", "q", "worse"), _row("p", "r", "worse"), _row("q", "r", "worse")]
+    assert rank(["p", "q", "r"], three)[0] == ["p", "q", "r"]
+    cycle = [_row("p", "q", "worse"), _row("q", "r", "worse"), _row("p", "r", "better")]
+    assert rank(["p", "q", "r"], cycle)[0] is None
+
+
+def test_table_family_error_and_false_rankings_under_the_null():
+    """Simulation: two subjects with the same true rates, four paired rate rows per table.
+
+    Holm over both directions of every row must keep P(any false better/worse) <= 0.05;
+    a printed ranking needs a false verdict, so it is at most as frequent. 1000 tables:
+    the standard error is about 0.007, so a 2x overclaim (0.10) cannot pass 0.075.
+    """
+    from evalkit.judge.compare import compare_rates, holm
+
+    rng = np.random.default_rng(20261125)
+    reps, n, rates = 1000, 150, (0.5, 0.8, 0.9, 0.97)
+    any_false = ranked = 0
+    for _ in range(reps):
+        diffs = []
+        for p in rates:
+            shared = rng.random(n)  # correlated outcomes: the same sample scored twice, with noise
+            oa = (shared + 0.1 * rng.random(n)) < p + 0.05
+            ob = (shared + 0.1 * rng.random(n)) < p + 0.05
+            diffs.append(compare_rates(0, 0, 0, 0, confidence=0.95, paired_outcomes=(oa, ob)))
+        table = holm(diffs, 0.95, sides="both")
+        rows = [_row("a", "b", d.verdict) for d in table]
+        any_false += any(d.verdict != "no significant difference" for d in table)
+        ranked += rank(["a", "b"], rows)[0] is not None
+    assert any_false / reps <= 0.075
+    assert ranked <= any_false
