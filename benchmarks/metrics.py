@@ -109,6 +109,62 @@ def ek_suite(r, f):
     return out
 
 
+SUITE_REQUESTS = [("fid", {}), ("kid", {"subsets": 100, "subset_size": 1000}), ("precision", {"k": 5}),
+                  ("recall", {"k": 5}), ("density", {"k": 5}), ("coverage", {"k": 5}), ("vendi", {})]
+
+
+def ek_suite_intervals(r, f):
+    """The seven registered metrics with their 95% intervals, as a run computes them."""
+    import torch
+
+    from evalkit import registry
+    from evalkit.metrics.suite import MetricInputs
+
+    inputs = MetricInputs("bench", torch.from_numpy(r), torch.from_numpy(f), seed=KID_SEED, requests=SUITE_REQUESTS)
+    out = {}
+    for name, args in SUITE_REQUESTS:
+        v = registry.metrics.get(name).obj().compute(inputs, 0.95, **args)
+        out[name], out[name + "_half_width"] = v.value, (v.high - v.low) / 2
+    return out
+
+
+AUDIT_REQUESTS = [("fid", {}), ("precision", {}), ("recall", {}), ("kid", {}), ("coverage", {}), ("vendi", {})]
+
+
+def ek_audit_metrics(r, f):
+    """The bundled audit's metric phase (specs/fashion-zoo.yaml's distribution metrics) for
+    three subjects of f's size against r, the reference work shared as a run shares it."""
+    import torch
+
+    from evalkit import registry
+    from evalkit.metrics.suite import MetricInputs
+
+    shared: dict = {}
+    out = {}
+    for s in range(3):
+        fake = torch.from_numpy(f * (1 + 0.05 * s))
+        inputs = MetricInputs(f"s{s}", torch.from_numpy(r), fake, seed=0, requests=AUDIT_REQUESTS, shared=shared)
+        for name, args in AUDIT_REQUESTS:
+            out[f"{name}{s}"] = registry.metrics.get(name).obj().compute(inputs, 0.95, **args).value
+    return out
+
+
+def ek_gram_pass(r, f):
+    """One pass over the three Gram matrices' tiles (products only): the unit of cost."""
+    import torch
+
+    from evalkit.metrics import _pairwise as P
+
+    rt, ft = torch.from_numpy(r), torch.from_numpy(f)
+    total = 0.0
+    for a, b, sym in ((rt, rt, True), (ft, ft, True), (ft, rt, False)):
+        spans_a, spans_b = P._spans(a.shape[0], P.TILE), P._spans(b.shape[0], P.TILE)
+        for i, (i0, i1) in enumerate(spans_a):
+            for j0, j1 in (spans_b[i:] if sym else spans_b):
+                total += float((a[i0:i1] @ b[j0:j1].T)[0, 0])
+    return {"gram": total}
+
+
 def ek_vendi(r, f):
     import torch
 
@@ -231,6 +287,28 @@ def _child(fn, n, d, q):
         q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
 
 
+def _child_pair(fn, n_ref, n, d, q):
+    try:
+        _warm_imports()
+        r, f = features(n_ref, d, 1, 0.0), features(n, d, 2, 0.05)
+        t0, c0 = time.perf_counter(), time.process_time()
+        values = fn(r, f)
+        # CPU seconds (all threads) as well: on a shared machine they move less than wall time
+        q.put(("ok", time.perf_counter() - t0, time.process_time() - c0, values))
+    except Exception as exc:
+        q.put(("error", 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
+
+
+def measure_pair(fn, n_ref, n, d):
+    """Time fn on a reference of n_ref and a generated set of n, in a fresh process."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_pair, args=(fn, n_ref, n, d, q))
+    p.start()
+    p.join()
+    return q.get() if not q.empty() else ("crashed", 0.0, 0.0, None)
+
+
 def measure(fn, n, d, timeout=3600):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -251,7 +329,18 @@ def main() -> None:
     ap.add_argument("--d", type=int, default=2048)
     ap.add_argument("--big-n", type=int, default=50000, help="N for the memory run of evalkit's k-NN metrics (0 to skip)")
     ap.add_argument("--metrics", nargs="*", default=list(IMPLS))
+    ap.add_argument("--audit", action="store_true",
+                    help="only time the bundled audit's metric phase: 3 subjects of n = 1000 against 5000, d = 128")
+    ap.add_argument("--intervals", action="store_true",
+                    help="only time the suite with its intervals against the values alone and one Gram pass")
     args = ap.parse_args()
+    if args.intervals:
+        intervals(args.n, args.d)
+        return
+    if args.audit:
+        status, secs, cpu, values = measure_pair(ek_audit_metrics, 5000, 1000, 128)
+        print(f"AUDIT metric phase (3 subjects, n = 1000, reference 5000, d = 128): {status}, {secs:.2f} s wall, {cpu:.2f} s CPU")
+        return
     print(f"N = {args.n}, d = {args.d}; times in seconds, peak memory in MB above the process's start")
     print(f"{'metric':<10} {'library':<13} {'time':>9} {'peak MB':>9}  values")
     best_total = all_total = 0.0
@@ -297,6 +386,20 @@ def main() -> None:
         status, secs, mb, values = measure(ek_prdc, args.big_n, args.d)
         print(f"\nprecision/recall/density/coverage at N = {args.big_n}, d = {args.d}: {status}, {secs:.1f} s, "
               f"peak {mb:.0f} MB above start (inputs: {2 * args.big_n * args.d * 4 / 1e6:.0f} MB of float32 features)")
+
+
+def intervals(n: int, d: int) -> None:
+    """INTERVALS line: what the metrics' intervals add to the suite, in Gram passes."""
+    timed = {}
+    for name, fn in (("values only", ek_suite), ("with intervals", ek_suite_intervals), ("one Gram pass", ek_gram_pass)):
+        status, secs, mb, values = measure(fn, n, d)
+        timed[name] = secs
+        shown = ", ".join(f"{k}={v:.6g}" for k, v in values.items()) if status == "ok" else f"{status} {values}"
+        print(f"{name:<15} {secs:>8.2f} s {mb:>7.0f} MB  {shown}", flush=True)
+    extra = timed["with intervals"] - timed["values only"]
+    print(f"INTERVALS (N = {n}, d = {d}): suite with intervals {timed['with intervals']:.1f} s vs values only "
+          f"{timed['values only']:.1f} s: ratio {timed['with intervals'] / timed['values only']:.2f}; the intervals add "
+          f"{extra:.1f} s = {extra / timed['one Gram pass']:.2f} Gram passes ({timed['one Gram pass']:.1f} s each)")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,36 @@
-"""On-disk cache of reference features, keyed by data, extractor and code version.
+"""On-disk cache of reference features, keyed by content: data, extractor code and weights, evalkit version.
 
-An entry is a safetensors file whose metadata repeats its key and a SHA-256 of the
-tensor bytes; an entry that fails to load or whose checksum differs is rebuilt
-(with a warning), never used.
+An entry is an evalkit store record (safetensors: raw tensor bytes and a JSON
+header, never a pickle) whose metadata repeats its key and carries an HMAC-SHA256
+of the key, dtype, shape and tensor bytes. The HMAC key is a per-user secret kept
+*outside* the cache folder (``$EVALKIT_CACHE_KEY``, else
+``$XDG_CONFIG_HOME/evalkit/cache.key`` or ``~/.config/evalkit/cache.key``),
+created on first use with mode 0600. Whoever can write the cache folder but not
+read that key cannot forge an entry: a plain checksum could be recomputed, an
+HMAC cannot. An entry that fails to load or to verify is rebuilt, with a warning,
+never used. Without a usable key (unreadable, or readable by other users) the
+cache is bypassed: features are recomputed every run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ._io import atomic_write_bytes
+from ._errors import DataError
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = "features-v1"
+CACHE_VERSION = "features-v2"  # v2: HMAC-signed store records
+RECORD_KIND = "feature-cache"
+_warned: set[str] = set()
 
 
 def cache_dir() -> Path:
@@ -28,32 +39,84 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "evalkit"
 
 
-def _checksum(t: Tensor) -> str:
-    return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
+def key_path() -> Path:
+    if env := os.environ.get("EVALKIT_CACHE_KEY"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "evalkit" / "cache.key"
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def cache_secret() -> bytes | None:
+    """The per-user HMAC key, created (0600) on first use; None when it cannot be used safely."""
+    path = key_path()
+    try:
+        if cache_dir().resolve() in (path.resolve().parent, *path.resolve().parents):
+            _warn_once(f"cache key {path} lies inside the cache folder, where it protects nothing; the cache is bypassed")
+            return None
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+        st = path.stat()
+        if st.st_mode & 0o077:
+            _warn_once(f"cache key {path} is readable by other users (mode {st.st_mode & 0o777:o}); "
+                       f"run `chmod 600 {path}`. The cache is bypassed until then")
+            return None
+        secret = path.read_text().strip().encode()
+    except FileExistsError:  # another process created it between our check and open: read theirs
+        return cache_secret()
+    except OSError as exc:
+        _warn_once(f"cannot use the cache key {path} ({exc.strerror or exc}); the feature cache is bypassed")
+        return None
+    if len(secret) < 32:
+        _warn_once(f"cache key {path} is too short to be one evalkit made; the cache is bypassed")
+        return None
+    return secret
+
+
+def _mac(secret: bytes, key: str, t: Tensor) -> str:
+    h = hmac.new(secret, digestmod=hashlib.sha256)
+    h.update(f"{key}\n{t.dtype}\n{tuple(t.shape)}\n".encode())
+    h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _load(path: Path, key: str, secret: bytes) -> Tensor | None:
+    from .store import load_record
+
+    try:
+        tensors, meta = load_record(path, kind=RECORD_KIND)
+    except DataError as exc:
+        log.warning("feature cache entry %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+    t = tensors.get("value")
+    if t is None or meta.get("key") != key or not hmac.compare_digest(str(meta.get("hmac", "")), _mac(secret, key, t)):
+        log.warning("feature cache entry %s is stale, corrupt or forged (its HMAC does not verify); rebuilding it", path)
+        return None
+    return t
 
 
 def cached_tensor(key_parts: list[str], build: Callable[[], Tensor], enabled: bool = True) -> Tensor:
     """Return the tensor for ``key_parts`` from the cache, or build, store and return it."""
     key = hashlib.sha256("\n".join([CACHE_VERSION, *key_parts]).encode()).hexdigest()
     path = cache_dir() / f"{key}.safetensors"
-    if enabled and path.exists():
-        from safetensors.torch import load_file, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                meta = fh.metadata() or {}
-            t = load_file(str(path))["value"]
-            if meta.get("key") == key and meta.get("sha256") == _checksum(t):
-                return t
-            log.warning("feature cache entry %s is stale or corrupt; rebuilding it", path)
-        except Exception as exc:  # any unreadable entry is rebuilt, never trusted
-            log.warning("feature cache entry %s is unreadable (%s); rebuilding it", path, exc)
+    secret = cache_secret() if enabled else None
+    if secret is not None and path.exists():
+        t = _load(path, key, secret)
+        if t is not None:
+            return t
     t = build().detach().to("cpu").contiguous()
-    if enabled:
-        from safetensors.torch import save
+    if secret is not None:
+        from .store import save_record
 
         try:
-            atomic_write_bytes(path, save({"value": t}, metadata={"key": key, "sha256": _checksum(t)}))
-        except OSError as exc:
+            save_record(path, {"value": t}, {"key": key, "hmac": _mac(secret, key, t)}, kind=RECORD_KIND)
+        except (OSError, DataError) as exc:
             log.warning("cannot write feature cache %s: %s", path, exc)
     return t

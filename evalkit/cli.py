@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("indices", nargs="*", type=int, metavar="INDEX", help="sample indices [the failing examples]")
     rp.add_argument("--out", metavar="DIR", default="reproduced", help="where to save PNGs [reproduced/]")
     rp.add_argument("--device", default="cpu", help="device to sample on [cpu]")
+    rp.add_argument("--spec", metavar="SPEC", help="the spec the report was made with (the report's copy is only compared)")
+    rp.add_argument("--trust-report", action="store_true",
+                    help="rebuild the models from the report's own copy of the spec, importing the modules it names")
 
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
                         formatter_class=_formatter, epilog=EXIT_CODES,
@@ -136,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--out", metavar="DIR", help="where to write comparison.* [reports/compare-<timestamp>]")
     cp.add_argument("--fail-if-worse", action="append", metavar="SUBJECT", default=[],
                     help="exit 1 when SUBJECT is significantly worse than another on anything (repeatable)")
+    cp.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                    help="paired bootstrap replicates for FID and Vendi of subjects that drew the same samples [200]")
     cp.add_argument("--force", action="store_true",
                     help="compare reports of different references, feature spaces or spec versions anyway "
                     "(the table is labelled not comparable)")
@@ -167,10 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(cli_guard(lambda: _VERBS[args.verb](args)) or 0)
     except SpecError as exc:
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {_visible(line)}", file=sys.stderr)
         return exc.exit_code
     except EvalkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -208,14 +213,14 @@ def _cmd_run(args) -> int:
         if report.baseline:
             from .report.regression import baseline_lines
 
-            print("\n" + "\n".join(baseline_lines(report)))
+            print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
     _say_where(report, out, args.junit, args.quiet)
     if args.quiet:
         # even quiet, a run that broke says why (exit code 3 alone would leave a CI log mute)
         for s in report.subjects:
             if s.error:
                 named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
-                print(f"evalkit: {named}", file=sys.stderr)
+                print(f"evalkit: {_visible(named)}", file=sys.stderr)
     return report.exit_code
 
 
@@ -237,7 +242,7 @@ def _cmd_rejudge(args) -> int:
 def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
     """Where the report went; when it could not go where asked, why and where it is instead."""
     for error in report.write_errors:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_visible(str(error))}", file=sys.stderr)
     if report.write_errors:
         if report.written_to is None:
             print("error: the report could not be written anywhere; the verdicts printed are all that is left",
@@ -284,7 +289,13 @@ def _table(report) -> str:
             lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
         if s.regressions:
             lines.append("  REGRESSED " + ", ".join(s.regressions))
-    return "\n".join(lines)
+    return "\n".join(_visible(line) for line in lines)  # names and model messages: control codes shown, not obeyed
+
+
+def _visible(text: str) -> str:
+    from .report.escape import visible
+
+    return visible(text, keep_newlines=True)
 
 
 def _cmd_validate(args) -> int:
@@ -298,10 +309,10 @@ def _cmd_validate(args) -> int:
             print(f"{path}: ok")
         except SpecError as exc:
             for line in exc.problems:
-                print(f"error: {line}", file=sys.stderr)
+                print(f"error: {_visible(line)}", file=sys.stderr)
             code = max(code, exc.exit_code)
         except EvalkitError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {_visible(str(exc))}", file=sys.stderr)
             code = max(code, exc.exit_code)
     return code
 
@@ -332,10 +343,10 @@ def _cmd_plan(args) -> int:
 
     plan = make_plan(load_spec(args.spec))
     n = plan.spec.sampling.size
-    print(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}")
+    print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"))
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
-        print(f"\n{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else ""))
+        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else "")))
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
         offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
         for off in offsets:
@@ -353,14 +364,15 @@ def _cmd_plan(args) -> int:
             flag = "  <= n" if need is not None and need <= n else ""
             print(f"  {p:>10.4g}  {shown:>15}  {verdict}{flag}")
     for rp in plan.metric_requirements:
-        print(f"\n{rp.name}: metric bound, judged on its interval at n = {n}")
+        print("\n" + _visible(f"{rp.name}: metric bound, judged on its interval at n = {n}"))
     return 0
 
 
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device)
+    paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device,
+                      spec=args.spec, trust_report=args.trust_report, say=lambda m: print(_visible(m), file=sys.stderr))
     for p in paths:
         print(p)
     return 0
@@ -372,11 +384,11 @@ def _cmd_compare(args) -> int:
     from .report import comparison
 
     contenders = comparison.load_contenders(args.reports, args.subjects)
-    table = comparison.build(contenders, force=args.force)
+    table = comparison.build(contenders, force=args.force, bootstrap=args.bootstrap)
     watched = [comparison.resolve_label(table, name) for name in args.fail_if_worse]
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = comparison.write(table, out)
-    print(comparison.to_text(table), end="")
+    print(_visible(comparison.to_text(table)), end="")
     code = 0
     for label in watched:
         worse = comparison.worse_rows(table, label)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from . import registry
 from ._errors import DataError, SpecError, SubjectError
 from .observe.expr import Expression, parse_expression
+from .spec.limits import declared_size_problems
 from .spec.load import dotted
 from .spec.model import Requirement, Spec, Subject
 
@@ -88,8 +89,10 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
         problems.append(f"{spec.where(*path)}: {dotted(path)}: {msg}")
 
     if n_override is not None:
-        if n_override <= 0:
-            raise SpecError(f"--n must be a positive integer, got {n_override}")
+        from .spec.model import MAX_SAMPLES
+
+        if not 0 < n_override <= MAX_SAMPLES:
+            raise SpecError(f"--n must be a positive integer up to {MAX_SAMPLES}, got {n_override}")
         spec = spec.model_copy(deep=True)
         spec.sampling.n = n_override
         spec.sampling.batch_size = min(spec.sampling.batch_size, n_override)
@@ -160,6 +163,8 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
             problem(("requirements", j), f"{r.label!r} needs a classifier, but the spec sets `classifier: null`")
         reqs.append(rp)
 
+    for path, msg in declared_size_problems(spec):
+        problem(path, msg)
     for key in ("reference", "training"):
         ref = getattr(spec, key)
         if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():

@@ -12,12 +12,22 @@ Everything goes to stderr: stdout stays the verdict table and the report path.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
 from typing import TextIO
 
 PLAIN_INTERVAL_S = 10.0
+
+
+# C0/C1 controls and bidi overrides (the same set as report/escape.py, which this foundation module cannot import)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
+
+
+def _visible(text: str) -> str:
+    """Subject names reach the terminal with their control codes shown (\\x1b), never obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def _clock(seconds: float) -> str:
@@ -105,7 +115,7 @@ class Task:
     def _print(self, text: str) -> None:
         self._last_line = time.monotonic()
         try:
-            print(f"evalkit: {text}", file=self.stream, flush=True)
+            print(f"evalkit: {_visible(text)}", file=self.stream, flush=True)
         except (OSError, ValueError):  # a closed stderr must not break the run
             pass
 

@@ -12,6 +12,7 @@ sys.path.insert(0, str(HERE / "plugins"))  # user-code modules referenced as mod
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("EVALKIT_CACHE_KEY", str(tmp_path_factory.getbasetemp() / "cache-key" / "cache.key"))
 
 
 @pytest.fixture

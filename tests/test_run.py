@@ -216,7 +216,7 @@ def test_npz_and_folder_subjects(write_spec, tmp_path, capsys):
         sampling: {n: 30, batch_size: 10}
         requirements:
           - {check: in_range, at_least: 0.9}
-          - {metric: fid, at_most: 1.0e-3, args: {bootstrap: 0}}
+          - {metric: fid, at_most: 1.0e-3}
     """)
     code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     rep = read_report(tmp_path / "o")

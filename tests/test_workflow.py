@@ -92,7 +92,7 @@ def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_p
     failing = report.subjects[0].requirements[1].failing
     assert failing, "the striped model should disagree with the classifier sometimes"
     idx = [f.index for f in failing]
-    paths = evalkit.reproduce.reproduce(tmp_path / "r", "usergen:Striped", idx, out=tmp_path / "png")
+    paths = evalkit.reproduce.reproduce(tmp_path / "r", "usergen:Striped", idx, out=tmp_path / "png", spec=spec)
     # regenerate independently: block b of size 50 seeded by (seed, b), labels cycle [1, 2, 3, 4]
     from evalkit.sample.sources import block_seed
     from tests.plugins.usergen import Striped
@@ -108,10 +108,13 @@ def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_p
 
 
 def test_reproduce_cli_errors(tmp_path, write_spec, capsys):
-    evalkit.run(write_spec(PER_CLASS), out=tmp_path / "r")
+    spec = write_spec(PER_CLASS)
+    evalkit.run(spec, out=tmp_path / "r")
     assert main(["reproduce", str(tmp_path / "r"), "nope", "1"]) == 3
     assert "no subject 'nope'" in capsys.readouterr().err
-    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999"]) == 2
+    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "1"]) == 2  # the report's spec imports user code
+    assert "--trust-report" in capsys.readouterr().err
+    assert main(["reproduce", str(tmp_path / "r"), "usergen:Striped", "9999", "--spec", str(spec)]) == 2
     assert "out of range" in capsys.readouterr().err
 
 

@@ -53,7 +53,8 @@ def _apply_range(images, labels, rng, what: str):
     return images[start:stop], None if labels is None else labels[start:stop]
 
 
-@registry.datasets("fashion-mnist", help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).")
+@registry.datasets("fashion-mnist", help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).",
+                   sizes={"test": 10_000, "train": 60_000}, num_classes=10)
 def fashion_mnist(split: str = "test", range: tuple[int, int] | None = None) -> ImageSet:
     images, labels = fashion.load(split)
     images, labels = _apply_range(images, labels, range, f"fashion-mnist {split}")

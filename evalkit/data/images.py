@@ -15,6 +15,9 @@ from torch import Tensor
 from .._errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+# Sizes are read from headers before anything is decoded: a small file may claim a huge image.
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_ARRAY_BYTES = 16 << 30
 IGNORED = {".ds_store", "thumbs.db", "desktop.ini"}
 
 
@@ -75,13 +78,14 @@ class Folder:
 
         try:
             with Image.open(f) as im:
+                _check_pixels(f, im)
                 if im.mode in ("L", "1", "I;16", "I", "F"):
                     arr = np.asarray(im.convert("L"))[None]
                 elif im.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LA"):
                     arr = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
                 else:
                     raise DataError(f"{f}: unsupported image mode {im.mode}")
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
             raise DataError(f"{f}: cannot read image ({exc})") from None
         return arr
 
@@ -104,15 +108,45 @@ class Folder:
         for f in self.files[1:]:
             try:
                 with Image.open(f) as im:
+                    _check_pixels(f, im)
                     c = 1 if im.mode in ("L", "1", "I;16", "I", "F") else 3
                     shape = (c, im.height, im.width)
-            except OSError as exc:
+            except (OSError, Image.DecompressionBombError, ValueError) as exc:
                 raise DataError(f"{f}: cannot read image ({exc})") from None
             if shape != self.image_shape:
                 raise DataError(
                     f"{self.path}: images of mixed sizes: {self.files[0].name} is {_hwc(self.image_shape)} "
                     f"but {f.name} is {_hwc(shape)}; resize them to one size first"
                 )
+
+
+def _check_pixels(f: Path, im) -> None:
+    """Refuse an image whose header claims more than MAX_IMAGE_PIXELS, before its pixels are decoded."""
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise DataError(f"{f}: the image claims {w}x{h} pixels, more than evalkit decodes ({MAX_IMAGE_PIXELS}); "
+                        "resize it (a decompression bomb looks like this)")
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Read every array header in an .npz and refuse one that would unpack to more than MAX_ARRAY_BYTES."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(fh)  # parsed with ast.literal_eval: a header never runs code
+                size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if size > MAX_ARRAY_BYTES or info.file_size > MAX_ARRAY_BYTES:
+                    raise DataError(f"{path}: array {info.filename[:-4]!r} of shape {shape} would take {size} bytes "
+                                    f"(at most {MAX_ARRAY_BYTES}); refusing to load it")
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
 
 def _hwc(shape) -> str:
@@ -126,6 +160,7 @@ class NpzImages:
     def __init__(self, path: Path):
         if not path.is_file():
             raise DataError(f"{path}: .npz file not found")
+        _check_npz_sizes(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys = list(data.keys())

@@ -26,7 +26,7 @@ only the Gram entries themselves carry the features' precision.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -128,8 +128,15 @@ class KernelSums:
         self.d = d
         self.shift: float | None = None
         self.total = torch.zeros(row_members.shape[1], dtype=torch.float64)
+        # each row's kernel sum over every column (not only the subsets'): the per-sample
+        # influence behind KID's variance (``functional.kid_sd``), read off the same tiles
+        self.row_total = torch.zeros(row_members.shape[0], dtype=torch.float64)
+        self.row_count = torch.zeros(row_members.shape[0], dtype=torch.float64)
 
-    def add(self, gram: Tensor, i0: int, j0: int, diagonal: bool, weight: float = 1.0) -> None:
+    def add(self, gram: Tensor, i0: int, j0: int, diagonal: bool, mirrored: bool = False) -> None:
+        """Add one tile (rows i0.., columns j0..); ``mirrored``: an off-diagonal tile of a
+        self Gram, standing also for its transpose."""
+        weight = 2.0 if mirrored else 1.0
         k = gram.mul(1.0 / self.d).add_(1.0)
         k = (k * k).mul_(k)
         if self.shift is None:
@@ -140,10 +147,20 @@ class KernelSums:
             k.fill_diagonal_(0.0)  # KID's within-set sums leave out each sample with itself
         part = (k @ self.cols[j0 : j0 + k.shape[1]]).double()
         self.total += weight * (part * self.rows[i0 : i0 + k.shape[0]]).sum(0)
+        i1, j1 = i0 + k.shape[0], j0 + k.shape[1]
+        self.row_total[i0:i1] += k.sum(1, dtype=torch.float64)
+        self.row_count[i0:i1] += k.shape[1] - (1 if diagonal else 0)
+        if mirrored:
+            self.row_total[j0:j1] += k.sum(0, dtype=torch.float64)
+            self.row_count[j0:j1] += k.shape[0]
 
     def sums(self, pairs: float) -> Tensor:
         """The unshifted sums, given the number of pairs each subset sums over."""
         return self.total + (self.shift or 0.0) * pairs
+
+    def row_sums(self) -> Tensor:
+        """Each row's unshifted kernel sum over every column (itself left out within a set)."""
+        return self.row_total + (self.shift or 0.0) * self.row_count
 
 
 # ---- running k smallest --------------------------------------------------------
@@ -226,12 +243,41 @@ def _exact_row(q: Side, p: Side, r: int, limit: float) -> tuple[Tensor, Tensor]:
 class SelfResult:
     kth: dict[int, Tensor]  # k -> exact squared distance to the k-th nearest other row
     kid_sums: KernelSums | None  # per subset: the kernel over distinct pairs in it
+    # the ``neighbours`` nearest other rows of each row, ascending, exact: (n, neighbours)
+    nbr_idx: Tensor | None = None
+    nbr_d2: Tensor | None = None
 
 
-def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -> SelfResult:
-    """Within-set pass: k-NN radii (k counted without the row itself) and KID's within-set sums."""
+def _exact_neighbours(side: Side, near: _Nearest, count: int, gamma: float) -> tuple[Tensor, Tensor]:
+    """Indices and exact squared distances of each row's ``count`` nearest other rows.
+
+    As in ``_exact_kth``: kept entries screened within 2 slack of the (count+1)-th
+    kept value (the row itself is among the kept) are recomputed exactly; a row
+    whose every kept entry lies within that limit is recomputed against all rows.
+    """
+    slack = gamma * (side.n2 + side.n2.max())
+    vals = near.vals.double()
+    upper = vals[:, min(count, vals.shape[1] - 1)] + 2 * slack
+    rows = torch.arange(side.n)[:, None].expand_as(near.idx)
+    cand = (vals <= upper[:, None]) & (near.idx != rows)
+    r, pos = cand.nonzero(as_tuple=True)
+    padded = torch.full(cand.shape, math.inf, dtype=torch.float64)
+    padded[r, pos] = exact_d2(side.x, side.x, r, near.idx[r, pos])
+    order = padded.sort(dim=1)
+    d2, idx = order.values[:, :count].clone(), near.idx.gather(1, order.indices[:, :count])
+    overflow = (vals[:, -1] <= upper) & (near.keep < side.n)
+    for row in overflow.nonzero().flatten().tolist():
+        v, i = _exact_row(side, side, row, float(upper[row]))
+        other = i != row
+        d2[row], idx[row] = v[other][:count], i[other][:count]
+    return idx, d2
+
+
+def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, neighbours: int = 0) -> SelfResult:
+    """Within-set pass: k-NN radii (k counted without the row itself), KID's within-set
+    sums and, if asked, the ``neighbours`` nearest other rows of each row (exact)."""
     n, d = side.n, side.x.shape[1]
-    keep = min(n, max(ks) + 1 + KEEP_EXTRA) if ks else 0
+    keep = min(n, max([*ks, neighbours]) + 1 + KEEP_EXTRA) if ks or neighbours else 0
     near = _Nearest(n, keep, side.w.dtype) if keep else None
     sums = KernelSums(members, members, d, side.w.dtype) if members is not None else None
     spans = _spans(n, TILE)
@@ -240,7 +286,7 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -
             diagonal = i0 == j0
             g = side.w[i0:i1] @ side.w[j0:j1].T
             if sums is not None:
-                sums.add(g, i0, j0, diagonal, 1.0 if diagonal else 2.0)
+                sums.add(g, i0, j0, diagonal, mirrored=not diagonal)
             if near is not None:
                 d2 = screened_d2(g, side, i0, side, j0)
                 near.offer(i0, d2, j0)
@@ -249,8 +295,12 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float) -
     kth: dict[int, Tensor] = {}
     if near is not None:
         # the row itself is its own nearest entry (distance 0): the k-th other row is entry k + 1
-        values, _ = _exact_kth(side, side, near, [k + 1 for k in ks], gamma, False)
-        kth = {k: values[k + 1] for k in ks}
+        if ks:
+            values, _ = _exact_kth(side, side, near, [k + 1 for k in ks], gamma, False)
+            kth = {k: values[k + 1] for k in ks}
+    if neighbours:
+        idx, d2 = _exact_neighbours(side, near, neighbours, gamma)
+        return SelfResult(kth, sums, idx, d2)
     return SelfResult(kth, sums)
 
 
@@ -309,23 +359,49 @@ class CrossResult:
     real_covered: dict[int, Tensor]  # k -> bool (N,): the real open ball holds some fake sample
     real_in_fake: dict[int, Tensor]  # k -> bool (N,): in some closed fake ball
     kid_sums: KernelSums | None
+    # k -> long (N,): how many fake samples the real open ball holds, and one of them
+    # (the only one where the count is 1): what deleting a fake sample uncovers
+    real_hits: dict[int, Tensor] = field(default_factory=dict)
+    real_one: dict[int, Tensor] = field(default_factory=dict)
+    # k -> (fake, real) index pairs: the real sample in the fake sample's closed k-ball,
+    # and in its closed ball of the next radius (for fake_outer's ks only)
+    fake_ball_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    fake_outer_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+
+def _cat_pairs(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty
+    return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
 
 
 def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: dict[int, Tensor],
-               members: tuple[Tensor, Tensor] | None, gamma: float) -> CrossResult:
-    """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums."""
+               members: tuple[Tensor, Tensor] | None, gamma: float,
+               fake_outer: dict[int, Tensor] | None = None) -> CrossResult:
+    """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums.
+
+    ``fake_outer[k]``: for recall's jackknife, each fake sample's squared (k+1)-th
+    neighbour distance; the pairs inside those larger balls are collected too.
+    """
     u = unit_roundoff(fake.w.dtype)
     dtype, d = fake.w.dtype, fake.x.shape[1]
     rmax, fmax = float(real.n2.max()), float(fake.n2.max())
+    fake_outer = fake_outer or {}
     by_real = {k: _Threshold(t, real.n2, fmax, gamma, u, dtype) for k, t in real_kth.items()}
     by_fake = {k: _Threshold(t, fake.n2, rmax, gamma, u, dtype) for k, t in fake_kth.items()}
+    by_outer = {k: _Threshold(t, fake.n2, rmax, gamma, u, dtype) for k, t in fake_outer.items()}
     out = CrossResult(
         {k: torch.zeros(fake.n, dtype=torch.bool) for k in by_real},
         {k: torch.zeros(fake.n, dtype=torch.float64) for k in by_real},
         {k: torch.zeros(real.n, dtype=torch.bool) for k in by_real},
         {k: torch.zeros(real.n, dtype=torch.bool) for k in by_fake},
         KernelSums(members[1], members[0], d, dtype) if members is not None else None,
+        {k: torch.zeros(real.n, dtype=torch.long) for k in by_real},
+        {k: torch.full((real.n,), -1, dtype=torch.long) for k in by_real},
     )
+    inner: dict[int, list] = {k: [] for k in by_outer}
+    outer: dict[int, list] = {k: [] for k in by_outer}
     need_d2 = bool(by_real or by_fake)
     for i0, i1 in _spans(fake.n, TILE):
         for j0, j1 in _spans(real.n, TILE):
@@ -341,7 +417,15 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
                 r, c = r[~boundary], c[~boundary]
                 out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
                 out.real_covered[k][c + j0] = True
+                out.real_hits[k].index_add_(0, c + j0, torch.ones(c.shape[0], dtype=torch.long))
+                out.real_one[k][c + j0] = r + i0
             for k, th in by_fake.items():  # real j inside the ball of fake i
-                _, c, _ = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+                r, c, _ = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
                 out.real_in_fake[k][c + j0] = True
+                if k in by_outer:
+                    inner[k].append((r + i0, c + j0))
+                    r, c, _ = by_outer[k].pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+                    outer[k].append((r + i0, c + j0))
+    out.fake_ball_pairs = {k: _cat_pairs(v) for k, v in inner.items()}
+    out.fake_outer_pairs = {k: _cat_pairs(v) for k, v in outer.items()}
     return out

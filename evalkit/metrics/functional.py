@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 
 import numpy as np
@@ -194,6 +194,15 @@ class Pairwise:
     real_covered: dict[int, Tensor]
     real_in_fake: dict[int, Tensor]
     kid: Tensor | None
+    # what the intervals need (``bounds``): per real sample, the fake samples in its open
+    # k-ball (count, and one of them); per fake sample, its exact neighbour list and the
+    # (fake, real) pairs in its closed k- and (k+1)-balls; KID's per-fake kernel row sums
+    real_hits: dict[int, Tensor] = field(default_factory=dict)
+    real_one: dict[int, Tensor] = field(default_factory=dict)
+    fake_neighbours: tuple[Tensor, Tensor] | None = None
+    fake_ball_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    fake_outer_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    kid_rows: tuple[Tensor, Tensor] | None = None  # (sum over other fakes, sum over reals)
 
     def prdc(self, k: int, k_pr: int | None = None) -> PRDC:
         k_pr = k if k_pr is None else k_pr
@@ -238,14 +247,153 @@ def pairwise(
     members = _kid_members(real, fake, kid)
     rs, fs = P.Side(real, dtype), P.Side(fake, dtype)
     rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma)
-    ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma)
-    cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma)
-    kid_values = None
+    # recall's jackknife needs each fake sample's k + 1 nearest others (see ``recall_deletions``)
+    jack_ks = [k for k in fake_ks if fake.shape[0] > k + 1]  # a jackknife leaves k + 1 others
+    neighbours = max(jack_ks) + 1 if jack_ks else 0
+    ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma, neighbours)
+    outer = {k: ff.nbr_d2[:, k] for k in jack_ks} if neighbours else None
+    cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer)
+    kid_values, kid_rows = None, None
     if members is not None:
         m = int(members[0][:, 0].sum())
         within = m * (m - 1)
         kid_values = (rr.kid_sums.sums(within) + ff.kid_sums.sums(within)) / within - 2 * cross.kid_sums.sums(m * m) / (m * m)
-    return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake, kid_values)
+        kid_rows = (ff.kid_sums.row_sums(), cross.kid_sums.row_sums())
+    return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake,
+                    kid_values, cross.real_hits, cross.real_one,
+                    (ff.nbr_idx, ff.nbr_d2) if neighbours else None, cross.fake_ball_pairs, cross.fake_outer_pairs,
+                    kid_rows)
+
+
+# ---- interval ingredients: what deleting one generated sample does -------------------
+
+
+def jackknife_sd(deletions: Tensor) -> float:
+    """Delete-one jackknife standard error from the changes S_(i) - S of a statistic
+    when generated sample i is left out: sqrt((n - 1) / n * sum (D_i - mean D)^2).
+
+    By the Efron–Stein inequality its expectation is at least the variance of the
+    statistic at n - 1 samples, for any symmetric statistic of i.i.d. samples
+    (Efron & Stein, 1981): conservative where the statistic is not smooth.
+    """
+    n = deletions.numel()
+    if n < 2:
+        raise ValueError(f"a jackknife needs at least 2 samples, got {n}")
+    dv = deletions.double()
+    return math.sqrt((n - 1) / n * float(((dv - dv.mean()) ** 2).sum()))
+
+
+def skewness(x: Tensor) -> float:
+    """Sample skewness mean((x - mean)^3) / sd^3 (0 for a constant)."""
+    xv = x.double() - x.double().mean()
+    m2 = float((xv * xv).mean())
+    return float((xv**3).mean()) / m2**1.5 if m2 > 0 else 0.0
+
+
+def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf) -> float:
+    """An unbiased estimate of an upper bound on var(#uncovered real balls), balls fixed.
+
+    With E_j = 1[no generated sample in ball j] and independent samples, two disjoint
+    balls' E_j are negatively correlated, so var(sum E_j) <= sum over overlapping pairs
+    (j = j' included) of P(E_j E_j' = 1), estimated without bias by the number of pairs
+    of uncovered balls that overlap (|x_j - x_j'| < r_j + r_j'). Tight when few balls
+    are uncovered, where the jackknife is loose (see ``Coverage``). Counting stops once
+    it passes ``stop`` (the caller's other estimate, which then wins anyway); every
+    ball overlaps itself, so the count is at least the number uncovered.
+    """
+    idx = uncovered.nonzero().flatten()
+    if idx.numel() == 0 or idx.numel() >= stop:
+        return float(idx.numel())
+    x = real[idx].double()
+    r = radii2[idx].sqrt()
+    pairs = 0
+    for s in range(0, idx.numel(), chunk):
+        d = torch.cdist(x[s : s + chunk], x)
+        pairs += int((d < r[s : s + chunk, None] + r[None, :]).sum())
+        if pairs >= stop:
+            break
+    return float(pairs)
+
+
+def coverage_deletions(hits: Tensor, one: Tensor, n_fake: int) -> Tensor:
+    """Change in coverage when each generated sample is left out.
+
+    A real sample stays covered unless the left-out sample was the only one in its
+    ball (the balls are the reference's: fixed). ``hits``: per real sample, the
+    number of generated samples in its open ball; ``one``: one of them.
+    """
+    sole = one[hits == 1]
+    return -torch.bincount(sole, minlength=n_fake).double() / hits.numel()
+
+
+def recall_deletions(n_real: int, inside: tuple[Tensor, Tensor], outer: tuple[Tensor, Tensor],
+                     neighbours: Tensor, radii2: Tensor, k: int) -> Tensor:
+    """Change in recall when each generated sample i is left out, balls rebuilt.
+
+    Leaving i out removes i's ball, and every sample l that had i among its k
+    nearest (with a strictly larger (k+1)-th distance) grows its ball to that
+    (k+1)-th distance: real samples in that annulus may become covered. So
+
+        R * D_i = #{j uncovered, in the grown ball of some l with i in kNN(l)}
+                - #{j covered by i's ball alone, and not in such a grown ball}.
+
+    ``inside``/``outer``: (fake, real) pairs within the closed k- and (k+1)-balls;
+    ``neighbours`` (M, k + 1): each fake sample's nearest others, ascending;
+    ``radii2`` (M, k + 1): their exact squared distances.
+    """
+    m = neighbours.shape[0]
+    fi, rj = inside
+    count = torch.bincount(rj, minlength=n_real)
+    only = torch.full((n_real,), -1, dtype=torch.long)
+    only[rj] = fi  # meaningful where count == 1
+    lost = torch.bincount(only[count == 1], minlength=m)
+    # annulus pairs (l, j): j in l's (k+1)-ball but not its k-ball, j covered at most once
+    ol, oj = outer
+    key_in = fi * n_real + rj
+    key_out = ol * n_real + oj
+    ann = ~torch.isin(key_out, key_in)
+    grows = radii2[:, k] > radii2[:, k - 1]
+    ann &= grows[ol] & (count[oj] <= 1)
+    al, aj = ol[ann], oj[ann]
+    # each annulus pair opens when any of l's k nearest is left out
+    i = neighbours[al, :k].reshape(-1)
+    j = aj.repeat_interleave(k)
+    # a real covered once stays covered unless the one covering it is the one left out
+    relevant = (count[j] == 0) | (only[j] == i)
+    i, j = i[relevant], j[relevant]
+    uniq = torch.unique(i * n_real + j)
+    ui, uj = uniq // n_real, uniq % n_real
+    gained = torch.bincount(ui[count[uj] == 0], minlength=m)
+    regained = torch.bincount(ui[count[uj] == 1], minlength=m)
+    return (gained - lost + regained).double() / n_real
+
+
+def kid_deletions(within_rows: Tensor, cross_rows: Tensor, n_real: int) -> Tensor:
+    """KID's complete U-statistic without each generated sample (up to a constant), from
+    the kernel row sums: U_(i) = (W - 2 w_i) / ((n-1)(n-2)) - 2 (G - g_i) / (n - 1)."""
+    n = within_rows.numel()
+    w = within_rows.double()
+    g = cross_rows.double() / n_real
+    return (float(w.sum()) - 2 * w) / ((n - 1) * (n - 2)) - 2 * (float(g.sum()) - g) / (n - 1)
+
+
+def kid_sd(values: Tensor, within_rows: Tensor, cross_rows: Tensor, n_real: int) -> float:
+    """Standard error of KID (the mean of per-subset unbiased MMD^2) over generated sets.
+
+    Given the generated set, the subsets are independent draws whose mean is the
+    complete statistic U = mean_{i != l} k(y_i, y_l) - 2 mean_{i,a} k(y_i, x_a) + const,
+    so var(KID) = var(U) + E var(subset mean | set). The first is the delete-one
+    jackknife of U, a U-statistic of degree 2 in the generated samples, exact from
+    the kernel row sums (``KernelSums.row_sums``); the second the spread of the
+    subset values over their number (zero when every subset is the whole of both sets).
+    """
+    n = within_rows.numel()
+    if n < 4:
+        raise ValueError(f"KID's interval needs at least 4 generated samples, got {n}")
+    var = jackknife_sd(kid_deletions(within_rows, cross_rows, n_real)) ** 2
+    if values.numel() > 1:
+        var += float(values.double().var(unbiased=True)) / values.numel()
+    return math.sqrt(var)
 
 
 def real_self_pass(real: Tensor, fake_like: Tensor, *, real_ks=(), kid: KIDConfig | None = None) -> P.SelfResult:
@@ -321,13 +469,7 @@ def vendi(x: Tensor, *, q: float = 1.0, weights: Tensor | None = None) -> float:
     eigenvalues of X^T X / n, so the cost is that of the smaller of N x N and d x d.
     ``q`` is the order of the Rényi entropy (1 = Shannon, inf = min-entropy).
     """
-    lam = torch.from_numpy(D.cosine_spectrum(D.as_numpy(x), None if weights is None else D.as_numpy(weights)))
-    lam = lam[lam > 1e-15]
-    if q == 1.0:
-        return float(torch.exp(-(lam * lam.log()).sum()))
-    if math.isinf(q):
-        return float(1.0 / lam.max())
-    return float(lam.pow(q).sum() ** (1.0 / (1.0 - q)))
+    return D.vendi_from_spectrum(D.cosine_spectrum(D.as_numpy(x), None if weights is None else D.as_numpy(weights)), q)
 
 
 def class_distribution(predicted: Tensor, asked: Tensor, num_classes: int) -> dict[str, float]:

@@ -1,10 +1,14 @@
 """The registered distribution metrics, each with a confidence interval.
 
 A metric's ``compute(inputs, confidence, /, *, <args>)`` returns a ``MetricValue``.
-Intervals: a percentile bootstrap over samples (fixed seed) where no exact form
-exists; exact Clopper–Pearson for precision, recall and coverage, which are
-shares of per-sample indicators once the k-NN balls are fixed (the interval is
-conditional on those balls; it says so in ``method``).
+Intervals of the distribution metrics (FID, KID, precision, recall, density,
+coverage, Vendi) cover the metric's expected value over generated sets of this
+size N against this (fixed) reference; each ``method`` says so. The generated
+samples are the random part: Clopper–Pearson where the metric is a binomial share
+of them (precision), the delete-one jackknife where the k-NN balls move with them
+(recall, coverage), the jackknife of KID's U-statistic, the delta method from the
+influence function for FID and Vendi. Calibrated by simulation:
+``benchmarks/calibration.py`` and ``benchmarks/CALIBRATION.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .. import registry
 from .._errors import DataError
 from ..judge.stats import cp_lower, cp_upper
 from . import functional as Fn
-from ._dense import as_numpy, frechet, mean_cov, moments, psd_factor, weighted_mean_cov
+from ._dense import as_numpy, frechet_influence, mean_cov, moments, psd_factor, vendi_influence
 
 metric = registry.metrics
 
@@ -86,10 +90,6 @@ def _bootstrap_bounds(value: float, values: list[float], confidence: float) -> t
     return value + (q_lo - centre), value + (q_hi - centre)
 
 
-def _multinomial_weights(n: int, g: torch.Generator) -> Tensor:
-    return torch.bincount(torch.randint(0, n, (n,), generator=g), minlength=n).double()
-
-
 def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
     """Work on the reference alone, computed once per run when the runner shares a dict."""
     if inputs.shared is None:
@@ -99,12 +99,49 @@ def _shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:
     return inputs.shared[key]
 
 
+# What every interval of a distribution metric below covers: the reference set is fixed
+# (the same for every model), the generated set is the random part, so the estimand is
+# the metric's expected value over generated sets of this size N against this reference.
+ESTIMAND = "covers the expected value at this N against this reference"
+
+
+def _z(confidence: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(confidence))
+
+
+def _need(metric: str, n: int, minimum: int, why: str) -> None:
+    """Too few generated samples for a metric's interval: one clear error, never a NaN bound."""
+    if n < minimum:
+        raise DataError(f"metric {metric!r} needs at least {minimum} generated samples ({why}), got N={n}; "
+                        f"raise `sampling.n` to {minimum} or more")
+
+
+def _normal(value: float, sd: float, skew: float, confidence: float, method: str, n: int, n_ref: int | None,
+            lo: float = -math.inf, hi: float = math.inf) -> MetricValue:
+    """One-sided bounds value -/+ sd (z -/+ a), a = skew (2 z^2 + 1) / (6 sqrt(n)).
+
+    ``skew`` is the skewness of the per-sample contributions (influence values or
+    jackknife pseudo-values). The shift a is the first Edgeworth term of the
+    studentized mean's quantile (Hall, 1992): it moves both bounds toward the long
+    tail, where a plain normal interval misses more often than it says. Capped at
+    z / 2, where a one-term expansion stops being trustworthy.
+    """
+    z = _z(confidence)
+    a = max(-z / 2, min(z / 2, skew * (2 * z * z + 1) / (6 * math.sqrt(n))))
+    low = max(min(value - sd * (z - a), value), lo)
+    high = min(max(value + sd * (z + a), value), hi)
+    return MetricValue(value, low, high, f"{method}; {ESTIMAND}", n, n_ref, extra={"sd": sd, "skew": skew})
+
+
 @metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
-        higher_is_better=False, needs=("real",))
+        higher_is_better=False, needs=("real",), min_n=2)
 class FID:
     @Fn._ftz
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 50) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
         real, fake = inputs.need_real("fid"), as_numpy(inputs.fake)
+        _need("fid", len(fake), 2, "a covariance")
 
         def reference():
             m1, c1 = mean_cov(*moments(as_numpy(real)))
@@ -112,35 +149,36 @@ class FID:
 
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
         m1, c1, f1 = _shared(inputs, ("fid-reference", id(real)), reference)
-        value = frechet(m1, c1, *mean_cov(*moments(fake)), factor1=f1)
-        g = torch.Generator().manual_seed(inputs.seed)
-        weights = [_multinomial_weights(len(fake), g).numpy() for _ in range(bootstrap)]
-        # Resample the generated set only: the interval is conditional on the reference
-        # set (fixed across models), whose factor is then computed once.
-        reps = [frechet(m1, c1, *weighted_mean_cov(fake, w), factor1=f1) for w in weights]
-        low, high = _bootstrap_bounds(value, reps, confidence) if reps else (value, value)
-        low = max(low, 0.0)
+        value, infl = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
+        sd = float(infl.std(ddof=1)) / math.sqrt(len(fake))
         d = real.shape[1]
         note = f"FID is biased upward at finite N; compare only at equal N (here N={len(fake)} vs {len(real)} real)"
         if min(len(real), len(fake)) <= d:
-            note += f"; covariance is rank-deficient (N <= d = {d})"
-        return MetricValue(value, min(low, value), max(high, value), f"bootstrap spread, {bootstrap} resamples of the generated set",
-                           len(fake), len(real), note)
+            note += f"; covariance is rank-deficient (N <= d = {d}): the interval is not calibrated there"
+        v = _normal(value, sd, Fn.skewness(torch.from_numpy(infl)), confidence, "delta method over generated samples",
+                    len(fake), len(real), lo=0.0)
+        v.note = note
+        return v
 
 
 @metric("kid", help="Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
-        higher_is_better=False, needs=("real",))
+        higher_is_better=False, needs=("real",), min_n=4)
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
-        mean, std = Fn.kid_mean_std(_pairwise(inputs, "kid", {"subsets": subsets, "subset_size": subset_size}).kid)
-        from scipy import stats
-
-        z = float(stats.norm.ppf(confidence))
-        # The spread over subsets of size m bounds the error of an m-sample estimate; the
-        # pooled mean uses more data, so this interval is conservative.
-        return MetricValue(mean, mean - z * std, mean + z * std, f"mean +- z*std over {subsets} subsets (conservative)",
-                           len(inputs.fake), len(real), extra={"std": std})
+        n = len(inputs.fake)
+        _need("kid", n, 4, "the jackknife of its U-statistic")
+        pw = _pairwise(inputs, "kid", {"subsets": subsets, "subset_size": subset_size})
+        if subsets < 2 and min(subset_size, n, len(real)) < max(n, len(real)):
+            raise DataError(f"metric 'kid': its interval needs subsets >= 2 to measure the subset noise, got subsets={subsets}")
+        mean, std = Fn.kid_mean_std(pw.kid)
+        sd = Fn.kid_sd(pw.kid, pw.kid_rows[0], pw.kid_rows[1], len(real))
+        # no skewness term: the pseudo-values' skewness is not the Edgeworth term of a
+        # (nearly degenerate) U-statistic, and measured it pointed the wrong way
+        v = _normal(mean, sd, 0.0, confidence, "jackknife of the complete U-statistic plus subset noise", n, len(real))
+        v.extra["std"] = std
+        v.extra["pseudo_skew"] = -Fn.skewness(Fn.kid_deletions(pw.kid_rows[0], pw.kid_rows[1], len(real)))
+        return v
 
 
 _DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
@@ -184,56 +222,107 @@ def _prdc(inputs: MetricInputs, name: str, k: int) -> Fn.Pairwise:
 def _share(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -> MetricValue:
     n, kk = int(indicator.numel()), int(indicator.sum())
     return MetricValue(kk / n, cp_lower(kk, n, confidence), cp_upper(kk, n, confidence),
-                       f"Clopper-Pearson over {what}, conditional on the k-NN balls", n, n_ref)
+                       f"Clopper-Pearson over {what}", n, n_ref)
 
 
-@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
+def _poisson_floor(v: MetricValue, covered: Tensor, confidence: float) -> MetricValue:
+    """The lower bound of a share of covered real samples is never above the one a Poisson
+    count of the uncovered ones gives (Garwood's exact bound): with few or no uncovered
+    samples the jackknife sees almost no variation, but the expected share is below 1."""
+    from scipy import stats
+
+    uncovered = int((~covered).sum())
+    v.low = min(v.low, 1.0 - float(stats.gamma.ppf(confidence, uncovered + 1)) / covered.numel())
+    return v
+
+
+@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
+        needs=("real",), min_n=1)
 class Precision:
+    """Given the reference, each generated sample is inside the real balls or not, independently:
+    precision is a binomial share, and Clopper–Pearson is exact for its expected value."""
+
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
         p = _prdc(inputs, "precision", k)
-        return _share(p.fake_in_real[k], confidence, len(inputs.real), "generated samples")
+        v = _share(p.fake_in_real[k], confidence, len(inputs.real), "generated samples (exact)")
+        v.method += f"; {ESTIMAND}"
+        return v
 
 
-@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).", needs=("real",))
+@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).",
+        needs=("real",), min_n=5)
 class Recall:
+    """The balls are the generated samples' own: the delete-one jackknife over generated
+    samples, every ball rebuilt (``functional.recall_deletions``)."""
+
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+        n = len(inputs.fake)
+        _need("recall", n, k + 2, f"its jackknife rebuilds k={k} balls without each sample")
         p = _prdc(inputs, "recall", k)
-        v = _share(p.real_in_fake[k], confidence, len(inputs.real), "real samples")
-        v.n = len(inputs.fake)
-        return v
+        idx, d2 = p.fake_neighbours
+        deletions = inputs.cached(("recall-deletions", k), lambda: Fn.recall_deletions(
+            len(inputs.real), p.fake_ball_pairs[k], p.fake_outer_pairs[k], idx, d2, k))
+        covered = p.real_in_fake[k]
+        v = _normal(float(covered.double().mean()), Fn.jackknife_sd(deletions), -Fn.skewness(deletions), confidence,
+                    "delete-one jackknife over generated samples, balls rebuilt", n, len(inputs.real), 0.0, 1.0)
+        return _poisson_floor(v, covered, confidence)
 
 
-@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).", needs=("real",))
+@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).",
+        needs=("real",), min_n=2)
 class Density:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5, bootstrap: int = 200) -> MetricValue:
-        p = _prdc(inputs, "density", k)
-        counts = p.ball_count[k] / k
-        value = float(counts.mean())
-        g = torch.Generator().manual_seed(inputs.seed)
-        reps = [float((counts * _multinomial_weights(len(counts), g)).sum() / len(counts)) for _ in range(bootstrap)]
-        low, high = _bootstrap_bounds(value, reps, confidence)
-        return MetricValue(value, low, high, f"bootstrap spread over generated samples ({bootstrap}), balls fixed",
-                           len(counts), len(inputs.real))
+    """A mean of independent per-sample counts (the balls are the reference's): the normal
+    interval, skewness-corrected (the counts are right-skewed)."""
 
-
-@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).", needs=("real",))
-class Coverage:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+        n = len(inputs.fake)
+        _need("density", n, 2, "a standard deviation")
+        counts = _prdc(inputs, "density", k).ball_count[k] / k
+        value = float(counts.mean())
+        sd = float(counts.std(unbiased=True)) / math.sqrt(n)
+        return _normal(value, sd, Fn.skewness(counts), confidence, "normal over generated samples",
+                       n, len(inputs.real), lo=0.0)
+
+
+@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).",
+        needs=("real",), min_n=2)
+class Coverage:
+    """The balls are the reference's; a real sample is covered while any generated sample
+    falls in its ball: the delete-one jackknife over generated samples (exact, cheap:
+    leaving a sample out uncovers the balls it alone was in)."""
+
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+        n = len(inputs.fake)
+        _need("coverage", n, 2, "a jackknife")
         p = _prdc(inputs, "coverage", k)
-        v = _share(p.real_covered[k], confidence, len(inputs.real), "real samples")
-        v.n = len(inputs.fake)
-        return v
+        deletions = Fn.coverage_deletions(p.real_hits[k], p.real_one[k], n)
+        covered = p.real_covered[k]
+        n_ref = len(inputs.real)
+        jack = Fn.jackknife_sd(deletions)
+        clumped = math.sqrt(inputs.cached(("coverage-clumped", k), lambda: Fn.clumped_variance(
+            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2))) / n_ref
+        v = _normal(float(covered.double().mean()), min(jack, clumped), -Fn.skewness(deletions), confidence,
+                    "delete-one jackknife over generated samples, or the clumped-Poisson bound when tighter",
+                    n, n_ref, 0.0, 1.0)
+        v.extra.update(sd_jackknife=jack, sd_clumped=clumped)
+        return _poisson_floor(v, covered, confidence)
 
 
-@metric("vendi", help="Vendi score: effective number of distinct samples (cosine kernel; q = order).")
+@metric("vendi", help="Vendi score: effective number of distinct samples (cosine kernel; q = order).", min_n=2)
 class Vendi:
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0, bootstrap: int = 50) -> MetricValue:
-        x = inputs.fake.double()
-        value = Fn.vendi(x, q=q)
-        g = torch.Generator().manual_seed(inputs.seed)
-        reps = [Fn.vendi(x, q=q, weights=_multinomial_weights(len(x), g)) for _ in range(bootstrap)]
-        low, high = _bootstrap_bounds(value, reps, confidence)
-        return MetricValue(value, max(low, 1.0), high, f"bootstrap spread, {bootstrap} resamples", len(x))
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0) -> MetricValue:
+        n = len(inputs.fake)
+        _need("vendi", n, 2, "a standard deviation")
+        with Fn.flush_denormals():
+            value, infl = inputs.cached(("vendi-influence", q), lambda: vendi_influence(as_numpy(inputs.fake), q))
+        sd = float(infl.std(ddof=1)) / math.sqrt(n)
+        v = _normal(value, sd, Fn.skewness(torch.from_numpy(infl)), confidence, "delta method over generated samples",
+                    n, None, lo=1.0)
+        d = inputs.fake.shape[1]
+        if n <= d:
+            v.note = (f"N = {n} <= d = {d}: each sample spans a dimension of its own, and the delta method "
+                      "understates the spread there (measured 20% at N = 60, d = 100): the interval is not calibrated")
+        return v
 
 
 @metric("class_tv", help="Total variation between predicted and asked class histograms (lower is better).",

@@ -33,10 +33,13 @@ FUNCTIONS = {"abs": (1, 1), "min": (2, 16), "max": (2, 16)}
 KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 CMP_OPS = {"<", "<=", ">", ">=", "==", "!="}
 
+# re.ASCII: digits are 0-9 only (Python's \d also matches '١', which float() would then read as 1)
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,))"
+    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,))",
+    re.ASCII,
 )
+MAX_TREE_DEPTH = 100  # levels of the parsed tree; evaluation recurses once per level
 
 
 class ExprError(ValueError):
@@ -234,18 +237,37 @@ class _Parser:
         raise ExprError(f"expected a number, a name or '(' but found {v or 'the end'!r}", col)
 
 
-def _names(node: Node) -> set[tuple[str, int]]:
-    if node.op == "name":
-        return {(node.args[0], node.col)}
-    out: set[tuple[str, int]] = set()
+def _children(node: Node) -> list[Node]:
+    out = []
     for a in node.args:
         if isinstance(a, Node):
-            out |= _names(a)
+            out.append(a)
         elif isinstance(a, tuple):
-            for b in a:
-                if isinstance(b, Node):
-                    out |= _names(b)
+            out.extend(b for b in a if isinstance(b, Node))
     return out
+
+
+def _names(node: Node) -> set[tuple[str, int]]:
+    """(name, column) of every measurement the tree reads (iteratively: a long chain is a deep tree)."""
+    out: set[tuple[str, int]] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.op == "name":
+            out.add((n.args[0], n.col))
+        stack.extend(_children(n))
+    return out
+
+
+def _check_depth(tree: Node) -> None:
+    """Refuse a tree deeper than MAX_TREE_DEPTH, measured iteratively (``1+1+...+1`` is a left-deep chain)."""
+    stack = [(tree, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > MAX_TREE_DEPTH:
+            raise ExprError(f"expression nested too deeply (more than {MAX_TREE_DEPTH} levels of operators); "
+                            "split it into several requirements", n.col)
+        stack.extend((c, d + 1) for c in _children(n))
 
 
 def parse_expression(text: str, known: Callable[[str], bool] | None = None, suggest: Callable[[str], str | None] | None = None) -> Expression:
@@ -259,7 +281,11 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
         raise ExprError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH)
     if not text.strip():
         raise ExprError("empty expression", 1)
-    tree = _Parser(text).parse()
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:  # MAX_DEPTH keeps the parser far below Python's limit; this is a last guard
+        raise ExprError("expression nested too deeply", 1) from None
+    _check_depth(tree)
     names = _names(tree)
     if known is None:
         from .. import registry

@@ -11,8 +11,12 @@ confidence bounds and a verdict: *better*, *worse* or *no significant difference
   seed and sampling blocks, same sample indices and asked labels, read from the
   sample store beside each report): the exact McNemar test on the per-sample
   outcomes; otherwise Fisher's exact test on the counts;
-* a metric is tested on the two reports' intervals (each side's spread read off its
-  one-sided bounds).
+* a metric is tested with a *paired bootstrap* where the two drew the same samples
+  and the metric can be recomputed from the stored features (FID, against the
+  reference features in the feature cache, and Vendi): the same resampling indices
+  for both, the spread of the replicate differences as the standard error (the
+  engine's ``paired_replicates``); otherwise on the two reports' intervals (each
+  side's spread read off its one-sided bounds).
 
 Every one-sided test of the table (both directions of every row) is one hypothesis
 of one Holm step-down family, so the chance of any false "better" or "worse" in the
@@ -32,9 +36,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
+import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
 
 from .._errors import DataError, UsageError
 from .model import MetricResult, Report, SubjectResult, read_report
@@ -264,12 +271,80 @@ def _rate_row(name: str, a: Contender, b: Contender, paired_why: str | None, con
     return d
 
 
-def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, confidence: float):
+def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, confidence: float,
+                replicates: tuple[np.ndarray, np.ndarray] | None = None):
     from ..judge.compare import compare_metrics
 
     return compare_metrics(ma.value, ma.lower, ma.upper, mb.value, mb.lower, mb.upper, confidence=ma.confidence,
                            higher_is_better=_higher_is_better(ma.name), n_a=ma.n, n_b=mb.n,
-                           subject=f"{a.label} | {b.label}", requirement=ma.name)
+                           paired_replicates=replicates, subject=f"{a.label} | {b.label}", requirement=ma.name)
+
+
+# ---------------------------------------------------------------- paired bootstrap of metrics
+# Metric-specific recomputation on resampled stored features. The test on the replicates is
+# the engine's (judge.compare.compare_metrics(paired_replicates=...)); only the replicates are made here.
+
+PAIRED_BOOTSTRAP = 200
+PAIRED_METRICS = ("fid", "vendi")  # recomputable from stored features (and, for FID, the cached reference)
+
+
+def bootstrap_pairs(stat: Callable[[Tensor], float], fa: Tensor, fb: Tensor, replicates: int, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``stat`` of both feature sets on the same resampled rows, ``replicates`` times (rows i of fa and fb pair)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(fa)
+    ra, rb = np.empty(replicates), np.empty(replicates)
+    for j in range(replicates):
+        idx = torch.randint(0, n, (n,), generator=gen)
+        ra[j], rb[j] = stat(fa[idx]), stat(fb[idx])
+    return ra, rb
+
+
+def fid_against(real: Tensor) -> Callable[[Tensor], float]:
+    """FID of a feature set against fixed reference features (their moments computed once)."""
+    from ..metrics import functional as Fn
+
+    mu_r, cov_r = Fn.gaussian_moments(real.double()).mean_cov()
+    return lambda x: Fn.frechet_distance(mu_r, cov_r, *Fn.gaussian_moments(x).mean_cov())
+
+
+def _reference_features(report: Report) -> Tensor | None:
+    """The reference features a run used, from this machine's feature cache (None when absent)."""
+    from ..cache import cached_tensor
+
+    ref = report.reference or {}
+    if not ref.get("sha256") or not ref.get("extractor_digest"):
+        return None
+
+    class Absent(Exception):
+        pass
+
+    def absent() -> Tensor:
+        raise Absent
+
+    try:  # the runner's key: data digest, extractor digest, evalkit version
+        return cached_tensor([ref["sha256"], ref["extractor_digest"], report.environment.evalkit], absent)
+    except Absent:
+        return None
+
+
+def paired_metric_replicates(name: str, a: Contender, b: Contender, replicates: int
+                             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Paired bootstrap replicates of metric ``name`` for two paired contenders, or None where not possible."""
+    from ..metrics import functional as Fn
+
+    if name not in PAIRED_METRICS or replicates < 2:
+        return None
+    ta, tb = a.record().tensors, b.record().tensors
+    if "features" not in ta or "features" not in tb or not torch.equal(ta["features_index"], tb["features_index"]):
+        return None
+    stat = Fn.vendi
+    if name == "fid":
+        real = _reference_features(a.report)
+        if real is None:
+            return None
+        stat = fid_against(real)
+    return bootstrap_pairs(stat, ta["features"].double(), tb["features"].double(), replicates)
 
 
 def _names(contenders: list[Contender]) -> tuple[list[str], list[str]]:
@@ -284,7 +359,7 @@ def _names(contenders: list[Contender]) -> tuple[list[str], list[str]]:
     return rates, metrics
 
 
-def build(contenders: list[Contender], *, force: bool = False) -> Comparison:
+def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = PAIRED_BOOTSTRAP) -> Comparison:
     """Test every pair of contenders on every shared rate requirement and metric; Holm over the table."""
     from ..judge.compare import holm
 
@@ -302,7 +377,7 @@ def build(contenders: list[Contender], *, force: bool = False) -> Comparison:
     tested, untested, meta = [], [], []
     for i, a in enumerate(contenders):
         for b in contenders[i + 1:]:
-            _pair_rows(a, b, rates, confidence, tested, meta, untested)
+            _pair_rows(a, b, rates, confidence, tested, meta, untested, bootstrap)
     adjusted = holm(tested, confidence, sides="both") if tested else []
     rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, meta)] + untested
     ranking, ranking_note = rank([c.label for c in contenders], rows)
@@ -318,7 +393,7 @@ def build(contenders: list[Contender], *, force: bool = False) -> Comparison:
 
 
 def _pair_rows(a: Contender, b: Contender, rates: list[str], confidence: float, tested: list, meta: list,
-               untested: list[Row]) -> None:
+               untested: list[Row], bootstrap: int) -> None:
     """Test b against a on every rate and metric both have (appends to the three lists)."""
     why = pairing(a, b)
     for name in rates:
@@ -329,8 +404,9 @@ def _pair_rows(a: Contender, b: Contender, rates: list[str], confidence: float, 
     ma = {m.name: m for m in a.subject.metrics}
     for mb in (x for x in b.subject.metrics if x.name in ma):
         m = ma[mb.name]
+        reps = paired_metric_replicates(m.name, a, b, bootstrap) if why is None else None
         try:
-            tested.append(_metric_row(m, mb, a, b, confidence))
+            tested.append(_metric_row(m, mb, a, b, confidence, reps))
             meta.append(("metric", a, b, None))
         except ValueError as exc:  # an interval the test cannot read (a point value, a p-value)
             untested.append(Row(name=mb.name, kind="metric", a=a.label, b=b.label, value_a=m.value, value_b=mb.value,
@@ -346,6 +422,8 @@ def _row(d, kind: str, a: Contender, b: Contender, why: str | None) -> Row:
     note = None
     if kind == "rate" and not d.paired:
         note = f"unpaired: {why}" if why else "unpaired"
+    if kind == "metric" and d.paired:
+        note = "replicates recomputed from the stored (float16) features; values are the reports'"
     return Row(name=d.requirement, kind=kind, a=a.label, b=b.label, value_a=_finite(d.a), value_b=_finite(d.b),
                n_a=d.n_a, n_b=d.n_b, difference=_finite(d.diff), low=_finite(d.low), high=_finite(d.high),
                p_value=d.p_value, verdict=d.verdict, paired=d.paired, higher_is_better=d.higher_is_better,

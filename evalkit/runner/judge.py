@@ -73,7 +73,10 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
         kill_point("metrics")
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
-            mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)
+            try:
+                mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)
+            except DataError as exc:  # e.g. too few samples for the metric's interval: say which requirement
+                raise DataError(f"{ctx.spec.where('requirements', rp.index)}: requirement {rp.name!r}: {exc}") from None
             seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra)

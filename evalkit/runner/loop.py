@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -14,7 +15,8 @@ from ..observe.indexes import DuplicateIndex
 from ..plan import SubjectPlan
 from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
-from ..data.images import open_images
+from ..data.images import MAX_IMAGE_PIXELS, open_images
+from ..spec.model import MAX_CLASSES
 from .context import RunContext
 from .faults import kill_point
 from .gather import share_round
@@ -42,7 +44,15 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
     shape = tuple(gen.image_shape)
     if len(shape) != 3 or any(not isinstance(v, int) or v <= 0 for v in shape):
         raise SubjectError(f"subject {sp.name!r}: image_shape must be (C, H, W) positive ints, got {gen.image_shape!r}")
+    if math.prod(shape) > MAX_IMAGE_PIXELS * 4 or not _classes_ok(gen.num_classes):
+        raise SubjectError(f"subject {sp.name!r}: image_shape {shape} or num_classes {gen.num_classes!r} is beyond "
+                           f"evalkit's bounds ({MAX_IMAGE_PIXELS * 4} values per image, 1..{MAX_CLASSES} classes)")
     return gen
+
+
+def _classes_ok(num_classes) -> bool:
+    return num_classes is None or (isinstance(num_classes, int) and not isinstance(num_classes, bool)
+                                   and 0 < num_classes <= MAX_CLASSES)
 
 
 def build_source(ctx: RunContext, sp: SubjectPlan):

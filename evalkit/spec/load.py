@@ -10,6 +10,7 @@ pydantic's errors into ``file:line:col: field.path: message`` lines.
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,11 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
-        return _Scalar().construct_scalar_value(node)
+        value = _Scalar().construct_scalar_value(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            # strict JSON has no NaN/Infinity, and no bound or setting means anything as one
+            raise _Refused(node, f"{node.value!r} is not a finite number; a spec holds finite numbers only")
+        return value
 
 
 class _Scalar(yaml.SafeLoader):
@@ -164,6 +169,19 @@ def _value_at(data: Any, loc: tuple) -> Any:
     return cur
 
 
+def _check_nesting(text: str, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from PyYAML's event stream (an iterative parser, no recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise SpecError(f"{name}:{mark.line + 1}:{mark.column + 1}: nesting deeper than {MAX_DEPTH} levels; refusing it")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def parse_spec(text: str, source: str | None = None) -> Spec:
     """Parse and validate spec text; raise ``SpecError`` listing every problem."""
     name = source or "<spec>"
@@ -172,6 +190,7 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     if not text.strip():
         raise SpecError(f"{name}:1:1: the spec is empty; start with `version: 1`, a `name:`, `subjects:` and `requirements:`")
     try:
+        _check_nesting(text, name)  # before compose: PyYAML composes recursively and would hit RecursionError
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,14 @@ from .. import registry
 
 SPEC_VERSION = 1
 DEFAULT_CONFIDENCE = 0.95
+
+# Bounds on everything a spec can size, so a typo or a hostile file is refused at
+# validate time instead of reaching an allocator (n: 10**12 once asked for 8.8 TB).
+MAX_SAMPLES = 10**8  # per subject
+MAX_BATCH = 100_000  # samples observed (and blocks drawn) at once
+MAX_CLASSES = 100_000  # class indices in labels: are below this
+MAX_SEED = 2**63 - 1  # seeds are int64 for torch; larger ones would alias modulo 2**64
+MAX_RANGE = 10**9  # dataset slice bounds
 
 
 class _Strict(BaseModel):
@@ -38,6 +47,13 @@ class Reference(_Strict):
     dataset: str | None = Field(None, description="A registered dataset, e.g. 'fashion-mnist'.")
     split: str = Field("test", description="Split of the dataset ('test' ships with evalkit; 'train' needs the Debian package).")
     range: tuple[int, int] | None = Field(None, description="Half-open [start, stop) slice of the split, e.g. [0, 5000].")
+
+    @field_validator("range")
+    @classmethod
+    def _range_bounded(cls, v):
+        if v is not None and not (0 <= v[0] < v[1] <= MAX_RANGE):
+            raise ValueError(f"range must be [start, stop) with 0 <= start < stop <= {MAX_RANGE}, got {list(v)}")
+        return v
     path: str | None = Field(None, description="A folder of PNG/JPEG images or an .npz file, relative to the spec's folder.")
     format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred from it when omitted.")
 
@@ -85,10 +101,10 @@ class Subject(_Strict):
 class Sampling(_Strict):
     """How many samples to draw, in which batches, from which seed, with which labels."""
 
-    n: int | None = Field(None, gt=0, description="Samples per subject (default 1000, or the sum of per-class counts).")
-    batch_size: int = Field(250, gt=0, description="Samples observed at once; does not change the samples.")
-    block_size: int = Field(50, gt=0, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
-    seed: int = Field(0, ge=0, description="Base seed; sample i depends only on (seed, i).")
+    n: int | None = Field(None, gt=0, le=MAX_SAMPLES, description="Samples per subject (default 1000, or the sum of per-class counts).")
+    batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once; does not change the samples.")
+    block_size: int = Field(50, gt=0, le=MAX_BATCH, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Base seed; sample i depends only on (seed, i).")
     labels: Literal["uniform"] | list[int] | dict[int, int] = Field(
         "uniform", description="'uniform' (classes in turn), a list of classes used in turn, or per-class counts."
     )
@@ -96,9 +112,22 @@ class Sampling(_Strict):
     time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
                                      description="Seconds each subject may take to build and sample; past it, it breaks (exit 3).")
 
+    @field_validator("labels")
+    @classmethod
+    def _class_indices(cls, labels):
+        classes = list(labels) if isinstance(labels, (dict, list)) else []
+        bad = next((c for c in classes if not 0 <= c < MAX_CLASSES), None)
+        if bad is not None:
+            raise ValueError(f"class {bad} is not a class index: labels are in 0..{MAX_CLASSES - 1}")
+        if len(classes) > MAX_CLASSES:
+            raise ValueError(f"labels lists {len(classes)} classes; at most {MAX_CLASSES}")
+        return labels
+
     @model_validator(mode="after")
     def _sizes(self) -> "Sampling":
         if isinstance(self.labels, dict):
+            if sum(self.labels.values()) > MAX_SAMPLES:
+                raise ValueError(f"per-class counts add up to {sum(self.labels.values())}; at most {MAX_SAMPLES} samples per subject")
             if any(c < 0 for c in self.labels.values()):
                 raise ValueError("per-class counts must be >= 0")
             total = sum(self.labels.values())
@@ -136,6 +165,10 @@ class Requirement(_Strict):
 
     @model_validator(mode="after")
     def _kind(self) -> "Requirement":
+        for bound in ("at_least", "at_most"):
+            value = getattr(self, bound)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{bound} must be a finite number, got {value}")
         kinds = [k for k in ("check", "where", "metric") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of `check:`, `where:` or `metric:`" + (f" (got {', '.join(kinds)})" if kinds else ""))
@@ -222,6 +255,14 @@ class Regression(_Strict):
 
     tolerance: dict[str, float] = Field(default_factory=dict, description="Per requirement name or metric: allowed worsening.")
 
+    @field_validator("tolerance")
+    @classmethod
+    def _finite(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not math.isfinite(x) or x < 0:
+                raise ValueError(f"tolerance of {k!r} must be a finite number >= 0, got {x}")
+        return v
+
 
 class ReportSettings(_Strict):
     """What the run writes."""
@@ -229,7 +270,7 @@ class ReportSettings(_Strict):
     formats: list[Literal["json", "markdown", "junit", "html"]] = Field(
         default_factory=lambda: ["json", "markdown"], description="Files written in the report folder."
     )
-    failing_examples: int = Field(8, ge=0, description="Failing sample indices kept per requirement.")
+    failing_examples: int = Field(8, ge=0, le=10_000, description="Failing sample indices kept per requirement.")
 
 
 class Spec(_Strict):

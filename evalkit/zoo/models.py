@@ -16,7 +16,7 @@ from .. import registry
 from .._errors import CheckpointError, UsageError
 from ..observe.features import Extractor, _file_digest
 from . import nets
-from .weights import load_module, read_weights
+from .weights import build_from_metadata, load_module, read_weights
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -91,7 +91,8 @@ class VAE(_ZooGenerator):
         tensors, self.info = read_weights(self.weights_file)
         kwargs = self.info.get("kwargs", {}) if isinstance(self.info, dict) else {}
         model_tensors = {k: v for k, v in tensors.items() if not k.startswith("expost.")}
-        self.net = load_module(nets.ConditionalVAE(**kwargs), self.weights_file, "", model_tensors).eval()
+        self.net = load_module(build_from_metadata(nets.ConditionalVAE, kwargs, self.weights_file, model_tensors),
+                               self.weights_file, "", model_tensors).eval()
         self.expost = None
         if any(k.startswith("expost.") for k in tensors):
             self.expost = load_module(nets.ClassGaussians(self.net.num_classes, self.net.z_dim), self.weights_file,
@@ -132,7 +133,9 @@ class LatentDiffusion(_ZooGenerator):
         self.weights_file = weights_path("fashion-ddpm", checkpoint)
         tensors, self.info = read_weights(self.weights_file)
         kwargs = self.info.get("kwargs", {}) if isinstance(self.info, dict) else {}
-        self.denoiser = load_module(nets.LatentDenoiser(**kwargs), self.weights_file, "denoiser", tensors).eval()
+        denoiser = build_from_metadata(nets.LatentDenoiser, kwargs, self.weights_file,
+                                       {k: v for k, v in tensors.items() if k.startswith("denoiser.")})
+        self.denoiser = load_module(denoiser, self.weights_file, "denoiser", tensors).eval()
         self.autoencoder = load_module(nets.LatentAutoencoder(), self.weights_file, "autoencoder", tensors).eval()
         self.register_buffer("acp", nets.ddpm_alphas_cumprod().float())
         if self.steps > len(self.acp):
@@ -192,9 +195,9 @@ def _factory(cls):
     return make
 
 
-registry.generators.register("fashion-dcgan", _factory(DCGAN), zoo=True)
-registry.generators.register("fashion-vae", _factory(VAE), zoo=True)
-registry.generators.register("fashion-ddpm", _factory(LatentDiffusion), zoo=True)
+registry.generators.register("fashion-dcgan", _factory(DCGAN), zoo=True, num_classes=nets.NUM_CLASSES)
+registry.generators.register("fashion-vae", _factory(VAE), zoo=True, num_classes=nets.NUM_CLASSES)
+registry.generators.register("fashion-ddpm", _factory(LatentDiffusion), zoo=True, num_classes=nets.NUM_CLASSES)
 
 
 @registry.features("fashion-classifier", help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).")

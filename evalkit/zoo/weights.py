@@ -41,8 +41,42 @@ def read_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(
             f"{path}: not a readable .safetensors file ({exc}); evalkit loads weights only from safetensors"
         ) from None
-    info = json.loads(meta["evalkit"]) if "evalkit" in meta else {}
+    try:
+        info = json.loads(meta["evalkit"]) if "evalkit" in meta else {}
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: the 'evalkit' metadata is not JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: the 'evalkit' metadata must be a JSON object, got {type(info).__name__}")
     return tensors, info
+
+
+MAX_KWARG = 1 << 20  # any width, depth or class count a checkpoint's metadata may ask for
+
+
+def build_from_metadata(cls, kwargs, path: Path | str, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """``cls(**kwargs)`` where ``kwargs`` come from a checkpoint's metadata, bounded before anything is allocated.
+
+    Metadata is data: a file may claim ``num_classes: 10**9``. The sizes must be plain
+    integers, and the module they describe is first built on the ``meta`` device (no
+    memory) and must not be larger than the tensors the file actually holds, since
+    every one of its tensors has to come from the file.
+    """
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise CheckpointError(f"{path}: metadata 'kwargs' must be a mapping of names to sizes, got {type(kwargs).__name__}")
+    for k, v in kwargs.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_KWARG:
+            raise CheckpointError(f"{path}: metadata size {k}={v!r} is not a number in 1..{MAX_KWARG}")
+    held = sum(t.numel() * t.element_size() for t in tensors.values())
+    try:
+        with torch.device("meta"):
+            probe = cls(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: metadata kwargs do not describe a {cls.__name__} ({exc})") from None
+    wanted = sum(t.numel() * t.element_size() for t in [*probe.parameters(), *probe.buffers()])
+    if wanted > held + (1 << 20):
+        raise CheckpointError(f"{path}: metadata describes a {cls.__name__} of {wanted} bytes, but the file holds "
+                              f"{held} bytes of tensors; the metadata is wrong")
+    return cls(**kwargs)
 
 
 def load_module(module: nn.Module, path: Path | str, prefix: str = "", tensors: dict | None = None) -> nn.Module:

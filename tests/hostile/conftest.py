@@ -96,6 +96,7 @@ class Hostile:
         self.cache = root / "cache"
         self.tmp = root / "tmp"
         self.home = root / "home"
+        self.cache_key = root / "cache-key" / "cache.key"
         for d in (self.work, self.cache, self.tmp, self.home):
             d.mkdir(parents=True, exist_ok=True)
         self.locked: list[Path] = []
@@ -143,6 +144,7 @@ class Hostile:
         env.update(
             PYTHONPATH=str(REPO),  # the tree under test wins over any installed evalkit
             EVALKIT_CACHE=str(self.cache),
+            EVALKIT_CACHE_KEY=str(self.cache_key),  # the cache's HMAC key lives outside the cache, here
             TMPDIR=str(self.tmp),
             HOME=str(self.home),
             XDG_CACHE_HOME=str(self.home / ".cache"),
@@ -167,7 +169,7 @@ class Hostile:
         else:
             boot = textwrap.dedent(prelude) + "\nimport sys\nfrom evalkit.cli import main\nsys.exit(main(sys.argv[1:]))\n"
             cmd = [sys.executable, "-c", boot, *args]
-        skip = [self.path(a) for a in allow] + [self.cache]
+        skip = [self.path(a) for a in allow] + [self.cache, self.cache_key.parent]
         before = _snapshot(self.root, skip)
         proc = subprocess.Popen(cmd, cwd=self.work, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, stdin=subprocess.DEVNULL)

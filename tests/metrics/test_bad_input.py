@@ -38,12 +38,13 @@ def test_fewer_samples_than_k_plus_one(write_spec, tmp_path, capsys):
                  "          - {metric: recall, at_least: 0.1}")  # recall draws k-NN balls around the 3 samples
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 3
-    assert "subject 'tiny'" in err and "k-NN metrics need more than k=3 samples, got 3" in err
+    assert "subject 'tiny'" in err and "requirement 'recall'" in err and "spec.yaml:" in err
+    assert "metric 'recall' needs at least 5 generated samples" in err and "got N=3" in err
 
 
 def test_fid_with_fewer_samples_than_dimensions_says_rank_deficient(write_spec, tmp_path, capsys):
     spec = _spec(write_spec, "{model: dataset, name: few, params: {range: [300, 600]}}", 100,
-                 "          - {metric: fid, at_most: 1000, args: {bootstrap: 5}}")
+                 "          - {metric: fid, at_most: 1000}")
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 0, out + err
     note = read_report(tmp_path / "o").subjects[0].metrics[0].note
@@ -67,6 +68,17 @@ def test_a_subject_with_no_finite_samples(write_spec, tmp_path, capsys):
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 3
     assert "subject 'all-nan'" in err and "no finite samples to compute metrics on" in err
+
+
+@pytest.mark.parametrize("metric,args,n,minimum", [
+    ("recall", "{k: 6}", 7, 8), ("kid", "{}", 3, 4), ("coverage", "{k: 1}", 1, 2), ("vendi", "{}", 1, 2)])
+def test_too_few_samples_for_the_interval_names_requirement_n_and_minimum(write_spec, tmp_path, capsys, metric, args, n, minimum):
+    spec = _spec(write_spec, "{model: usergen:Blobs, name: tiny, params: {size: 28, channels: 1}}", n,
+                 f"          - {{name: my {metric}, metric: {metric}, at_least: 0.1, args: {args}}}")
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 3, out + err
+    assert f"requirement 'my {metric}'" in err and f"needs at least {minimum} generated samples" in err
+    assert f"got N={n}" in err and "Traceback" not in err and "nan" not in err.lower()
 
 
 def test_functional_errors():

@@ -288,7 +288,7 @@ def test_fid_bounds_cover_the_expected_fid_at_their_confidence():
     values, lows, highs = [], [], []
     for r in range(runs):
         fake = torch.randn(n, d, generator=g, dtype=torch.float64) * 1.1 + 0.1
-        v = FID().compute(MetricInputs("s", real, fake, seed=r), 0.95, bootstrap=60)
+        v = FID().compute(MetricInputs("s", real, fake, seed=r), 0.95)
         values.append(v.value)
         lows.append(v.low)
         highs.append(v.high)
@@ -321,7 +321,7 @@ def test_torchscript_feature_file_gives_the_literature_path(tmp_path):
     spec.write_text(
         "version: 1\nname: ts\nreference: {dataset: fashion-mnist, split: test, range: [0, 300]}\nfeatures: feat.pt\n"
         "classifier: null\nsubjects: [{model: dataset, params: {range: [300, 600]}}]\nsampling: {n: 200, batch_size: 100}\n"
-        "requirements: [{metric: fid, at_most: 100, args: {bootstrap: 0}}]\n"
+        "requirements: [{metric: fid, at_most: 100}]\n"
     )
     rep = evalkit.run(spec, write=False)
     assert rep.reference["feature_dim"] == 4

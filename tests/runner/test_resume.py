@@ -22,7 +22,7 @@ SPEC = BASIC.replace("sampling: {n: 200, batch_size: 50, seed: 3}", "sampling: {
   - {name: inky per class, where: "ink > 0.3", at_least: 0.5, per_class: true}
   - {check: no_duplicate, at_least: 0.8, args: {threshold: 0.05}}
   - {metric: precision, at_least: 0.1}
-  - {metric: fid, at_most: 1000, args: {bootstrap: 10}}
+  - {metric: fid, at_most: 1000}
 """
 
 
