@@ -2,70 +2,88 @@
 
     >>> import evalkit
     >>> report = evalkit.run("specs/fashion-zoo.yaml", n=200)   # doctest: +SKIP
+
+The names below are imported on first use (PEP 562), so ``import evalkit`` and
+the commands that only read specs (``evalkit validate``, ``schema``, ``--version``,
+``--help``) do not import torch, and a Ctrl-C while torch loads reaches the CLI's
+handler (exit 130), not a traceback.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from ._errors import (  # noqa: E402
-    CheckpointError,
-    DataError,
-    EvalkitError,
-    RunError,
-    SpecError,
-    SubjectError,
-    UsageError,
-)
-from .registry import check, dataset, feature, generator, measurement, metric  # noqa: E402
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# The rest loads on first use (PEP 562): `evalkit --help` starts without importing torch,
-# and a Ctrl-C while torch loads reaches the CLI's handler (exit 130), not a traceback.
-_LAZY = {
-    "run": ".api",
-    "reproduce": ".reproduce",
-    "Report": ".report.model",
-    "read_report": ".report.model",
-    "Generator": ".sample.protocol",
-    "Spec": ".spec",
-    "load_spec": ".spec",
-    "parse_spec": ".spec",
+from ._version import __version__
+
+# public name -> (module, attribute)
+_LAZY: dict[str, tuple[str, str]] = {
+    "run": (".api", "run"),
+    "Spec": (".spec", "Spec"),
+    "load_spec": (".spec", "load_spec"),
+    "parse_spec": (".spec", "parse_spec"),
+    "Report": (".report.model", "Report"),
+    "read_report": (".report.model", "read_report"),
+    "Generator": (".sample.protocol", "Generator"),
+    "reproduce": (".reproduce", None),
+    "check": (".registry", "check"),
+    "dataset": (".registry", "dataset"),
+    "feature": (".registry", "feature"),
+    "generator": (".registry", "generator"),
+    "measurement": (".registry", "measurement"),
+    "metric": (".registry", "metric"),
+    "Input": (".contract", "Input"),
+    "measured": (".contract", "measured"),
+    "Arg": (".contract", "Arg"),
+    "Interval": (".contract", "Interval"),
+    "State": (".contract", "State"),
+    "Merge": (".contract", "Merge"),
+    "MetricValue": (".metrics.suite", "MetricValue"),
+    "MetricInputs": (".metrics.suite", "MetricInputs"),
+    "EvalkitError": ("._errors", "EvalkitError"),
+    "SpecError": ("._errors", "SpecError"),
+    "UsageError": ("._errors", "UsageError"),
+    "RegistrationError": ("._errors", "RegistrationError"),
+    "RunError": ("._errors", "RunError"),
+    "DataError": ("._errors", "DataError"),
+    "CheckpointError": ("._errors", "CheckpointError"),
+    "SubjectError": ("._errors", "SubjectError"),
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        module = importlib.import_module(_LAZY[name], __name__)
-        value = module if name == "reproduce" else getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+__all__ = ["__version__", *_LAZY]
 
 
-def __dir__():
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'evalkit' has no attribute {name!r}") from None
+    mod = importlib.import_module(module, __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [
-    "__version__",
-    "run",
-    "Spec",
-    "load_spec",
-    "parse_spec",
-    "Report",
-    "read_report",
-    "Generator",
-    "check",
-    "dataset",
-    "feature",
-    "generator",
-    "measurement",
-    "metric",
-    "EvalkitError",
-    "SpecError",
-    "UsageError",
-    "RunError",
-    "DataError",
-    "CheckpointError",
-    "SubjectError",
-]
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from . import reproduce  # noqa: F401
+    from ._errors import (  # noqa: F401
+        CheckpointError,
+        DataError,
+        EvalkitError,
+        RegistrationError,
+        RunError,
+        SpecError,
+        SubjectError,
+        UsageError,
+    )
+    from .api import run  # noqa: F401
+    from .contract import Arg, Input, Interval, Merge, State, measured  # noqa: F401
+    from .metrics.suite import MetricInputs, MetricValue  # noqa: F401
+    from .registry import check, dataset, feature, generator, measurement, metric  # noqa: F401
+    from .report.model import Report, read_report  # noqa: F401
+    from .sample.protocol import Generator  # noqa: F401
+    from .spec import Spec, load_spec, parse_spec  # noqa: F401

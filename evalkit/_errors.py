@@ -1,8 +1,14 @@
 """One error hierarchy for everything evalkit raises on purpose.
 
-Each class carries the exit code the CLI maps it to, so the CLI never has to
-guess from a message. A user's mistake is a ``SpecError``/``UsageError`` (exit
-2); a run that breaks on something outside the spec is a ``RunError`` (exit 3).
+The exit code of a failure comes from the error's *type*, never from its text:
+
+* ``SpecError``, ``UsageError`` (and ``RegistrationError``): exit 2, the spec, the
+  command line or a plugin's declaration is wrong. Validation raises them before
+  anything runs, so exit 2 means nothing ran.
+* ``RunError`` and its kinds (``DataError``, ``CheckpointError``, ``SubjectError``):
+  exit 3, the run broke on something outside the spec's grammar. Anything raised
+  after validation breaks that subject, whatever its type.
+* ``KeyboardInterrupt``: exit 130; SIGTERM: 143.
 """
 
 from __future__ import annotations
@@ -11,20 +17,22 @@ __all__ = [
     "EvalkitError",
     "SpecError",
     "UsageError",
+    "RegistrationError",
     "RunError",
     "DataError",
     "CheckpointError",
     "SubjectError",
-    "EXIT_OK",
-    "EXIT_FAILED",
     "EXIT_USAGE",
     "EXIT_BROKEN",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "exit_code_for",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class EvalkitError(Exception):
@@ -49,6 +57,10 @@ class UsageError(EvalkitError, ValueError):
     exit_code = EXIT_USAGE
 
 
+class RegistrationError(UsageError):
+    """A plugin's declaration is wrong (duplicate name, unknown input, state without a merge rule)."""
+
+
 class RunError(EvalkitError, RuntimeError):
     """The run broke for a reason outside the spec's grammar (exit code 3)."""
 
@@ -65,3 +77,12 @@ class CheckpointError(RunError):
 
 class SubjectError(RunError):
     """A subject (a model under test) raised or produced unusable samples."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception, from its type alone."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, EvalkitError):
+        return exc.exit_code
+    return EXIT_BROKEN

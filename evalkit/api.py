@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
 from .report.model import Report
 from .report.render import write_report
@@ -84,8 +85,10 @@ def run(
         from .outfolder import clear_previous
 
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
+    writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0
+    records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
-                     out=out_dir, resume=resume is not None)
+                     out=out_dir, resume=resume is not None, sample_sink=records)
     if base is not None:
         from .report.regression import apply_baseline
 
@@ -93,7 +96,7 @@ def run(
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
         kill_point("report")
-        _write_outputs(report, spec.name, out_dir, fmts, junit)
+        _write_outputs(report, spec.name, out_dir, fmts, junit, records)
         if resume is not None and not report.interrupted:  # the partial report of the killed run is superseded
             for stale in ("report.partial.json", "report.partial.md"):
                 (out_dir / stale).unlink(missing_ok=True)
@@ -102,9 +105,9 @@ def run(
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
     fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in ("json", "markdown", "junit", "html")]
-    if bad:
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from json, markdown, junit, html")
+    bad = [f for f in fmts if f not in REPORT_FORMATS]
+    if bad:  # before anything runs
+        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
     return fmts
 
 
@@ -120,12 +123,14 @@ def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | P
     return check_run(spec, outputs, baseline, n=n).baseline
 
 
-def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None) -> None:
+def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None,
+                   records: dict | None = None) -> None:
     """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
     from .outfolder import write_file_or_fallback, write_folder
     from .report.render import to_junit
 
-    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted))
+    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted,
+                                                                 samples=records))
     errors = [outcome.error] if outcome.error else []
     target = None
     if junit is not None and not report.interrupted:

@@ -3,8 +3,8 @@
 Exit codes (every verb):
   0  success: every requirement passed
   1  a requirement failed, regressed against the baseline, or (with --strict) was inconclusive
-  2  the spec or the command line is wrong
-  3  the run broke: a model raised, data or weights are missing or unreadable
+  2  the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3  the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
   143  terminated (SIGTERM); the same, and `evalkit run SPEC --resume DIR` finishes the run
 """
@@ -18,8 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from ._errors import EXIT_BROKEN, EXIT_USAGE, EvalkitError, SpecError
+from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
+from ._version import __version__
 from .boundary import cli_guard
 
 log = logging.getLogger("evalkit")
@@ -27,8 +27,8 @@ log = logging.getLogger("evalkit")
 EXIT_CODES = """exit codes:
   0    every requirement passed
   1    a requirement failed, regressed against --baseline, or was inconclusive under --strict
-  2    the spec or the command line is wrong (nothing was run)
-  3    the run broke: a model raised or returned bad samples, data or weights are missing
+  2    the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
+  3    the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
   143  terminated (SIGTERM): as 130; `evalkit run SPEC --resume DIR` finishes the run
 """
@@ -44,6 +44,8 @@ def _formatter(prog):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._builtins import REPORT_FORMATS
+
     p = _Parser(
         prog="evalkit",
         formatter_class=_formatter,
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare only the subjects and requirements that pair with the baseline's (by default "
                    "anything unpaired is an error, exit 2, found before sampling)")
     r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
-    r.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+    r.add_argument("--format", action="append", choices=REPORT_FORMATS, dest="formats",
                    help="report files to write (repeatable) [the spec's report.formats]")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true",
@@ -106,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Print the JSON Schema of spec version 1, for editor completion and validation.")
 
     ls = sub.add_parser("list", help="list registered generators, datasets, features, measurements, checks, metrics",
-                        description="List what is registered, with one line of help each.")
+                        description="List what is registered with its declaration: what it reads, its arguments\n"
+                        "with defaults, and for metrics the orientation, interval method and minimum N.",
+                        formatter_class=_formatter)
     ls.add_argument("kind", nargs="?", choices=["generators", "datasets", "features", "measurements", "checks", "metrics"])
 
     pl = sub.add_parser("plan", help="how many samples each requirement needs to be decided",
@@ -127,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--spec", metavar="SPEC", help="the spec the report was made with (the report's copy is only compared)")
     rp.add_argument("--trust-report", action="store_true",
                     help="rebuild the models from the report's own copy of the spec, importing the modules it names")
+
+    rd = sub.add_parser("render", help="re-render an existing report (HTML, Markdown, JUnit) without sampling",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Render REPORT (a report.json or its folder) again from report.json and the sample\n"
+                        "store beside it; nothing is sampled. Bad input (a truncated or edited file) exits 2\n"
+                        "and overwrites nothing.")
+    rd.add_argument("report", metavar="REPORT", help="report.json or its folder")
+    rd.add_argument("--format", action="append", choices=["html", "markdown", "junit"], dest="formats",
+                    help="what to write (repeatable) [html]")
+    rd.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
 
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
                         formatter_class=_formatter, epilog=EXIT_CODES,
@@ -158,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
+        print("interrupted", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -173,13 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         for line in exc.problems:
             print(f"error: {_visible(line)}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     except EvalkitError as exc:
         print(f"error: {_visible(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
         # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
@@ -283,7 +302,7 @@ def _table(report) -> str:
             if r.kind == "rate":
                 val = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
             else:
-                val = f"{r.value:.4g}"
+                val = f"{r.value:.4g} (N={r.n})"  # metrics move with N: the N judged at goes with the value
             bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
             extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
             lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
@@ -305,15 +324,19 @@ def _cmd_validate(args) -> int:
     code = 0
     for path in args.specs:
         try:
-            make_plan(load_spec(path))
+            plan = make_plan(load_spec(path))
             print(f"{path}: ok")
+            for sp in plan.subjects:
+                if not sp.classes_known:
+                    print(f"{path}: note: subject {sp.name!r} is a factory function, so its classes are known only "
+                          "when the run builds it; give its class a `num_classes` attribute to check labels here")
         except SpecError as exc:
             for line in exc.problems:
                 print(f"error: {_visible(line)}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
         except EvalkitError as exc:
             print(f"error: {_visible(str(exc))}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, exit_code_for(exc))
     return code
 
 
@@ -333,39 +356,117 @@ def _cmd_list(args) -> int:
         print(f"{kind}:")
         for e in registry.REGISTRIES[kind]:
             print(f"  {e.name:<22} {e.help}")
+            for line in e.decl.describe():
+                print(f"  {'':<22}   {line}")
     return 0
 
 
 def _cmd_plan(args) -> int:
-    from .judge.stats import samples_needed
+    from .judge.power import rule_power, samples_for_power
     from .plan import make_plan
     from .spec.load import load_spec
 
     plan = make_plan(load_spec(args.spec))
-    n = plan.spec.sampling.size
-    print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"))
+    s = plan.spec.sampling
+    n = s.size
+    sequential = bool(s.sequential and not plan.metric_requirements)
+    print(_visible(f"{plan.spec.name}: sampling.n = {n} per subject; power {args.power:g}"
+                   + ("; sequential looks every batch" if sequential else "")))
+    # the models' declared class counts; the asked labels come from the spec (a pure function of the seed)
+    classes = max([sp.num_classes or 0 for sp in plan.subjects] + [0]) or None
     for rp in plan.rate_requirements:
         target = float(rp.req.at_least)
-        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g}" + (" (per class, Holm)" if rp.req.per_class else "")))
+        labels_at = None
+        rule = "sequential looks, error spending" if sequential else "one look at n"
+        if rp.req.per_class:
+            if not classes:
+                print(f"\n{rp.name}: per class, but no subject has classes; nothing to plan")
+                continue
+            labels_at = _labels_at(s, classes)
+            asked = max(plan.classes_asked(sp) for sp in plan.subjects)
+            rule += f", Holm over {asked} classes (from the model)"
+        print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})"))
         print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
-        offsets = [-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1]
-        for off in offsets:
+        for off in (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1):
             p = round(target + off, 4)
             if not 0 <= p <= 1 or p == target:
                 continue
-            conf = rp.confidence
-            if rp.req.per_class:
-                conf = 1 - (1 - conf) / 10
-            need = samples_needed(p, target, conf, args.power)
-            if rp.req.per_class and need is not None:
-                need *= 10
+
+            def power_at(m: int, p=p) -> float:
+                return rule_power(p, m, target=target, confidence=rp.confidence, per_class=rp.req.per_class,
+                                  sequential=sequential, batch_size=min(s.batch_size, m), labels_at=labels_at)
+
+            need = samples_for_power(power_at, args.power, limit=200_000 if rp.req.per_class else 1_000_000)
             verdict = "PASS" if p > target else "FAIL"
             shown = "never" if need is None else str(need)
             flag = "  <= n" if need is not None and need <= n else ""
             print(f"  {p:>10.4g}  {shown:>15}  {verdict}{flag}")
-    for rp in plan.metric_requirements:
-        print("\n" + _visible(f"{rp.name}: metric bound, judged on its interval at n = {n}"))
+    if plan.metric_requirements:
+        _plan_metrics(plan, n, args.power)
     return 0
+
+
+def _plan_metrics(plan, n: int, power: float) -> None:
+    """Each metric bound tried on real data: the reference against a held-out half of itself."""
+    DRAWS = 4  # noqa: N806 - a few draws: a rough power, at a cost of 4 metric evaluations per N
+    import torch
+
+    from .judge.power import metric_reference_power, metric_sizes
+    from .metrics.suite import MetricInputs
+    from .registry import Input
+    from .runner.references import References, open_reference
+
+    real = None
+    if plan.spec.reference is not None:
+        data, _, _ = open_reference(plan.spec, plan.spec.reference, "reference")
+        real = References(plan.spec, torch.device("cpu")).real_features(tuple(data.image_shape))
+    for rp in plan.metric_requirements:
+        bound = f"<= {rp.req.at_most:g}" if rp.req.at_most is not None else f">= {rp.req.at_least:g}"
+        print("\n" + _visible(f"{rp.name}: {rp.req.metric} {bound} at confidence {rp.confidence:g}, judged at n = {n}"))
+        if real is None or set(rp.metric.inputs) - {Input.FEATURES, Input.REFERENCE}:
+            print("  (needs more than reference features; not tried on real data)")
+            continue
+
+        def interval(ref, fake, rp=rp):
+            v = rp.metric.compute(MetricInputs("held-out reference", ref, fake), rp.confidence, rp.args,
+                                  n=len(fake), requirement=rp.name)
+            return v.low, v.high
+
+        print(f"  real data (half the reference against the other half), share PASSing of {DRAWS} draws:")
+        reached, at_n = None, None
+        for m in metric_sizes(n, len(real) - len(real) // 2):
+            try:
+                share = metric_reference_power(interval, real, m, at_least=rp.req.at_least, at_most=rp.req.at_most,
+                                               draws=DRAWS)
+            except Exception as exc:  # too small an N for the metric's method: say so, go on
+                print(f"  {m:>8}  cannot be computed ({exc})")
+                continue
+            print(f"  {m:>8}  {share:.2f}" + ("  <- the spec's n" if m == n else ""))
+            if m == n:
+                at_n = share
+            if reached is None and share >= power:
+                reached = m
+            if reached is not None and m >= n:
+                break  # larger N only costs time: the question is answered
+        if reached is None:
+            print(f"  WARNING: even real data does not PASS this bound with power {power:g} at any N tried; "
+                  "the threshold is out of reach (FID and the k-NN metrics move with N)")
+        elif at_n is not None and at_n < power:
+            print(f"  WARNING: at the spec's n = {n} even real data PASSes only {at_n:.2f} of the time; "
+                  f"real data reaches power {power:g} at N = {reached}")
+        else:
+            print(f"  real data PASSes with power {power:g} from N = {reached}")
+
+
+def _labels_at(sampling, classes: int):
+    from .sample.sources import asked_labels
+
+    def at(m: int):
+        if isinstance(sampling.labels, dict):
+            return asked_labels(sampling, classes).numpy()
+        return asked_labels(sampling.model_copy(update={"n": m, "batch_size": min(sampling.batch_size, m)}), classes).numpy()
+
+    return at
 
 
 def _cmd_reproduce(args) -> int:
@@ -375,6 +476,14 @@ def _cmd_reproduce(args) -> int:
                       spec=args.spec, trust_report=args.trust_report, say=lambda m: print(_visible(m), file=sys.stderr))
     for p in paths:
         print(p)
+    return 0
+
+
+def _cmd_render(args) -> int:
+    from .report.rerender import render
+
+    for path in render(args.report, args.formats, args.out):
+        print(path)
     return 0
 
 
@@ -420,6 +529,7 @@ _VERBS = {
     "plan": _cmd_plan,
     "reproduce": _cmd_reproduce,
     "rejudge": _cmd_rejudge,
+    "render": _cmd_render,
     "train": _cmd_train,
     "compare": _cmd_compare,
 }

@@ -1,23 +1,40 @@
-"""Plan: a spec with every reference resolved, checked before any sample is drawn.
+"""Plan: a spec with every reference resolved, checked completely before any sample is drawn.
 
-Everything that can be known without sampling is checked here and reported all at
-once with the spec's file:line:col marks: generator parameters, user code that
-does not import, paths that do not exist, requirements a subject cannot supply.
+``make_plan`` is the one validation that ``evalkit validate`` and the start of
+``evalkit run`` share. It reads the registries' declarations and the files the
+spec names, and reports every problem at once (``SpecError``, exit 2), each with
+the spec's ``file:line:col`` mark: generator params (types and bounds), user code
+that does not import, files that do not exist, feature extractors and classifiers
+that are unknown or cannot classify, what each requirement reads that a subject
+cannot provide (asked labels of an unconditional model, a training set), classes
+outside a model's range, metric N below the interval method's minimum, and
+tolerance keys that name nothing. After it, a problem breaks the subject (exit 3).
+
+The number of classes of a subject comes from its declaration (registered
+generators), from a ``num_classes`` attribute of a user generator's class or
+object (read without building it), and is ``None`` for image folders. A user
+*factory function* is not built at validation time (it may load weights); its
+classes are unknown until the run builds it, and label checks against it are
+made then.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from . import registry
-from ._errors import DataError, SpecError, SubjectError
-from .observe.expr import Expression, parse_expression
+from ._errors import SpecError, SubjectError
+from .registry import Entry, Input
+from .spec.expr import Expression, parse_expression
 from .spec.limits import declared_size_problems
-from .spec.load import dotted
+from .spec.load import dotted, spec_folder_on_path
 from .spec.model import Requirement, Spec, Subject
+
+_UNKNOWN = object()  # a user factory's classes, unknown until it is built
 
 
 @dataclass
@@ -26,10 +43,11 @@ class RequirementPlan:
     req: Requirement
     name: str
     confidence: float
-    check: Callable | None = None
+    check: Entry | None = None  # call with check.call(observation, args)
     expr: Expression | None = None
-    metric: Any = None
-    needs: frozenset[str] = frozenset()
+    metric: Entry | None = None  # compute with metric.compute(inputs, confidence, args, n=..., requirement=...)
+    args: dict[str, Any] = field(default_factory=dict)  # validated, defaults filled in from the declaration
+    needs: frozenset[Input] = frozenset()
 
 
 @dataclass
@@ -39,6 +57,14 @@ class SubjectPlan:
     name: str
     factory: Callable | None = None  # generators: factory(device=..., checkpoint=..., **params)
     images_path: Path | None = None  # image sets
+    declaration: registry.GeneratorDecl | None = None  # registered generators
+    num_classes: int | None = None  # None: unconditional (or unknown until built, see `classes_known`)
+    classes_known: bool = True
+
+    @property
+    def output_range(self) -> tuple[float, float] | None:
+        """The range the subject's pixels must lie in: [0, 1] unless its declaration says otherwise."""
+        return self.declaration.output_range if self.declaration is not None else (0.0, 1.0)
 
 
 @dataclass
@@ -46,8 +72,7 @@ class Plan:
     spec: Spec
     subjects: list[SubjectPlan]
     requirements: list[RequirementPlan]
-    needs: set[str] = field(default_factory=set)
-    metric_names: list[str] = field(default_factory=list)
+    needs: set[Input] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -58,127 +83,269 @@ class Plan:
     def metric_requirements(self) -> list[RequirementPlan]:
         return [r for r in self.requirements if r.req.kind == "metric"]
 
+    @property
+    def metric_needs(self) -> set[Input]:
+        """What the metrics read (the images are kept for a metric that declares them, not for a check)."""
+        return {i for rp in self.metric_requirements for i in rp.needs}
 
-def _param_problems(fn: Callable, params: dict[str, Any]) -> list[tuple[str | None, str]]:
-    """(param name, message) for each parameter ``fn`` does not take."""
+    @property
+    def measured_inputs(self) -> list[str]:
+        """The registered measurements some metric declares as an input: the run folds a cat-state of each."""
+        return sorted({i.name for rp in self.metric_requirements for i in rp.metric.readable
+                       if isinstance(i, registry.Measured)})
+
+    def classes_asked(self, sp: SubjectPlan) -> int:
+        """How many distinct classes the spec asks of a subject (0 for an unconditional one)."""
+        labels = self.spec.sampling.labels
+        if sp.num_classes is None:
+            return 0
+        if labels == "uniform":
+            return min(sp.num_classes, self.spec.sampling.size)
+        return len({c for c in labels if not isinstance(labels, dict) or labels[c] > 0})
+
+
+class _Problems:
+    """Every problem of one spec, each with its file:line:col and field path."""
+
+    def __init__(self, spec: Spec):
+        self.spec, self.lines = spec, []
+
+    def __call__(self, path: tuple, msg: str) -> None:
+        self.lines.append(f"{self.spec.where(*path)}: {dotted(path)}: {msg}")
+
+
+def _param_problems(fn: Callable, params: dict[str, Any]) -> list[registry.Problem]:
+    """One problem per parameter a user factory does not take, takes with a wrong type, or needs."""
     target = getattr(fn, "params", fn)
+    skip = ("self", "device", "checkpoint")
     try:
         sig = inspect.signature(target)
     except (TypeError, ValueError):
         return []
-    ps = {n: p for n, p in sig.parameters.items() if n not in ("self", "device", "checkpoint")}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps.values()):
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         return []
-    out = []
-    for k in params:
-        if k not in ps:
-            import difflib
-
-            near = difflib.get_close_matches(k, ps, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            valid = ", ".join(ps) or "none"
-            out.append((k, f"unknown parameter {k!r}{hint} (parameters: {valid})"))
-    return out
+    declared = registry.args_from_signature(target, keyword_only=False, skip=skip)
+    return registry.validate_args("the generator", declared, params, "parameter")[1]
 
 
-def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
-    registry.load_plugins()
-    problems: list[str] = []
+def _subject(spec: Spec, i: int, s: Subject, problem: _Problems) -> SubjectPlan:
+    sp = SubjectPlan(i, s, s.display_name)
+    if s.model is None:
+        _image_subject(spec, sp, problem)
+    elif registry.is_reference(s.model):
+        _user_subject(sp, problem)
+    else:
+        _registered_subject(sp, problem)
+    if s.checkpoint is not None and not spec.resolve_path(s.checkpoint).is_file():
+        problem(("subjects", i, "checkpoint"), f"checkpoint file {str(spec.resolve_path(s.checkpoint))!r} not found")
+    return sp
 
-    def problem(path: tuple, msg: str) -> None:
-        problems.append(f"{spec.where(*path)}: {dotted(path)}: {msg}")
 
-    if n_override is not None:
-        from .spec.model import MAX_SAMPLES
+def _image_subject(spec: Spec, sp: SubjectPlan, problem: _Problems) -> None:
+    s, i = sp.spec, sp.index
+    sp.images_path, sp.num_classes = spec.resolve_path(s.path or ""), None
+    if s.params:
+        problem(("subjects", i, "params"), "an image set subject takes no params")
+    if not sp.images_path.exists():
+        problem(("subjects", i, "path"), f"{str(sp.images_path)!r} does not exist")
 
-        if not 0 < n_override <= MAX_SAMPLES:
-            raise SpecError(f"--n must be a positive integer up to {MAX_SAMPLES}, got {n_override}")
-        spec = spec.model_copy(deep=True)
-        spec.sampling.n = n_override
-        spec.sampling.batch_size = min(spec.sampling.batch_size, n_override)
-        if isinstance(spec.sampling.labels, dict):
-            raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
 
-    # A spec's own folder is importable, so `model: mygen:G` finds mygen.py beside it.
-    import sys
+def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
+    """A ``module:attribute`` generator: imported, params checked against its signature, classes read
+    from a ``num_classes`` attribute when it has one (a factory function is not built here)."""
+    s, i = sp.spec, sp.index
+    try:
+        obj = registry.resolve_reference(s.model)
+        sp.factory = _user_factory(obj)
+    except SpecError as exc:
+        problem(("subjects", i, "model"), str(exc))
+        return
+    if hasattr(obj, "sample") and not inspect.isclass(obj) and (s.params or s.checkpoint):
+        problem(("subjects", i, "model"), f"{s.model!r} is a generator object, not a factory: it takes no params or checkpoint")
+    for p in _param_problems(sp.factory, s.params):
+        problem(("subjects", i, "params") + ((p.key, "<key>") if p.key else ()), p.message)
+    classes = getattr(obj, "num_classes", _UNKNOWN)
+    sp.classes_known = classes is not _UNKNOWN
+    sp.num_classes = None if classes is _UNKNOWN else classes
 
-    base = str(spec.base_dir.resolve())
-    if base not in sys.path:
-        sys.path.append(base)
 
-    subjects: list[SubjectPlan] = []
-    for i, s in enumerate(spec.subjects):
-        sp = SubjectPlan(i, s, s.display_name)
-        if s.model is not None:
-            if registry.is_reference(s.model):
-                try:
-                    sp.factory = _user_factory(registry.resolve_reference(s.model))
-                except SpecError as exc:
-                    problem(("subjects", i, "model"), str(exc))
-                    continue
-                for key, msg in _param_problems(sp.factory, s.params):
-                    problem(("subjects", i, "params", key, "<key>"), msg)
-            else:
-                entry = registry.generators.get(s.model)
-                sp.factory = entry.obj
-                for key, msg in _param_problems(entry.obj, s.params):
-                    problem(("subjects", i, "params", key, "<key>"), msg)
-            if s.checkpoint is not None and not spec.resolve_path(s.checkpoint).is_file():
-                problem(("subjects", i, "checkpoint"), f"checkpoint file {str(spec.resolve_path(s.checkpoint))!r} not found")
-        else:
-            sp.images_path = spec.resolve_path(s.path or "")
-            if s.params:
-                problem(("subjects", i, "params"), "an image set subject takes no params")
-        subjects.append(sp)
+def _registered_subject(sp: SubjectPlan, problem: _Problems) -> None:
+    entry = registry.generators.get(sp.spec.model)
+    sp.factory, sp.declaration = _loaded_on_call(entry), entry.decl
+    params, problems = entry.validate_args(sp.spec.params)
+    for p in problems:
+        problem(("subjects", sp.index, "params") + ((p.key,) if p.key else ()), p.message)
+    sp.num_classes = entry.decl.classes(params if not problems else {})
 
-    reqs: list[RequirementPlan] = []
-    needs: set[str] = set()
-    metric_names: list[str] = []
-    for j, r in enumerate(spec.requirements):
-        rp = RequirementPlan(j, r, r.label, spec.confidence_of(r))
-        if r.check is not None:
-            entry = registry.checks.get(r.check)
-            rp.check, rp.needs = entry.obj, frozenset(entry.info.get("needs", ()))
-        elif r.where is not None:
-            try:
-                rp.expr = parse_expression(r.where)
-            except ValueError as exc:
-                problem(("requirements", j, "where"), str(exc))
-                continue
-            rp.needs = frozenset(n for name in rp.expr.names for n in registry.measurements.get(name).info.get("needs", ()))
-        else:
-            entry = registry.metrics.get(r.metric)
-            rp.metric = entry
-            rp.needs = frozenset(entry.info.get("needs", ()))
-            metric_names.append(r.metric)
-        if r.per_class:
-            rp.needs = rp.needs | {"labels"}
-        needs |= rp.needs
-        if "training" in rp.needs and spec.training is None:
-            problem(("requirements", j), f"{r.label!r} compares against training images; add a `training:` entry "
+
+def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> RequirementPlan | None:
+    rp = RequirementPlan(j, r, r.label, spec.confidence_of(r))
+    needs: set[Input] = set()
+    if r.check is not None:
+        rp.check = registry.checks.get(r.check)
+        rp.args, _ = rp.check.validate_args(r.args)
+        needs |= _plain(rp.check.inputs)
+    elif r.where is not None:
+        try:
+            rp.expr = parse_expression(r.where)
+        except ValueError as exc:
+            problem(("requirements", j, "where"), str(exc))
+            return None
+        for name in rp.expr.names:
+            needs |= _plain(registry.measurements.get(name).inputs)
+    else:
+        rp.metric = registry.metrics.get(r.metric)
+        if rp.metric.decl.interval.name == "retired":
+            problem(("requirements", j, "metric"), rp.metric.decl.interval.words)
+            return None
+        rp.args, _ = rp.metric.validate_args(r.args)
+        needs |= _plain(rp.metric.inputs)
+        for m in rp.metric.inputs:  # a metric reading a measurement needs what that measurement reads
+            if isinstance(m, registry.Measured):
+                needs |= _plain(registry.measurements.get(m.name).inputs)
+        if spec.sampling.size < rp.metric.decl.min_n:
+            d = rp.metric.decl
+            problem(("sampling", "n"), f"requirement {r.label!r}: metric {r.metric!r} ({d.interval.name} interval) needs "
+                    f"N >= {d.min_n} samples, but sampling.n is {spec.sampling.size}")
+    if r.per_class:
+        needs.add(Input.LABELS)
+    rp.needs = frozenset(needs)
+    return rp
+
+
+def _plain(inputs: tuple) -> set[Input]:
+    return {i for i in inputs if isinstance(i, Input)}
+
+
+def _needs_problems(spec: Spec, reqs: list[RequirementPlan], subjects: list[SubjectPlan], problem: _Problems) -> None:
+    """What each requirement reads against what the spec and each subject provide."""
+    for rp in reqs:
+        j, label = rp.index, rp.name
+        if Input.TRAINING in rp.needs and spec.training is None:
+            problem(("requirements", j), f"{label!r} compares against training images; add a `training:` entry "
                     "(e.g. training: {dataset: fashion-mnist, split: train})")
-        if "real" in rp.needs and spec.reference is None:
-            problem(("requirements", j, "metric"), f"metric {r.metric!r} needs real images; add a `reference:` entry")
-        if "classifier" in rp.needs and spec.classifier is None:
-            problem(("requirements", j), f"{r.label!r} needs a classifier, but the spec sets `classifier: null`")
-        reqs.append(rp)
+        if Input.REFERENCE in rp.needs and spec.reference is None:
+            problem(("requirements", j), f"{label!r} needs real images; add a `reference:` entry")
+        if Input.CLASSIFIER in rp.needs and spec.classifier is None:
+            problem(("requirements", j), f"{label!r} needs a classifier, but the spec sets `classifier: null`")
+        if Input.LABELS in rp.needs:
+            what = "per_class" if rp.req.per_class else f"{label!r}"
+            for sp in subjects:
+                if sp.classes_known and sp.num_classes is None:
+                    problem(("requirements", j), f"{what} needs asked labels, but subject {sp.name!r} is unconditional "
+                            "(no classes); drop it from this spec or use a class-conditional model")
 
-    for path, msg in declared_size_problems(spec):
+
+def _label_problems(spec: Spec, subjects: list[SubjectPlan], problem: _Problems) -> None:
+    labels = spec.sampling.labels
+    if labels == "uniform":
+        return
+    asked = sorted(labels) if isinstance(labels, dict) else sorted(set(labels))
+    for sp in subjects:
+        if not sp.classes_known:
+            continue
+        if sp.num_classes is None:
+            problem(("sampling", "labels"), f"sampling.labels asks for classes, but subject {sp.name!r} is unconditional "
+                    "(no classes); remove `labels:` or use a class-conditional model")
+            continue
+        bad = [c for c in asked if not 0 <= c < sp.num_classes]
+        if bad:
+            problem(("sampling", "labels"), f"class {bad[0]} is asked, but subject {sp.name!r} has "
+                    f"{sp.num_classes} classes (0..{sp.num_classes - 1})")
+
+
+def _extractor_problems(spec: Spec, needs: set[Input], problem: _Problems) -> None:
+    """The spec's `features:` and `classifier:`: registered, importable, or an existing model file."""
+    _extractor_problem(spec, "features", spec.features, False, problem)
+    if spec.classifier is not None:
+        _extractor_problem(spec, "classifier", spec.classifier, Input.CLASSIFIER in needs, problem)
+
+
+def _extractor_problem(spec: Spec, key: str, name: str, must_classify: bool, problem: _Problems) -> None:
+    if name in registry.features:
+        if must_classify and registry.features.get(name).decl.num_classes is None:
+            near = [e.name for e in registry.features if e.decl.num_classes]
+            problem((key,), f"{name!r} gives no class logits, so it cannot classify; name a classifier"
+                    + (f" such as {near[0]!r}" if near else ""))
+        return
+    if registry.is_reference(name):
+        try:
+            registry.resolve_reference(name)
+        except SpecError as exc:
+            problem((key,), str(exc))
+        return
+    path = spec.resolve_path(name)
+    if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
+        if not path.is_file():
+            problem((key,), f"model file {str(path)!r} not found")
+        return
+    near = registry.features.suggest(name)
+    hint = f"; did you mean {near!r}?" if near else f" (registered: {', '.join(registry.features.names())})"
+    problem((key,), f"unknown feature extractor {name!r}{hint}; or give a module:attribute or a .pt/.pt2 file")
+
+
+def _reference_problems(spec: Spec, problem: _Problems) -> None:
+    for path, msg in declared_size_problems(spec):  # dataset ranges against declared split sizes
         problem(path, msg)
     for key in ("reference", "training"):
         ref = getattr(spec, key)
         if ref is not None and ref.path is not None and not spec.resolve_path(ref.path).exists():
-            raise DataError(f"{spec.where(key, 'path')}: {key}.path: {str(spec.resolve_path(ref.path))!r} does not exist")
-    if problems:
-        raise SpecError(f"{spec.source or '<spec>'}: {len(problems)} problem(s)", problems)
-    for sp in subjects:
-        if sp.images_path is not None and not sp.images_path.exists():
-            raise DataError(f"{spec.where('subjects', sp.index, 'path')}: subjects[{sp.index}].path: {str(sp.images_path)!r} does not exist")
+            problem((key, "path"), f"{str(spec.resolve_path(ref.path))!r} does not exist")
 
-    plan = Plan(spec, subjects, reqs, needs, metric_names)
+
+def _tolerance_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
+    valid = [rp.name for rp in reqs] + sorted({rp.req.metric for rp in reqs if rp.req.metric})
+    for key in spec.regression.tolerance:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f" (requirements and metrics: {', '.join(valid) or 'none'})"
+            problem(("regression", "tolerance", key, "<key>"), f"tolerance {key!r} names no requirement or metric{hint}")
+
+
+def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
+    """Check everything about ``spec`` that can be known before sampling; one SpecError lists it all."""
+    registry.load_plugins()
+    if n_override is not None:
+        spec = _resized(spec, n_override)
+    spec_folder_on_path(spec.source)
+    problem = _Problems(spec)
+    subjects = [_subject(spec, i, s, problem) for i, s in enumerate(spec.subjects)]
+    reqs = [rp for j, r in enumerate(spec.requirements) if (rp := _requirement(spec, j, r, problem)) is not None]
+    needs = set().union(*(rp.needs for rp in reqs)) | ({Input.FEATURES} if any(rp.metric for rp in reqs) else set())
+    _needs_problems(spec, reqs, subjects, problem)
+    _label_problems(spec, subjects, problem)
+    _extractor_problems(spec, needs, problem)
+    _tolerance_problems(spec, reqs, problem)
+    _reference_problems(spec, problem)
+    if problem.lines:
+        raise SpecError(f"{spec.source or '<spec>'}: {len(problem.lines)} problem(s)", problem.lines)
+    plan = Plan(spec, subjects, reqs, needs)
     if spec.sampling.sequential and plan.metric_requirements:
         plan.notes.append("sequential mode stops early only when a spec has no metric requirements (metrics need the full n); ran fixed-n")
     return plan
+
+
+def _loaded_on_call(entry: Entry) -> Callable:
+    """The generator's factory, imported when the run builds it (validation stays free of torch)."""
+
+    def build(**kwargs: Any) -> Any:
+        return entry.obj(**kwargs)
+
+    return build
+
+
+def _resized(spec: Spec, n: int) -> Spec:
+    """``spec`` with ``--n`` samples per subject."""
+    from .spec.model import MAX_SAMPLES
+
+    if not 0 < n <= MAX_SAMPLES:
+        raise SpecError(f"--n must be a positive integer up to {MAX_SAMPLES}, got {n}")
+    if isinstance(spec.sampling.labels, dict):
+        raise SpecError("--n cannot resize a spec whose labels are per-class counts; edit the counts")
+    out = spec.model_copy(deep=True)
+    out.sampling.n = n
+    out.sampling.batch_size = min(out.sampling.batch_size, n)
+    return out
 
 
 def _user_factory(obj: Any) -> Callable:
@@ -187,8 +354,8 @@ def _user_factory(obj: Any) -> Callable:
         ready = obj
 
         def use_instance(*, device, checkpoint=None, **params):
-            if params or checkpoint:
-                raise SpecError("this user generator is an object, not a factory: it takes no params or checkpoint")
+            if params or checkpoint:  # refused by validation already
+                raise SubjectError("this user generator is an object, not a factory: it takes no params or checkpoint")
             return ready.to(device) if hasattr(ready, "to") else ready
 
         return use_instance

@@ -85,6 +85,8 @@ def _folder_problems(outputs: RunOutputs) -> list[str]:
         return [f"{where}: {long}"]
     if out.exists() and not out.is_dir():
         return [f"{where}: is a file, not a folder; name a new folder for the report"]
+    if out.is_symlink() and not out.exists():
+        return [f"{where}: is a link to {os.readlink(out)!r}, which does not exist"]
     ancestor, blocker = _nearest_existing(out)
     if blocker is not None:
         return [f"{where}: {str(blocker)!r} is a file, so no folder can be made under it"]

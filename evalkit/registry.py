@@ -1,10 +1,29 @@
-"""Registries of extension points, one decorator each.
+"""The extension contract: typed declarations, one registry per kind.
 
-``generators``, ``datasets``, ``features``, ``measurements``, ``checks`` and
-``metrics`` are filled by the package and by plugins. A plugin joins either by a
-``module:attribute`` reference in a spec, or through the entry-point group
-``evalkit.plugins`` (an entry point names a module whose import registers things).
-A second registration under a taken name is an error, not a silent override.
+Every extension (generator, dataset, feature extractor, measurement, check,
+metric) declares its facts once, where it is registered: what it reads (``Input``
+members, or ``Measured`` names resolved against the measurement registry, never
+free strings), its arguments with their types, defaults and bounds, and for a
+metric its orientation, interval method, minimum N and the per-sample state it
+accumulates with that state's merge rule. ``evalkit list``, the spec validator,
+the plan, the runner, the baseline comparison and the reports read these
+declarations; nothing restates them.
+
+Two ways in, one record:
+
+* a plugin decorates its function or class (``@evalkit.metric("name", ...)``);
+  the arguments are read from the keyword-only part of its signature;
+* the built-ins are declared in ``evalkit._builtins`` with a ``module:attribute``
+  target imported on first use, so ``evalkit validate``, ``list`` and ``schema``
+  never import torch. When a built-in is loaded, its signature must agree with
+  its declaration (same argument names and defaults), or loading fails.
+
+Registration refuses, naming the registering module: a duplicate name, an input
+nothing provides (an unknown measurement), a state without a merge rule, an
+unknown fact, and a contract version this evalkit does not read.
+
+This module imports nothing heavier than the standard library (pydantic only
+when an argument is validated).
 """
 
 from __future__ import annotations
@@ -12,50 +31,257 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from ._errors import SpecError, UsageError
+from ._errors import RegistrationError, SpecError
+from .contract import (  # noqa: F401  (re-exported: the contract's names are reached through the registry too)
+    CONTRACT_VERSION,
+    REQUIRED,
+    Arg,
+    CheckDecl,
+    DatasetDecl,
+    Declaration,
+    FeatureDecl,
+    GeneratorDecl,
+    Input,
+    InputRef,
+    Interval,
+    Measured,
+    MeasurementDecl,
+    Merge,
+    MetricDecl,
+    Problem,
+    State,
+    TooFewSamples,
+    UndeclaredInput,
+    args_from_signature,
+    default_states,
+    takes_any_keyword,
+    measured,
+    validate_args,
+)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "evalkit.plugins"
 
 
-@dataclass(frozen=True)
-class Entry(Generic[T]):
-    """One registered thing: its name, the object, a one-line help and free-form facts."""
+D = TypeVar("D", bound=Declaration)
+
+
+@dataclass
+class Entry(Generic[D]):
+    """One registered extension: its name, declaration and implementation (loaded on first use)."""
 
     name: str
-    obj: T
-    help: str
-    info: dict[str, Any]
+    kind: str
+    decl: D
+    target: str | None = None  # "module:attribute", for built-ins loaded lazily
+    _obj: Any = None
+
+    @property
+    def help(self) -> str:
+        return self.decl.help
+
+    @property
+    def obj(self) -> Any:
+        if self._obj is None:
+            self._obj = _load_target(self)
+        return self._obj
+
+    @property
+    def inputs(self) -> tuple[InputRef, ...]:
+        return tuple(getattr(self.decl, "inputs", ()))
+
+    @property
+    def readable(self) -> tuple[InputRef, ...]:
+        """Everything this entry may read: its inputs and its optional inputs."""
+        return self.inputs + tuple(getattr(self.decl, "optional", ()))
+
+    @property
+    def args(self) -> tuple[Arg, ...]:
+        return tuple(getattr(self.decl, "args", ()) or getattr(self.decl, "params", ()))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The older free-form view (``needs``, ``higher_is_better``); prefer ``decl``."""
+        out: dict[str, Any] = {"needs": tuple(str(i) for i in self.inputs if isinstance(i, Input))}
+        if isinstance(self.decl, MetricDecl):
+            out["higher_is_better"] = self.decl.higher_is_better
+        return out
+
+    def validate_args(self, given: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+        """(arguments with the declared defaults filled in, problems) for a spec's ``args``."""
+        noun = "parameter" if self.kind == "generator" else "argument"
+        return validate_args(f"{self.kind} {self.name!r}", self.args, given, noun)
+
+    def guarded(self, view_of: Any) -> Any:
+        """``view_of`` as this entry may see it: reading an undeclared input raises ``UndeclaredInput``."""
+        return InputGuard(view_of, self)
+
+    def call(self, obs: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a check or a measurement on one batch's ``Observation``, its inputs guarded."""
+        return self.obj(self.guarded(obs), **(args or {}))
+
+    def __call__(self, obs: Any, **args: Any) -> Any:
+        """``entry(obs, **args)``: the same as ``call`` (a check or measurement entry is callable)."""
+        return self.call(obs, args)
+
+    def compute(self, inputs: Any, confidence: float, args: dict[str, Any], *, n: int, requirement: str | None = None) -> Any:
+        """Compute a metric: refuse an N below the declared minimum, then call it with its inputs guarded."""
+        decl = self.decl
+        assert isinstance(decl, MetricDecl), f"{self.name} is a {self.kind}, not a metric"
+        if n < decl.min_n:
+            who = f"requirement {requirement!r}: " if requirement else ""
+            raise TooFewSamples(
+                f"{who}metric {self.name!r} ({decl.interval.name} interval) needs at least {decl.min_n} samples, got N = {n}; "
+                "raise sampling.n"
+            )
+        return self.obj().compute(self.guarded(inputs), confidence, **args)
 
 
-class Registry(Generic[T]):
-    """Name -> object map that rejects duplicates and suggests near names on a miss."""
+class InputGuard:
+    """A view on which reading an attribute that carries an undeclared input raises.
 
-    def __init__(self, kind: str):
+    The viewed class maps its attribute names to the ``Input`` they carry in
+    ``INPUT_OF_ATTRIBUTE``; a ``measured`` mapping is narrowed to the declared
+    measurements. Everything else passes through.
+    """
+
+    __slots__ = ("_target", "_entry")
+
+    def __init__(self, target: Any, entry: Entry):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_entry", entry)
+
+    def __getattr__(self, attr: str) -> Any:
+        target, entry = object.__getattribute__(self, "_target"), object.__getattribute__(self, "_entry")
+        need = getattr(type(target), "INPUT_OF_ATTRIBUTE", {}).get(attr)
+        declared = set(entry.readable)
+        if need is not None and need not in declared:
+            raise UndeclaredInput(
+                f"{entry.kind} {entry.name!r} (from {entry.decl.module or '?'}) read `{attr}`, which is {Input(need).value} "
+                f"input, but declares only: {', '.join(map(str, entry.inputs)) or 'nothing'}; add {Input(need).name} to its inputs"
+            )
+        value = getattr(target, attr)
+        if attr == "measured" and isinstance(value, dict):
+            allowed = {i.name for i in declared if isinstance(i, Measured)}
+            value = _NarrowedMeasurements(value, allowed, entry)
+        return value
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_target"), attr, value)
+
+    def __len__(self) -> int:
+        return len(object.__getattribute__(self, "_target"))
+
+
+class _NarrowedMeasurements(dict):
+    def __init__(self, values: dict, allowed: set[str], entry: Entry):
+        super().__init__({k: v for k, v in values.items() if k in allowed})
+        self._entry = entry
+
+    def __missing__(self, key: str) -> Any:
+        raise UndeclaredInput(
+            f"{self._entry.kind} {self._entry.name!r} read measurement {key!r}, which it does not declare; "
+            f"add measured({key!r}) to its inputs"
+        )
+
+
+def _load_target(entry: Entry) -> Any:
+    """Import a built-in's ``module:attribute`` and hold it to its declaration."""
+    mod_name, _, attr = (entry.target or "").partition(":")
+    obj: Any = importlib.import_module(mod_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    declared = {a.name: a.default for a in entry.args}
+    fn = _signature_holder(entry.kind, obj)
+    if fn is not None and not getattr(entry.decl, "accepts_any_params", False):
+        keyword_only = entry.kind not in ("generator", "dataset")
+        skip = ("self", "device", "checkpoint")
+        found = {a.name: a.default for a in args_from_signature(fn, keyword_only=keyword_only, skip=skip)}
+        if found != declared:
+            raise RegistrationError(
+                f"{entry.kind} {entry.name!r}: its declaration in {entry.decl.module} says arguments {declared}, "
+                f"but {entry.target} takes {found}"
+            )
+    return obj
+
+
+def _signature_holder(kind: str, obj: Any) -> Callable | None:
+    if kind == "metric":
+        return getattr(obj, "compute", None)
+    if kind in ("check", "generator"):
+        return getattr(obj, "params", obj)
+    return None
+
+
+# ---------------------------------------------------------------- registries
+
+
+_FACTS: dict[str, set[str]] = {
+    "measurement": {"inputs"},
+    "check": {"inputs", "args"},
+    "metric": {"inputs", "optional", "args", "higher_is_better", "interval", "min_n", "states"},
+    "generator": {"params", "num_classes", "image_shape", "output_range", "weights"},
+    "feature extractor": {"dim", "num_classes", "input_shape", "weights"},
+    "dataset": {"splits", "num_classes", "image_shape"},
+}
+
+
+class Registry(Generic[D]):
+    """Name -> ``Entry`` map: typed declarations, duplicates refused, near names suggested on a miss."""
+
+    def __init__(self, kind: str, decl_type: type[D]):
         self.kind = kind
-        self._entries: dict[str, Entry[T]] = {}
+        self.decl_type = decl_type
+        self._entries: dict[str, Entry[D]] = {}
 
-    def register(self, name: str, obj: T, help: str | None = None, **info: Any) -> T:
+    # ---- declaring
+    def declare(self, name: str, decl: D, *, target: str | None = None, obj: Any = None) -> Entry[D]:
+        """Add a declared entry (a built-in with a lazy ``target``, or a plugin's object)."""
+        where = decl.module or "?"
         if not name or not isinstance(name, str):
-            raise UsageError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+            raise RegistrationError(f"{where}: a {self.kind} needs a non-empty string name, got {name!r}")
         if name in self._entries:
-            raise UsageError(f"{self.kind} {name!r} is already registered (by {_where(self._entries[name].obj)})")
-        doc = help if help is not None else (getattr(obj, "__doc__", None) or "").strip().splitlines()
-        if isinstance(doc, list):
-            doc = doc[0] if doc else ""
-        self._entries[name] = Entry(name, obj, doc, dict(info))
+            raise RegistrationError(
+                f"{where}: {self.kind} {name!r} is already registered (by {self._entries[name].decl.module or '?'})"
+            )
+        if not isinstance(decl, self.decl_type):
+            raise RegistrationError(f"{where}: {self.kind} {name!r} needs a {self.decl_type.__name__}, got {type(decl).__name__}")
+        if decl.contract != CONTRACT_VERSION:
+            raise RegistrationError(
+                f"{where}: {self.kind} {name!r} is written for extension contract {decl.contract}; "
+                f"this evalkit reads contract {CONTRACT_VERSION}"
+            )
+        _check_decl(self.kind, name, decl)
+        entry = Entry(name, self.kind, decl, target, obj)
+        self._entries[name] = entry
+        return entry
+
+    def register(self, name: str, obj: Any, help: str | None = None, **facts: Any) -> Any:
+        """Register a plugin's object; its arguments are read from its signature."""
+        module = getattr(obj, "__module__", None) or "?"
+        if "needs" in facts:  # the older spelling of `inputs`
+            facts.setdefault("inputs", facts.pop("needs"))
+        unknown = sorted(set(facts) - _FACTS[self.kind])
+        if unknown:
+            raise RegistrationError(
+                f"{module}: {self.kind} {name!r}: unknown fact {unknown[0]!r} (a {self.kind} declares: "
+                f"{', '.join(sorted(_FACTS[self.kind]))})"
+            )
+        doc = help if help is not None else ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        decl = _decl_from_object(self, name, obj, doc, module, facts)
+        self.declare(name, decl, obj=obj)
         return obj
 
-    def __call__(self, name: str | None = None, *, help: str | None = None, **info: Any) -> Callable[[T], T]:
-        """Decorator form: ``@checks("my_check")``; the name defaults to the function's name."""
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Any], Any]:
+        """Decorator form: ``@evalkit.check("my_check", inputs=(Input.CLASSIFIER,))``."""
 
-        def deco(obj: T) -> T:
-            self.register(name or getattr(obj, "__name__"), obj, help, **info)
+        def deco(obj: Any) -> Any:
+            self.register(name or getattr(obj, "__name__"), obj, help, **facts)
             return obj
 
         return deco
@@ -63,12 +289,12 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
 
-    # Reads load the built-ins and plugins first (`import evalkit` itself stays light).
+    # ---- reading: reads load the built-ins and plugins first (`import evalkit` itself stays light)
     def __contains__(self, name: object) -> bool:
         load_plugins()
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry[T]]:
+    def __iter__(self) -> Iterator[Entry[D]]:
         load_plugins()
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
@@ -87,19 +313,146 @@ class Registry(Generic[T]):
         known = ", ".join(self.names()) or "none registered"
         return f"unknown {self.kind} {name!r}; known: {known}"
 
-    def get(self, name: str) -> Entry[T]:
+    def get(self, name: str) -> Entry[D]:
         load_plugins()
         if name in self._entries:
             return self._entries[name]
         raise SpecError(self.unknown_message(name))
 
 
-generators: Registry[Any] = Registry("generator")
-datasets: Registry[Any] = Registry("dataset")
-features: Registry[Any] = Registry("feature extractor")
-measurements: Registry[Any] = Registry("measurement")
-checks: Registry[Any] = Registry("check")
-metrics: Registry[Any] = Registry("metric")
+def _resolve_inputs(module: str, owner: str, raw: Any) -> tuple[InputRef, ...]:
+    if isinstance(raw, (str, Input, Measured)):
+        raw = (raw,)
+    out: list[InputRef] = []
+    for item in raw or ():
+        if isinstance(item, (Input, Measured)):
+            out.append(item)
+        elif isinstance(item, str) and item in Input._value2member_map_:
+            out.append(Input(item))
+        elif isinstance(item, str) and item in measurements:
+            out.append(Measured(item))
+        else:
+            valid = ", ".join(i.name for i in Input)
+            raise RegistrationError(
+                f"{module}: {owner} declares input {item!r}, which nothing provides "
+                f"(inputs: {valid}, or measured(NAME) of a registered measurement)"
+            )
+    return tuple(out)
+
+
+def _resolve_states(module: str, owner: str, raw: Any) -> tuple[State, ...]:
+    out = []
+    for s in raw or ():
+        if isinstance(s, State):
+            name, source, merge = s.name, s.source, s.merge
+        elif isinstance(s, (tuple, list)) and len(s) in (2, 3):
+            name, source, merge = s[0], s[1], (s[2] if len(s) == 3 else None)
+        else:
+            raise RegistrationError(f"{module}: {owner}: a state is State(name, source, merge), got {s!r}")
+        if merge is None or str(merge) not in Merge._value2member_map_:
+            raise RegistrationError(
+                f"{module}: {owner}: state {name!r} has no merge rule (got {merge!r}); give merge='sum' or 'cat'"
+            )
+        (src,) = _resolve_inputs(module, owner, (source,))
+        out.append(State(name, src, Merge(str(merge))))
+    return tuple(out)
+
+
+def _check_decl(kind: str, name: str, decl: Declaration) -> None:
+    """Facts that must hold of any declaration, however it was made."""
+    where, owner = decl.module or "?", f"{kind} {name!r}"
+    inputs = tuple(getattr(decl, "inputs", ())) + tuple(getattr(decl, "optional", ()))
+    for i in inputs:
+        if isinstance(i, Measured) and i.name not in measurements:
+            raise RegistrationError(f"{where}: {owner} declares input measured({i.name!r}), but no measurement {i.name!r} is registered")
+        if not isinstance(i, (Input, Measured)):
+            raise RegistrationError(f"{where}: {owner}: input {i!r} is neither an Input nor measured(NAME)")
+    for a in getattr(decl, "args", ()):
+        if not isinstance(a, Arg):
+            raise RegistrationError(f"{where}: {owner}: argument {a!r} is not an Arg")
+    if isinstance(decl, MetricDecl):
+        _check_metric(f"{where}: {owner}", decl, inputs)
+
+
+def _check_metric(who: str, decl: MetricDecl, inputs: tuple) -> None:
+    if not isinstance(decl.higher_is_better, bool):
+        raise RegistrationError(f"{who}: higher_is_better must be True or False, got {decl.higher_is_better!r}")
+    if not isinstance(decl.min_n, int) or decl.min_n < 1:
+        raise RegistrationError(f"{who}: min_n must be a positive integer, got {decl.min_n!r}")
+    if not isinstance(decl.interval, Interval):
+        raise RegistrationError(f"{who}: interval must be Interval(name, words), got {decl.interval!r}")
+    for s in decl.states:
+        if not isinstance(s.merge, Merge):
+            raise RegistrationError(f"{who}: state {s.name!r} has no merge rule; give merge='sum' or 'cat'")
+        if s.source not in inputs:
+            raise RegistrationError(f"{who}: state {s.name!r} folds {s.source}, which is not among its inputs")
+
+
+# ---- a plugin's declaration, from its object and the facts given to the decorator
+
+
+def _measurement_decl(owner: str, obj: Any, base: dict, facts: dict) -> MeasurementDecl:
+    # a check or measurement that declares nothing reads the samples' pixels, and only them
+    inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
+    if any(a.required for a in args_from_signature(obj)):
+        raise RegistrationError(f"{base['module']}: {owner}: a measurement takes no required arguments (where: names it bare)")
+    return MeasurementDecl(inputs=inputs, **base)
+
+
+def _check_decl_of(owner: str, obj: Any, base: dict, facts: dict) -> CheckDecl:
+    inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
+    args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj)
+    return CheckDecl(inputs=inputs, args=args, **base)
+
+
+def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
+    module = base["module"]
+    if not hasattr(obj, "compute"):
+        raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
+    if "higher_is_better" not in facts:
+        raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
+    inputs = _resolve_inputs(module, owner, facts.get("inputs", ()))
+    optional = _resolve_inputs(module, owner, facts.get("optional", ()))
+    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
+    interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
+    args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj.compute)
+    return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"],
+                      interval=Interval(interval) if isinstance(interval, str) else interval,
+                      min_n=facts.get("min_n", 1), states=states, **base)
+
+
+def _generator_decl(owner: str, obj: Any, base: dict, facts: dict) -> GeneratorDecl:
+    holder = getattr(obj, "params", obj)
+    params = tuple(facts["params"]) if "params" in facts else args_from_signature(
+        holder, keyword_only=False, skip=("self", "device", "checkpoint"))
+    rest = {k: facts[k] for k in ("num_classes", "image_shape", "output_range") if k in facts}
+    return GeneratorDecl(params=params, weights=tuple(facts.get("weights", ())),
+                         accepts_any_params=takes_any_keyword(holder), **rest, **base)
+
+
+def _feature_decl(owner: str, obj: Any, base: dict, facts: dict) -> FeatureDecl:
+    return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
+                       weights=tuple(facts.get("weights", ())), **base)
+
+
+def _dataset_decl(owner: str, obj: Any, base: dict, facts: dict) -> DatasetDecl:
+    return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
+
+
+_DECL_OF = {"measurement": _measurement_decl, "check": _check_decl_of, "metric": _metric_decl,
+            "generator": _generator_decl, "feature extractor": _feature_decl, "dataset": _dataset_decl}
+
+
+def _decl_from_object(reg: Registry, name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
+    return _DECL_OF[reg.kind](f"{reg.kind} {name!r}", obj, {"help": doc, "module": module}, facts)
+
+
+generators: Registry[GeneratorDecl] = Registry("generator", GeneratorDecl)
+datasets: Registry[DatasetDecl] = Registry("dataset", DatasetDecl)
+features: Registry[FeatureDecl] = Registry("feature extractor", FeatureDecl)
+measurements: Registry[MeasurementDecl] = Registry("measurement", MeasurementDecl)
+checks: Registry[CheckDecl] = Registry("check", CheckDecl)
+metrics: Registry[MetricDecl] = Registry("metric", MetricDecl)
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "generators": generators,
@@ -118,24 +471,47 @@ measurement = measurements
 check = checks
 metric = metrics
 
+
+# ---------------------------------------------------------------- plugins
+
 _plugins_loaded = False
 
 
 def load_plugins() -> None:
-    """Import the built-ins and every module named in the ``evalkit.plugins`` entry-point group (once)."""
+    """Declare the built-ins and import every module of the ``evalkit.plugins`` entry-point group (once)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    from . import _builtins  # noqa: F401  (registers the package's own entries)
+    from . import _builtins
+
+    _builtins.declare()  # once per process, however often this runs
 
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
+        except RegistrationError:
+            raise
         except Exception as exc:  # a broken plugin must not take the whole tool down
             log.warning("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
+
+
+def import_plugin(module: str) -> None:
+    """Import a module named in a spec's ``plugins:`` (its import registers its extensions)."""
+    load_plugins()
+    if module in sys.modules:
+        return
+    try:
+        importlib.import_module(module)
+    except RegistrationError:
+        raise
+    except Exception as exc:
+        raise SpecError(
+            f"cannot import plugin module {module!r}: {type(exc).__name__}: {exc} "
+            "(is it installed, or on PYTHONPATH / in the spec's folder?)"
+        ) from None
 
 
 def is_reference(text: str) -> bool:
@@ -166,5 +542,11 @@ def resolve_reference(text: str) -> Any:
     return obj
 
 
-def _where(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+__all__ = [
+    "CONTRACT_VERSION", "Input", "Measured", "measured", "Merge", "State", "Interval", "Arg", "REQUIRED",
+    "Declaration", "MeasurementDecl", "CheckDecl", "MetricDecl", "GeneratorDecl", "FeatureDecl", "DatasetDecl",
+    "Entry", "Registry", "Problem", "UndeclaredInput", "TooFewSamples", "validate_args", "args_from_signature", "default_states",
+    "generators", "datasets", "features", "measurements", "checks", "metrics", "REGISTRIES",
+    "generator", "dataset", "feature", "measurement", "check", "metric",
+    "load_plugins", "import_plugin", "is_reference", "resolve_reference",
+]

@@ -68,7 +68,7 @@ def runs(log):
 def test_items_outcomes_messages_and_junit(project, tmp_path):
     pytester, log = project
     junit = tmp_path / "junit.xml"
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", f"--junitxml={junit}", "-rs")
+    res = pytester.runpytest(f"--junitxml={junit}", "-rs")
     # clean: pass, skip, fail; noisy: in range passes too (clamped), surely in range skips, fid fails
     res.assert_outcomes(passed=2, skipped=2, failed=2)
     out = res.stdout.str()
@@ -93,14 +93,14 @@ def test_items_outcomes_messages_and_junit(project, tmp_path):
 
 def test_k_selects_items_and_only_their_subjects_are_sampled(project):
     pytester, log = project
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", "-k", "noisy and in and range and not surely")
+    res = pytester.runpytest("-k", "noisy and in and range and not surely")
     res.assert_outcomes(passed=1, deselected=5)
     assert runs(log) == [["noisy"]]
 
 
 def test_strict_turns_inconclusive_into_failures(project):
     pytester, log = project
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", "--evalkit-strict", "-k", "clean")
+    res = pytester.runpytest("--evalkit-strict", "-k", "clean")
     res.assert_outcomes(passed=1, failed=2)
     assert "fails under --evalkit-strict" in res.stdout.str()
 
@@ -111,21 +111,21 @@ def test_evalkit_option_takes_a_spec_anywhere(pytester, tmp_path):
     spec.write_text(SPEC.replace("usergen:noisy_replay", "dataset").replace("params: {noise: 0.0}", "params: {}")
                     .replace("  - {model: dataset, name: noisy, params: {noise: 0.5}}\n", ""))
     pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", "--evalkit", str(spec), "-v")
+    res = pytester.runpytest("--evalkit", str(spec), "-v")
     res.assert_outcomes(passed=2, skipped=1, failed=1)  # the plain test, plus the spec's three items
     assert "audit.yaml::clean::in range PASSED" in res.stdout.str()
 
 
 def test_bad_spec_is_a_collection_error_naming_the_line(pytester):
     pytester.makefile(".yaml", evalkit_bad=SPEC.replace("check: in_range", "check: in_rnage", 1))
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin")
+    res = pytester.runpytest()
     res.assert_outcomes(errors=1)
     out = res.stdout.str()
     assert "evalkit_bad.yaml:11:" in out and "did you mean 'in_range'?" in out and "Traceback" not in out
 
 
 def test_missing_spec_is_a_usage_error(pytester):
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", "--evalkit", "nope.yaml")
+    res = pytester.runpytest("--evalkit", "nope.yaml")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     assert "--evalkit nope.yaml: no such spec file or folder" in res.stderr.str()
 
@@ -134,7 +134,7 @@ def test_without_evalkit_nothing_heavy_is_imported(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
     code = textwrap.dedent("""
         import sys, pytest
-        code = pytest.main(["-q", "-p", "evalkit.pytest_plugin", "-p", "no:cacheprovider", sys.argv[1]])
+        code = pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[1]])
         heavy = sorted(m for m in ("torch", "numpy", "scipy", "evalkit.api", "evalkit.runner") if m in sys.modules)
         assert "evalkit.pytest_plugin" in sys.modules
         print("HEAVY", heavy)
@@ -144,7 +144,7 @@ def test_without_evalkit_nothing_heavy_is_imported(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "HEAVY []" in r.stdout
-    h = subprocess.run([sys.executable, "-m", "pytest", "-p", "evalkit.pytest_plugin", "--help"], capture_output=True,
+    h = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True,
                        text=True, env=env, cwd=tmp_path)
     assert "--evalkit=SPEC" in h.stdout and "--evalkit-strict" in h.stdout
 
@@ -152,7 +152,7 @@ def test_without_evalkit_nothing_heavy_is_imported(tmp_path):
 @pytest.mark.slow
 def test_smoke_spec_through_the_plugin(pytester):
     """The bundled CI smoke spec (fashion-vae, real classifier features) as pytest items."""
-    res = pytester.runpytest("-p", "evalkit.pytest_plugin", "--evalkit", str(ROOT / "specs" / "ci-smoke.yaml"), "-v")
+    res = pytester.runpytest("--evalkit", str(ROOT / "specs" / "ci-smoke.yaml"), "-v")
     items = [line for line in res.stdout.lines if "ci-smoke.yaml::fashion-vae::" in line]
     assert len(items) == 3
     assert res.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)

@@ -148,11 +148,13 @@ def test_module_that_does_not_import(write_spec, capsys):
     assert "cannot import module 'no_such_mod'" in err and "spec.yaml:7:" in err
 
 
-def test_missing_reference_folder_exit_3(write_spec, capsys):
+def test_missing_reference_folder_is_found_by_validation_exit_2(write_spec, capsys):
+    # a file the spec names is part of the spec: validation finds it missing, so nothing runs
     spec = write_spec(BASIC.replace("reference: {dataset: fashion-mnist, split: test, range: [0, 400]}",
                                     "reference: {path: nowhere/}"))
     code, _, err = run_cli(["run", str(spec)], capsys)
-    assert code == 3 and "does not exist" in err and "spec.yaml:3:" in err
+    assert code == 2 and "does not exist" in err and "spec.yaml:3:" in err
+    assert run_cli(["validate", str(spec)], capsys)[0] == 2
 
 
 def test_unknown_device_and_bad_flag_exit_2(basic_spec, capsys):
@@ -265,7 +267,5 @@ def test_baseline_flags_only_significant_regressions(write_spec, tmp_path, capsy
     code, stdout, _ = run_cli(["run", str(spec), "--out", str(tmp_path / "same"), "--baseline", str(tmp_path / "base")], capsys)
     assert code == 0 and "REGRESSED" not in stdout
     worse = write_spec(BASIC.replace('"0.02 < ink < 0.8"', '"0.2 < ink < 0.8"'), "worse.yaml")
-    worse_text = worse.read_text().replace("name: sane ink,", "name: sane ink,")
-    worse.write_text(worse_text)
     code, stdout, _ = run_cli(["run", str(worse), "--out", str(tmp_path / "w"), "--baseline", str(tmp_path / "base")], capsys)
     assert code == 1 and "REGRESSED sane ink" in stdout

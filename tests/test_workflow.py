@@ -82,8 +82,11 @@ def test_per_class_on_unconditional_model_is_a_spec_error(write_spec, tmp_path, 
                       .replace("  - {name: agrees, check: label_agreement, at_least: 0.5}\n", "")
                       .replace("labels: [1, 2, 3, 4]", "labels: uniform"))
     code = main(["run", str(spec), "--out", str(tmp_path / "o")])
-    out = capsys.readouterr().out
-    assert code == 2 and "per_class needs asked labels" in out and "unconditional" in out
+    err = capsys.readouterr().err
+    # found by validation (the subject's class declares num_classes = None): nothing ran
+    assert code == 2 and "per_class needs asked labels" in err and "unconditional" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["validate", str(spec)]) == 2
 
 
 def test_reproduce_regenerates_failing_samples_bit_identically(write_spec, tmp_path):

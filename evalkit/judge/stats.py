@@ -8,26 +8,11 @@ wrongly at most 1 - c of the time; symmetrically for FAIL with the upper bound.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from scipy import stats
 
-
-def cp_lower(k: int, n: int, confidence: float) -> float:
-    """One-sided Clopper–Pearson lower bound of a binomial rate."""
-    if n <= 0:
-        return 0.0
-    if k <= 0:
-        return 0.0
-    return float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))
-
-
-def cp_upper(k: int, n: int, confidence: float) -> float:
-    """One-sided Clopper–Pearson upper bound of a binomial rate."""
-    if n <= 0:
-        return 1.0
-    if k >= n:
-        return 1.0
-    return float(stats.beta.ppf(confidence, k + 1, n - k))
+from ..metrics.binomial import cp_lower, cp_upper  # noqa: F401  (the bounds every verdict is built on)
 
 
 def decide_rate(k: int, n: int, target: float, confidence: float) -> str:
@@ -108,15 +93,21 @@ def samples_needed(true_rate: float, target: float, confidence: float, power: fl
         kmax = _max_fail_k(n, target, confidence)
         return 0.0 if kmax is None else float(stats.binom.cdf(kmax, n, true_rate))
 
-    hi = 8
-    while prob_decided(hi) < power:
+    return samples_for_power(prob_decided, power, limit=limit)
+
+
+def samples_for_power(power_at: Callable[[int], float], power: float, *, start: int = 8,
+                      limit: int = 1_000_000) -> int | None:
+    """Smallest n with power_at(n) >= power (doubling, then bisection); None past ``limit``."""
+    hi = start
+    while power_at(hi) < power:
         hi *= 2
         if hi > limit:
             return None
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if prob_decided(mid) >= power:
+        if power_at(mid) >= power:
             hi = mid
         else:
             lo = mid

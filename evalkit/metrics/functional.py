@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._builtins import DEFAULT_K
 from . import _dense as D
 from . import _pairwise as P
 
@@ -416,7 +417,7 @@ def distribution_suite(
     real: Tensor,
     fake: Tensor,
     *,
-    k: int = 5,
+    k: int | None = None,
     k_pr: int | None = None,
     kid: KIDConfig | None = KIDConfig(),
     vendi_q: float = 1.0,
@@ -425,8 +426,9 @@ def distribution_suite(
     one generated set against one reference set, sharing the work they have in common.
 
     k-NN balls and KID read the same Gram tiles in one pass (``pairwise``).
+    ``k`` and ``k_pr`` as in ``prdc``.
     """
-    k_pr = k if k_pr is None else k_pr
+    k, k_pr = _prdc_ks(k, k_pr)
     pw = pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}, kid=kid)
     p = pw.prdc(k, k_pr)
     out = {"fid": fid(real, fake)}
@@ -445,19 +447,28 @@ def knn_radii(x: Tensor, k: int) -> Tensor:
     return P.self_pass(P.Side(x, dtype), [k], None, P.screen_gamma(x.shape[1], dtype)).kth[k].sqrt()
 
 
-def prdc(real: Tensor, fake: Tensor, *, k: int = 5, k_pr: int | None = None) -> PRDC:
+def _prdc_ks(k: int | None, k_pr: int | None) -> tuple[int, int]:
+    """(density/coverage k, precision/recall k): given ones win, a lone ``k`` sets both, else the
+    declared defaults the spec's metrics use too (``evalkit._builtins.DEFAULT_K``)."""
+    if k is None:
+        return DEFAULT_K["density"], DEFAULT_K["precision"] if k_pr is None else k_pr
+    return k, k if k_pr is None else k_pr
+
+
+def prdc(real: Tensor, fake: Tensor, *, k: int | None = None, k_pr: int | None = None) -> PRDC:
     """Improved precision/recall (Kynkäänniemi et al., 2019) and density/coverage
     (Naeem et al., 2020), in one pass over the real-fake distance tiles.
 
     ``k`` sets density/coverage's neighbourhood, ``k_pr`` precision/recall's
-    (default: the same ``k``). Distances are Euclidean; ball radii are the exact
+    (default: the same ``k``; with neither given, the defaults of the registered
+    metrics: k = 5 for density/coverage and 3 for precision/recall). Distances are Euclidean; ball radii are the exact
     k-th smallest squared distances (no sqrt-and-square round trip that could
     move a radius off an exact tie). On an exact tie (a sample at exactly the
     radius) each pair follows its authors' released code: precision and recall
     count it (closed balls, ``<=``), density and coverage do not (open balls,
     ``<``, as in the ``prdc`` package).
     """
-    k_pr = k if k_pr is None else k_pr
+    k, k_pr = _prdc_ks(k, k_pr)
     return pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}).prdc(k, k_pr)
 
 

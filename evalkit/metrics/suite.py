@@ -1,6 +1,9 @@
 """The registered distribution metrics, each with a confidence interval.
 
 A metric's ``compute(inputs, confidence, /, *, <args>)`` returns a ``MetricValue``.
+Each metric's declaration (inputs, arguments, orientation, interval method,
+minimum N) lives in ``evalkit._builtins``.
+
 Intervals of the distribution metrics (FID, KID, precision, recall, density,
 coverage, Vendi) cover the metric's expected value over generated sets of this
 size N against this (fixed) reference; each ``method`` says so. The generated
@@ -20,14 +23,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .. import registry
+from .._builtins import DEFAULT_K
 from .._errors import DataError
-from ..judge.stats import cp_lower, cp_upper
+from ..registry import Input
 from . import functional as Fn
+from .binomial import cp_lower, cp_upper
 from ._dense import as_numpy, frechet_influence, mean_cov, moments, psd_factor, vendi_influence
-
-metric = registry.metrics
-
 
 @dataclass
 class MetricInputs:
@@ -50,7 +51,18 @@ class MetricInputs:
     requests: list[tuple[str, dict]] = field(default_factory=list)
     # a dict the runner keeps across subjects, for work on the reference set alone
     shared: dict | None = None
+    # per-sample values of the registered measurements a metric declares as inputs
+    measured: dict[str, Tensor] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
+
+    # which declared input each field carries: a metric reading a field it did not
+    # declare fails (registry.InputGuard)
+    INPUT_OF_ATTRIBUTE = {
+        "real": Input.REFERENCE, "real_images": Input.REFERENCE, "fake": Input.FEATURES,
+        "predicted": Input.CLASSIFIER, "num_classes": Input.CLASSIFIER, "asked": Input.LABELS,
+        "image_labels": Input.LABELS, "memo_ratios": Input.TRAINING, "train_images": Input.TRAINING,
+        "images": Input.IMAGES,
+    }
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
         if key not in self._cache:
@@ -135,8 +147,6 @@ def _normal(value: float, sd: float, skew: float, confidence: float, method: str
     return MetricValue(value, low, high, f"{method}; {ESTIMAND}", n, n_ref, extra={"sd": sd, "skew": skew})
 
 
-@metric("fid", help="Fréchet distance between Gaussian fits of real and generated features (lower is better).",
-        higher_is_better=False, needs=("real",), min_n=2)
 class FID:
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
@@ -161,8 +171,6 @@ class FID:
         return v
 
 
-@metric("kid", help="Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
-        higher_is_better=False, needs=("real",), min_n=4)
 class KID:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
@@ -181,7 +189,6 @@ class KID:
         return v
 
 
-_DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
 
 
 def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
@@ -192,9 +199,9 @@ def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
     kid: Fn.KIDConfig | None = None
     for n, a in [(name, args), *inputs.requests]:
         if n in ("precision", "density", "coverage"):
-            real_ks.add(int(a.get("k", _DEFAULT_K[n])))
+            real_ks.add(int(a.get("k", DEFAULT_K[n])))
         elif n == "recall":
-            fake_ks.add(int(a.get("k", _DEFAULT_K[n])))
+            fake_ks.add(int(a.get("k", DEFAULT_K[n])))
         elif n == "kid" and kid is None:
             kid = Fn.KIDConfig(int(a.get("subsets", 100)), int(a.get("subset_size", 1000)), inputs.seed)
     for label, x, ks in (("reference", real, real_ks), (f"subject {inputs.subject!r}", inputs.fake, fake_ks)):
@@ -236,26 +243,22 @@ def _poisson_floor(v: MetricValue, covered: Tensor, confidence: float) -> Metric
     return v
 
 
-@metric("precision", help="Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
-        needs=("real",), min_n=1)
 class Precision:
     """Given the reference, each generated sample is inside the real balls or not, independently:
     precision is a binomial share, and Clopper–Pearson is exact for its expected value."""
 
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["precision"]) -> MetricValue:
         p = _prdc(inputs, "precision", k)
         v = _share(p.fake_in_real[k], confidence, len(inputs.real), "generated samples (exact)")
         v.method += f"; {ESTIMAND}"
         return v
 
 
-@metric("recall", help="Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).",
-        needs=("real",), min_n=5)
 class Recall:
     """The balls are the generated samples' own: the delete-one jackknife over generated
     samples, every ball rebuilt (``functional.recall_deletions``)."""
 
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 3) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["recall"]) -> MetricValue:
         n = len(inputs.fake)
         _need("recall", n, k + 2, f"its jackknife rebuilds k={k} balls without each sample")
         p = _prdc(inputs, "recall", k)
@@ -268,13 +271,11 @@ class Recall:
         return _poisson_floor(v, covered, confidence)
 
 
-@metric("density", help="Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).",
-        needs=("real",), min_n=2)
 class Density:
     """A mean of independent per-sample counts (the balls are the reference's): the normal
     interval, skewness-corrected (the counts are right-skewed)."""
 
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["density"]) -> MetricValue:
         n = len(inputs.fake)
         _need("density", n, 2, "a standard deviation")
         counts = _prdc(inputs, "density", k).ball_count[k] / k
@@ -284,14 +285,12 @@ class Density:
                        n, len(inputs.real), lo=0.0)
 
 
-@metric("coverage", help="Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).",
-        needs=("real",), min_n=2)
 class Coverage:
     """The balls are the reference's; a real sample is covered while any generated sample
     falls in its ball: the delete-one jackknife over generated samples (exact, cheap:
     leaving a sample out uncovers the balls it alone was in)."""
 
-    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = 5) -> MetricValue:
+    def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["coverage"]) -> MetricValue:
         n = len(inputs.fake)
         _need("coverage", n, 2, "a jackknife")
         p = _prdc(inputs, "coverage", k)
@@ -308,7 +307,6 @@ class Coverage:
         return _poisson_floor(v, covered, confidence)
 
 
-@metric("vendi", help="Vendi score: effective number of distinct samples (cosine kernel; q = order).", min_n=2)
 class Vendi:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0) -> MetricValue:
         n = len(inputs.fake)
@@ -325,8 +323,6 @@ class Vendi:
         return v
 
 
-@metric("class_tv", help="Total variation between predicted and asked class histograms (lower is better).",
-        higher_is_better=False, needs=("classifier", "labels"))
 class ClassTV:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 200) -> MetricValue:
         if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
@@ -342,8 +338,6 @@ class ClassTV:
         return MetricValue(value, max(low, 0.0), min(high, 1.0), f"bootstrap spread, {bootstrap} resamples", len(pred))
 
 
-@metric("memorized", help="Share of samples closer to a training image than 1/3 of its neighbour distance.",
-        higher_is_better=False, needs=("training",))
 class Memorized:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, ratio: float = 1.0 / 3.0) -> MetricValue:
         if inputs.memo_ratios is None:
@@ -353,33 +347,24 @@ class Memorized:
         return v
 
 
-@metric("class_balance", help="p-value of a chi-square test: predicted classes follow the asked mix (at_least = level).",
-        needs=("classifier", "labels"))
-class ClassBalance:
-    """Pearson's chi-square goodness-of-fit of predicted class counts against the asked mix.
+CLASS_BALANCE_RETIRED = (
+    "metric 'class_balance' is retired: it said PASS whenever its chi-square test found no difference, "
+    "which is absence of evidence, not evidence of balance; use {metric: class_tv, at_most: 0.1} "
+    "(total variation between predicted and asked class mixes, PASS only when its upper bound is within 0.1)"
+)
 
-    The value is the p-value; ``at_least: 0.01`` FAILs a subject whose predicted
-    classes differ from the asked mix at the 1% level. Classes asked for with fewer
-    than 5 expected samples are pooled, as the chi-square approximation needs.
+
+class ClassBalance:
+    """Retired. Its value was a chi-square p-value and ``at_least: level`` PASSed every
+    non-significant test, so a skewed mix PASSed whenever n was too small to see the
+    skew (87.5 % of runs at 12 % / 9.8 % against uniform, n = 1,000). The plan refuses a
+    spec naming it, with the replacement; ``compute`` refuses too, for direct callers.
     """
 
     def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
-        from scipy import stats
+        from .._errors import SpecError
 
-        if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
-            raise DataError(f"metric 'class_balance' needs a classifier and asked labels (subject {inputs.subject!r})")
-        k = inputs.num_classes
-        observed = torch.bincount(inputs.predicted.long(), minlength=k).double()
-        asked = torch.bincount(inputs.asked.long(), minlength=k).double()
-        expected = asked / asked.sum() * observed.sum()
-        big = expected >= 5
-        obs = torch.cat([observed[big], (observed[~big].sum()).reshape(1)]) if (~big).any() else observed[big]
-        exp = torch.cat([expected[big], (expected[~big].sum()).reshape(1)]) if (~big).any() else expected[big]
-        keep = exp > 0
-        stat, p = stats.chisquare(obs[keep].numpy(), exp[keep].numpy())
-        p = float(p)
-        return MetricValue(p, p, p, "Pearson chi-square goodness of fit (value is the p-value)", int(observed.sum()),
-                           extra={"chi2": float(stat), "dof": int(keep.sum()) - 1})
+        raise SpecError(CLASS_BALANCE_RETIRED)
 
 
 def _small_cnn(shape: tuple[int, ...], classes: int) -> torch.nn.Module:
@@ -413,8 +398,6 @@ def _train_and_test(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, classes: int, 
     return pred == yt
 
 
-@metric("cas", help="Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
-        needs=("images", "labels"))
 class CAS:
     """Classification Accuracy Score (Ravuri & Vinyals, 2019).
 

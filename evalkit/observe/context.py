@@ -13,7 +13,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .._errors import SpecError
+from .._errors import RunError
+from ..registry import Input
 
 
 @dataclass
@@ -30,6 +31,18 @@ class Observation:
     history: Any = None  # a DuplicateIndex for no_duplicate, per subject
     _cache: dict[str, Any] = field(default_factory=dict)
 
+    # which declared input each attribute carries: a measurement or check reading one
+    # it did not declare fails (registry.InputGuard); validation made sure the declared
+    # ones exist, so the RunErrors below mean a bug, not a spec mistake
+    INPUT_OF_ATTRIBUTE = {
+        "images": Input.IMAGES, "raw_images": Input.IMAGES, "gray": Input.IMAGES,
+        "features": Input.FEATURES, "features_fn": Input.FEATURES,
+        "logits": Input.CLASSIFIER, "probs": Input.CLASSIFIER, "classifier_fn": Input.CLASSIFIER,
+        "labels": Input.LABELS, "asked": Input.LABELS,
+        "memo": Input.TRAINING, "memory": Input.TRAINING,
+        "history": Input.HISTORY,
+    }
+
     def __len__(self) -> int:
         return self.images.shape[0]
 
@@ -41,13 +54,13 @@ class Observation:
     @property
     def features(self) -> Tensor:
         if self.features_fn is None:
-            raise SpecError("this requirement needs features, but the run has no feature extractor")
+            raise RunError("this requirement needs features, but the run has no feature extractor")
         return self.cached("features", lambda: self.features_fn(self.images)[0].double().cpu())
 
     @property
     def logits(self) -> Tensor:
         if self.classifier_fn is None:
-            raise SpecError("this requirement needs a classifier (spec field `classifier:`)")
+            raise RunError("this requirement needs a classifier (spec field `classifier:`)")
         return self.cached("logits", lambda: self.classifier_fn(self.images).double().cpu())
 
     @property
@@ -57,14 +70,14 @@ class Observation:
     @property
     def asked(self) -> Tensor:
         if self.labels is None:
-            raise SpecError("this requirement needs asked labels, but the subject is unconditional")
+            raise RunError("this requirement needs asked labels, but the subject is unconditional")
         return self.labels.cpu()
 
     @property
     def memo(self) -> tuple[Tensor, Tensor]:
         """(nn_ratio, nn_distance) of each sample against the training set, computed once per batch."""
         if self.memory is None:
-            raise SpecError("this requirement compares against training images; add a `training:` entry")
+            raise RunError("this requirement compares against training images; add a `training:` entry")
         return self.cached("memo", lambda: self.memory.query(self.features))
 
     @property

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from .._digest import file_sha256
 from .._errors import CheckpointError, DataError, EvalkitError, SpecError
 
 
@@ -27,7 +28,6 @@ class Extractor:
     dim: int
     digest: str  # identifies weights + code version, for the reference-feature cache
     num_classes: int | None = None
-    input_shape: tuple[int, int, int] | None = None
 
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
@@ -42,7 +42,6 @@ class PixelFeatures(Extractor):
     def __init__(self, image_shape: tuple[int, int, int]):
         self.name, self.dim = "pixels", int(torch.Size(image_shape).numel())
         self.digest = "pixels-v1"
-        self.input_shape = tuple(image_shape)
 
     def features(self, images: Tensor) -> Tensor:
         return images.reshape(images.shape[0], -1).float()
@@ -64,7 +63,6 @@ class ModuleFeatures(Extractor):
             raise DataError(f"features {name!r}: returns 0-dimensional features (shape {tuple(probe.shape)}); every "
                             "distribution metric would compare empty vectors (FID 0), so it is refused")
         self.dim = int(probe.shape[1])
-        self.input_shape = tuple(image_shape)
 
     @staticmethod
     def _probe(name: str, fn, image_shape, device, rows: int):
@@ -83,14 +81,6 @@ class ModuleFeatures(Extractor):
         return self.fn(images).float()
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def source_digest(obj) -> str:
     """SHA-256 over the source file of the module defining ``obj`` and the weights it declares.
 
@@ -103,10 +93,10 @@ def source_digest(obj) -> str:
     src = getattr(module, "__file__", None) if module is not None else None
     h.update(f"module:{getattr(module, '__name__', '?')}\n".encode())
     if src and Path(src).is_file():
-        h.update(_file_digest(Path(src)).encode())
+        h.update(file_sha256(Path(src)).encode())
     for w in declared_weights(obj):
         h.update(f"\nweights:{w}:".encode())
-        h.update(_file_digest(w).encode() if w.is_file() else b"missing")
+        h.update(file_sha256(w).encode() if w.is_file() else b"missing")
     return h.hexdigest()
 
 
@@ -141,7 +131,7 @@ def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.d
     if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
         if not path.is_file():
             raise SpecError(f"features: model file {str(path)!r} not found")
-        return ModuleFeatures(name, _load_graph_file(path, device), image_shape, device, digest=f"file:{_file_digest(path)}")
+        return ModuleFeatures(name, _load_graph_file(path, device), image_shape, device, digest=f"file:{file_sha256(path)}")
     raise SpecError(registry.features.unknown_message(name))
 
 
@@ -185,6 +175,6 @@ def _takes_shape(fn) -> bool:
     return len(params) >= 2 and params[0] in ("image_shape", "shape")
 
 
-@registry.features("pixels", help="Flattened pixel values (any image shape).")
-def _pixels(image_shape, device) -> Extractor:
+def pixel_extractor(image_shape, device) -> Extractor:
+    """The registered ``pixels`` extractor (declared in ``evalkit._builtins``)."""
     return PixelFeatures(image_shape)

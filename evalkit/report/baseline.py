@@ -22,7 +22,7 @@ def higher_is_better(metric: str) -> bool:
     """The metric's declared orientation (a metric name may carry its arguments: ``fid(k=3)``)."""
     base = metric.split("(")[0]
     if base in registry.metrics:
-        return bool(registry.metrics.get(base).info.get("higher_is_better", True))
+        return registry.metrics.get(base).decl.higher_is_better  # the metric's declaration
     return True
 
 
@@ -46,7 +46,7 @@ def _subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str
             continue
         tol = tolerance.get(m.name, tolerance.get(m.name.split("(")[0], 0.0))
         out.append(compare_metrics(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
-                                   higher_is_better=higher_is_better(m.name), tolerance=tol, sides="worse",
+                                   higher_is_better=higher_is_better(m.metric or m.name), tolerance=tol, sides="worse",
                                    n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
     return out
 

@@ -40,6 +40,17 @@ class ClassResult(_Rec):
     verdict: Verdict
 
 
+class Look(_Rec):
+    """One sequential look at a rate requirement: the counts so far and the one-sided
+    Clopper-Pearson bounds at the confidence that look was allowed to spend."""
+
+    n: int
+    passed: int
+    lower: float
+    upper: float
+    confidence: float
+
+
 class BaselineComparison(_Rec):
     """One requirement against its counterpart in the ``--baseline`` report."""
 
@@ -76,6 +87,7 @@ class RequirementResult(_Rec):
     correction: str | None = Field(None, description="Multiple-testing correction applied (per-class, sequential looks).")
     failing: list[FailingExample] = Field(default_factory=list)
     message: str | None = None
+    looks: list[Look] = Field(default_factory=list, description="Sequential mode: the overall rate's bounds at every look, in order.")
     regressed: bool = Field(False, description="Significantly worse than the baseline by more than its tolerance (--baseline).")
     baseline: BaselineComparison | None = Field(None, description="The comparison with the baseline, when one was made.")
 
@@ -83,7 +95,9 @@ class RequirementResult(_Rec):
 class MetricResult(_Rec):
     """A distribution metric with its interval."""
 
-    name: str
+    name: str = Field(description="Readable: the metric and the arguments the spec gave, e.g. 'recall(k=4)'.")
+    metric: str | None = Field(None, description="The registered metric's name (its declaration gives orientation and method).")
+    args: dict[str, Any] = Field(default_factory=dict, description="Every argument it was computed with, defaults included.")
     value: float
     lower: float
     upper: float
@@ -186,6 +200,7 @@ class Report(_Rec):
     baseline_not_compared: list[str] = Field(default_factory=list, description="What --baseline-partial left uncompared, and why.")
     baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
     exit_code: int = 0
+    strict: bool = Field(False, description="Run with --strict: INCONCLUSIVE counts as a failure (exit code, JUnit).")
     interrupted: bool = False
     interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
     rejudged_from: str | None = Field(None, description="`evalkit rejudge`: the run folder whose saved states were judged (1.1).")

@@ -143,37 +143,89 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_junit(report: Report) -> str:
-    """One testsuite per subject, one testcase per requirement; INCONCLUSIVE is 'skipped'."""
+def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
+    """(element, message) for one requirement: "failure", "skipped" or None (passed).
+
+    Exactly one element per test case, and a failure whenever the requirement makes the
+    exit code 1: FAIL, REGRESSED against the baseline, or INCONCLUSIVE under --strict.
+    """
+    desc = (f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+            f"at confidence {r.confidence:.4g}" + (f", n {r.n}" if r.n is not None else ""))
+    reasons = []
+    if r.verdict in ("FAIL", "ERROR"):
+        reasons.append(desc)
+    if regressed:
+        reasons.append("REGRESSED: significantly worse than the baseline")
+    if r.verdict == "INCONCLUSIVE" and strict:
+        reasons.append(desc + " (a failure under --strict)")
+    if reasons:
+        return "failure", "; ".join(reasons)
+    if r.verdict == "INCONCLUSIVE":
+        return "skipped", desc + (f"; about {r.more_samples} more samples would decide it" if r.more_samples else "")
+    return None, desc
+
+
+def _junit_properties(r) -> str:
+    props = {"verdict": r.verdict, "value": r.value, "lower": r.lower, "upper": r.upper, "confidence": r.confidence,
+             "n": r.n, "bound": _bound(r)}
+    rows = "".join(f"<property name={quoteattr(k)} value={quoteattr(str(v))}/>" for k, v in props.items() if v is not None)
+    return f"      <properties>{rows}</properties>"
+
+
+def to_junit(report: Report, strict: bool | None = None) -> str:
+    """One testsuite per subject, one testcase per requirement, in agreement with the exit code.
+
+    A case holds at most one ``<failure>`` (FAIL, REGRESSED, or INCONCLUSIVE under
+    ``strict``) or one ``<skipped>`` (INCONCLUSIVE otherwise); every case carries its
+    value, bound and interval as properties and in ``system-out``. A regression of a
+    metric that no requirement names gets a case of its own. ``strict`` defaults to
+    how the run was made (``report.strict``).
+    """
+    strict = report.strict if strict is None else strict
     out = ['<?xml version="1.0" encoding="UTF-8"?>', f"<testsuites name={quoteattr('evalkit: ' + report.name)}>"]
     for s in report.subjects:
-        reqs = s.requirements
-        failures = sum(r.verdict == "FAIL" for r in reqs) + len(s.regressions)
-        skipped = sum(r.verdict == "INCONCLUSIVE" for r in reqs)
-        errors = 1 if s.status != "ok" else 0
-        out.append(f"  <testsuite name={quoteattr(s.name)} tests={quoteattr(str(len(reqs) + errors))} failures=\"{failures}\" "
-                   f"errors=\"{errors}\" skipped=\"{skipped}\" time=\"{s.seconds:.3f}\">")
+        cases: list[str] = []
+        failures = skipped = errors = 0
         if s.status != "ok":
-            out.append(f"    <testcase classname={quoteattr(s.name)} name=\"run\"><error message={quoteattr(s.error or s.status)}/></testcase>")
-        for r in reqs:
-            desc = f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] at confidence {r.confidence:.4g}"
-            out.append(f"    <testcase classname={quoteattr(s.name)} name={quoteattr(r.name)}>")
-            if r.verdict == "FAIL":
-                out.append(f"      <failure message={quoteattr(desc)}>{escape(desc)}</failure>")
-            elif r.verdict == "INCONCLUSIVE":
-                out.append(f"      <skipped message={quoteattr(desc)}/>")
-            if r.name in s.regressions:
-                out.append(f"      <failure message={quoteattr('regressed against the baseline')}/>")
-            out.append("    </testcase>")
+            errors = 1
+            cases.append(f"    <testcase classname={quoteattr(s.name)} name=\"run\"><error message={quoteattr(s.error or s.status)}/></testcase>")
+        names = {r.name for r in s.requirements}
+        for r in s.requirements:
+            element, message = _junit_outcome(r, r.regressed or r.name in s.regressions, strict)
+            failures += element == "failure"
+            skipped += element == "skipped"
+            cases.append(f"    <testcase classname={quoteattr(s.name)} name={quoteattr(r.name)}>")
+            cases.append(_junit_properties(r))
+            if element == "failure":
+                cases.append(f"      <failure message={quoteattr(message)}>{escape(message)}</failure>")
+            elif element == "skipped":
+                cases.append(f"      <skipped message={quoteattr(message)}/>")
+            cases.append(f"      <system-out>{escape(message)}</system-out>")
+            cases.append("    </testcase>")
+        for name in (x for x in s.regressions if x not in names):
+            failures += 1
+            msg = f"REGRESSED: {name} is significantly worse than the baseline"
+            cases.append(f"    <testcase classname={quoteattr(s.name)} name={quoteattr('baseline: ' + name)}>"
+                         f"<failure message={quoteattr(msg)}>{escape(msg)}</failure></testcase>")
+        tests = len(s.requirements) + errors + sum(x not in names for x in s.regressions)
+        out.append(f"  <testsuite name={quoteattr(s.name)} tests=\"{tests}\" failures=\"{failures}\" "
+                   f"errors=\"{errors}\" skipped=\"{skipped}\" time=\"{s.seconds:.3f}\">")
+        out += cases
         out.append("  </testsuite>")
     out.append("</testsuites>")
     return "\n".join(out) + "\n"
 
 
-def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False) -> list[Path]:
-    """Write the report files; each file appears whole or not at all."""
+def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
+                 samples: dict | None = None) -> list[Path]:
+    """Write the report files; each file appears whole or not at all. ``samples``: the run's
+    sample records (subject name -> record), written first to ``samples/`` (the page reads them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    if samples:
+        from .samples import write_records
+
+        written += write_records(out_dir, samples)
     stem = "report.partial" if partial else "report"
     js = out_dir / f"{stem}.json"
     atomic_write_text(js, json.dumps(strict_json(report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n")
@@ -187,9 +239,7 @@ def write_report(report: Report, out_dir: Path, formats: list[str], partial: boo
         atomic_write_text(j, to_junit(report))
         written.append(j)
     if "html" in formats and not partial:
-        from .html import to_html
+        from .html import write_html
 
-        h = out_dir / "report.html"
-        atomic_write_text(h, to_html(report))
-        written.append(h)
+        written.append(write_html(report, out_dir))
     return written

@@ -22,6 +22,7 @@ class RunContext:
     progress: bool = False
     time_limit: float | None = None  # --time-limit: overrides the spec's per-subject limits
     journal: Journal | None = None  # OUT/journal, when the run writes one
+    sample_sink: dict | None = None  # subject name -> its sample record, made as the subject ends (rank 0)
 
     @property
     def spec(self) -> Spec:

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from .._errors import UsageError
 from ..report.model import Environment
 

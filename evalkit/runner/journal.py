@@ -56,6 +56,7 @@ class FinalRecord:
     state: SubjectState
     stopped_early: bool
     look_conf: dict[int, float] | None
+    counts: list[list[tuple[int, int]]] | None = None  # sequential: (passed, n) per requirement at every look
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -221,7 +222,8 @@ class SubjectJournal:
         tensors, meta = state_to_record(rec.state)
         meta.update(subject=self.sp.name, spec_sha256=self.journal.manifest["spec_sha256"], final=True,
                     stopped_early=rec.stopped_early,
-                    look_conf=None if rec.look_conf is None else [[k, v] for k, v in sorted(rec.look_conf.items())])
+                    look_conf=None if rec.look_conf is None else [[k, v] for k, v in sorted(rec.look_conf.items())],
+                    counts=None if rec.counts is None else [[list(c) for c in row] for row in rec.counts])
         self._write(self.dir / "final.safetensors", tensors, meta)
 
     def load_final(self) -> FinalRecord | None:
@@ -232,9 +234,7 @@ class SubjectJournal:
             tensors, meta = load_record(path, kind="journal")
             if meta.get("spec_sha256") != self.journal.manifest["spec_sha256"] or meta.get("subject") != self.sp.name:
                 raise ValueError("it records another spec or subject")
-            lc = meta.get("look_conf")
-            return FinalRecord(state_from_record(tensors, meta), bool(meta["stopped_early"]),
-                               None if lc is None else {int(k): float(v) for k, v in lc})
+            return final_from_record(tensors, meta)
         except (DataError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             log.warning("%s: dropped from the journal (%s); the subject's batches are folded again", path, exc)
             return None
@@ -248,8 +248,13 @@ def read_final(out_dir: Path, sp: SubjectPlan) -> FinalRecord:
     tensors, meta = load_record(path, kind="journal")
     if meta.get("subject") != sp.name:
         raise DataError(f"{path}: records subject {meta.get('subject')!r}, not {sp.name!r}")
-    lc = meta.get("look_conf")
+    return final_from_record(tensors, meta)
+
+
+def final_from_record(tensors: dict[str, Tensor], meta: dict) -> FinalRecord:
+    lc, counts = meta.get("look_conf"), meta.get("counts")
     return FinalRecord(state_from_record(tensors, meta), bool(meta["stopped_early"]),
-                       None if lc is None else {int(k): float(v) for k, v in lc})
+                       None if lc is None else {int(k): float(v) for k, v in lc},
+                       None if counts is None else [[(int(k), int(n)) for k, n in row] for row in counts])
 
 

@@ -43,9 +43,10 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
     inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
                           10 if len(pred) else None, memo if len(memo) else None, seed=spec.sampling.seed,
-                          requests=[(rp.req.metric, dict(rp.req.args)) for rp in plan.metric_requirements],
+                          requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
-    if "images" in plan.needs:
+    inputs.measured = {name: s.value()[0] for name, s in state.measured.items()}
+    if "images" in plan.metric_needs:
         inputs.images, _ = state.images.value()
         inputs.image_labels, _ = state.labels.value()
         inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")
@@ -74,10 +75,11 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
             try:
-                mv = rp.metric.obj().compute(inputs, rp.confidence, **rp.req.args)
+                mv = rp.metric.compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
             except DataError as exc:  # e.g. too few samples for the metric's interval: say which requirement
                 raise DataError(f"{ctx.spec.where('requirements', rp.index)}: requirement {rp.name!r}: {exc}") from None
-            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), value=mv.value, lower=mv.low, upper=mv.high,
+            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), metric=rp.req.metric, args=rp.args,
+                                     value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra)
         results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from .._errors import EvalkitError, SpecError, SubjectError
 from ..observe.indexes import DuplicateIndex
+from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
 from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
@@ -63,7 +64,7 @@ def build_source(ctx: RunContext, sp: SubjectPlan):
         imgs.check_all()
         return ImageSource(sp.name, imgs, s.size, ctx.device), None
     gen = build_generator(ctx, sp)
-    if gen.num_classes is None and s.labels != "uniform":
+    if gen.num_classes is None and s.labels not in ("uniform", "stratified"):
         raise SpecError(
             f"{ctx.spec.where('sampling', 'labels')}: sampling.labels asks for classes, but subject {sp.name!r} "
             "is unconditional (num_classes is None); remove `labels:` or use a class-conditional model"
@@ -99,10 +100,12 @@ def progress(ctx: RunContext, sp: SubjectPlan, n: int):
 
 class BatchReader:
     """Batch j of a source. Consecutive batches stream (each block is drawn once); a jump
-    (another process's batches, or batches found in the journal) starts a new stream."""
+    (another process's batches, or batches found in the journal) starts a new stream.
+    ``pixel_range``: the range the subject's samples must lie in (None: not enforced)."""
 
-    def __init__(self, source, batch_size: int):
+    def __init__(self, source, batch_size: int, subject: str = "", pixel_range: tuple[float, float] | None = None):
         self.source, self.bs = source, batch_size
+        self.subject, self.pixel_range = subject, pixel_range
         self._it: Iterator[Batch] | None = None
         self._next = -1
 
@@ -127,6 +130,8 @@ def fold_step(ctx: RunContext, reader: BatchReader, j: int | None, state: Subjec
     batch = None
     if j is not None and rec is None:
         batch = reader.get(j)
+        enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), reader.pixel_range, reader.subject,
+                      int(batch.indices[0]))
     if history is not None:  # every process sees every earlier sample, in any order
         own = rec.history if rec is not None else (history_rows(batch) if batch is not None else None)
         for rows in share_round(ctx, own):
@@ -156,6 +161,7 @@ class LoopEnd:
     state: SubjectState  # this process's fold
     stopped_early: bool
     look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
+    counts: list[list[tuple[int, int]]] | None = None  # sequential: (passed, n) per requirement at every look
 
 
 def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: SubjectJournal | None = None,
@@ -166,30 +172,35 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: Subj
     total = -(-source.n // bs)
     looks = Looks(ctx.plan, source.n, bs)
     history = DuplicateIndex() if "history" in ctx.plan.needs else None
-    reader = BatchReader(source, bs)
+    reader = BatchReader(source, bs, sp.name, allowed_range(ctx.plan, sp, getattr(source, "gen", None)))
     fold = fold if fold is not None else Fold(new_state(ctx.plan))
     seen = new_state(ctx.plan)  # every process's rate counts, for the looks
     stopped_at = None
+    counts: list[list[tuple[int, int]]] = []  # (passed, n) per requirement after every look
     with progress(ctx, sp, source.n) as advance:
         for js in rounds(ctx, total):
             mine = js[ctx.rank] if ctx.rank < len(js) else None
             rec = fold_step(ctx, reader, mine, fold.state, history, shape, sj)
             if looks.enabled:
-                stopped_at = look_at_round(ctx, looks, js, rec, seen)
+                stopped_at = look_at_round(ctx, looks, js, rec, seen, counts)
             if rec is not None and (stopped_at is None or mine <= stopped_at):
                 fold.state = fold.state.merge(rec.delta, ctx.keep)
                 advance(rec.delta.n)
             if stopped_at is not None:
                 break
-    return LoopEnd(fold.state, stopped_at is not None, looks.final(stopped_at))
+    final = looks.final(stopped_at)
+    return LoopEnd(fold.state, stopped_at is not None, final, None if final is None else counts)
 
 
-def look_at_round(ctx: RunContext, looks: Looks, js: list[int], rec: BatchRecord | None, seen: SubjectState) -> int | None:
+def look_at_round(ctx: RunContext, looks: Looks, js: list[int], rec: BatchRecord | None, seen: SubjectState,
+                  counts: list[list[tuple[int, int]]]) -> int | None:
     """Add the round's rate counts of every process to ``seen`` in batch order, looking after
-    each batch; the first batch whose look decides everything, or None."""
+    each batch (its counts appended to ``counts`` for the report's trace); the first batch whose
+    look decides everything, or None."""
     deltas = share_round(ctx, None if rec is None else rec.delta.rates)
     for j, rates in zip(js, deltas):
         seen.rates = [a.merge(b, 0) for a, b in zip(seen.rates, rates)]
+        counts.append([(rs.passed, rs.n) for rs in seen.rates])
         if looks.decided(seen, j):
             return j
     return None

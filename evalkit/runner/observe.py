@@ -21,6 +21,7 @@ from ..plan import RequirementPlan
 from ..report.model import FailingExample
 from ..sample.sources import Batch
 from .context import RunContext
+from ..metrics.states import FeatureState
 from .state import RateState, SubjectState
 
 
@@ -80,9 +81,9 @@ def rate_outcome(rp: RequirementPlan, obs: Observation, screened: Screened) -> t
     b = len(obs)
     undefined = torch.zeros(b, dtype=torch.bool)
     if rp.check is not None:
-        ok = rp.check(obs, **rp.req.args).cpu().bool()
+        ok = rp.check.call(obs, rp.args).cpu().bool()
     else:
-        values = {name: registry.measurements.get(name).obj(obs).cpu() for name in rp.expr.names}
+        values = {name: registry.measurements.get(name).call(obs).cpu() for name in rp.expr.names}
         ok, undefined = rp.expr.evaluate(values)
         undefined = undefined.expand(b) if undefined.ndim == 0 else undefined
         ok = ok.expand(b) if ok.ndim == 0 else ok
@@ -111,7 +112,7 @@ def keep_failing(rs: RateState, rp: RequirementPlan, obs: Observation, ok: Tenso
     names = sorted(rp.expr.names) if rp.expr is not None else []
     if obs.classifier_fn is not None:
         names += [n for n in ("predicted", "confidence") if n not in names]
-    measured = {n: registry.measurements.get(n).obj(obs) for n in names}
+    measured = {n: registry.measurements.get(n).call(obs) for n in names}
     for i in torch.nonzero(~ok).flatten()[: keep - len(rs.failing)].tolist():
         rs.failing.append(FailingExample(index=int(obs.indices[i]),
                                          label=None if obs.labels is None else int(obs.labels[i]),
@@ -129,13 +130,16 @@ def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: Su
         state.features.update(f[ok_rows], idx[ok_rows.to(idx.device)])
         if "training" in plan.needs:
             state.memo.update(obs.memo[0][ok_rows], idx[ok_rows])
-    if "images" in plan.needs and obs.labels is not None:
+    if "images" in plan.metric_needs and obs.labels is not None:
         q = (obs.images[ok_rows.to(obs.images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
         state.images.update(q, idx[ok_rows])
         state.labels.update(obs.labels.cpu()[ok_rows], idx[ok_rows])
     if obs.classifier_fn is not None and obs.labels is not None:
         state.predicted.update(obs.probs.argmax(1), idx)
         state.asked.update(obs.labels.cpu(), idx)
+    for name in plan.measured_inputs:
+        values = registry.measurements.get(name).call(obs).cpu()
+        state.measured.setdefault(name, FeatureState()).update(values[ok_rows], idx[ok_rows])
 
 
 def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex | None, shape: tuple,
@@ -148,9 +152,13 @@ def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: D
     feats_fn, classifier_fn = batch_models(ctx, shape, batch.labels is not None)
     memory = ctx.refs.memorization(shape) if "training" in ctx.plan.needs else None
     obs = Observation(screened.images, batch.images, batch.labels, batch.indices, feats_fn, classifier_fn, memory, history)
+    outcomes = []
     for rp, rs, left in zip(ctx.plan.rate_requirements, state.rates, room):
         ok, undefined = rate_outcome(rp, obs, screened)
+        outcomes.append((ok, undefined))
         fold_rate(rs, ok, undefined, batch.labels)
         keep_failing(rs, rp, obs, ok, left)
+    if state.samples is not None:
+        state.samples.observe(obs, outcomes)
     fold_inputs(ctx, obs, screened, state)
     state.n += len(screened.images)

@@ -11,16 +11,18 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import SpecError
 from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
+from ..report.samples import new_log, sample_record
+from ..report.trace import attach_looks, trace_of
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank
 from .gather import gather_state
 from .journal import FinalRecord, Journal, JournalMismatch
 from .judge import judge_subject
+from .looks import Looks
 from .loop import Fold, build_source, check_needs, sample_loop
 from .references import References
 from .state import SubjectState, new_state
@@ -67,7 +69,7 @@ def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: Su
         end = sample_loop(ctx, sp, source, shape, sj, fold)
     loop_s = time.monotonic() - t_loop
     res.samples_per_second = round(end.state.n / loop_s, 2) if loop_s > 0 and end.state.n else None
-    final = FinalRecord(gather_state(end.state, ctx.world, ctx.keep), end.stopped_early, end.look_conf)
+    final = FinalRecord(gather_state(end.state, ctx.world, ctx.keep), end.stopped_early, end.look_conf, end.counts)
     if sj is not None and ctx.rank == 0:
         sj.write_final(final)
     return final
@@ -91,6 +93,11 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
     res.stopped_early = final.stopped_early
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
     judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
+    if final.counts is not None:
+        attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
+    if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
+        ctx.sample_sink[sp.name] = sample_record(sp.name, final.state.samples, final.state.features.value(),
+                                                 ctx.spec.features)
     return final.state
 
 
@@ -110,9 +117,6 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | 
         res.error = "terminated (SIGTERM)" if interrupted == "SIGTERM" else "interrupted by the user (Ctrl-C)"
     except JournalMismatch:
         raise
-    except SpecError as exc:
-        res.status, res.error = "broken", "[spec] " + str(exc)
-        res.requirements = []
     except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
         res.status, res.error = "broken", subject_failure(exc)
         log.debug("subject %s broke", sp.name, exc_info=True)
@@ -123,13 +127,14 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | 
 
 
 def exit_code_of(report: Report, strict: bool = False) -> int:
-    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 2 spec problem; 3 broken;
-    130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."""
+    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 3 broken;
+    130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+
+    Never 2: validation (``plan.make_plan``) raises every spec problem before anything runs,
+    so whatever breaks a subject afterwards, whatever its type, is the run breaking."""
     subs = report.subjects
     if report.interrupted:
         return SIGNAL_EXIT[report.interrupted_by or "SIGINT"]
-    if any(s.status == "broken" and s.error and s.error.startswith("[spec] ") for s in subs):
-        return 2
     if any(s.status == "broken" for s in subs):
         return 3
     return verdict_code(report, strict)
@@ -157,16 +162,18 @@ def open_journal(plan: Plan, out: Path | str | None, resume: bool, rank: int, wo
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
             cache: bool = True, strict: bool = False, out: Path | str | None = None, resume: bool = False,
-            time_limit: float | None = None) -> Report:
+            time_limit: float | None = None, sample_sink: dict | None = None) -> Report:
     """Plan and run ``spec``; return the Report. With ``out``, completed batches are journaled
-    in ``out/journal`` as they finish; ``resume`` continues the journal found there."""
+    in ``out/journal`` as they finish; ``resume`` continues the journal found there. Each
+    subject's sample record is put in ``sample_sink`` (subject name -> record) as the subject
+    ends, for ``write_report``."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
     journal = open_journal(plan, out, resume, rank, world)
     ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world,
-                     progress, journal=journal, time_limit=time_limit)
+                     progress, journal=journal, time_limit=time_limit, sample_sink=sample_sink)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
     interrupted = None
@@ -183,7 +190,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
         environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
-        interrupted=interrupted is not None, interrupted_by=interrupted,
+        interrupted=interrupted is not None, interrupted_by=interrupted, strict=strict,
     )
     for note in plan.notes:
         log.warning(note)

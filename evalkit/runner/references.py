@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import __version__, progress, registry
+from .. import progress, registry
+from .._version import __version__
 from .._errors import DataError, SpecError
 from ..cache import cached_tensor
 from ..data.images import open_images

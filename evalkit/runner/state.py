@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..metrics.states import FeatureState
 from ..report.model import FailingExample
+from ..report.samples import SampleLog, log_from_record, log_to_record, new_log
 
 
 @dataclass
@@ -45,6 +46,9 @@ class SubjectState:
     labels: FeatureState = field(default_factory=FeatureState)
     n: int = 0
     nonfinite: int = 0
+    # per-sample values of the measurements metrics declare as inputs (plan.measured_inputs)
+    measured: dict[str, FeatureState] = field(default_factory=dict)
+    samples: SampleLog | None = None  # per-sample rows for the sample store beside the report
 
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
         return SubjectState(
@@ -52,12 +56,15 @@ class SubjectState:
             self.features.merge(o.features), self.predicted.merge(o.predicted), self.asked.merge(o.asked),
             self.memo.merge(o.memo), self.images.merge(o.images), self.labels.merge(o.labels),
             self.n + o.n, self.nonfinite + o.nonfinite,
+            {k: self.measured.get(k, FeatureState()).merge(o.measured.get(k, FeatureState()))
+             for k in sorted(set(self.measured) | set(o.measured))},
+            self.samples.merge(o.samples) if self.samples else None,
         )
 
 
 def new_state(plan) -> SubjectState:
     """The fold's starting point for a subject of ``plan`` (an empty rate state per rate requirement)."""
-    return SubjectState([RateState() for _ in plan.rate_requirements])
+    return SubjectState([RateState() for _ in plan.rate_requirements], samples=new_log(plan))
 
 
 # ---------------------------------------------------------------- serialisation
@@ -103,7 +110,14 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
         fs: FeatureState = getattr(state, name)
         if len(fs):
             tensors[f"{name}.rows"], tensors[f"{name}.idx"] = fs.value()
-    return tensors, {"rates": rates, "n": state.n, "nonfinite": state.nonfinite}
+    for name, fs in state.measured.items():
+        if len(fs):
+            tensors[f"measured.{name}.rows"], tensors[f"measured.{name}.idx"] = fs.value()
+    meta = {"rates": rates, "n": state.n, "nonfinite": state.nonfinite, "measured": sorted(state.measured)}
+    if state.samples is not None:
+        t, meta["samples"] = log_to_record(state.samples, "samples")
+        tensors.update(t)
+    return tensors, meta
 
 
 def state_from_record(tensors: dict[str, Tensor], meta: dict) -> SubjectState:
@@ -112,4 +126,10 @@ def state_from_record(tensors: dict[str, Tensor], meta: dict) -> SubjectState:
     for name in _ROWS:
         if f"{name}.rows" in tensors:
             getattr(state, name).update(tensors[f"{name}.rows"], tensors[f"{name}.idx"])
+    for name in meta.get("measured", []):
+        fs = state.measured.setdefault(str(name), FeatureState())
+        if f"measured.{name}.rows" in tensors:
+            fs.update(tensors[f"measured.{name}.rows"], tensors[f"measured.{name}.idx"])
+    if meta.get("samples") is not None:
+        state.samples = log_from_record(tensors, meta["samples"], "samples")
     return state

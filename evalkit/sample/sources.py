@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .._errors import SpecError, SubjectError
+from .._errors import DataError, SpecError, SubjectError
 from ..spec.model import Sampling
 
 
@@ -27,22 +28,61 @@ def block_seed(seed: int, block: int) -> int:
     return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
 
 
+_MASK = 0xFFFFFFFFFFFFFFFF
+# Labels come from their own SplitMix64 stream, apart from the latent blocks' seeds.
+LABEL_STREAM = 0x5DEECE66D1A2B3C4
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wrapping arithmetic, as the algorithm means)."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def iid_labels(seed: int, indices: np.ndarray | range, num_classes: int) -> Tensor:
+    """Class of sample i drawn i.i.d. uniform over ``num_classes``: a pure function of (seed, i).
+
+    One 64-bit hash per sample, so the label of sample i is the same whatever the
+    batch size, the block size, the process or the number of samples asked. The
+    modulo bias is below 2^-59 for any class count under 32.
+    """
+    # the seed is mixed on its own first, or seed s+1 would replay seed s shifted by one index
+    base = mix64(np.array([(seed ^ LABEL_STREAM) & _MASK], dtype=np.uint64))[0]
+    idx = np.asarray(indices, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = mix64(base + (idx + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
+    return torch.from_numpy((h % np.uint64(num_classes)).astype(np.int64))
+
+
+def _checked(classes, num_classes: int) -> None:
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+
+
 def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None:
-    """The class asked for sample i, for all i (a pure function of the spec)."""
+    """The class asked for sample i, for all i (a pure function of the spec).
+
+    ``uniform`` draws i.i.d. uniform classes (so a sample of n has the class mix of
+    an i.i.d. sample, like a reference drawn from real data); ``stratified`` asks
+    the classes in exact turn (0, 1, ..., K-1, 0, ...), an exactly balanced mix
+    whose metrics differ from an i.i.d. reference's (docs: README, "Class sampling").
+    """
     if num_classes is None:
         return None
     n = sampling.size
     spec = sampling.labels
     if spec == "uniform":
+        return iid_labels(sampling.seed, range(n), num_classes)
+    if spec == "stratified":
         return torch.arange(n) % num_classes
     if isinstance(spec, list):
-        bad = [c for c in spec if not 0 <= c < num_classes]
-        if bad:
-            raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+        _checked(spec, num_classes)
         return torch.tensor(spec)[torch.arange(n) % len(spec)]
-    bad = [c for c in spec if not 0 <= c < num_classes]
-    if bad:
-        raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+    _checked(spec, num_classes)
     # Interleave classes so any prefix (sequential mode) holds a fair mix.
     remaining = {c: k for c, k in sorted(spec.items()) if k > 0}
     out: list[int] = []
@@ -78,7 +118,11 @@ class GeneratorSource:
         lab = None if self.labels is None else self.labels[start:stop].to(self.device)
         try:
             with torch.no_grad():
-                out = self.gen.sample(stop - start, labels=lab, generator=g)
+                if hasattr(self.gen, "sample_indexed"):
+                    # replays pick images by global index: without replacement across blocks
+                    out = self.gen.sample_indexed(torch.arange(start, stop), seed=self.seed, n=self.n, labels=self.labels)
+                else:
+                    out = self.gen.sample(stop - start, labels=lab, generator=g)
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:
@@ -130,7 +174,11 @@ class ImageSource:
 
     def __init__(self, name: str, images, n: int, device: torch.device):
         self.name, self.images, self.device = name, images, device
-        self.n = min(n, len(images))
+        if len(images) < n:
+            # never fill up with repeats: a folder of 300 images is not a sample of 1000
+            raise DataError(f"subject {name!r}: holds {len(images)} images but sampling.n asks {n}; "
+                            f"lower n (e.g. --n {len(images)}) or add images")
+        self.n = n
         self.image_shape = tuple(images.image_shape)
         self.labels = None if images.labels is None else images.labels[: self.n]
         self.num_classes = None if self.labels is None else int(self.labels.max()) + 1

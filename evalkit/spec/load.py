@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .._errors import SpecError
+from .. import registry
+from .._errors import EvalkitError, SpecError
 from .model import Spec
 
 MAX_DEPTH = 40
@@ -169,6 +170,31 @@ def _value_at(data: Any, loc: tuple) -> Any:
     return cur
 
 
+def spec_folder_on_path(source: str | None) -> None:
+    """Make the spec's own folder importable, so `model: mygen:G` and `plugins: [mychecks]` find files beside it."""
+    import sys
+
+    base = str((Path(source).parent if source else Path.cwd()).resolve())
+    if base not in sys.path:
+        sys.path.append(base)
+
+
+def _import_plugins(plugins: Any, source: str | None, marks: Marks) -> list[str]:
+    """Import the spec's ``plugins:`` modules before its names are checked; one line per failure."""
+    if not isinstance(plugins, list) or not plugins:
+        return []  # absent, or not a list: pydantic reports the type
+    spec_folder_on_path(source)
+    problems = []
+    for i, module in enumerate(plugins):
+        if not isinstance(module, str):
+            continue
+        try:
+            registry.import_plugin(module)
+        except EvalkitError as exc:
+            problems.append(f"{format_location(source, marks, ('plugins', i))}: plugins[{i}]: {exc}")
+    return problems
+
+
 def _check_nesting(text: str, name: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH from PyYAML's event stream (an iterative parser, no recursion)."""
     depth = 0
@@ -216,6 +242,9 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
         raise SpecError(
             f"{format_location(source, builder.marks, ('version',))}: version: this evalkit reads spec version 1, got {data['version']!r}"
         )
+    plugin_problems = _import_plugins(data.get("plugins"), source, builder.marks)
+    if plugin_problems:
+        raise SpecError(f"{name}: {len(plugin_problems)} problem(s)", plugin_problems)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:

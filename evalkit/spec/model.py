@@ -1,14 +1,15 @@
 """The spec, version 1, as pydantic v2 models.
 
 Unknown keys are errors everywhere (``extra="forbid"``): a typo must never be
-silently ignored. Names of checks, metrics, models and measurements are checked
-against the registries here, so one validation pass reports every problem.
+silently ignored. Names of checks, metrics, models and measurements, and the
+arguments of checks and metrics, are checked here against the registries'
+declarations (no implementation is imported, so no torch); what needs more than
+one field or the files on disk is checked by ``plan.validate``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .. import registry
+from .._builtins import REPORT_FORMATS
 
-SPEC_VERSION = 1
 DEFAULT_CONFIDENCE = 0.95
+ReportFormat = Literal[REPORT_FORMATS]  # type: ignore[valid-type]  (the tuple of _builtins, as a Literal)
 
 # Bounds on everything a spec can size, so a typo or a hostile file is refused at
 # validate time instead of reaching an allocator (n: 10**12 once asked for 8.8 TB).
@@ -65,6 +67,8 @@ class Reference(_Strict):
             raise ValueError(registry.datasets.unknown_message(self.dataset))
         if self.range is not None and not (0 <= self.range[0] < self.range[1]):
             raise ValueError(f"range must be [start, stop) with 0 <= start < stop, got {list(self.range)}")
+        if self.dataset is not None:
+            _check_split(self.dataset, self.split, self.range)
         return self
 
 
@@ -105,8 +109,10 @@ class Sampling(_Strict):
     batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once; does not change the samples.")
     block_size: int = Field(50, gt=0, le=MAX_BATCH, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Base seed; sample i depends only on (seed, i).")
-    labels: Literal["uniform"] | list[int] | dict[int, int] = Field(
-        "uniform", description="'uniform' (classes in turn), a list of classes used in turn, or per-class counts."
+    labels: Literal["uniform", "stratified"] | list[int] | dict[int, int] = Field(
+        "uniform", description="'uniform' (classes drawn i.i.d. uniform, from (seed, index)), 'stratified' (classes "
+        "in exact turn: a balanced mix, which shifts metrics against an i.i.d. reference), a list of classes used "
+        "in turn, or per-class counts."
     )
     sequential: bool = Field(False, description="Stop a subject as soon as every requirement is decided.")
     time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
@@ -172,31 +178,32 @@ class Requirement(_Strict):
         kinds = [k for k in ("check", "where", "metric") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of `check:`, `where:` or `metric:`" + (f" (got {', '.join(kinds)})" if kinds else ""))
-        if self.check is not None or self.where is not None:
+        self._bounds_fit_kind()
+        for reg, name in ((registry.checks, self.check), (registry.metrics, self.metric)):
+            if name is not None:
+                if name not in reg:
+                    raise ValueError(reg.unknown_message(name))
+                _, problems = reg.get(name).validate_args(self.args)
+                if problems:
+                    raise ValueError("; ".join(map(str, problems)))
+        if self.where is not None:
+            from .expr import parse_expression
+
+            parse_expression(self.where)  # raises ValueError naming the column (names and types)
+        return self
+
+    def _bounds_fit_kind(self) -> None:
+        if self.kind == "rate":
             if self.at_most is not None:
                 raise ValueError("a rate requirement takes `at_least` (the share of samples that must pass), not `at_most`")
             if self.at_least is None:
                 raise ValueError("a rate requirement needs `at_least`, the share of samples that must pass, in [0, 1]")
             if not 0.0 <= self.at_least <= 1.0:
                 raise ValueError(f"at_least is a rate here and must lie in [0, 1], got {self.at_least}")
-        else:
-            if self.at_least is None and self.at_most is None:
-                raise ValueError("a metric requirement needs `at_least` or `at_most`")
-            if self.per_class:
-                raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
-        if self.check is not None:
-            if self.check not in registry.checks:
-                raise ValueError(registry.checks.unknown_message(self.check))
-            _validate_args("check", self.check, registry.checks.get(self.check).obj, self.args)
-        if self.metric is not None:
-            if self.metric not in registry.metrics:
-                raise ValueError(registry.metrics.unknown_message(self.metric))
-            _validate_args("metric", self.metric, registry.metrics.get(self.metric).obj.compute, self.args)
-        if self.where is not None:
-            from ..observe.expr import parse_expression
-
-            parse_expression(self.where)  # raises ValueError naming the column
-        return self
+        elif self.at_least is None and self.at_most is None:
+            raise ValueError("a metric requirement needs `at_least` or `at_most`")
+        elif self.per_class:
+            raise ValueError("per_class applies to rate requirements (check: / where:), not to metrics")
 
     @property
     def kind(self) -> Literal["rate", "metric"]:
@@ -211,43 +218,14 @@ class Requirement(_Strict):
         return self.where or str(self.metric)
 
 
-def _validate_args(kind: str, name: str, fn: Any, args: dict[str, Any]) -> None:
-    """Check ``args`` against the keyword-only parameters of ``fn`` (names and types)."""
-    from pydantic import TypeAdapter, ValidationError
-
-    sig = inspect.signature(fn)
-    params = {p.name: p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    unknown = [a for a in args if a not in params]
-    if unknown:
-        import difflib
-
-        near = difflib.get_close_matches(unknown[0], params, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        known = ", ".join(params) or "none"
-        raise ValueError(f"{kind} {name!r} has no argument {unknown[0]!r}{hint} (arguments: {known})")
-    missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in args]
-    if missing:
-        raise ValueError(f"{kind} {name!r} needs argument {missing[0]!r}")
-    hints = _type_hints(fn)
-    for a, v in args.items():
-        if a in hints:
-            try:
-                TypeAdapter(hints[a]).validate_python(v, strict=False)
-            except ValidationError:
-                raise ValueError(f"{kind} {name!r} argument {a!r} must be {_type_name(hints[a])}, got {v!r}") from None
-
-
-def _type_hints(fn: Any) -> dict[str, Any]:
-    import typing
-
-    try:
-        return typing.get_type_hints(fn)
-    except Exception:
-        return {}
-
-
-def _type_name(t: Any) -> str:
-    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+def _check_split(dataset: str, split: str, rng: tuple[int, int] | None) -> None:
+    """A dataset's split must be declared, and a range must lie inside it."""
+    decl = registry.datasets.get(dataset).decl
+    if decl.splits and split not in decl.splits:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r} (splits: {', '.join(decl.splits)})")
+    size = decl.splits.get(split)
+    if rng is not None and size is not None and rng[1] > size:
+        raise ValueError(f"range {list(rng)} runs past the {size} images of {dataset} {split}; use stop <= {size}")
 
 
 class Regression(_Strict):
@@ -267,7 +245,7 @@ class Regression(_Strict):
 class ReportSettings(_Strict):
     """What the run writes."""
 
-    formats: list[Literal["json", "markdown", "junit", "html"]] = Field(
+    formats: list[ReportFormat] = Field(
         default_factory=lambda: ["json", "markdown"], description="Files written in the report folder."
     )
     failing_examples: int = Field(8, ge=0, le=10_000, description="Failing sample indices kept per requirement.")
@@ -279,6 +257,11 @@ class Spec(_Strict):
     version: Literal[1] = Field(description="Spec language version; must be 1.")
     name: str = Field(description="Name of the audit; names the report folder.")
     description: str | None = None
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported before the spec is checked (from the spec's folder or the path); "
+        "their @evalkit.check / measurement / metric registrations become nameable here.",
+    )
     reference: Reference | None = Field(None, description="Real images for distribution metrics.")
     training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
     features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")

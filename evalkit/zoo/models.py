@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .. import registry
 from .._errors import CheckpointError, UsageError
-from ..observe.features import Extractor, _file_digest
+from .._digest import file_sha256
+from ..observe.features import Extractor
 from . import nets
 from .weights import build_from_metadata, load_module, read_weights
 
@@ -174,8 +174,7 @@ class FashionClassifierFeatures(Extractor):
         path = weights_path("fashion-classifier", checkpoint)
         self.net = load_module(nets.FashionClassifier(), path).to(device).eval()
         self.name, self.dim, self.num_classes = "fashion-classifier", 128, nets.NUM_CLASSES
-        self.input_shape = IMAGE_SHAPE
-        self.digest = "fashion-classifier:" + _file_digest(path)
+        self.digest = "fashion-classifier:" + file_sha256(path)
 
     @torch.no_grad()
     def features_and_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -195,13 +194,13 @@ def _factory(cls):
     return make
 
 
-registry.generators.register("fashion-dcgan", _factory(DCGAN), zoo=True, num_classes=nets.NUM_CLASSES)
-registry.generators.register("fashion-vae", _factory(VAE), zoo=True, num_classes=nets.NUM_CLASSES)
-registry.generators.register("fashion-ddpm", _factory(LatentDiffusion), zoo=True, num_classes=nets.NUM_CLASSES)
+# the registered generators and extractor; their declarations live in evalkit._builtins
+fashion_dcgan = _factory(DCGAN)
+fashion_vae = _factory(VAE)
+fashion_ddpm = _factory(LatentDiffusion)
 
 
-@registry.features("fashion-classifier", help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).")
-def _fashion_classifier(image_shape, device) -> Extractor:
+def fashion_classifier(image_shape, device) -> Extractor:
     if tuple(image_shape) != IMAGE_SHAPE:
         from .._errors import SpecError
 

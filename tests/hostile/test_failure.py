@@ -71,6 +71,13 @@ def test_out_under_a_file(hostile):
     assert "afile' is a file, so no folder can be made under it" in r.err
 
 
+def test_out_is_a_dangling_link(hostile):
+    spec = hostile.spec()
+    (hostile.work / "out").symlink_to(hostile.work / "gone")
+    r = hostile.run("run", spec, "--out", "out", code=2, allow=())
+    assert "is a link to" in r.err and "does not exist" in r.err
+
+
 def test_out_in_a_read_only_folder(hostile):
     spec = hostile.spec()
     hostile.lock("ro")
@@ -123,7 +130,8 @@ def test_disk_too_small_for_the_report(hostile):
 def test_300_character_spec_name_gets_a_short_default_folder(hostile):
     """The default folder is named after the spec: a 300-character name must not make it unwritable."""
     name = "n" * 300
-    spec = hostile.spec(TINY_SPEC.replace("name: tiny", f"name: {name}"))
+    # a pool big enough that the replay never repeats an image (which it would rightly warn about)
+    spec = hostile.spec(TINY_SPEC.replace("name: tiny", f"name: {name}").replace("[5000, 5100]", "[5000, 6000]"))
     r = hostile.run("run", spec, "--quiet", code=0, allow=("reports",))
     folders = list((hostile.work / "reports").iterdir())
     assert len(folders) == 1 and len(folders[0].name) <= 100
@@ -173,7 +181,8 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(hostile):
     assert "report.html" in listed
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--overwrite", code=0)
     # the earlier run's HTML page is gone: no stale file of another run beside the new report
-    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "journal", "report.json"]
+    # (samples/ holds the new run's sample store: one record per subject, rewritten; journal/ the new run's journal)
+    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "journal", "report.json", "samples"]
 
 
 def test_overwrite_never_removes_files_evalkit_did_not_write(hostile):

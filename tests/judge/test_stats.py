@@ -46,8 +46,13 @@ def test_holm_matches_hand_computation():
 
 
 def test_samples_to_decide_is_enough_and_minimal():
-    k, n, target, c = 92, 100, 0.85, 0.95  # rate 0.92 observed, inconclusive at n=100?
-    assert stats.decide_rate(k, n, target, c) == "INCONCLUSIVE" or True
+    from scipy.stats import beta
+
+    k, n, target, c = 92, 100, 0.85, 0.95
+    # the exact one-sided Clopper-Pearson bounds, from the Beta quantiles
+    lower, upper = beta.ppf(1 - c, k, n - k + 1), beta.ppf(c, k + 1, n - k)
+    expected = "PASS" if lower >= target else ("FAIL" if upper < target else "INCONCLUSIVE")
+    assert stats.decide_rate(k, n, target, c) == expected
     more = stats.samples_to_decide(45, 50, 0.85, 0.95)
     assert more is not None and more > 0
     total = 50 + more

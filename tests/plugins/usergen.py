@@ -85,6 +85,18 @@ class NaNFeatures(torch.nn.Module):
 nan_features = NaNFeatures()
 
 
+class Tanh:
+    """Unconditional 1x8x8 images in [-1, 1] (a tanh output never rescaled); ``declared`` sets output_range."""
+
+    num_classes = None
+    image_shape = (1, 8, 8)
+
+    def __init__(self, declared: bool = False):
+        if declared:
+            self.output_range = (-1.0, 1.0)
+
+    def sample(self, n, *, labels, generator):
+        return torch.rand(n, 1, 8, 8, generator=generator) * 2 - 1
 class NoisyReplay:
     """Real Fashion-MNIST images of the asked class plus uniform noise of amplitude ``noise``, clamped to [0, 1].
 

@@ -47,6 +47,9 @@ def test_same_model_other_seed_is_not_a_regression_and_the_method_is_stated(writ
     assert "Holm over 3" in rep.baseline_correction
     md = (tmp_path / "b" / "report.md").read_text()
     assert "Holm over 3" in md
+    # every metric verdict states the N it was judged at, beside it
+    fid_row = next(line for line in md.splitlines() if line.startswith("| fid |") and "<=" in line)
+    assert "| 300 |" in fid_row
     data = json.loads((tmp_path / "b" / "report.json").read_text())
     assert data["subjects"][0]["differences"][0]["verdict"] in ("no significant difference", "better")
 

@@ -17,7 +17,9 @@ from tests.conftest import BASIC
 ROOT = Path(__file__).resolve().parents[2]
 
 # rates (one with failing examples, one per class), no_duplicate (history), and metrics
-SPEC = BASIC.replace("sampling: {n: 200, batch_size: 50, seed: 3}", "sampling: {n: 200, batch_size: 40, seed: 3}") + """\
+# (a pool of 150 images for 200 samples: the replay repeats some, so no_duplicate has failures to keep)
+SPEC = BASIC.replace("sampling: {n: 200, batch_size: 50, seed: 3}", "sampling: {n: 200, batch_size: 40, seed: 3}").replace(
+    "range: [5000, 6000]", "range: [5000, 5150]") + """\
   - {name: inky, where: "ink > 0.3", at_least: 0.9}
   - {name: inky per class, where: "ink > 0.3", at_least: 0.5, per_class: true}
   - {check: no_duplicate, at_least: 0.8, args: {threshold: 0.05}}
@@ -39,13 +41,24 @@ def evalkit(*args, kill=None, check_rc=None):
 
 
 def comparable(report_dir: Path) -> dict:
-    """The report without what legitimately differs between two runs (timings)."""
+    """The report without what legitimately differs between two runs (timings), with the
+    sample store beside it (every tensor as a list, and its metadata)."""
+    from evalkit.store import load_record
+
     r = json.loads((report_dir / "report.json").read_text())
     for k in ("started", "finished"):
         r.pop(k)
     for s in r["subjects"]:
         s.pop("seconds")
         s.pop("samples_per_second")
+    records = sorted((report_dir / "samples").glob("*.safetensors"))
+    assert records, "no sample store beside the report"
+    r["sample store"] = {}
+    for path in records:
+        tensors, meta = load_record(path, kind="samples")
+        # NaN marks a value a sample did not have; made comparable (NaN != NaN)
+        r["sample store"][path.name] = ({k: (v.float().nan_to_num(nan=-1e30) if v.is_floating_point() else v).tolist()
+                                         for k, v in sorted(tensors.items())}, meta)
     return r
 
 

@@ -102,8 +102,10 @@ def test_labels_asked_of_an_unconditional_user_model(write_spec, tmp_path, capsy
         sampling: {n: 10, batch_size: 10, labels: [1, 2]}
         requirements: [{check: finite, at_least: 0.5}]
     """)
+    # found by validation (Blobs declares num_classes = None): exit 2, nothing ran
     assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 2
-    assert "is unconditional" in capsys.readouterr().out
+    assert "is unconditional" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_train_resumes_exactly(tmp_path):

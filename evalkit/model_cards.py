@@ -1,6 +1,6 @@
 """Model cards for the zoo, measured by evalkit itself.
 
-``python -m evalkit.zoo.cards [NAME ...] [--n N]`` runs an audit of each model
+``python -m evalkit.model_cards [NAME ...] [--n N]`` runs an audit of each model
 against the Fashion-MNIST test split in ``fashion-classifier`` features and writes
 ``models/<name>.md`` and ``models/<name>-grid.png`` (one row per class).
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import registry
-from .._io import atomic_write_bytes, atomic_write_text
-from ..api import run
-from ..data.fashion import CLASS_NAMES
-from ..spec.load import parse_spec
-from .models import models_dir, weights_path
-from .weights import read_weights
+from . import registry
+from ._io import atomic_write_bytes, atomic_write_text
+from .api import run
+from .data.fashion import CLASS_NAMES
+from .spec.load import parse_spec
+from .zoo.models import models_dir, weights_path
+from .zoo.weights import read_weights
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def write_card(name: str, n: int) -> Path:
     lines = [f"# {name}", ""]
     params = None
     if name == "fashion-classifier":
-        from .nets import FashionClassifier
+        from .zoo.nets import FashionClassifier
 
         params = sum(p.numel() for p in FashionClassifier().parameters())
     else:
@@ -148,7 +148,7 @@ def write_card(name: str, n: int) -> Path:
     if name in WEAKNESSES:
         lines += ["", f"**Known weaknesses**: {WEAKNESSES[name]}"]
     lines += ["", f"Sampling speed here: {sub.samples_per_second} samples/s (with observation) on {report.environment.device}.",
-              "", f"Re-measure: `python -m evalkit.zoo.cards {name} --n {n}`.", ""]
+              "", f"Re-measure: `python -m evalkit.model_cards {name} --n {n}`.", ""]
     if hasattr(gen, "steps"):
         lines.insert(3, f"- **Defaults**: steps = {gen.steps}, guidance = {gen.guidance} (see the sweep below)")
     atomic_write_bytes(out / f"{name}-grid.png", _grid(name))
@@ -165,7 +165,7 @@ def _sha(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m evalkit.zoo.cards", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m evalkit.model_cards", description=__doc__)
     p.add_argument("names", nargs="*", default=["fashion-classifier", "fashion-dcgan", "fashion-vae", "fashion-ddpm"])
     p.add_argument("--n", type=int, default=5000)
     args = p.parse_args(argv)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from evalkit.observe.expr import ExprError, parse_expression
+from evalkit.spec.expr import ExprError, parse_expression
 
 NAMES = {"ink", "mean", "label", "predicted", "confidence"}
 

@@ -14,6 +14,12 @@ Hand-written tokenizer and recursive-descent parser; nothing is ever handed to
     atom    := NUMBER | "true" | "false" | NAME | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
 
 Comparison chains mean what they mean in mathematics: ``0.05 < ink < 0.7``.
+
+Expressions are typed when parsed: measurements and numbers are numbers;
+comparisons, ``in``, ``and``/``or``/``not`` and ``true``/``false`` are conditions.
+Arithmetic takes numbers, ``and``/``or``/``not`` take conditions, and a ``where:``
+must be a condition at the top (``where: "ink"`` is refused: it would pass every
+sample with any ink). Parsing imports no torch.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where expressions are evaluated, not where they are parsed
+    from torch import Tensor
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -52,7 +58,7 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Node:
-    op: str  # num, name, call, neg, bin, cmp, and, or, not, in
+    op: str  # num, bool, name, call, neg, bin, cmp, and, or, not, in
     args: tuple
     col: int
 
@@ -66,11 +72,10 @@ class Expression:
     names: frozenset[str]
 
     def evaluate(self, values: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails."""
+        """Return (passes, undefined) boolean tensors; an undefined sample (0/0, inf - inf, ...) fails.
+
+        The tree is a condition (``parse_expression`` refuses anything else), so ``_eval`` gives booleans."""
         out = _eval(self.tree, values)
-        if out.dtype != torch.bool:
-            undefined = ~torch.isfinite(out)
-            return (out != 0) & ~undefined, undefined
         undef = _undefined(self.tree, values)
         return out & ~undef, undef
 
@@ -211,7 +216,7 @@ class _Parser:
             return Node("num", (value,), col)
         if kind == "name":
             if v in ("true", "false"):
-                return Node("num", (1.0 if v == "true" else 0.0,), col)
+                return Node("bool", (v == "true",), col)
             if v in KEYWORDS:
                 raise ExprError(f"unexpected keyword {v!r}; expected a value", col)
             if self.at("("):
@@ -286,6 +291,11 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
     except RecursionError:  # MAX_DEPTH keeps the parser far below Python's limit; this is a last guard
         raise ExprError("expression nested too deeply", 1) from None
     _check_depth(tree)
+    if _type(tree) != BOOL:
+        raise ExprError(
+            "a where: expression must be a condition (a comparison such as `ink > 0.05`, `in [...]`, "
+            "and/or/not, true/false), but this one is a number", tree.col
+        )
     names = _names(tree)
     if known is None:
         from .. import registry
@@ -300,65 +310,127 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
     return Expression(text, tree, frozenset(n for n, _ in names))
 
 
+NUM, BOOL = "number", "condition"
+_NUMERIC_OPS = ("neg", "bin", "call")
+
+
+def _type(node: Node) -> str:
+    """NUM or BOOL; raises ExprError at the first operand of the wrong type."""
+    op, a = node.op, node.args
+    if op in ("num", "name"):
+        return NUM
+    if op == "bool":
+        return BOOL
+    if op in _NUMERIC_OPS:
+        for x in (a[1:] if op == "bin" else (a[1] if op == "call" else a)):
+            _expect(x, NUM, f"{_OP_WORDS[op]} takes numbers")
+        return NUM
+    if op == "cmp":
+        _check_comparison(*a)
+    elif op in ("and", "or", "not"):
+        for x in a:
+            _expect(x, BOOL, f"`{op}` combines conditions (e.g. `ink > 0.05 {op if op != 'not' else 'and'} ...`)")
+    else:  # op == "in"
+        _expect(a[0], NUM, "`in` tests a number")
+        for x in a[1]:
+            _expect(x, NUM, "the list of `in` holds numbers")
+    return BOOL
+
+
+def _check_comparison(ops: tuple, operands: tuple) -> None:
+    """Numbers compare with any operator; conditions only with == and !=."""
+    kinds = {_type(x) for x in operands}
+    if kinds != {NUM} and (kinds != {BOOL} or any(o not in ("==", "!=") for o in ops)):
+        bad = next(x for x in operands if _type(x) == BOOL)
+        raise ExprError("a comparison compares numbers; this side is already a condition", bad.col)
+
+
+_OP_WORDS = {"neg": "a minus sign", "bin": "arithmetic", "call": "a function"}
+
+
+def _expect(node: Node, kind: str, why: str) -> None:
+    got = _type(node)
+    if got != kind:
+        raise ExprError(f"{why}, but this is a {got}", node.col)
+
+
 def _num(x: Tensor) -> Tensor:
+    import torch
+
     return x.to(torch.float64) if x.dtype == torch.bool else x
 
 
 def _eval(node: Node, env: Mapping[str, Tensor]) -> Tensor:
-    op, a = node.op, node.args
-    if op == "num":
-        return torch.tensor(a[0], dtype=torch.float64)
-    if op == "name":
-        return env[a[0]].to(torch.float64)
-    if op == "neg":
-        return -_num(_eval(a[0], env))
-    if op == "bin":
-        sym, left, right = a
-        x, y = _num(_eval(left, env)), _num(_eval(right, env))
-        if sym == "+":
-            return x + y
-        if sym == "-":
-            return x - y
-        if sym == "*":
-            return x * y
-        if sym == "/":
-            return x / y  # 0/0 -> nan, x/0 -> inf: flagged as undefined, never raised
+    return _EVAL[node.op](node.args, env)
+
+
+def _const(a, env):
+    import torch
+
+    return torch.tensor(a[0], dtype=torch.float64) if not isinstance(a[0], bool) else torch.tensor(a[0])
+
+
+def _name(a, env):
+    import torch
+
+    return env[a[0]].to(torch.float64)
+
+
+def _bin(a, env):
+    import torch
+
+    sym, left, right = a
+    x, y = _num(_eval(left, env)), _num(_eval(right, env))
+    if sym == "%":  # x % 0 -> nan (flagged as undefined), as x / 0 -> inf
         return torch.where(y == 0, torch.full_like(x * y, math.nan), torch.remainder(x, torch.where(y == 0, torch.ones_like(y), y)))
-    if op == "call":
-        fname, args = a
-        vals = [_num(_eval(x, env)) for x in args]
-        if fname == "abs":
-            return vals[0].abs()
-        out = vals[0]
-        for v in vals[1:]:
-            out = torch.minimum(out, v) if fname == "min" else torch.maximum(out, v)
-        return out
-    if op == "cmp":
-        ops, operands = a
-        vals = [_num(_eval(x, env)) for x in operands]
-        result = None
-        for sym, x, y in zip(ops, vals, vals[1:]):
-            r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
-            result = r if result is None else result & r
-        return result
-    if op in ("and", "or"):
-        x, y = _eval(a[0], env), _eval(a[1], env)
-        x, y = (x if x.dtype == torch.bool else x != 0), (y if y.dtype == torch.bool else y != 0)
-        return x & y if op == "and" else x | y
-    if op == "not":
-        x = _eval(a[0], env)
-        return ~(x if x.dtype == torch.bool else x != 0)
-    if op == "in":
-        x = _num(_eval(a[0], env))
-        result = torch.zeros_like(x, dtype=torch.bool)
-        for item in a[1]:
-            result = result | (x == _num(_eval(item, env)))
-        return result
-    raise AssertionError(f"unknown node {op}")  # unreachable: the parser builds only the ops above
+    return {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[sym]  # 0/0 -> nan, x/0 -> inf: undefined, never raised
+
+
+def _call(a, env):
+    import torch
+
+    fname, args = a
+    vals = [_num(_eval(x, env)) for x in args]
+    if fname == "abs":
+        return vals[0].abs()
+    out = vals[0]
+    for v in vals[1:]:
+        out = torch.minimum(out, v) if fname == "min" else torch.maximum(out, v)
+    return out
+
+
+def _cmp(a, env):
+    ops, operands = a
+    vals = [_num(_eval(x, env)) for x in operands]
+    result = None
+    for sym, x, y in zip(ops, vals, vals[1:]):
+        r = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[sym]
+        result = r if result is None else result & r
+    return result
+
+
+def _in(a, env):
+    import torch
+
+    x = _num(_eval(a[0], env))
+    result = torch.zeros_like(x, dtype=torch.bool)
+    for item in a[1]:
+        result = result | (x == _num(_eval(item, env)))
+    return result
+
+
+# one evaluator per node kind; and/or/not take conditions (typed at parse time)
+_EVAL = {
+    "num": _const, "bool": _const, "name": _name, "neg": lambda a, env: -_num(_eval(a[0], env)), "bin": _bin,
+    "call": _call, "cmp": _cmp, "in": _in, "not": lambda a, env: ~_eval(a[0], env),
+    "and": lambda a, env: _eval(a[0], env) & _eval(a[1], env), "or": lambda a, env: _eval(a[0], env) | _eval(a[1], env),
+}
 
 
 def _undefined(node: Node, env: Mapping[str, Tensor]) -> Tensor:
     """Samples where some arithmetic sub-expression is not finite."""
+    import torch
+
     out = torch.tensor(False)
     stack = [node]
     while stack:

@@ -1,0 +1,401 @@
+"""The sample store: what a run saw of every sample, kept beside its report.
+
+``compare`` and ``render`` read it, so neither has to sample again. One record per
+subject, in the run's one persisted format
+(``evalkit.store``: a ``.safetensors`` file whose header carries JSON metadata; never
+pickle, written atomically).
+
+The runner makes each subject's record when the subject ends (``sample_record``) and
+``write_report`` writes them with the rest of the report folder, so they share its
+guarantees (fresh folder, manifest, fallback folder on a write error).
+
+Layout (``LAYOUT_VERSION`` 1)
+-----------------------------
+
+``<report folder>/samples/<slug>.safetensors`` with ``kind="samples"``, where ``slug``
+is :func:`subject_file_name` of the subject's name (a file-name-safe form plus 8 hex
+digits of the name's SHA-256, so no name can point outside the folder and two names
+never share a file). :func:`samples_path` gives the path.
+
+Tensors; ``n`` = samples observed, rows in ascending sample index:
+
+==================  ==================  ================================================
+key                 dtype, shape        what
+==================  ==================  ================================================
+``index``           int64 (n,)          global sample index (``evalkit reproduce`` redraws it)
+``asked``           int64 (n,)          the class asked of the generator; absent when unconditional
+``passed``          bool (R, n)         row r: the sample passed rate requirement ``meta.requirements[r]``
+``undefined``       bool (R, n)         row r: its ``where:`` expression was undefined (counted as failing)
+``m.<name>``        float32 (n,)        per-sample measurement ``<name>`` (``meta.measurements``)
+``features``        float16 (n_f, d)    feature vectors (``meta.features``), finite samples only
+``features_index``  int64 (n_f,)        sample index of each feature row
+``grid``            uint8 (G, C, h, w)  thumbnails of the sample grid (see below)
+``grid_index``      int64 (G,)          sample index of each grid cell
+``grid_label``      int64 (G,)          asked class of each cell (-1 when unconditional)
+``failing``         uint8 (F, C, h, w)  thumbnails of the failing examples named in report.json
+``failing_index``   int64 (F,)          sample index of each failing thumbnail
+==================  ==================  ================================================
+
+Absent keys mean "not measured in this run": no features when the spec asks for no
+metric or training set, no grid or failing thumbnails when nothing was observed.
+``features`` falls back to float32 (``meta.features.dtype``) where float16 would
+overflow. Thumbnails are the samples as drawn, clamped to [0, 1] and scaled to 0..255,
+area-averaged down so the longer side is at most ``THUMB_SIDE`` pixels.
+
+The grid is fixed by the spec, never by chance: for a class-conditional subject, one
+row per asked class holding the first ``GRID_COLUMNS`` sample indices asked for that
+class; otherwise the first ``GRID_ROWS * GRID_COLUMNS`` indices. Sample i is the same
+image in two runs with the same seed, so two runs show the same cells.
+
+Metadata (JSON): ``layout``, ``subject`` (the exact name), ``n``, ``requirements`` (rate
+requirement names, the rows of ``passed``), ``measurements`` (names), ``features``
+(``{"space", "dim", "dtype"}`` or null), ``thumbnail`` (``{"max_side", "source_shape"}``),
+``grid`` (``{"columns", "rows", "rule"}``), ``evalkit`` (version that wrote it).
+
+Size: about n * (8 + 8 + 2R + 4M + 2d) bytes plus thumbnails; the README states the
+measured size at n = 10,000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import registry
+from .._version import __version__
+from .._errors import DataError
+
+LAYOUT_VERSION = 1
+KIND = "samples"
+THUMB_SIDE = 64
+GRID_COLUMNS = 8
+GRID_ROWS = 4  # unconditional subjects: GRID_ROWS x GRID_COLUMNS first samples
+FOLDER = "samples"
+CLASSIFIER_MEASUREMENTS = ("predicted", "confidence")
+
+
+def subject_file_name(name: str) -> str:
+    """A file name for a subject: safe characters only, unique per name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "subject"
+    return f"{slug}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}.safetensors"
+
+
+def samples_path(report_dir: str | Path, subject: str) -> Path:
+    """Where a report folder keeps the sample record of ``subject``."""
+    return Path(report_dir) / FOLDER / subject_file_name(subject)
+
+
+def thumbnails(images: Tensor) -> Tensor:
+    """uint8 (B, C, h, w) on the CPU: clamped to [0, 1], area-averaged to <= THUMB_SIDE."""
+    x = images.detach().float()
+    x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
+    h, w = x.shape[-2:]
+    scale = THUMB_SIDE / max(h, w)
+    if scale < 1:
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = torch.nn.functional.adaptive_avg_pool2d(x, size)
+    return (x * 255).round().to(torch.uint8).cpu()
+
+
+@dataclass
+class SampleLog:
+    """Per-sample rows of one subject, gathered batch by batch (mergeable across processes).
+
+    ``requirements`` are the rate requirement names in plan order; ``measurements`` the
+    per-sample measurement names to keep; ``keep`` the failing examples per requirement.
+    """
+
+    requirements: list[str]
+    measurements: list[str]
+    keep: int
+    index: list[Tensor] = field(default_factory=list)
+    asked: list[Tensor] = field(default_factory=list)
+    passed: list[Tensor] = field(default_factory=list)  # (R, b) per batch
+    undefined: list[Tensor] = field(default_factory=list)
+    measured: dict[str, list[Tensor]] = field(default_factory=dict)
+    grid: dict[int, Tensor] = field(default_factory=dict)  # sample index -> thumbnail
+    grid_label: dict[int, int] = field(default_factory=dict)
+    failing: list[list[int]] = field(default_factory=list)  # per requirement, failing indices kept
+    failing_thumbs: dict[int, Tensor] = field(default_factory=dict)
+    source_shape: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.failing:
+            self.failing = [[] for _ in self.requirements]
+
+    def observe(self, obs, outcomes: list[tuple[Tensor, Tensor]]) -> None:
+        """Fold one batch: ``obs`` an ``Observation``, ``outcomes`` (passed, undefined) per rate requirement."""
+        idx = obs.indices.detach().cpu().long()
+        self.source_shape = list(obs.images.shape[1:])
+        self.index.append(idx)
+        if obs.labels is not None:
+            self.asked.append(obs.labels.detach().cpu().long())
+        if outcomes:
+            self.passed.append(torch.stack([ok.cpu().bool() for ok, _ in outcomes]))
+            self.undefined.append(torch.stack([u.cpu().bool() for _, u in outcomes]))
+        for name in self.measurements:
+            if name in CLASSIFIER_MEASUREMENTS and obs.classifier_fn is None:
+                continue  # this subject runs no classifier (e.g. no asked labels)
+            value = registry.measurements.get(name).obj(obs)
+            self.measured.setdefault(name, []).append(torch.as_tensor(value).detach().cpu().float().reshape(-1))
+        self._keep_grid(obs, idx)
+        self._keep_failing(obs, idx, outcomes)
+
+    def _keep_grid(self, obs, idx: Tensor) -> None:
+        labels = obs.labels.detach().cpu().long() if obs.labels is not None else torch.full_like(idx, -1)
+        cap = GRID_COLUMNS if obs.labels is not None else GRID_ROWS * GRID_COLUMNS
+        counts: dict[int, int] = {}
+        for c in self.grid_label.values():
+            counts[c] = counts.get(c, 0) + 1
+        take = []
+        for i, (s, c) in enumerate(zip(idx.tolist(), labels.tolist())):
+            if counts.get(c, 0) < cap:
+                counts[c] = counts.get(c, 0) + 1
+                take.append((i, s, c))
+        if take:
+            thumbs = thumbnails(obs.images[[i for i, _, _ in take]])
+            for t, (_, s, c) in zip(thumbs, take):
+                self.grid[s], self.grid_label[s] = t, c
+
+    def _keep_failing(self, obs, idx: Tensor, outcomes: list[tuple[Tensor, Tensor]]) -> None:
+        want: list[int] = []
+        for r, (ok, _) in enumerate(outcomes):
+            room = self.keep - len(self.failing[r])
+            if room <= 0:
+                continue
+            rows = torch.nonzero(~ok.cpu().bool()).flatten()[:room].tolist()
+            self.failing[r] += [int(idx[i]) for i in rows]
+            want += [i for i in rows if int(idx[i]) not in self.failing_thumbs]
+        want = sorted(set(want))
+        if want:
+            for i, t in zip(want, thumbnails(obs.images[want])):
+                self.failing_thumbs[int(idx[i])] = t
+
+    def merge(self, other: "SampleLog") -> "SampleLog":
+        """The log of both shards' samples (order-free: rows are sorted by index on write)."""
+        out = SampleLog(self.requirements, self.measurements, self.keep)
+        out.index, out.asked = self.index + other.index, self.asked + other.asked
+        out.passed, out.undefined = self.passed + other.passed, self.undefined + other.undefined
+        out.measured = {k: self.measured.get(k, []) + other.measured.get(k, []) for k in self.measurements}
+        grid, grid_label = {**self.grid, **other.grid}, {**self.grid_label, **other.grid_label}
+        cells = set(self._grid_cells(grid_label))  # the kept cells only: memory stays bounded batch after batch
+        out.grid = {s: t for s, t in grid.items() if s in cells}
+        out.grid_label = {s: c for s, c in grid_label.items() if s in cells}
+        out.failing = [sorted(set(a + b))[: self.keep] for a, b in zip(self.failing, other.failing)]
+        kept = {i for r in out.failing for i in r}
+        out.failing_thumbs = {i: t for i, t in {**self.failing_thumbs, **other.failing_thumbs}.items() if i in kept}
+        out.source_shape = self.source_shape or other.source_shape
+        return out
+
+    @staticmethod
+    def _grid_cells(grid_label: dict[int, int]) -> list[int]:
+        """The grid's cells: per class (in class order) its smallest sample indices, up to the cap."""
+        cap = GRID_COLUMNS if any(c >= 0 for c in grid_label.values()) else GRID_ROWS * GRID_COLUMNS
+        by_class: dict[int, list[int]] = {}
+        for s in sorted(grid_label):
+            by_class.setdefault(grid_label[s], []).append(s)
+        return [s for c in sorted(by_class) for s in by_class[c][:cap]]
+
+    def tensors(self, features: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+        """The record's tensors (see the module docstring), rows sorted by sample index."""
+        if not self.index:
+            return {"index": torch.zeros(0, dtype=torch.long)}
+        idx = torch.cat(self.index)
+        order = torch.argsort(idx)
+        out: dict[str, Tensor] = {"index": idx[order].contiguous()}
+        if self.asked:
+            out["asked"] = torch.cat(self.asked)[order].contiguous()
+        if self.passed:
+            out["passed"] = torch.cat(self.passed, dim=1)[:, order].contiguous()
+            out["undefined"] = torch.cat(self.undefined, dim=1)[:, order].contiguous()
+        for name, parts in self.measured.items():
+            out[f"m.{name}"] = torch.cat(parts)[order].contiguous()
+        out.update(self._grid_tensors())
+        kept = sorted({i for r in self.failing for i in r})
+        if kept:
+            out["failing"] = torch.stack([self.failing_thumbs[i] for i in kept]).contiguous()
+            out["failing_index"] = torch.tensor(kept, dtype=torch.long)
+        if features is not None and len(features[1]):
+            rows, fidx = features
+            half = rows.to(torch.float16)
+            ok = bool(torch.isfinite(half).all())
+            out["features"] = (half if ok else rows.float()).contiguous()
+            out["features_index"] = fidx.long().contiguous()
+        return out
+
+    def _grid_tensors(self) -> dict[str, Tensor]:
+        cells = self._grid_cells(self.grid_label)
+        if not cells:
+            return {}
+        return {"grid": torch.stack([self.grid[s] for s in cells]).contiguous(),
+                "grid_index": torch.tensor(cells, dtype=torch.long),
+                "grid_label": torch.tensor([self.grid_label[s] for s in cells], dtype=torch.long)}
+
+
+def measurement_names(plan) -> list[str]:
+    """The measurements worth keeping per sample: those the ``where:`` expressions read,
+    plus the classifier's prediction and confidence when a classifier runs."""
+    names: set[str] = set()
+    for rp in plan.rate_requirements:
+        if rp.expr is not None:
+            names |= set(rp.expr.names)
+    if plan.spec.classifier is not None:
+        names |= set(CLASSIFIER_MEASUREMENTS)
+    return sorted(names)
+
+
+def log_to_record(log: SampleLog, prefix: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The log as (tensors, meta) for the run's journal: every row it holds, exactly (unlike
+    ``sample_record``, which is the compact form written beside the report)."""
+    t: dict[str, Tensor] = {}
+
+    def put(name: str, parts: list[Tensor], dim: int = 0) -> None:
+        if parts:
+            t[f"{prefix}.{name}"] = torch.cat(parts, dim=dim).contiguous()
+
+    put("index", log.index)
+    put("asked", log.asked)
+    put("passed", log.passed, 1)
+    put("undefined", log.undefined, 1)
+    for name, parts in log.measured.items():
+        put(f"m.{name}", parts)
+    for name, thumbs in (("grid", log.grid), ("failing_thumbs", log.failing_thumbs)):
+        if thumbs:
+            keys = sorted(thumbs)
+            t[f"{prefix}.{name}"] = torch.stack([thumbs[k] for k in keys]).contiguous()
+            t[f"{prefix}.{name}_index"] = torch.tensor(keys, dtype=torch.long)
+    meta = {"requirements": log.requirements, "measurements": log.measurements, "keep": log.keep,
+            "failing": log.failing, "source_shape": log.source_shape, "measured": sorted(log.measured),
+            "grid_label": [[s, c] for s, c in sorted(log.grid_label.items())]}
+    return t, meta
+
+
+def log_from_record(t: dict[str, Tensor], meta: dict[str, Any], prefix: str) -> SampleLog:
+    """The log ``log_to_record`` saved."""
+    log = SampleLog(list(meta["requirements"]), list(meta["measurements"]), int(meta["keep"]))
+
+    def get(name: str) -> list[Tensor]:
+        return [t[f"{prefix}.{name}"]] if f"{prefix}.{name}" in t else []
+
+    log.index, log.asked, log.passed, log.undefined = get("index"), get("asked"), get("passed"), get("undefined")
+    log.measured = {str(m): get(f"m.{m}") for m in meta["measured"]}
+    for name in ("grid", "failing_thumbs"):
+        if f"{prefix}.{name}" in t:
+            keys = t[f"{prefix}.{name}_index"].tolist()
+            setattr(log, name, dict(zip(keys, t[f"{prefix}.{name}"].unbind(0))))
+    log.grid_label = {int(s): int(c) for s, c in meta["grid_label"]}
+    log.failing = [[int(i) for i in r] for r in meta["failing"]]
+    log.source_shape = meta["source_shape"]
+    return log
+
+
+def new_log(plan) -> SampleLog:
+    """An empty log for one subject of ``plan``."""
+    return SampleLog([rp.name for rp in plan.rate_requirements], measurement_names(plan), plan.spec.report.failing_examples)
+
+
+def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] | None = None,
+                  feature_space: str | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The subject's record, (tensors, meta), made when the subject ends: compact (float16
+    features, uint8 thumbnails), so the run can drop the subject's full state."""
+    tensors = log.tensors(features)
+    feats = tensors.get("features")
+    meta: dict[str, Any] = {
+        "layout": LAYOUT_VERSION, "subject": subject, "n": int(len(tensors["index"])),
+        "requirements": list(log.requirements), "measurements": list(log.measured),
+        "features": None if feats is None else {"space": feature_space, "dim": int(feats.shape[1]),
+                                                 "dtype": str(feats.dtype).replace("torch.", "")},
+        "thumbnail": {"max_side": THUMB_SIDE, "source_shape": log.source_shape},
+        "grid": {"columns": GRID_COLUMNS, "rows": GRID_ROWS,
+                 "rule": "first indices asked for each class (all indices when unconditional)"},
+        "evalkit": __version__,
+    }
+    return tensors, meta
+
+
+def write_records(report_dir: str | Path, records: dict[str, tuple[dict[str, Tensor], dict[str, Any]]]) -> list[Path]:
+    """Write every subject's record (atomically) under ``report_dir/samples/``; return the paths."""
+    from ..store import save_record
+
+    paths = []
+    for subject, (tensors, meta) in records.items():
+        path = samples_path(report_dir, subject)
+        save_record(path, tensors, meta, kind=KIND)
+        paths.append(path)
+    return paths
+
+
+@dataclass
+class SampleRecord:
+    """A subject's sample record, read back and checked."""
+
+    path: Path
+    meta: dict[str, Any]
+    tensors: dict[str, Tensor]
+
+    @property
+    def n(self) -> int:
+        return int(self.meta["n"])
+
+    def passed(self, requirement: str) -> Tensor | None:
+        """Per-sample pass/fail of a rate requirement (by name), or None if not recorded."""
+        try:
+            r = self.meta["requirements"].index(requirement)
+        except ValueError:
+            return None
+        return self.tensors["passed"][r] if "passed" in self.tensors else None
+
+    def thumbs(self, which: str) -> dict[int, Tensor]:
+        """Sample index -> thumbnail, for ``which`` = "grid" or "failing"."""
+        if which not in self.tensors:
+            return {}
+        return dict(zip(self.tensors[f"{which}_index"].tolist(), self.tensors[which]))
+
+
+def read_samples(report_dir: str | Path, subject: str) -> SampleRecord | None:
+    """The subject's record, None when the report has none; DataError naming the file when it is bad."""
+    from ..store import load_record
+
+    path = samples_path(report_dir, subject)
+    if not path.exists():
+        return None
+    tensors, meta = load_record(path, kind=KIND)
+    _check(path, tensors, meta, subject)
+    return SampleRecord(path, meta, tensors)
+
+
+def _check(path: Path, t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> None:
+    """Refuse a record whose tensors do not fit its metadata (hand-edited or from another layout)."""
+    def bad(why: str) -> DataError:
+        return DataError(f"{path}: not a valid sample record ({why}); re-run the spec to rebuild it")
+
+    if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
+        raise bad(f"layout {meta.get('layout') if isinstance(meta, dict) else None!r}, this evalkit reads {LAYOUT_VERSION}")
+    if meta.get("subject") != subject:
+        raise bad(f"it holds subject {meta.get('subject')!r}, not {subject!r}")
+    n, reqs = meta.get("n"), meta.get("requirements")
+    if not isinstance(n, int) or not isinstance(reqs, list) or "index" not in t or t["index"].shape != (n,):
+        raise bad("field 'n' or 'index' does not match")
+    shapes = {"asked": (n,), "passed": (len(reqs), n), "undefined": (len(reqs), n)}
+    shapes.update({f"m.{m}": (n,) for m in meta.get("measurements") or []})
+    for key, shape in shapes.items():
+        if key in t and tuple(t[key].shape) != shape:
+            raise bad(f"tensor {key!r} has shape {tuple(t[key].shape)}, expected {shape}")
+    for a, b in (("grid", "grid_index"), ("grid", "grid_label"), ("failing", "failing_index"), ("features", "features_index")):
+        if (a in t) != (b in t) or (a in t and len(t[a]) != len(t[b])):
+            raise bad(f"tensors {a!r} and {b!r} do not match")
+    for key in ("grid", "failing"):
+        if key in t and (t[key].dtype != torch.uint8 or t[key].ndim != 4):
+            raise bad(f"tensor {key!r} must be uint8 (N, C, H, W)")
+
+
+def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRecord | None]:
+    """Every subject's record (None where there is none); the first bad record raises, naming its file."""
+    return {name: read_samples(report_dir, name) for name in subjects}
+

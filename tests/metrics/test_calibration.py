@@ -1,0 +1,72 @@
+"""A fast calibration of every registered metric's interval (the full one is
+``benchmarks/calibration.py``, its table ``benchmarks/CALIBRATION.md``).
+
+One reference drawn once, 150 independent generated sets from a shifted and scaled
+Gaussian; the truth is the metric's mean over the sets (its expected value at this N
+against this reference); each side's one-sided bound at c = 0.9 should miss it in at
+most 10 % of the runs.
+
+How many runs: with 150 runs a side fails the test when it misses more than 23 times
+(15.3 %). A method that really misses at 2 (1 - c) = 20 % per side misses at most 23
+times with probability binom.cdf(23, 150, 0.2) = 0.089, so it fails with probability
+0.91; a method that misses at exactly 10 % fails with probability
+1 - binom.cdf(23, 150, 0.1) = 0.014 (the seeds are fixed, so the outcome is too).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from evalkit import registry
+from evalkit.metrics.suite import MetricInputs
+
+RUNS, MAX_MISSES, CONFIDENCE = 150, 23, 0.9
+D, N, N_REF = 8, 300, 600
+BOUNDED = ("fid", "kid", "precision", "recall", "density", "coverage", "vendi")
+
+
+def _setting(shift: float, scale: float, seed: int):
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(D, D)))[0]
+    scales = rng.gamma(2.0, 1.0, size=D)
+    scales /= np.sqrt((scales**2).mean())
+    direction = rng.normal(size=D)
+    direction /= np.linalg.norm(direction)
+    real = torch.from_numpy(((rng.normal(size=(N_REF, D)) * scales) @ basis.T).astype(np.float32))
+
+    def fake(run: int) -> torch.Tensor:
+        r = np.random.default_rng(seed * 1000 + run)
+        return torch.from_numpy(((r.normal(size=(N, D)) * scales * scale) @ basis.T + shift * direction).astype(np.float32))
+
+    return real, fake
+
+
+def _simulate(shift: float, scale: float, seed: int) -> dict[str, np.ndarray]:
+    real, fake = _setting(shift, scale, seed)
+    shared: dict = {}
+    out: dict[str, list] = {m: [] for m in BOUNDED}
+    for run in range(RUNS):
+        inputs = MetricInputs("sim", real, fake(run), seed=run % 5, requests=[(m, {}) for m in BOUNDED], shared=shared)
+        for m in BOUNDED:
+            v = registry.metrics.get(m).obj().compute(inputs, CONFIDENCE)
+            out[m].append((v.value, v.low, v.high))
+    return {m: np.array(rows) for m, rows in out.items()}
+
+
+@pytest.fixture(scope="module", params=[(0.0, 1.0, 1), (0.8, 1.15, 2)], ids=["same", "shifted"])
+def simulation(request):
+    return _simulate(*request.param)
+
+
+@pytest.mark.parametrize("metric", BOUNDED)
+def test_each_side_misses_the_expected_value_at_most_one_minus_c(simulation, metric):
+    rows = simulation[metric]
+    truth = rows[:, 0].mean()
+    low_misses, high_misses = int((rows[:, 1] > truth).sum()), int((rows[:, 2] < truth).sum())
+    assert low_misses <= MAX_MISSES and high_misses <= MAX_MISSES, (metric, low_misses, high_misses, RUNS)
+
+
+def test_every_metric_with_a_bound_is_calibrated_here():
+    # a metric added to the registry with an interval must join this test
+    bounded = {e.name for e in registry.metrics if "real" in e.info.get("needs", ()) or e.name == "vendi"}
+    assert bounded - {"cas"} == set(BOUNDED)
