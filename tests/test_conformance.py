@@ -261,6 +261,22 @@ def test_min_n_is_enforced_with_a_clear_error(world, name):
     assert "'my requirement'" in text and f"N = {below}" in text and f"at least {entry.decl.min_n}" in text
 
 
+@pytest.mark.parametrize("name", [n for n in METRICS if registry.metrics.get(n).decl.min_n > 1])
+def test_validation_refuses_a_sampling_n_below_the_declared_min_n(name, tmp_path):
+    """Before anything runs: a spec whose sampling.n is below the metric's minimum is refused at validation."""
+    from evalkit import parse_spec
+    from evalkit._errors import SpecError
+    from evalkit.plan import make_plan
+
+    min_n = registry.metrics.get(name).decl.min_n
+    at = spec_for("metric", name).replace("sampling: {n: 500, batch_size: 50}", f"sampling: {{n: {min_n}, batch_size: 1}}")
+    make_plan(parse_spec(at, str(tmp_path / "at.yaml")))  # at the minimum: accepted
+    below = at.replace(f"n: {min_n},", f"n: {min_n - 1},")
+    with pytest.raises(SpecError) as info:
+        make_plan(parse_spec(below, str(tmp_path / "below.yaml")))
+    assert any(f"needs N >= {min_n}" in p and f"sampling.n is {min_n - 1}" in p for p in info.value.problems)
+
+
 def report_with(metric: str, value: float, low: float, high: float) -> Report:
     env = Environment(python="3", platform="p", torch="t", evalkit="e", device="cpu")
     res = MetricResult(name=metric, metric=metric, value=value, lower=low, upper=high, confidence=0.95, method="m", n=100)
