@@ -23,7 +23,6 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "cli.py::_cmd_plan": (20, "cli (integrator)"),
     "api.py::run": (21, "api (integrator; grew with the journal/resume merge)"),
     "cli.py::_cmd_run": (16, "cli (integrator; grew with the journal/resume merge)"),
-    "reproduce.py::reproduce": (19, "reproduce (integrator)"),
     "metrics/functional.py::pairwise": (19, "metrics (bounds engineer)"),
     "report/html.py::class_table": (18, "report/html (compare engineer)"),
     "report/html.py::baseline_rows": (18, "report/html (compare engineer)"),
