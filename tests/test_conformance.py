@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import evalkit
 from evalkit import registry
 from evalkit._errors import RegistrationError
-from evalkit.contract import REQUIRED, Input, Measured, TooFewSamples, UndeclaredInput
+from evalkit.contract import Merge, REQUIRED, Input, Measured, TooFewSamples, UndeclaredInput
 from evalkit.data.datasets import fashion_mnist
 from evalkit.metrics.states import FeatureState
 from evalkit.metrics.suite import MetricInputs
@@ -204,8 +204,17 @@ def inputs_from(world, entry, rows: dict) -> MetricInputs:
         inp.images, inp.image_labels = rows["images"], rows["asked"]
         inp.real_images = lambda: world["ref"]
     inp.measured = {k: v for k, v in rows.items() if k in {i.name for i in readable if isinstance(i, Measured)}}
+    inp.states = {st.name: state_value(st, rows[st.name]) for st in entry.decl.states if st.name in rows}
     inp.requests = [(entry.name, FAST.get(entry.name, {}))]
     return inp
+
+
+def state_value(st, v):
+    """What the runner hands over for a declared state: (rows, sample indices) for a cat state,
+    (sum, count) for a sum state."""
+    if st.merge == Merge.SUM:
+        return v.double().sum(0), torch.tensor(len(v))
+    return v, torch.arange(len(v))
 
 
 def compute(world, name, rows, n=N):
