@@ -51,9 +51,13 @@ def _fail(entry: Any, promise: str) -> ContractViolation:
 
 
 def metric_inputs(entry: Any, rows: dict[str, torch.Tensor], *, real: torch.Tensor | None = None,
-                  num_classes: int | None = None, args: dict | None = None, seed: int = 0) -> MetricInputs:
-    """What a run hands the metric: each declared state's rows in the field its input arrives in."""
+                  num_classes: int | None = None, args: dict | None = None, seed: int = 0,
+                  real_images: Any = None, train_images: Any = None) -> MetricInputs:
+    """What a run hands the metric: each declared state's rows in the field its input arrives in.
+    ``real_images`` / ``train_images``: callables giving (uint8 images, labels), for metrics that train on images."""
     inputs = MetricInputs(entry.name, real if Input.REFERENCE in entry.readable else None, torch.empty(0, 1), seed=seed)
+    inputs.real_images = real_images if Input.REFERENCE in entry.readable else None
+    inputs.train_images = train_images if Input.TRAINING in entry.readable else None
     for state in entry.decl.states:
         if state.name not in rows:
             continue  # an optional input the test does not provide
@@ -103,9 +107,12 @@ def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: in
 
 def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None = None,
                  real: torch.Tensor | None = None, num_classes: int | None = None,
-                 confidence: float = 0.95, trials: int = 5, seed: int = 0) -> MetricValue:
+                 confidence: float = 0.95, trials: int = 5, seed: int = 0,
+                 real_images: Any = None, train_images: Any = None) -> MetricValue:
     """Check every declared promise of metric ``name`` on ``rows`` (one tensor per declared state,
-    keyed by state name: a ``measured("x")`` input's state is called ``x``); return its value on all rows."""
+    keyed by state name: a ``measured("x")`` input's state is called ``x``); return its value on all rows.
+    ``real`` gives reference features, ``num_classes`` the classifier's classes, and ``real_images`` /
+    ``train_images`` what metrics that train on images load (see ``metric_inputs``)."""
     entry = registry.metrics.get(name)
     n = _sample_count(entry, rows)
     filled, problems = entry.validate_args(dict(args or {}))
@@ -116,7 +123,8 @@ def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None 
         raise _fail(entry, "an unknown argument 'no_such_argument_' was not refused")
 
     def compute(r: dict[str, torch.Tensor], size: int) -> MetricValue:
-        inputs = metric_inputs(entry, r, real=real, num_classes=num_classes, args=filled, seed=seed)
+        inputs = metric_inputs(entry, r, real=real, num_classes=num_classes, args=filled, seed=seed,
+                               real_images=real_images, train_images=train_images)
         return entry.compute(inputs, confidence, filled, n=size, requirement="conformance")
 
     whole = compute(rows, n)
