@@ -25,13 +25,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import evalkit
 from evalkit import registry
 from evalkit._errors import RegistrationError
-from evalkit.contract import Merge, REQUIRED, Input, Measured, TooFewSamples, UndeclaredInput
+from evalkit.contract import REQUIRED, Input, Measured, TooFewSamples, UndeclaredInput
 from evalkit.data.datasets import fashion_mnist
 from evalkit.metrics.states import FeatureState
 from evalkit.metrics.suite import MetricInputs
 from evalkit.observe.context import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
 from evalkit.report.model import Environment, MetricResult, Report, SubjectResult
+from evalkit.testing import check_metric, metric_inputs
 
 registry.load_plugins()
 import contract_plugin  # noqa: E402,F401  (tests/plugins is on sys.path: registers dark_share, mean_dark_share)
@@ -190,31 +191,9 @@ def state_rows(world, entry) -> dict:
 
 
 def inputs_from(world, entry, rows: dict) -> MetricInputs:
-    """MetricInputs holding only what the metric declares (the rest stays None)."""
-    readable = set(entry.readable)
-    inp = MetricInputs("s", world["real"] if Input.REFERENCE in readable else None,
-                       rows.get("features", torch.empty(0, 1)), seed=7)
-    if Input.CLASSIFIER in readable:
-        inp.predicted, inp.num_classes = rows["predicted"], 10
-    if Input.LABELS in readable:
-        inp.asked = rows["asked"]
-    if Input.TRAINING in readable:
-        inp.memo_ratios = rows.get("memo")
-    if Input.IMAGES in readable:
-        inp.images, inp.image_labels = rows["images"], rows["asked"]
-        inp.real_images = lambda: world["ref"]
-    inp.measured = {k: v for k, v in rows.items() if k in {i.name for i in readable if isinstance(i, Measured)}}
-    inp.states = {st.name: state_value(st, rows[st.name]) for st in entry.decl.states if st.name in rows}
-    inp.requests = [(entry.name, FAST.get(entry.name, {}))]
-    return inp
-
-
-def state_value(st, v):
-    """What the runner hands over for a declared state: (rows, sample indices) for a cat state,
-    (sum, count) for a sum state."""
-    if st.merge == Merge.SUM:
-        return v.double().sum(0), torch.tensor(len(v))
-    return v, torch.arange(len(v))
+    """MetricInputs holding only what the metric declares (the rest stays None), as evalkit.testing builds them."""
+    return metric_inputs(entry, rows, real=world["real"], num_classes=10, args=FAST.get(entry.name, {}), seed=7,
+                         real_images=lambda: world["ref"])
 
 
 def compute(world, name, rows, n=N):
@@ -258,6 +237,16 @@ def test_merge_order_never_changes_a_metric(world, name):
         assert (got.value, got.low, got.high) == (whole.value, whole.low, whole.high)
 
     prop()
+
+
+@pytest.mark.parametrize("name", METRICS)
+def test_evalkit_testing_check_metric_passes_every_registered_metric(world, name):
+    """The helper a plugin's test calls holds every built-in (and the plugin) to the same promises."""
+    entry = registry.metrics.get(name)
+    rows = state_rows(world, entry)
+    got = check_metric(name, rows, args=FAST.get(name, {}), real=world["real"], num_classes=10, trials=2, seed=7,
+                       real_images=lambda: world["ref"])
+    assert got.value == compute(world, name, rows).value
 
 
 @pytest.mark.parametrize("name", METRICS)
