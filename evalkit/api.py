@@ -12,6 +12,7 @@ from ._errors import EXIT_BROKEN, UsageError
 from .report.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
+from .runner.faults import kill_point
 from .spec.load import load_spec
 from .spec.model import Spec
 
@@ -45,6 +46,7 @@ def run(
     junit: str | Path | None = None,
     overwrite: bool = False,
     time_limit: float | None = None,
+    resume: str | Path | None = None,
 ) -> Report:
     """Run a spec (a ``Spec`` or a path to YAML) and return its ``Report``.
 
@@ -59,12 +61,21 @@ def run(
     and ``report.written_to`` says where.
     With ``baseline``, every subject and requirement must pair with the baseline's
     (``UsageError`` before sampling otherwise) unless ``baseline_partial``.
+    Completed batches are journaled in ``out/journal`` as the run goes; ``resume`` (a
+    report folder) finishes the run journaled there, with the same report as a run
+    that was never stopped.
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    if resume is not None:
+        if out is not None and Path(out) != Path(resume):
+            raise UsageError(f"--resume {resume} and --out {out}: a resumed run writes into the folder it resumes; give one")
+        if overwrite:
+            raise UsageError(f"--resume {resume} and --overwrite: --overwrite would remove the journal the run resumes from")
+        out = resume
     fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n)
+    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None)
     match = None
     if base is not None:
         from .report.regression import match_baseline
@@ -77,14 +88,18 @@ def run(
     writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0
     records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
-                     sample_sink=records)
+                     out=out_dir, resume=resume is not None, sample_sink=records)
     if base is not None:
         from .report.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
     if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
+        kill_point("report")
         _write_outputs(report, spec.name, out_dir, fmts, junit, records)
+        if resume is not None and not report.interrupted:  # the partial report of the killed run is superseded
+            for stale in ("report.partial.json", "report.partial.md"):
+                (out_dir / stale).unlink(missing_ok=True)
     return report
 
 
@@ -97,14 +112,14 @@ def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
 
 
 def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
-               baseline: str | Path | None, n: int | None) -> Report | None:
+               baseline: str | Path | None, n: int | None, *, resume: bool = False) -> Report | None:
     """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
     from .preflight import RunOutputs, check_run
 
     writer = int(os.environ.get("RANK", "0")) == 0  # the group is not joined yet; torchrun names rank 0
     outputs = None
     if out_dir is not None and writer:
-        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite)
+        outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume)
     return check_run(spec, outputs, baseline, n=n).baseline
 
 

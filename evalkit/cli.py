@@ -6,6 +6,7 @@ Exit codes (every verb):
   2  the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
   3  the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
+  143  terminated (SIGTERM); the same, and `evalkit run SPEC --resume DIR` finishes the run
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ EXIT_CODES = """exit codes:
   2    the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
   3    the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
+  143  terminated (SIGTERM): as 130; `evalkit run SPEC --resume DIR` finishes the run
 """
 
 
@@ -81,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reuse an existing --out folder: first remove the files evalkit's manifest there lists")
     r.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
                    help="break a subject that takes longer than this to build and sample (exit 3) [the spec's]")
+    r.add_argument("--resume", metavar="DIR", help="finish the run journaled in report folder DIR (after a kill or SIGTERM)")
+
+    rj = sub.add_parser("rejudge", help="judge a finished run's saved states against a changed spec (no sampling)",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Judge the run in report folder RUN against SPEC without sampling again: new\n"
+                        "thresholds, confidences, or metrics computable from the saved features. A requirement\n"
+                        "that needs what the run did not save is refused with the reason (exit 2).")
+    rj.add_argument("run", metavar="RUN", help="the report folder of a finished run (it holds journal/)")
+    rj.add_argument("spec", metavar="SPEC", help="the changed spec (YAML)")
+    rj.add_argument("--out", metavar="DIR", help="where to write the new report [RUN/rejudged]")
+    rj.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
+    rj.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
+                    help="report files to write (repeatable) [the spec's report.formats]")
+    rj.add_argument("--quiet", "-q", action="store_true", help="no table")
+    rj.add_argument("--device", default="cpu", help="device for the reference features [cpu]")
 
     v = sub.add_parser("validate", help="check specs without running them", formatter_class=_formatter, epilog=EXIT_CODES,
                        description="Validate each SPEC: YAML, fields, names of checks/metrics/models, arguments.\n"
@@ -201,11 +218,11 @@ def _cmd_run(args) -> int:
         outputs = RunOutputs(Path(args.out), args.formats or [], Path(args.junit) if args.junit else None,
                              args.overwrite) if args.out else None
         raise with_spec_problems(exc, outputs, args.baseline) from None
-    out = Path(args.out) if args.out else default_out_dir(spec)
+    out = Path(args.resume or args.out) if (args.resume or args.out) else default_out_dir(spec)
     report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                  baseline_partial=args.baseline_partial,
                  formats=args.formats, progress=not args.quiet, cache=not args.no_cache,
-                 junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit)
+                 junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
     from .runner import process_rank
 
     if process_rank()[0] != 0:
@@ -223,6 +240,21 @@ def _cmd_run(args) -> int:
             if s.error:
                 named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
                 print(f"evalkit: {_visible(named)}", file=sys.stderr)
+    return report.exit_code
+
+
+def _cmd_rejudge(args) -> int:
+    from .report.render import write_report
+    from .runner.rejudge import rejudge
+    from .spec.load import load_spec
+
+    spec = load_spec(args.spec)
+    report = rejudge(args.run, spec, device=args.device, strict=args.strict)
+    out = Path(args.out) if args.out else Path(args.run) / "rejudged"
+    write_report(report, out, args.formats or list(spec.report.formats))
+    if not args.quiet:
+        print(_table(report))
+        print(f"\nreport: {out}/report.json")
     return report.exit_code
 
 
@@ -496,6 +528,7 @@ _VERBS = {
     "list": _cmd_list,
     "plan": _cmd_plan,
     "reproduce": _cmd_reproduce,
+    "rejudge": _cmd_rejudge,
     "render": _cmd_render,
     "train": _cmd_train,
     "compare": _cmd_compare,

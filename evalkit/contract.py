@@ -168,8 +168,18 @@ class Arg:
             try:
                 value = TypeAdapter(self.type).validate_python(value, strict=False)
             except ValidationError as exc:
-                why = exc.errors()[0]["msg"] if exc.errors() else "invalid"
-                raise ValueError(f"{owner} argument {self.name!r} must be {self.type_name()}, got {value!r} ({why})") from None
+                first = exc.errors()[0] if exc.errors() else {"msg": "invalid", "type": ""}
+                if not (first["type"].startswith(("greater_than", "less_than")) and self._bounded()):
+                    raise ValueError(f"{owner} argument {self.name!r} must be {self.type_name()}, "
+                                     f"got {value!r} ({first['msg']})") from None
+                # a bound an Annotated type states: convert to the bare type, and the bounds say it in the house's words
+                value = TypeAdapter(typing.get_args(self.type)[0]).validate_python(value, strict=False)
+        return self._within_bounds(value, owner)
+
+    def _bounded(self) -> bool:
+        return any(b is not None for b in (self.ge, self.gt, self.le, self.lt))
+
+    def _within_bounds(self, value: Any, owner: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             for op, bound, ok in (
                 (">=", self.ge, lambda v, b: v >= b),
@@ -243,8 +253,23 @@ def args_from_signature(fn: Callable, *, keyword_only: bool = True, skip: tuple[
         if p.kind not in kinds or p.name in skip:
             continue
         default = REQUIRED if p.default is inspect.Parameter.empty else p.default
-        out.append(Arg(p.name, hints.get(p.name, Any), default))
+        hint = hints.get(p.name, Any)
+        out.append(Arg(p.name, hint, default, **_bounds_of(hint)))
     return tuple(out)
+
+
+def _bounds_of(hint: Any) -> dict[str, float]:
+    """The numeric bounds an ``Annotated[float, annotated_types.Interval(ge=0, le=1)]`` (or ``Ge(0)``...) states,
+    so listings show them and the conformance test probes them (pydantic enforces them either way)."""
+    if typing.get_origin(hint) is not typing.Annotated:
+        return {}
+    out: dict[str, float] = {}
+    for meta in typing.get_args(hint)[1:]:
+        for key in ("ge", "gt", "le", "lt"):
+            value = getattr(meta, key, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = value
+    return out
 
 
 def takes_any_keyword(fn: Callable) -> bool:

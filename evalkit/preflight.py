@@ -51,6 +51,7 @@ class RunOutputs:
     formats: list[str]
     junit: Path | None = None
     overwrite: bool = False
+    resume: bool = False  # --resume: the folder holds the run's own journal, and is taken as it is
     n_subjects: int = 1
     n_requirements: int = 1
 
@@ -89,7 +90,7 @@ def _folder_problems(outputs: RunOutputs) -> list[str]:
     ancestor, blocker = _nearest_existing(out)
     if blocker is not None:
         return [f"{where}: {str(blocker)!r} is a file, so no folder can be made under it"]
-    if out.is_dir():
+    if out.is_dir() and not outputs.resume:
         stale = stale_files(out, outputs.overwrite)
         if stale:
             return [stale]

@@ -492,8 +492,8 @@ def load_plugins() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
-        except RegistrationError:
-            raise
+        except RegistrationError as exc:  # a declaration mistake: name the installed plugin too (exit 2)
+            raise RegistrationError(f"plugin {ep.name!r} (entry point {ENTRY_POINT_GROUP}: {ep.value}): {exc}") from None
         except Exception as exc:  # a broken plugin must not take the whole tool down
             log.warning("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
 

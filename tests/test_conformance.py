@@ -1,10 +1,13 @@
 """Every registered component keeps its declaration: built-ins and a plugin alike.
 
 For each check, measurement and metric (the plugin ``tests/plugins/contract_plugin.py``
-included): it runs on a batch that provides only what it declares; reading anything
-else fails; its arguments are validated against the declaration; a metric gives the
-same value whatever order its states were merged in; the baseline judges it in the
-orientation it declares; and it refuses an N below its interval method's minimum.
+included): it runs on a batch that provides only what it declares, and gives each
+sample the same value whatever batch it came in; reading anything else fails; the
+spec validation asks a spec for exactly the inputs it declares (refused without
+them, accepted without the others); its arguments are validated against the
+declaration, bounds included; a metric gives the same value whatever order its
+states were merged in; the baseline judges it in the orientation it declares; and
+it refuses an N below its interval method's minimum.
 Generators, extractors and datasets: the declaration agrees with the object loaded.
 
 The data are real: Fashion-MNIST test images stand in for generated samples, and
@@ -12,6 +15,7 @@ features, class probabilities and nearest-training distances come from the bundl
 classifier.
 """
 
+import json
 import math
 
 import pytest
@@ -56,11 +60,11 @@ def world():
             "memory": MemorizationIndex(train), "ref": (data.slice(1000, 1300), ref_labels), "ex": ex}
 
 
-def observation(world, provide: set) -> Observation:
-    """A batch that provides only ``provide`` (Input members); the rest is absent."""
-    ex, x = world["ex"], world["x"]
+def observation(world, provide: set, lo: int = 0, hi: int = N) -> Observation:
+    """A batch of samples lo..hi that provides only ``provide`` (Input members); the rest is absent."""
+    ex, x = world["ex"], world["x"][lo:hi]
     return Observation(
-        x, x.clone(), world["labels"] if Input.LABELS in provide else None, torch.arange(N),
+        x, x.clone(), world["labels"][lo:hi] if Input.LABELS in provide else None, torch.arange(lo, hi),
         (lambda imgs: (ex.features(imgs), None)) if Input.FEATURES in provide or Input.TRAINING in provide else None,
         (lambda imgs: ex.features_and_logits(imgs)[1]) if Input.CLASSIFIER in provide else None,
         world["memory"] if Input.TRAINING in provide else None,
@@ -85,6 +89,27 @@ def test_runs_on_exactly_what_it_declares(world, kind, name):
     # and the same values when everything is provided: what it does not declare does not matter
     full = entry.call(observation(world, set(Input)), defaults(entry))
     assert torch.equal(out.cpu(), full.cpu())
+
+
+@pytest.mark.parametrize("kind,name", PER_SAMPLE)
+def test_a_samples_value_never_depends_on_the_batch_it_came_in(world, kind, name):
+    """Batches are cut wherever batch_size, shards and looks fall: each sample's value must be its own.
+    (HISTORY readers compare with the samples before them, in index order, which the runner keeps.)"""
+    entry = registry.REGISTRIES[kind + "s"].get(name)
+    if Input.HISTORY in entry.inputs:
+        pytest.skip("reads the subject's earlier samples by design")
+    declared = {i for i in entry.inputs if isinstance(i, Input)}
+    whole = entry.call(observation(world, declared), defaults(entry)).cpu()
+
+    @settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.integers(1, N - 1), min_size=1, max_size=4, unique=True))
+    def prop(cuts):
+        edges = [0, *sorted(cuts), N]
+        parts = [entry.call(observation(world, declared, a, b), defaults(entry)).cpu() for a, b in zip(edges, edges[1:])]
+        # features come from a network run on each batch: equal to float rounding, not bit for bit
+        torch.testing.assert_close(torch.cat(parts), whole, rtol=1e-5, atol=1e-6)
+
+    prop()
 
 
 def test_reading_an_undeclared_input_fails(world):
@@ -257,6 +282,70 @@ def test_the_baseline_judges_each_metric_in_its_declared_orientation(name):
     assert compare(better, base, {}, "b").subjects[0].regressions == []
 
 
+# ---------------------------------------------------------------- declared inputs, against the spec
+
+# every input a spec can lack: the spec's line that provides it, that line without it, the refusal's words
+LACKING = {
+    Input.TRAINING: ("training: {dataset: fashion-mnist, split: train, range: [0, 400]}\n", "", "training"),
+    Input.REFERENCE: ("reference: {dataset: fashion-mnist, split: test, range: [0, 400]}\n", "", "reference"),
+    Input.CLASSIFIER: ("classifier: fashion-classifier", "classifier: null", "classifier"),
+    Input.LABELS: ("{model: dataset, params: {range: [1000, 2000]}}", "{model: 'contract_plugin:Flat'}", "unconditional"),
+}
+FULL_SPEC = """\
+version: 1
+name: c
+reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
+training: {dataset: fashion-mnist, split: train, range: [0, 400]}
+features: fashion-classifier
+classifier: fashion-classifier
+subjects: [{model: dataset, params: {range: [1000, 2000]}}]
+sampling: {n: 500, batch_size: 50}
+requirements:
+  - REQUIREMENT
+"""
+COMPONENTS = [("check", e.name) for e in registry.checks] + [("measurement", e.name) for e in registry.measurements] + [
+    ("metric", n) for n in METRICS]
+
+
+def spec_for(kind: str, name: str) -> str:
+    req = {"check": f"{{check: {name}, at_least: 0.5}}", "measurement": f'{{where: "{name} > 0", at_least: 0.5}}',
+           "metric": f"{{metric: {name}, at_least: 0}}"}[kind]
+    return FULL_SPEC.replace("REQUIREMENT", req)
+
+
+def needed(kind: str, name: str) -> set:
+    """What a requirement on this component needs, from its declaration alone (a measured input brings its own)."""
+    entry = registry.REGISTRIES[kind + "s"].get(name)
+    out = {i for i in entry.inputs if isinstance(i, Input)}
+    for i in entry.inputs:
+        if isinstance(i, Measured):
+            out |= {j for j in registry.measurements.get(i.name).inputs if isinstance(j, Input)}
+    return out
+
+
+@pytest.mark.parametrize("kind,name", COMPONENTS)
+def test_validation_asks_the_spec_for_exactly_the_declared_inputs(kind, name, tmp_path):
+    from evalkit import parse_spec
+    from evalkit._errors import SpecError
+    from evalkit.plan import make_plan
+
+    full = spec_for(kind, name)
+    make_plan(parse_spec(full, str(tmp_path / "full.yaml")))  # everything provided: accepted
+    needs = needed(kind, name)
+    for lack, (line, without, words) in LACKING.items():
+        text = full.replace(line, without)
+        assert text != full
+        try:
+            make_plan(parse_spec(text, str(tmp_path / "lacking.yaml")))
+            refused = ""
+        except SpecError as exc:
+            refused = "\n".join(exc.problems) or str(exc)
+        if lack in needs:
+            assert refused and words in refused, f"{kind} {name} declares {lack.name}, but a spec without it was accepted"
+        else:
+            assert not refused, f"{kind} {name} does not declare {lack.name}, but a spec without it was refused: {refused}"
+
+
 # ---------------------------------------------------------------- arguments
 
 
@@ -376,5 +465,10 @@ def test_a_lower_is_better_plugin_metric_regressing_is_flagged_by_the_baseline(t
     code = main(["run", str(cur), "--out", str(tmp_path / "c"), "--baseline", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert code == 1 and "REGRESSED mean_dark_share" in out
+    worse = json.loads((tmp_path / "c" / "report.json").read_text())["subjects"][0]
+    assert worse["regressions"] == ["mean_dark_share"]
+    assert [(d["verdict"], d["higher_is_better"]) for d in worse["differences"]] == [("worse", False)]
     # and the other way round (the current run darker-free) is an improvement, not a regression
     assert main(["run", str(base), "--out", str(tmp_path / "d"), "--baseline", str(tmp_path / "c"), "--quiet"]) == 0
+    better = json.loads((tmp_path / "d" / "report.json").read_text())["subjects"][0]
+    assert better["regressions"] == [] and better["differences"][0]["current"] < better["differences"][0]["baseline"]

@@ -14,7 +14,7 @@ also those inside functions, since a lazy import is still a dependency.
     judge        judge/
     report       report/ (rendering, baseline)
     run          runner/
-    api          api.py, reproduce.py, preflight.py, outfolder.py
+    api          api.py, reproduce.py, preflight.py, outfolder.py, testing.py (contract checks for plugin tests)
     front        cli.py, __init__.py, __main__.py, pytest_plugin.py, model_cards.py
 """
 
@@ -40,7 +40,7 @@ LAYERS = [
     ("judge", ["evalkit.judge"]),
     ("report", ["evalkit.report"]),
     ("run", ["evalkit.runner", "evalkit.run"]),
-    ("api", ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder"]),
+    ("api", ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder", "evalkit.testing"]),
     ("front", ["evalkit.cli", "evalkit.__main__", "evalkit.pytest_plugin", "evalkit.model_cards", "evalkit"]),
 ]
 

@@ -19,31 +19,7 @@ def judge_rate(
         method="Clopper-Pearson, one-sided", correction=correction,
     )
     if per_class:
-        classes = sorted(per_class)
-        alpha = 1 - confidence
-        pass_adj = stats.holm([stats.pass_pvalue(*per_class[c], target) for c in classes])
-        fail_adj = stats.holm([stats.fail_pvalue(*per_class[c], target) for c in classes])
-        m = len(classes)
-        rows = []
-        for c, pp, fp in zip(classes, pass_adj, fail_adj):
-            k, nn = per_class[c]
-            v = "PASS" if pp <= alpha else ("FAIL" if fp <= alpha else "INCONCLUSIVE")
-            # Bounds shown at the Bonferroni level, the widest Holm may use.
-            rows.append(ClassResult(label=c, passed=k, n=nn, lower=stats.cp_lower(k, nn, 1 - alpha / m),
-                                    upper=stats.cp_upper(k, nn, 1 - alpha / m), verdict=v))
-        res.per_class = rows
-        if any(r.verdict == "FAIL" for r in rows):
-            res.verdict = "FAIL"
-        elif all(r.verdict == "PASS" for r in rows):
-            res.verdict = "PASS"
-        else:
-            res.verdict = "INCONCLUSIVE"
-        res.correction = ((correction + "; ") if correction else "") + f"Holm over {m} classes"
-        if res.verdict == "INCONCLUSIVE":
-            worst = [stats.samples_to_decide(per_class[r.label][0], per_class[r.label][1], target, 1 - alpha / m)
-                     for r in rows if r.verdict == "INCONCLUSIVE"]
-            known = [w * m for w in worst if w is not None]
-            res.more_samples = max(known) if known and len(known) == len(worst) else None
+        _judge_per_class(res, per_class, target, confidence, correction)
         return res
     if verdict == "INCONCLUSIVE":
         res.more_samples = stats.samples_to_decide(passed, n, target, confidence)
@@ -52,6 +28,41 @@ def judge_rate(
             else "the observed rate equals the target; no sample size decides it"
         )
     return res
+
+
+def _judge_per_class(res: RequirementResult, per_class: dict[int, tuple[int, int]], target: float,
+                     confidence: float, correction: str | None) -> None:
+    """Decide ``res`` class by class: Holm over the classes; FAIL if any fails, PASS if all pass."""
+    alpha, m = 1 - confidence, len(per_class)
+    rows = _class_rows(per_class, target, alpha)
+    res.per_class = rows
+    if any(r.verdict == "FAIL" for r in rows):
+        res.verdict = "FAIL"
+    elif all(r.verdict == "PASS" for r in rows):
+        res.verdict = "PASS"
+    else:
+        res.verdict = "INCONCLUSIVE"
+    res.correction = ((correction + "; ") if correction else "") + f"Holm over {m} classes"
+    if res.verdict == "INCONCLUSIVE":
+        # each undecided class at the Bonferroni level; None when any of them cannot be decided by more samples
+        worst = [stats.samples_to_decide(r.passed, r.n, target, 1 - alpha / m) for r in rows if r.verdict == "INCONCLUSIVE"]
+        res.more_samples = None if None in worst else max(worst) * m
+
+
+def _class_rows(per_class: dict[int, tuple[int, int]], target: float, alpha: float) -> list[ClassResult]:
+    """One verdict per class, Holm-adjusted over the classes in both directions."""
+    classes = sorted(per_class)
+    m = len(classes)
+    pass_adj = stats.holm([stats.pass_pvalue(*per_class[c], target) for c in classes])
+    fail_adj = stats.holm([stats.fail_pvalue(*per_class[c], target) for c in classes])
+    rows = []
+    for c, pp, fp in zip(classes, pass_adj, fail_adj):
+        k, nn = per_class[c]
+        v = "PASS" if pp <= alpha else ("FAIL" if fp <= alpha else "INCONCLUSIVE")
+        # Bounds shown at the Bonferroni level, the widest Holm may use.
+        rows.append(ClassResult(label=c, passed=k, n=nn, lower=stats.cp_lower(k, nn, 1 - alpha / m),
+                                upper=stats.cp_upper(k, nn, 1 - alpha / m), verdict=v))
+    return rows
 
 
 def judge_metric(name: str, m: MetricResult, at_least: float | None, at_most: float | None) -> RequirementResult:

@@ -188,28 +188,32 @@ def _check_graph(path: Path, name: str, model: Any) -> None:
             raise _refuse(path, f"{name}: {why}")
 
 
+def _check_pt2_layout(path: Path, rels: list[str]) -> None:
+    """Only a plain torch.export layout, with a graph and each graph's payload configs."""
+    for rel in rels:
+        if rel not in _PT2_FIXED and not any(p.fullmatch(rel) for p in _PT2_PATTERNS):
+            raise _refuse(path, f"it holds {rel!r}, which is not part of a plain torch.export archive")
+    graphs = [rel[len("models/"):-len(".json")] for rel in rels if rel.startswith("models/")]
+    if not graphs:
+        raise _refuse(path, "it holds no exported graph (models/*.json)")
+    for model in graphs:  # every graph needs its payload configs, or torch falls back to legacy pickles
+        for cfg in (f"data/weights/{model}_weights_config.json", f"data/constants/{model}_constants_config.json"):
+            if cfg not in rels:
+                raise _refuse(path, f"it has no {cfg}")
+
+
 def safe_pt2_bytes(path: Path) -> io.BytesIO:
     """A checked in-memory copy of a ``.pt2`` that ``torch.export.load`` can open without unpickling."""
     zf = _open_zip(path)
     with zf:
         names = zf.namelist()
         root, rels = _split_root(path, names)
-        for rel in rels:
-            if rel not in _PT2_FIXED and not any(p.fullmatch(rel) for p in _PT2_PATTERNS):
-                raise _refuse(path, f"it holds {rel!r}, which is not part of a plain torch.export archive")
-        if not any(r.startswith("models/") for r in rels):
-            raise _refuse(path, "it holds no exported graph (models/*.json)")
+        _check_pt2_layout(path, rels)
         for name, rel in zip(names, rels):
             if rel.endswith("_weights_config.json") or rel.endswith("_constants_config.json"):
                 _check_payload_config(path, rel, _read_json(path, zf, name))
             elif rel.startswith("models/"):
                 _check_graph(path, rel, _read_json(path, zf, name))
-        for rel in rels:  # every graph needs its payload configs, or torch falls back to legacy pickles
-            if rel.startswith("models/"):
-                model = rel[len("models/"):-len(".json")]
-                for cfg in (f"data/weights/{model}_weights_config.json", f"data/constants/{model}_constants_config.json"):
-                    if cfg not in rels:
-                        raise _refuse(path, f"it has no {cfg}")
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as w:
             for info, rel in zip(zf.infolist(), rels):

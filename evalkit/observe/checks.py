@@ -42,4 +42,4 @@ def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:
 
 
 def no_duplicate(obs: Observation, *, threshold: float = 0.02) -> Tensor:
-    return obs.history.check_and_add(obs.images, threshold)
+    return ~obs.history.duplicates(obs.images, obs.indices, threshold)

@@ -21,23 +21,43 @@ class MemorizationIndex:
 
 
 class DuplicateIndex:
-    """Earlier samples of a subject, for the ``no_duplicate`` check (RMS pixel distance)."""
+    """A subject's samples by sample index, for the ``no_duplicate`` check (RMS pixel distance).
+
+    Sample i is compared with the samples of smaller index only, so the answer is a
+    function of the sample index: it does not depend on batch size, on the order batches
+    were added, or (under torchrun, where every process adds every batch) on which
+    process draws sample i. The runner adds every batch once; the batch being checked is
+    compared with itself too, so it may be added before or after.
+    """
 
     def __init__(self) -> None:
+        self.idx: list[Tensor] = []
         self.rows: list[Tensor] = []
+        self._starts: set[int] = set()
 
-    def check_and_add(self, images: Tensor, threshold: float) -> Tensor:
-        x = images.detach().flatten(1).to("cpu", torch.float32)
-        d = x.shape[1]
-        ok = torch.ones(x.shape[0], dtype=torch.bool)
-        lim = threshold**2 * d  # squared Euclidean equivalent of the RMS threshold
+    @staticmethod
+    def pixels(images: Tensor) -> Tensor:
+        return images.detach().flatten(1).to("cpu", torch.float32)
+
+    def add(self, indices: Tensor, rows: Tensor) -> None:
+        """Add a batch (its sample indices and ``pixels``); adding a batch twice is a no-op."""
+        if len(indices) == 0 or int(indices[0]) in self._starts:
+            return
+        self._starts.add(int(indices[0]))
+        self.idx.append(indices.detach().to("cpu", torch.long))
+        self.rows.append(rows)
+
+    def duplicates(self, images: Tensor, indices: Tensor, threshold: float) -> Tensor:
+        """True where a sample is within ``threshold`` (RMS over pixels) of a sample of smaller index."""
+        x = self.pixels(images)
+        own = indices.detach().to("cpu", torch.long)
+        dup = torch.zeros(x.shape[0], dtype=torch.bool)
+        lim = threshold**2 * x.shape[1]  # squared Euclidean equivalent of the RMS threshold
         x2 = x.pow(2).sum(1)
-        for prev in self.rows:
+        for prev_idx, prev in [*zip(self.idx, self.rows), (own, x)]:  # the batch itself, whether added or not
+            earlier = prev_idx[None, :] < own[:, None]
+            if not bool(earlier.any()):
+                continue
             d2 = x2[:, None] + prev.pow(2).sum(1)[None] - 2 * x @ prev.T
-            ok &= ~(d2 <= lim).any(1)
-        if x.shape[0] > 1:  # within the batch: compare each sample to the earlier ones
-            d2 = x2[:, None] + x2[None] - 2 * x @ x.T
-            earlier = torch.tril(torch.ones(x.shape[0], x.shape[0], dtype=torch.bool), diagonal=-1)
-            ok &= ~((d2 <= lim) & earlier).any(1)
-        self.rows.append(x)
-        return ok
+            dup |= ((d2 <= lim) & earlier).any(1)
+        return dup

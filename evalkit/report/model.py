@@ -9,13 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .._errors import DataError
 
-REPORT_SCHEMA_VERSION = 1
+# MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
+# ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
+# the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
+REPORT_SCHEMA_VERSION = "1.1"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
 class Record(BaseModel):
-    """Base of every record evalkit writes and reads back: unknown fields are refused."""
+    """Base of every record evalkit writes and reads back."""
 
+    # unknown fields are refused here; report.reading drops (and logs) those of a later MINOR first
     model_config = ConfigDict(extra="forbid")
 
 
@@ -198,7 +202,7 @@ class Environment(Record):
 class Report(Record):
     """The result of one `evalkit run`."""
 
-    schema_version: int = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout.")
+    schema_version: str = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout, MAJOR.MINOR.")
     name: str
     spec: dict[str, Any] = Field(description="The validated spec, in canonical form.")
     spec_sha256: str
@@ -217,6 +221,8 @@ class Report(Record):
     exit_code: int = 0
     strict: bool = Field(False, description="Run with --strict: INCONCLUSIVE counts as a failure (exit code, JUnit).")
     interrupted: bool = False
+    interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
+    rejudged_from: str | None = Field(None, description="`evalkit rejudge`: the run folder whose saved states were judged (1.1).")
 
     # where this run's files went (not part of the record): set by ``evalkit.run``
     _written_to: Path | None = PrivateAttr(None)
@@ -260,3 +266,14 @@ def read_report(path: str | Path) -> Report:
     from .reading import read_report_file
 
     return read_report_file(path)
+
+
+def schema_major(version: object) -> int | None:
+    """The MAJOR of a schema version ("1.3" -> 1; the unversioned layout's 1 -> 1), None if unreadable."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    if isinstance(version, str):
+        head = version.split(".", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return None

@@ -6,7 +6,7 @@ version or crafted. Reading it never runs code, never recurses without bound and
 lets an inconsistent count (``passed > n``, ``n = -2``) reach the statistics; every
 problem is a ``ReportFileError`` naming the file, the field path and what is wrong.
 
-Schema versions: ``schema_version`` is the *major* version of the layout. A report of
+Schema versions: ``schema_version`` is MAJOR.MINOR (``report.model``). A report of
 the same major version written by a newer evalkit may carry fields this one does not
 know; they are ignored (logged), so an older evalkit in CI still reads a newer
 baseline. A different major version, or a missing or mistyped field, is refused.
@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._errors import EXIT_USAGE, DataError
-from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult
+from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult, schema_major
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,12 @@ def _load_json(p: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ReportFileError(p, [f"a report is a JSON object, this file holds a JSON {_json_type(data)}"])
     version = data.get("schema_version")
-    if type(version) is not int:
-        raise ReportFileError(p, [f"schema_version: expected an integer, got {version!r}"])
-    if version != REPORT_SCHEMA_VERSION:
-        raise ReportFileError(p, [f"schema_version: {version}; this evalkit reads version {REPORT_SCHEMA_VERSION} "
-                                  "(compare with the evalkit that wrote it, or re-run the baseline)"])
+    ours = schema_major(REPORT_SCHEMA_VERSION)
+    if schema_major(version) != ours:
+        raise ReportFileError(p, [f"schema_version: {version!r}; this evalkit ({REPORT_SCHEMA_VERSION}) reads major version "
+                                  f"{ours} only (compare with the evalkit that wrote it, or re-run the baseline)"])
+    # the unversioned layout wrote 1: read as 1.0
+    data["schema_version"] = version if isinstance(version, str) else f"{version}.0"
     return data
 
 

@@ -183,11 +183,24 @@ class SampleLog:
         out.index, out.asked = self.index + other.index, self.asked + other.asked
         out.passed, out.undefined = self.passed + other.passed, self.undefined + other.undefined
         out.measured = {k: self.measured.get(k, []) + other.measured.get(k, []) for k in self.measurements}
-        out.grid, out.grid_label = {**self.grid, **other.grid}, {**self.grid_label, **other.grid_label}
+        grid, grid_label = {**self.grid, **other.grid}, {**self.grid_label, **other.grid_label}
+        cells = set(self._grid_cells(grid_label))  # the kept cells only: memory stays bounded batch after batch
+        out.grid = {s: t for s, t in grid.items() if s in cells}
+        out.grid_label = {s: c for s, c in grid_label.items() if s in cells}
         out.failing = [sorted(set(a + b))[: self.keep] for a, b in zip(self.failing, other.failing)]
-        out.failing_thumbs = {**self.failing_thumbs, **other.failing_thumbs}
+        kept = {i for r in out.failing for i in r}
+        out.failing_thumbs = {i: t for i, t in {**self.failing_thumbs, **other.failing_thumbs}.items() if i in kept}
         out.source_shape = self.source_shape or other.source_shape
         return out
+
+    @staticmethod
+    def _grid_cells(grid_label: dict[int, int]) -> list[int]:
+        """The grid's cells: per class (in class order) its smallest sample indices, up to the cap."""
+        cap = GRID_COLUMNS if any(c >= 0 for c in grid_label.values()) else GRID_ROWS * GRID_COLUMNS
+        by_class: dict[int, list[int]] = {}
+        for s in sorted(grid_label):
+            by_class.setdefault(grid_label[s], []).append(s)
+        return [s for c in sorted(by_class) for s in by_class[c][:cap]]
 
     def tensors(self, features: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
         """The record's tensors (see the module docstring), rows sorted by sample index."""
@@ -217,11 +230,7 @@ class SampleLog:
         return out
 
     def _grid_tensors(self) -> dict[str, Tensor]:
-        cap = GRID_COLUMNS if any(c >= 0 for c in self.grid_label.values()) else GRID_ROWS * GRID_COLUMNS
-        by_class: dict[int, list[int]] = {}
-        for s in sorted(self.grid):
-            by_class.setdefault(self.grid_label[s], []).append(s)
-        cells = [s for c in sorted(by_class) for s in by_class[c][:cap]]
+        cells = self._grid_cells(self.grid_label)
         if not cells:
             return {}
         return {"grid": torch.stack([self.grid[s] for s in cells]).contiguous(),
@@ -239,6 +248,51 @@ def measurement_names(plan) -> list[str]:
     if plan.spec.classifier is not None:
         names |= set(CLASSIFIER_MEASUREMENTS)
     return sorted(names)
+
+
+def log_to_record(log: SampleLog, prefix: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The log as (tensors, meta) for the run's journal: every row it holds, exactly (unlike
+    ``sample_record``, which is the compact form written beside the report)."""
+    t: dict[str, Tensor] = {}
+
+    def put(name: str, parts: list[Tensor], dim: int = 0) -> None:
+        if parts:
+            t[f"{prefix}.{name}"] = torch.cat(parts, dim=dim).contiguous()
+
+    put("index", log.index)
+    put("asked", log.asked)
+    put("passed", log.passed, 1)
+    put("undefined", log.undefined, 1)
+    for name, parts in log.measured.items():
+        put(f"m.{name}", parts)
+    for name, thumbs in (("grid", log.grid), ("failing_thumbs", log.failing_thumbs)):
+        if thumbs:
+            keys = sorted(thumbs)
+            t[f"{prefix}.{name}"] = torch.stack([thumbs[k] for k in keys]).contiguous()
+            t[f"{prefix}.{name}_index"] = torch.tensor(keys, dtype=torch.long)
+    meta = {"requirements": log.requirements, "measurements": log.measurements, "keep": log.keep,
+            "failing": log.failing, "source_shape": log.source_shape, "measured": sorted(log.measured),
+            "grid_label": [[s, c] for s, c in sorted(log.grid_label.items())]}
+    return t, meta
+
+
+def log_from_record(t: dict[str, Tensor], meta: dict[str, Any], prefix: str) -> SampleLog:
+    """The log ``log_to_record`` saved."""
+    log = SampleLog(list(meta["requirements"]), list(meta["measurements"]), int(meta["keep"]))
+
+    def get(name: str) -> list[Tensor]:
+        return [t[f"{prefix}.{name}"]] if f"{prefix}.{name}" in t else []
+
+    log.index, log.asked, log.passed, log.undefined = get("index"), get("asked"), get("passed"), get("undefined")
+    log.measured = {str(m): get(f"m.{m}") for m in meta["measured"]}
+    for name in ("grid", "failing_thumbs"):
+        if f"{prefix}.{name}" in t:
+            keys = t[f"{prefix}.{name}_index"].tolist()
+            setattr(log, name, dict(zip(keys, t[f"{prefix}.{name}"].unbind(0))))
+    log.grid_label = {int(s): int(c) for s, c in meta["grid_label"]}
+    log.failing = [[int(i) for i in r] for r in meta["failing"]]
+    log.source_shape = meta["source_shape"]
+    return log
 
 
 def new_log(plan) -> SampleLog:

@@ -8,6 +8,7 @@ import torch
 
 from ..plan import Plan
 from ..spec.model import Spec
+from .journal import Journal
 from .references import References
 
 
@@ -20,6 +21,7 @@ class RunContext:
     world: int = 1
     progress: bool = False
     time_limit: float | None = None  # --time-limit: overrides the spec's per-subject limits
+    journal: Journal | None = None  # OUT/journal, when the run writes one
     sample_sink: dict | None = None  # subject name -> its sample record, made as the subject ends (rank 0)
 
     @property

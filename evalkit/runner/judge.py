@@ -9,6 +9,7 @@ from ..plan import SubjectPlan
 from ..progress import task
 from ..report.model import MetricResult, RequirementResult, SubjectResult
 from .context import RunContext
+from .faults import kill_point
 from .looks import SEQUENTIAL_NOTE
 from .references import labelled_images
 from .state import SubjectState
@@ -57,7 +58,7 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
 
 def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:
     """The classifier's class count, else the largest class seen + 1."""
-    cx = ctx.refs.built_extractor(ctx.spec.classifier, shape)
+    cx = ctx.refs.extractor(ctx.spec.classifier, shape) if ctx.spec.classifier else None
     if cx is not None and cx.num_classes:
         return cx.num_classes
     return max(int(inputs.predicted.max()), int(inputs.asked.max())) + 1
@@ -70,6 +71,7 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     results = []
     bar = task(f"{sp.name}: metrics", len(ctx.plan.metric_requirements), "metric", enabled=ctx.progress and ctx.rank == 0)
     for rp in ctx.plan.metric_requirements:
+        kill_point("metrics")
         key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
             try:

@@ -3,7 +3,9 @@
 Look j of a requirement runs at the confidence that an O'Brien-Fleming-type spending
 function allows it (``stats.look_confidences``); by the union bound the verdicts of
 all looks together are wrong at most 1 - c of the time. Off when the spec has metric
-requirements (metrics are biased in N and need the planned sample size).
+requirements (metrics are biased in N and need the planned sample size). Under torchrun
+every process looks at the same counts (all processes' batches, in batch order), so all
+stop after the same batch, as one process would.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ SEQUENTIAL_NOTE = "O'Brien-Fleming-type error spending over sequential looks"
 class Looks:
     """The looks of one subject: the confidence of each requirement at each batch."""
 
-    def __init__(self, plan: Plan, n: int, batch_size: int, *, world: int = 1):
+    def __init__(self, plan: Plan, n: int, batch_size: int):
         s = plan.spec.sampling
         self.plan = plan
         self.total = -(-n // batch_size)
-        self.enabled = bool(s.sequential and not plan.metric_requirements and world == 1 and plan.rate_requirements)
+        self.enabled = bool(s.sequential and not plan.metric_requirements and plan.rate_requirements)
         self.conf: dict[int, list[float]] = {}
         if self.enabled:
             fracs = [min(1.0, (j + 1) * batch_size / n) for j in range(self.total)]

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from .._errors import EvalkitError, SpecError, SubjectError
 import torch
+from torch import Tensor
 
+from .._errors import EvalkitError, SpecError, SubjectError
 from ..observe.indexes import DuplicateIndex
 from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
@@ -18,11 +19,12 @@ from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
 from ..data.images import MAX_IMAGE_PIXELS, open_images
 from ..spec.model import MAX_CLASSES
 from .context import RunContext
+from .faults import kill_point
+from .gather import share_round
+from .journal import BatchRecord, SubjectJournal
 from .looks import Looks
 from .observe import observe_batch
-from .state import SubjectState
-from ..report.model import Look
-from ..report.trace import trace_of
+from .state import SubjectState, new_state
 
 
 def build_generator(ctx: RunContext, sp: SubjectPlan):
@@ -82,14 +84,11 @@ def check_needs(ctx: RunContext, sp: SubjectPlan, source) -> None:
             )
 
 
-def my_batches(ctx: RunContext, source, bs: int) -> Iterator[tuple[int, Batch]]:
-    """(batch number, batch) pairs this process observes: all of them, or every world-th."""
-    if ctx.world == 1:
-        yield from enumerate(source.batches(bs))
-        return
-    for j in range(ctx.rank, -(-source.n // bs), ctx.world):
-        start, stop = j * bs, min(source.n, (j + 1) * bs)
-        yield j, next(iter(source.batches(stop - start, start, stop)))
+def rounds(ctx: RunContext, total: int) -> Iterator[list[int]]:
+    """The batch numbers of each round: batch k * world + r is process r's in round k.
+    Every process walks the same rounds, so the collectives of a round line up."""
+    for first in range(0, total, ctx.world):
+        yield list(range(first, min(total, first + ctx.world)))
 
 
 @contextmanager
@@ -99,31 +98,109 @@ def progress(ctx: RunContext, sp: SubjectPlan, n: int):
         yield lambda k: bar.update(k * ctx.world)
 
 
+class BatchReader:
+    """Batch j of a source. Consecutive batches stream (each block is drawn once); a jump
+    (another process's batches, or batches found in the journal) starts a new stream.
+    ``pixel_range``: the range the subject's samples must lie in (None: not enforced)."""
+
+    def __init__(self, source, batch_size: int, subject: str = "", pixel_range: tuple[float, float] | None = None):
+        self.source, self.bs = source, batch_size
+        self.subject, self.pixel_range = subject, pixel_range
+        self._it: Iterator[Batch] | None = None
+        self._next = -1
+
+    def get(self, j: int) -> Batch:
+        if self._it is None or self._next != j:
+            self._it = iter(self.source.batches(self.bs, j * self.bs))
+        self._next = j + 1
+        return next(self._it)
+
+
+def history_rows(batch: Batch) -> tuple[Tensor, Tensor]:
+    """(sample indices, pixels) of a batch as no_duplicate compares them (non-finite values zeroed)."""
+    images = torch.nan_to_num(batch.images, nan=0.0, posinf=1.0, neginf=0.0)
+    return batch.indices.detach().cpu(), DuplicateIndex.pixels(images)
+
+
+def fold_step(ctx: RunContext, reader: BatchReader, j: int | None, state: SubjectState, history: DuplicateIndex | None,
+              shape: tuple, sj: SubjectJournal | None) -> BatchRecord | None:
+    """Batch j's contribution to the fold: from the journal, or sampled and observed (then journaled).
+    None for a process with no batch in this round."""
+    rec = None if j is None or sj is None else sj.load_batch(j)
+    batch = None
+    if j is not None and rec is None:
+        batch = reader.get(j)
+        enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), reader.pixel_range, reader.subject,
+                      int(batch.indices[0]))
+    if history is not None:  # every process sees every earlier sample, in any order
+        own = rec.history if rec is not None else (history_rows(batch) if batch is not None else None)
+        for rows in share_round(ctx, own):
+            history.add(*rows)
+    if batch is None:
+        return rec
+    delta = new_state(ctx.plan)
+    room = [ctx.keep - len(rs.failing) for rs in state.rates]
+    observe_batch(ctx, batch, delta, history, shape, room)
+    rec = BatchRecord(delta, history_rows(batch) if history is not None else None)
+    kill_point("mid-batch")
+    if sj is not None:
+        sj.write_batch(j, rec)
+    return rec
+
+
+@dataclass
+class Fold:
+    """This process's fold of a subject so far; kept current batch by batch, so a subject that
+    breaks mid-loop still reports how many samples it measured."""
+
+    state: SubjectState
+
+
 @dataclass
 class LoopEnd:
+    state: SubjectState  # this process's fold
     stopped_early: bool
     look_conf: dict[int, float] | None  # per requirement, the confidence the looks leave its verdict
-    trace: dict[str, list[Look]] | None = None  # sequential: per requirement name, the bounds at every look
+    counts: list[list[tuple[int, int]]] | None = None  # sequential: (passed, n) per requirement at every look
 
 
-def sample_loop(ctx: RunContext, sp: SubjectPlan, source, state: SubjectState, shape: tuple) -> LoopEnd:
-    """Observe the subject's batches into ``state`` until all are seen or a look decides."""
+def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: SubjectJournal | None = None,
+                fold: Fold | None = None) -> LoopEnd:
+    """Fold this process's batches into a state, round by round, until all are seen or a look
+    decides every requirement (all processes decide on the same counts, so they stop together)."""
     bs = ctx.spec.sampling.batch_size
-    looks = Looks(ctx.plan, source.n, bs, world=ctx.world)
-    history = DuplicateIndex()
+    total = -(-source.n // bs)
+    looks = Looks(ctx.plan, source.n, bs)
+    history = DuplicateIndex() if "history" in ctx.plan.needs else None
+    reader = BatchReader(source, bs, sp.name, allowed_range(ctx.plan, sp, getattr(source, "gen", None)))
+    fold = fold if fold is not None else Fold(new_state(ctx.plan))
+    seen = new_state(ctx.plan)  # every process's rate counts, for the looks
     stopped_at = None
-    pixel_range = allowed_range(ctx.plan, sp, getattr(source, "gen", None))
     counts: list[list[tuple[int, int]]] = []  # (passed, n) per requirement after every look
     with progress(ctx, sp, source.n) as advance:
-        for j, batch in my_batches(ctx, source, bs):
-            enforce_range(batch.images, torch.isfinite(batch.images).flatten(1).all(1), pixel_range, sp.name,
-                          int(batch.indices[0]))
-            observe_batch(ctx, batch, state, history, shape)
-            advance(len(batch.indices))
+        for js in rounds(ctx, total):
+            mine = js[ctx.rank] if ctx.rank < len(js) else None
+            rec = fold_step(ctx, reader, mine, fold.state, history, shape, sj)
             if looks.enabled:
-                counts.append([(rs.passed, rs.n) for rs in state.rates])
-            if looks.decided(state, j):
-                stopped_at = j
+                stopped_at = look_at_round(ctx, looks, js, rec, seen, counts)
+            if rec is not None and (stopped_at is None or mine <= stopped_at):
+                fold.state = fold.state.merge(rec.delta, ctx.keep)
+                advance(rec.delta.n)
+            if stopped_at is not None:
                 break
     final = looks.final(stopped_at)
-    return LoopEnd(stopped_at is not None, final, None if final is None else trace_of(ctx.plan, counts, looks.conf, final))
+    return LoopEnd(fold.state, stopped_at is not None, final, None if final is None else counts)
+
+
+def look_at_round(ctx: RunContext, looks: Looks, js: list[int], rec: BatchRecord | None, seen: SubjectState,
+                  counts: list[list[tuple[int, int]]]) -> int | None:
+    """Add the round's rate counts of every process to ``seen`` in batch order, looking after
+    each batch (its counts appended to ``counts`` for the report's trace); the first batch whose
+    look decides everything, or None."""
+    deltas = share_round(ctx, None if rec is None else rec.delta.rates)
+    for j, rates in zip(js, deltas):
+        seen.rates = [a.merge(b, 0) for a, b in zip(seen.rates, rates)]
+        counts.append([(rs.passed, rs.n) for rs in seen.rates])
+        if looks.decided(seen, j):
+            return j
+    return None

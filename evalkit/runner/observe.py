@@ -142,8 +142,10 @@ def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: Su
         state.measured.setdefault(name, FeatureState()).update(values[ok_rows], idx[ok_rows])
 
 
-def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex, shape: tuple) -> None:
-    """Fold one batch into ``state`` (the fold's step)."""
+def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex | None, shape: tuple,
+                  room: list[int]) -> None:
+    """Fold one batch into ``state`` (the fold's step); ``room[i]``: failing examples requirement i
+    may still keep."""
     screened = screen_values(ctx, batch)
     if screened.nonfinite:
         state.nonfinite += screened.nonfinite
@@ -151,11 +153,11 @@ def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: D
     memory = ctx.refs.memorization(shape) if "training" in ctx.plan.needs else None
     obs = Observation(screened.images, batch.images, batch.labels, batch.indices, feats_fn, classifier_fn, memory, history)
     outcomes = []
-    for rp, rs in zip(ctx.plan.rate_requirements, state.rates):
+    for rp, rs, left in zip(ctx.plan.rate_requirements, state.rates, room):
         ok, undefined = rate_outcome(rp, obs, screened)
         outcomes.append((ok, undefined))
         fold_rate(rs, ok, undefined, batch.labels)
-        keep_failing(rs, rp, obs, ok, ctx.keep)
+        keep_failing(rs, rp, obs, ok, left)
     if state.samples is not None:
         state.samples.observe(obs, outcomes)
     fold_inputs(ctx, obs, screened, state)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,24 +15,67 @@ from ..boundary import subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
 from ..report.samples import new_log, sample_record
-from ..report.trace import attach_looks
+from ..report.trace import attach_looks, trace_of
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank
 from .gather import gather_state
+from .journal import FinalRecord, Journal, JournalMismatch
 from .judge import judge_subject
-from .loop import build_source, check_needs, sample_loop
+from .looks import Looks
+from .loop import Fold, build_source, check_needs, sample_loop
 from .references import References
-from .state import RateState, SubjectState
+from .state import SubjectState, new_state
 
 log = logging.getLogger(__name__)
 
 
-def new_state(plan: Plan) -> SubjectState:
-    return SubjectState([RateState() for _ in plan.rate_requirements], samples=new_log(plan))
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
-def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: SubjectResult) -> SubjectState:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a CI runner cancelling, a scheduler's timeout); unwinds like Ctrl-C."""
+
+
+@contextmanager
+def sigterm_unwinds():
+    """Within the block, SIGTERM raises ``Terminated`` in the main thread, so the run stops
+    between two statements with its journal whole and writes ``report.partial.json``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult, fold: Fold,
+                 limit) -> FinalRecord:
+    """The subject's gathered state: from a finished journal, or by sampling (journaling as it goes)."""
+    sj = ctx.journal.subject(sp) if ctx.journal is not None else None
+    if sj is not None:
+        sj.bind(res.weights_sha256, res.image_shape)
+        final = sj.load_final()
+        if final is not None:
+            return final
+    t_loop = time.monotonic()
+    with limit.running():
+        end = sample_loop(ctx, sp, source, shape, sj, fold)
+    loop_s = time.monotonic() - t_loop
+    res.samples_per_second = round(end.state.n / loop_s, 2) if loop_s > 0 and end.state.n else None
+    final = FinalRecord(gather_state(end.state, ctx.world, ctx.keep), end.stopped_early, end.look_conf, end.counts)
+    if sj is not None and ctx.rank == 0:
+        sj.write_final(final)
+    return final
+
+
+def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: Fold) -> SubjectState:
     """Sample, observe, gather and judge one subject into ``res``; return the merged state."""
     limit = subject_time_limit(ctx.spec, sp.spec, ctx.time_limit)  # charged: building and sampling, not metrics
     with limit.running():
@@ -43,84 +89,108 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, res: 
         ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
     if "training" in ctx.plan.needs:
         ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
-    t_loop = time.monotonic()
-    with limit.running():
-        end = sample_loop(ctx, sp, source, state, shape)
-    loop_s = time.monotonic() - t_loop
-    res.stopped_early = end.stopped_early
-    res.samples_per_second = round(state.n / loop_s, 2) if loop_s > 0 and state.n else None
-    state = gather_state(state, ctx.world, ctx.keep)
-    res.n, res.nonfinite = state.n, state.nonfinite
-    judge_subject(ctx, sp, state, shape, end.look_conf, res)
-    attach_looks(res, end.trace)
-    if ctx.sample_sink is not None and ctx.rank == 0:
-        ctx.sample_sink[sp.name] = sample_record(sp.name, state.samples, state.features.value(), ctx.spec.features)
-    return state
+    final = fold_subject(ctx, sp, source, shape, res, fold, limit)
+    res.stopped_early = final.stopped_early
+    res.n, res.nonfinite = final.state.n, final.state.nonfinite
+    judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
+    if final.counts is not None:
+        attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
+    if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
+        ctx.sample_sink[sp.name] = sample_record(sp.name, final.state.samples, final.state.features.value(),
+                                                 ctx.spec.features)
+    return final.state
 
 
-def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, bool]:
-    """(result, interrupted). A subject that breaks is reported broken; the others still run."""
+def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | None]:
+    """(result, the signal that interrupted it or None). A subject that breaks is reported
+    broken and the others still run; a journal that does not fit the spec stops the run."""
     res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
                         n_planned=ctx.spec.sampling.size)
     t0 = time.monotonic()
-    state = new_state(ctx.plan)
-    interrupted = False
+    interrupted = None
+    fold = Fold(new_state(ctx.plan))
     try:
-        state = measure_subject(ctx, sp, state, res)
-    except KeyboardInterrupt:
-        res.status, res.error = "interrupted", "interrupted by the user (Ctrl-C)"
-        interrupted = True
+        measure_subject(ctx, sp, res, fold)
+    except KeyboardInterrupt as exc:
+        interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        res.status = "interrupted"
+        res.error = "terminated (SIGTERM)" if interrupted == "SIGTERM" else "interrupted by the user (Ctrl-C)"
+    except JournalMismatch:
+        raise
     except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
         res.status, res.error = "broken", subject_failure(exc)
         log.debug("subject %s broke", sp.name, exc_info=True)
-    if res.status != "ok" or not res.n:
-        res.n, res.nonfinite = state.n, state.nonfinite
+    if res.status != "ok":  # a subject that broke keeps what it measured
+        res.n, res.nonfinite = fold.state.n, fold.state.nonfinite
     res.seconds = round(time.monotonic() - t0, 3)
     return res, interrupted
 
 
 def exit_code_of(report: Report, strict: bool = False) -> int:
-    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 3 broken; 130 interrupted.
+    """0 all pass; 1 a requirement failed/regressed (or inconclusive under strict); 3 broken;
+    130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 
     Never 2: validation (``plan.make_plan``) raises every spec problem before anything runs,
     so whatever breaks a subject afterwards, whatever its type, is the run breaking."""
     subs = report.subjects
     if report.interrupted:
-        return 130
+        return SIGNAL_EXIT[report.interrupted_by or "SIGINT"]
     if any(s.status == "broken" for s in subs):
         return 3
-    verdicts = [r.verdict for s in subs for r in s.requirements]
-    if "FAIL" in verdicts or any(s.regressions for s in subs):
+    return verdict_code(report, strict)
+
+
+def verdict_code(report: Report, strict: bool) -> int:
+    """1 when a requirement failed or regressed (or, under ``strict``, is inconclusive), else 0."""
+    verdicts = {r.verdict for s in report.subjects for r in s.requirements}
+    if "FAIL" in verdicts or any(s.regressions for s in report.subjects):
         return 1
-    if strict and "INCONCLUSIVE" in verdicts:
-        return 1
-    return 0
+    return 1 if strict and "INCONCLUSIVE" in verdicts else 0
+
+
+def open_journal(plan: Plan, out: Path | str | None, resume: bool, rank: int, world: int) -> Journal | None:
+    """The run's journal in ``out`` (None when nothing is written); every process waits for it."""
+    if out is None:
+        return None
+    journal = Journal(Path(out), plan, resume=resume, writer=rank == 0)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return journal
 
 
 def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress: bool = False,
-            cache: bool = True, strict: bool = False, time_limit: float | None = None,
-            sample_sink: dict | None = None) -> Report:
-    """Plan and run ``spec``; return the Report (nothing written). Each subject's sample record
-    is put in ``sample_sink`` (subject name -> record) as the subject ends, for ``write_report``."""
+            cache: bool = True, strict: bool = False, out: Path | str | None = None, resume: bool = False,
+            time_limit: float | None = None, sample_sink: dict | None = None) -> Report:
+    """Plan and run ``spec``; return the Report. With ``out``, completed batches are journaled
+    in ``out/journal`` as they finish; ``resume`` continues the journal found there. Each
+    subject's sample record is put in ``sample_sink`` (subject name -> record) as the subject
+    ends, for ``write_report``."""
     plan = make_plan(spec, n_override=n)
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
-    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world, progress,
-                     time_limit, sample_sink)
+    journal = open_journal(plan, out, resume, rank, world)
+    ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache, progress=progress and rank == 0), rank, world,
+                     progress, journal=journal, time_limit=time_limit, sample_sink=sample_sink)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects: list[SubjectResult] = []
-    interrupted = False
-    for sp in plan.subjects:
-        r, interrupted = run_subject(ctx, sp)
-        subjects.append(r)
-        if interrupted:
-            break
+    interrupted = None
+    with sigterm_unwinds():
+        try:
+            for sp in plan.subjects:
+                r, interrupted = run_subject(ctx, sp)
+                subjects.append(r)
+                if interrupted:
+                    break
+        except Terminated:  # between two subjects
+            interrupted = "SIGTERM"
     report = Report(
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
         environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
-        interrupted=interrupted, strict=strict,
+        interrupted=interrupted is not None, interrupted_by=interrupted, strict=strict,
     )
     for note in plan.notes:
         log.warning(note)

@@ -80,10 +80,6 @@ class References:
             self._extractors[key] = make_extractor(name, shape, self.device, self.spec.base_dir)
         return self._extractors[key]
 
-    def built_extractor(self, name: str | None, shape: tuple) -> Extractor | None:
-        """The extractor if a batch has already built it (None otherwise)."""
-        return self._extractors.get((name, shape))
-
     def real_features(self, shape: tuple) -> Tensor:
         if shape not in self._real:
             data, desc, digest = open_reference(self.spec, self.spec.reference, "reference")

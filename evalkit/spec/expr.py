@@ -435,13 +435,8 @@ def _undefined(node: Node, env: Mapping[str, Tensor]) -> Tensor:
     stack = [node]
     while stack:
         n = stack.pop()
-        if n.op in ("bin", "neg", "call", "name"):
-            v = _eval(n, env)
-            out = out | ~torch.isfinite(_num(v))
-            continue
-        for a in n.args:
-            if isinstance(a, Node):
-                stack.append(a)
-            elif isinstance(a, tuple):
-                stack.extend(b for b in a if isinstance(b, Node))
+        if n.op in ("bin", "neg", "call", "name"):  # an arithmetic value: its own finiteness covers its parts
+            out = out | ~torch.isfinite(_num(_eval(n, env)))
+        else:
+            stack.extend(_children(n))
     return out

@@ -110,28 +110,31 @@ def dotted(path: tuple) -> str:
     return out or "(top level)"
 
 
-def _fields_at(model: type, loc: tuple) -> list[str]:
-    """Field names valid at ``loc`` (for 'did you mean' on unknown keys)."""
+def _is_model(t: Any) -> bool:
     from pydantic import BaseModel
 
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _model_in(annotation: Any) -> type | None:
+    """The pydantic model an annotation holds: ``Model``, ``Model | None``, ``list[Model]``, ``list[Model] | None``."""
+    args = getattr(annotation, "__args__", None) or ()
+    found = next((a for a in (annotation, *args) if _is_model(a)), None)
+    if found is None:  # one level further: list[Model] inside a union
+        found = next((x for a in args for x in (getattr(a, "__args__", None) or ()) if _is_model(x)), None)
+    return found
+
+
+def _fields_at(model: type, loc: tuple) -> list[str]:
+    """Field names valid at ``loc`` (for 'did you mean' on unknown keys)."""
     cur: Any = model
     for part in loc:
         if isinstance(part, int):
-            continue
-        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            continue  # a list index: the same model as the list's items
+        if not _is_model(cur) or part not in cur.model_fields:
             return []
-        ann = cur.model_fields[part].annotation
-        args = getattr(ann, "__args__", None) or ()
-        cur = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if cur is None:
-            for a in args:  # list[Model] and Model | None
-                inner = getattr(a, "__args__", None) or ()
-                cur = next((x for x in inner if isinstance(x, type) and issubclass(x, BaseModel)), None)
-                if cur:
-                    break
-        if cur is None:
-            return []
-    return list(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
+        cur = _model_in(cur.model_fields[part].annotation)
+    return list(cur.model_fields) if _is_model(cur) else []
 
 
 def _problems(exc: ValidationError, source: str | None, marks: Marks, data: Any) -> list[str]:
@@ -208,13 +211,8 @@ def _check_nesting(text: str, name: str) -> None:
             depth -= 1
 
 
-def parse_spec(text: str, source: str | None = None) -> Spec:
-    """Parse and validate spec text; raise ``SpecError`` listing every problem."""
-    name = source or "<spec>"
-    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
-        raise SpecError(f"{name}: file is larger than {MAX_BYTES} bytes; a spec is a short YAML file")
-    if not text.strip():
-        raise SpecError(f"{name}:1:1: the spec is empty; start with `version: 1`, a `name:`, `subjects:` and `requirements:`")
+def _compose(text: str, name: str) -> yaml.Node:
+    """The YAML node graph of ``text`` (safe composer only), or ``SpecError`` at the YAML's own mark."""
     try:
         _check_nesting(text, name)  # before compose: PyYAML composes recursively and would hit RecursionError
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -229,6 +227,11 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
         raise SpecError(f"{name}: not valid YAML: {exc}") from None
     if node is None:
         raise SpecError(f"{name}:1:1: the spec holds no YAML document; start with `version: 1`")
+    return node
+
+
+def _build(node: yaml.Node, name: str) -> tuple[dict, Marks]:
+    """Plain data and the marks of every field path; refuses what no spec holds."""
     builder = _Builder()
     try:
         data = builder.build(node, (), 0)
@@ -238,20 +241,31 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
         raise SpecError(f"{name}: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1:1: a spec is a YAML mapping (key: value lines), got a {type(data).__name__}")
+    return data, builder.marks
+
+
+def parse_spec(text: str, source: str | None = None) -> Spec:
+    """Parse and validate spec text; raise ``SpecError`` listing every problem."""
+    name = source or "<spec>"
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        raise SpecError(f"{name}: file is larger than {MAX_BYTES} bytes; a spec is a short YAML file")
+    if not text.strip():
+        raise SpecError(f"{name}:1:1: the spec is empty; start with `version: 1`, a `name:`, `subjects:` and `requirements:`")
+    data, marks = _build(_compose(text, name), name)
     if "version" in data and data["version"] != 1:
         raise SpecError(
-            f"{format_location(source, builder.marks, ('version',))}: version: this evalkit reads spec version 1, got {data['version']!r}"
+            f"{format_location(source, marks, ('version',))}: version: this evalkit reads spec version 1, got {data['version']!r}"
         )
-    plugin_problems = _import_plugins(data.get("plugins"), source, builder.marks)
+    plugin_problems = _import_plugins(data.get("plugins"), source, marks)
     if plugin_problems:
         raise SpecError(f"{name}: {len(plugin_problems)} problem(s)", plugin_problems)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        problems = _problems(exc, source, builder.marks, data)
+        problems = _problems(exc, source, marks, data)
         raise SpecError(f"{name}: {len(problems)} problem(s)", problems) from None
     spec._source = source
-    spec._marks = builder.marks
+    spec._marks = marks
     return spec
 
 

@@ -124,7 +124,7 @@ def test_other_major_schema_version_is_refused(good_report, tmp_path):
 
 
 def test_schema_version_of_the_wrong_type(good_report, tmp_path):
-    _refused(tmp_path, dict(good_report, schema_version="1"), "schema_version: expected an integer")
+    _refused(tmp_path, dict(good_report, schema_version=[1]), "schema_version: [1]", "reads major version 1 only")
 
 
 def test_nan_is_refused(good_report, tmp_path):

@@ -3,7 +3,12 @@
 ``dark_share`` is a measurement (one number per sample); ``mean_dark_share`` is a
 metric that declares it as its input, so the run folds a cat-state of its values
 and hands them over as ``inputs.measured["dark_share"]``. Lower is better.
+``mostly_dark`` is a check with a bounded argument (the conformance test probes its bounds).
 """
+
+from typing import Annotated
+
+import annotated_types
 
 import evalkit
 from evalkit import Interval, MetricValue, measured
@@ -46,3 +51,8 @@ class Flat:
 
         noise = torch.rand(n, 1, 8, 8, generator=generator, device=generator.device) * 0.02
         return (self.level + noise).clamp(0, 1)
+
+
+@evalkit.check("mostly_dark", help="At least `share` of the pixels are darker than 0.1.")
+def mostly_dark(obs, *, share: Annotated[float, annotated_types.Interval(ge=0.0, le=1.0)] = 0.5):
+    return (obs.gray < 0.1).double().mean(dim=(1, 2)) >= share

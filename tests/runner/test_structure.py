@@ -4,30 +4,10 @@ import ast
 from pathlib import Path
 
 import evalkit.runner
+from tests.mccabe import complexity
 
 PACKAGE = Path(evalkit.runner.__file__).parent
 LIMIT = 15
-
-
-def complexity(fn: ast.AST) -> int:
-    """McCabe's count: 1 + one per branch point (if/loop/except/with-less boolean operand/ternary/comprehension if).
-    Nested functions are counted on their own, as mccabe does."""
-    n = 1
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        if isinstance(node, (ast.If, ast.IfExp, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.Assert)):
-            n += 1
-        elif isinstance(node, ast.BoolOp):
-            n += len(node.values) - 1
-        elif isinstance(node, ast.comprehension):
-            n += 1 + len(node.ifs)
-        elif isinstance(node, ast.match_case):
-            n += 1
-        stack.extend(ast.iter_child_nodes(node))
-    return n
 
 
 def functions():

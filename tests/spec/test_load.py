@@ -67,6 +67,21 @@ def test_unknown_key_suggests_the_nearest():
     assert any("sampling.nn: unknown key 'nn'; did you mean 'n'?" in p and p.startswith("s.yaml:9:") for p in ps)
 
 
+@pytest.mark.parametrize("old,new,expected", [
+    # a key inside a list of models (list[Requirement]) and inside an optional model (Regression | None)
+    ("check: in_range, at_least: 0.9", "check: in_range, at_leest: 0.9",
+     "requirements[0].at_leest: unknown key 'at_leest'; did you mean 'at_least'?"),
+    ("sampling: {n: 200", "regression: {tolerence: {}}\nsampling: {n: 200",
+     "regression.tolerence: unknown key 'tolerence'; did you mean 'tolerance'?"),
+    ("  - model: dataset\n", "  - model: dataset\n    parms: {}\n",
+     "subjects[0].parms: unknown key 'parms'; did you mean 'params'?"),
+])
+def test_unknown_nested_key_suggests_the_nearest_field_of_its_model(old, new, expected):
+    text = BASIC.replace(old, new)
+    assert text != BASIC
+    assert any(expected in p for p in problems_of(text)), problems_of(text)
+
+
 @pytest.mark.parametrize(
     "old,new,expected",
     [
