@@ -169,6 +169,8 @@ class InputGuard:
         if attr == "measured" and isinstance(value, dict):
             allowed = {i.name for i in declared if isinstance(i, Measured)}
             value = _NarrowedMeasurements(value, allowed, entry)
+        elif attr == "states" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in {st.name for st in getattr(entry.decl, "states", ())}}
         return value
 
     def __setattr__(self, attr: str, value: Any) -> None:

@@ -100,11 +100,9 @@ def reproduce(report_path: str | Path, subject: str, indices: list[int] | None =
     """Regenerate samples ``indices`` (default: the failing examples) of ``subject`` as PNG files."""
     say = say or (lambda msg: None)
     report = read_report(report_path)
-    sub = report.subject(subject)
+    sub = report.subject(subject)  # an unknown subject is refused here, naming the report's subjects
     if indices is None:
-        indices = sorted({f.index for r in sub.requirements for f in r.failing})
-        if not indices:
-            raise UsageError(f"subject {subject!r} has no failing examples in the report; give sample indices")
+        indices = _failing_indices(sub, subject)
     spec_obj = _spec_for(report, report_path, subject, spec, trust_report, say)
     bad = [i for i in indices if not 0 <= i < spec_obj.sampling.size]
     if bad:
@@ -115,12 +113,24 @@ def reproduce(report_path: str | Path, subject: str, indices: list[int] | None =
     source, _ = build_source(RunContext(plan, dev, References(plan.spec, dev)), sp)
     if max(indices) >= source.n:
         raise DataError(f"sample index {max(indices)} is beyond the {source.n} samples of {subject!r}")
-    batch = source.samples(list(indices))
-    out_dir = Path(out)
-    paths = []
+    return _write_pngs(source.samples(list(indices)), subject, Path(out))
+
+
+def _failing_indices(sub, subject: str) -> list[int]:
+    """The sample indices of every failing example the report keeps for the subject."""
+    indices = sorted({f.index for r in sub.requirements for f in r.failing})
+    if not indices:
+        raise UsageError(f"subject {subject!r} has no failing examples in the report; give sample indices")
+    return indices
+
+
+def _write_pngs(batch, subject: str, out_dir: Path) -> list[Path]:
+    """One PNG a sample, named for the subject (made safe as a file name), the index and the class asked."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in subject)[:100].lstrip(".") or "subject"
-    for idx, img, lab in zip(batch.indices.tolist(), batch.images, batch.labels if batch.labels is not None else [None] * len(indices)):
-        name = f"{safe}-{idx:06d}" + (f"-class{int(lab)}" if lab is not None else "") + ".png"
-        save_png(img, out_dir / name)
-        paths.append(out_dir / name)
+    labels = batch.labels.tolist() if batch.labels is not None else [None] * len(batch.indices)
+    paths = []
+    for idx, img, lab in zip(batch.indices.tolist(), batch.images, labels):
+        path = out_dir / (f"{safe}-{idx:06d}" + (f"-class{int(lab)}" if lab is not None else "") + ".png")
+        save_png(img, path)
+        paths.append(path)
     return paths

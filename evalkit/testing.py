@@ -51,16 +51,26 @@ def _fail(entry: Any, promise: str) -> ContractViolation:
 
 
 def metric_inputs(entry: Any, rows: dict[str, torch.Tensor], *, real: torch.Tensor | None = None,
-                  num_classes: int | None = None, args: dict | None = None, seed: int = 0) -> MetricInputs:
-    """What a run hands the metric: each declared state's rows in the field its input arrives in."""
+                  num_classes: int | None = None, args: dict | None = None, seed: int = 0,
+                  real_images: Any = None, train_images: Any = None) -> MetricInputs:
+    """What a run hands the metric: each declared state's rows in the field its input arrives in.
+    ``real_images`` / ``train_images``: callables giving (uint8 images, labels), for metrics that train on images."""
     inputs = MetricInputs(entry.name, real if Input.REFERENCE in entry.readable else None, torch.empty(0, 1), seed=seed)
+    inputs.real_images = real_images if Input.REFERENCE in entry.readable else None
+    inputs.train_images = train_images if Input.TRAINING in entry.readable else None
     for state in entry.decl.states:
         if state.name not in rows:
             continue  # an optional input the test does not provide
+        v = rows[state.name]
+        # as the runner hands it over: (rows, sample indices) for a cat state, (sum, count) for a sum state
+        inputs.states[state.name] = (v.double().sum(0), torch.tensor(len(v))) if state.merge is Merge.SUM \
+            else (v, torch.arange(len(v)))
+        if state.merge is Merge.SUM:
+            continue
         if isinstance(state.source, Measured):
-            inputs.measured[state.source.name] = rows[state.name]
+            inputs.measured[state.source.name] = v
         else:
-            setattr(inputs, _FIELD_OF[state.source], rows[state.name])
+            setattr(inputs, _FIELD_OF[state.source], v)
     if Input.CLASSIFIER in entry.readable:
         inputs.num_classes = num_classes
     if Input.IMAGES in entry.readable and inputs.asked is not None:
@@ -86,12 +96,10 @@ def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: in
     edges = [0, *cuts, n]
     shards = list(zip(edges, edges[1:]))
     rnd.shuffle(shards)
-    merge_of = {s.name: s.merge for s in entry.decl.states}
     out = {}
+    # every state's rows are merged as shards of rows sorted by sample index; a sum state is
+    # summed when it is handed over (metric_inputs), so its value does not depend on the order
     for key, v in rows.items():
-        if merge_of.get(key, Merge.CAT) is not Merge.CAT:
-            raise ValueError(f"metric {entry.name!r}: state {key!r} merges by {merge_of[key]}; "
-                             "the run folds cat-states only (sum-states wait for the runner's generic fold)")
         total = FeatureState()
         for a, b in shards:
             part = FeatureState()
@@ -103,9 +111,12 @@ def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: in
 
 def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None = None,
                  real: torch.Tensor | None = None, num_classes: int | None = None,
-                 confidence: float = 0.95, trials: int = 5, seed: int = 0) -> MetricValue:
+                 confidence: float = 0.95, trials: int = 5, seed: int = 0,
+                 real_images: Any = None, train_images: Any = None) -> MetricValue:
     """Check every declared promise of metric ``name`` on ``rows`` (one tensor per declared state,
-    keyed by state name: a ``measured("x")`` input's state is called ``x``); return its value on all rows."""
+    keyed by state name: a ``measured("x")`` input's state is called ``x``); return its value on all rows.
+    ``real`` gives reference features, ``num_classes`` the classifier's classes, and ``real_images`` /
+    ``train_images`` what metrics that train on images load (see ``metric_inputs``)."""
     entry = registry.metrics.get(name)
     n = _sample_count(entry, rows)
     filled, problems = entry.validate_args(dict(args or {}))
@@ -116,7 +127,8 @@ def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None 
         raise _fail(entry, "an unknown argument 'no_such_argument_' was not refused")
 
     def compute(r: dict[str, torch.Tensor], size: int) -> MetricValue:
-        inputs = metric_inputs(entry, r, real=real, num_classes=num_classes, args=filled, seed=seed)
+        inputs = metric_inputs(entry, r, real=real, num_classes=num_classes, args=filled, seed=seed,
+                               real_images=real_images, train_images=train_images)
         return entry.compute(inputs, confidence, filled, n=size, requirement="conformance")
 
     whole = compute(rows, n)

@@ -32,6 +32,7 @@ from evalkit.metrics.suite import MetricInputs
 from evalkit.observe.context import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
 from evalkit.report.model import Environment, MetricResult, Report, SubjectResult
+from evalkit.testing import check_metric, metric_inputs
 
 registry.load_plugins()
 import contract_plugin  # noqa: E402,F401  (tests/plugins is on sys.path: registers dark_share, mean_dark_share)
@@ -190,22 +191,9 @@ def state_rows(world, entry) -> dict:
 
 
 def inputs_from(world, entry, rows: dict) -> MetricInputs:
-    """MetricInputs holding only what the metric declares (the rest stays None)."""
-    readable = set(entry.readable)
-    inp = MetricInputs("s", world["real"] if Input.REFERENCE in readable else None,
-                       rows.get("features", torch.empty(0, 1)), seed=7)
-    if Input.CLASSIFIER in readable:
-        inp.predicted, inp.num_classes = rows["predicted"], 10
-    if Input.LABELS in readable:
-        inp.asked = rows["asked"]
-    if Input.TRAINING in readable:
-        inp.memo_ratios = rows.get("memo")
-    if Input.IMAGES in readable:
-        inp.images, inp.image_labels = rows["images"], rows["asked"]
-        inp.real_images = lambda: world["ref"]
-    inp.measured = {k: v for k, v in rows.items() if k in {i.name for i in readable if isinstance(i, Measured)}}
-    inp.requests = [(entry.name, FAST.get(entry.name, {}))]
-    return inp
+    """MetricInputs holding only what the metric declares (the rest stays None), as evalkit.testing builds them."""
+    return metric_inputs(entry, rows, real=world["real"], num_classes=10, args=FAST.get(entry.name, {}), seed=7,
+                         real_images=lambda: world["ref"])
 
 
 def compute(world, name, rows, n=N):
@@ -252,6 +240,16 @@ def test_merge_order_never_changes_a_metric(world, name):
 
 
 @pytest.mark.parametrize("name", METRICS)
+def test_evalkit_testing_check_metric_passes_every_registered_metric(world, name):
+    """The helper a plugin's test calls holds every built-in (and the plugin) to the same promises."""
+    entry = registry.metrics.get(name)
+    rows = state_rows(world, entry)
+    got = check_metric(name, rows, args=FAST.get(name, {}), real=world["real"], num_classes=10, trials=2, seed=7,
+                       real_images=lambda: world["ref"])
+    assert got.value == compute(world, name, rows).value
+
+
+@pytest.mark.parametrize("name", METRICS)
 def test_min_n_is_enforced_with_a_clear_error(world, name):
     entry = registry.metrics.get(name)
     below = entry.decl.min_n - 1
@@ -259,6 +257,22 @@ def test_min_n_is_enforced_with_a_clear_error(world, name):
         entry.compute(None, 0.95, {}, n=below, requirement="my requirement")
     text = str(info.value)
     assert "'my requirement'" in text and f"N = {below}" in text and f"at least {entry.decl.min_n}" in text
+
+
+@pytest.mark.parametrize("name", [n for n in METRICS if registry.metrics.get(n).decl.min_n > 1])
+def test_validation_refuses_a_sampling_n_below_the_declared_min_n(name, tmp_path):
+    """Before anything runs: a spec whose sampling.n is below the metric's minimum is refused at validation."""
+    from evalkit import parse_spec
+    from evalkit._errors import SpecError
+    from evalkit.plan import make_plan
+
+    min_n = registry.metrics.get(name).decl.min_n
+    at = spec_for("metric", name).replace("sampling: {n: 500, batch_size: 50}", f"sampling: {{n: {min_n}, batch_size: 1}}")
+    make_plan(parse_spec(at, str(tmp_path / "at.yaml")))  # at the minimum: accepted
+    below = at.replace(f"n: {min_n},", f"n: {min_n - 1},")
+    with pytest.raises(SpecError) as info:
+        make_plan(parse_spec(below, str(tmp_path / "below.yaml")))
+    assert any(f"needs N >= {min_n}" in p and f"sampling.n is {min_n - 1}" in p for p in info.value.problems)
 
 
 def report_with(metric: str, value: float, low: float, high: float) -> Report:

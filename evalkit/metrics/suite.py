@@ -53,6 +53,9 @@ class MetricInputs:
     shared: dict | None = None
     # per-sample values of the registered measurements a metric declares as inputs
     measured: dict[str, Tensor] = field(default_factory=dict)
+    # every per-sample state the metric declares, by name: (rows, sample indices) for a cat
+    # state, (sum, count) for a sum state (narrowed to the metric's own states)
+    states: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
     # which declared input each field carries: a metric reading a field it did not

@@ -28,7 +28,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .. import __version__
+from .._version import __version__
 from .._errors import DataError, UsageError
 from .._io import atomic_write_text
 from ..plan import Plan, SubjectPlan

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
 from .._errors import DataError, SubjectError
 from ..judge.verdicts import judge_metric, judge_rate
 from ..metrics.suite import MetricInputs
@@ -29,29 +32,39 @@ def judge_rates(ctx: RunContext, state: SubjectState, look_conf: dict[int, float
     return out
 
 
+def _values(state: SubjectState, name: str) -> tuple[Tensor | None, Tensor | None]:
+    """(values, sample indices) of state ``name``, or (None, None) when nothing was folded into it."""
+    rs = state.row(name)
+    if len(rs) == 0:
+        return None, None
+    return rs.value()
+
+
 def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple) -> MetricInputs:
-    """What the metrics read: the subject's kept rows, the reference's features, shared work."""
+    """What the metrics read: the subject's declared states, the reference's features, shared work."""
     spec, plan = ctx.spec, ctx.plan
-    fake, _ = state.features.value()
-    if len(fake) == 0:
+    fake, _ = _values(state, "features")
+    if fake is None:
         raise SubjectError(f"subject {sp.name!r}: no finite samples to compute metrics on")
-    pred, _ = state.predicted.value()
-    asked, _ = state.asked.value()
-    memo, _ = state.memo.value()
+    pred, _ = _values(state, "predicted")
+    asked, asked_idx = _values(state, "asked")
+    memo, _ = _values(state, "memo")
     real = ctx.refs.real_features(shape) if "real" in plan.needs else None
     if real is not None and real.shape[1] != fake.shape[1]:
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
-    inputs = MetricInputs(sp.name, real, fake, pred if len(pred) else None, asked if len(asked) else None,
-                          10 if len(pred) else None, memo if len(memo) else None, seed=spec.sampling.seed,
+    inputs = MetricInputs(sp.name, real, fake, pred, asked, None, memo, seed=spec.sampling.seed,
                           requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
-    inputs.measured = {name: s.value()[0] for name, s in state.measured.items()}
-    if "images" in plan.metric_needs:
-        inputs.images, _ = state.images.value()
-        inputs.image_labels, _ = state.labels.value()
+    inputs.measured = {name: _values(state, name)[0] for name in plan.measured_inputs if len(state.row(name))}
+    inputs.states = {name: rs.value() for name, rs in state.rows.items()}
+    images, image_idx = _values(state, "images")
+    if images is not None:
+        inputs.images = images
+        # the asked labels of the same (finite) rows: both states are sorted by sample index
+        inputs.image_labels = asked[torch.isin(asked_idx, image_idx)] if asked is not None else None
         inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")
         inputs.train_images = (lambda: labelled_images(spec, spec.training, "training")) if spec.training else None
-    if inputs.predicted is not None and inputs.num_classes is not None:
+    if inputs.predicted is not None and inputs.asked is not None:
         inputs.num_classes = _num_classes(ctx, inputs, shape)
     return inputs
 

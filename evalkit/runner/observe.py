@@ -3,7 +3,8 @@
 ``observe_batch`` is the fold's step. It screens the batch's values, builds the
 ``Observation`` (features and classifier outputs computed lazily, once), turns every
 rate requirement into per-sample booleans and adds them to its ``RateState``, then
-keeps what the metrics read (features, predictions, memorization ratios, images).
+folds every per-sample state the metrics declare (``state.declared_states``: features,
+predictions, memorization ratios, images, measurements, a plugin's own) by its merge rule.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from ..observe.indexes import DuplicateIndex
 from ..plan import RequirementPlan
 from ..report.model import FailingExample
 from ..sample.sources import Batch
+from ..contract import Input, Measured, State
 from .context import RunContext
-from ..metrics.states import FeatureState
-from .state import RateState, SubjectState
+from .state import RateState, SubjectState, declared_states, new_row_state
 
 
 @dataclass
@@ -119,27 +120,52 @@ def keep_failing(rs: RateState, rp: RequirementPlan, obs: Observation, ok: Tenso
                                          values={n: float(v[i]) for n, v in measured.items()}))
 
 
+def _finite(obs: Observation, screened: Screened, values: Tensor) -> tuple[Tensor, Tensor]:
+    ok = screened.finite_rows
+    return values[ok.to(values.device)].detach().cpu(), obs.indices[ok.to(obs.indices.device)].detach().cpu()
+
+
+def _features(obs: Observation, screened: Screened, extractor: str) -> tuple[Tensor, Tensor]:
+    f = obs.features
+    bad = ~torch.isfinite(f).all(1) & screened.finite_rows.to(f.device)
+    if bad.any():
+        raise SubjectError(f"features of {int(bad.sum())} samples hold NaN/Inf (extractor {extractor!r})")
+    return _finite(obs, screened, f)
+
+
+def _images(obs: Observation, screened: Screened) -> tuple[Tensor, Tensor]:
+    # uint8, as the images would be saved: 4x smaller than floats, and what a CNN-based metric trains on
+    return _finite(obs, screened, (obs.images.clamp(0, 1) * 255).round().to(torch.uint8))
+
+
+def state_rows(ctx: RunContext, st: State, obs: Observation, screened: Screened) -> tuple[Tensor, Tensor] | None:
+    """The batch's rows of declared state ``st``: (values, sample indices), or None when this
+    subject cannot provide them (no classifier output or no asked labels for an unconditional
+    subject). Rows of non-finite samples are left out, except for class predictions and asked
+    labels, which every sample has."""
+    src = st.source
+    if isinstance(src, Measured):
+        return _finite(obs, screened, registry.measurements.get(src.name).call(obs))
+    if src is Input.FEATURES:
+        return _features(obs, screened, ctx.spec.features)
+    if src is Input.TRAINING:
+        return _finite(obs, screened, obs.memo[0])
+    if src is Input.IMAGES:
+        return _images(obs, screened)
+    if src is Input.CLASSIFIER:
+        ready = obs.classifier_fn is not None and obs.labels is not None
+        return (obs.probs.argmax(1).cpu(), obs.indices.cpu()) if ready else None
+    if src is Input.LABELS:
+        return None if obs.labels is None else (obs.labels.cpu(), obs.indices.cpu())
+    raise SubjectError(f"state {st.name!r} reads {src}, which no run provides per sample")
+
+
 def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: SubjectState) -> None:
-    """Keep the per-sample rows the metrics read (finite samples only)."""
-    plan, ok_rows, idx = ctx.plan, screened.finite_rows, obs.indices
-    if ctx.needs_features:
-        f = obs.features
-        bad = ~torch.isfinite(f).all(1) & ok_rows
-        if bad.any():
-            raise SubjectError(f"features of {int(bad.sum())} samples hold NaN/Inf (extractor {ctx.spec.features!r})")
-        state.features.update(f[ok_rows], idx[ok_rows.to(idx.device)])
-        if "training" in plan.needs:
-            state.memo.update(obs.memo[0][ok_rows], idx[ok_rows])
-    if "images" in plan.metric_needs and obs.labels is not None:
-        q = (obs.images[ok_rows.to(obs.images.device)].clamp(0, 1) * 255).round().to(torch.uint8)
-        state.images.update(q, idx[ok_rows])
-        state.labels.update(obs.labels.cpu()[ok_rows], idx[ok_rows])
-    if obs.classifier_fn is not None and obs.labels is not None:
-        state.predicted.update(obs.probs.argmax(1), idx)
-        state.asked.update(obs.labels.cpu(), idx)
-    for name in plan.measured_inputs:
-        values = registry.measurements.get(name).call(obs).cpu()
-        state.measured.setdefault(name, FeatureState()).update(values[ok_rows], idx[ok_rows])
+    """Fold the batch into every per-sample state the plan's metrics declare, by its merge rule."""
+    for st in declared_states(ctx.plan).values():
+        got = state_rows(ctx, st, obs, screened)
+        if got is not None:
+            state.rows.setdefault(st.name, new_row_state(st.merge)).update(*got)
 
 
 def observe_batch(ctx: RunContext, batch: Batch, state: SubjectState, history: DuplicateIndex | None, shape: tuple,

@@ -96,7 +96,7 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
     if final.counts is not None:
         attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
     if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
-        ctx.sample_sink[sp.name] = sample_record(sp.name, final.state.samples, final.state.features.value(),
+        ctx.sample_sink[sp.name] = sample_record(sp.name, final.state.samples, final.state.row("features").value(),
                                                  ctx.spec.features)
     return final.state
 

@@ -30,8 +30,6 @@ from .state import RateState, SubjectState
 
 # spec fields the saved states depend on: changing one needs new samples
 SAMPLED = ("subjects", "sampling", "features", "classifier", "reference", "training")
-# which saved rows meet a declared need
-ROWS_FOR_NEED = {"classifier": "predicted", "labels": "asked", "training": "memo", "images": "images"}
 
 
 class RejudgeRefused(UsageError):
@@ -78,20 +76,22 @@ def rate_sources(old_spec: dict, plan: Plan) -> list[int]:
 
 def check_metric_inputs(plan: Plan, state: SubjectState, subject: str) -> None:
     for rp in plan.metric_requirements:
-        if len(state.features) == 0:
+        if len(state.row("features")) == 0:
             raise RejudgeRefused(f"requirement {rp.name!r}: subject {subject!r} has no saved features "
                                  "(the run had no metric or training requirement, so none were kept)")
-        lacking = [need for need in rp.needs if need in ROWS_FOR_NEED and len(getattr(state, ROWS_FOR_NEED[need])) == 0]
+        # every state the metric declares must have been folded by the run (a state an
+        # unconditional subject cannot have, such as asked labels, is refused by validation)
+        lacking = [st.name for st in rp.metric.decl.states if st.name not in state.rows]
         if lacking:
-            raise RejudgeRefused(f"requirement {rp.name!r} needs {', '.join(lacking)} rows that the run did not save "
-                                 f"for subject {subject!r}")
+            raise RejudgeRefused(f"requirement {rp.name!r} reads the state(s) {', '.join(lacking)}, which the run did not "
+                                 f"save for subject {subject!r}")
 
 
 def remap(final: FinalRecord, sources: list[int], keep: int) -> SubjectState:
     s = final.state
     rates = [RateState(r.passed, r.n, r.undefined, {c: list(v) for c, v in r.per_class.items()}, r.failing[:keep])
              for r in (s.rates[i] for i in sources)]
-    return SubjectState(rates, s.features, s.predicted, s.asked, s.memo, s.images, s.labels, s.n, s.nonfinite)
+    return SubjectState(rates, s.rows, s.n, s.nonfinite, s.samples)
 
 
 def rejudge(out_dir: Path | str, spec: Spec, *, device: str = "cpu", strict: bool = False, cache: bool = True) -> Report:

@@ -8,10 +8,12 @@ under torchrun can be combined in any order with the same result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 import torch
 from torch import Tensor
 
+from ..contract import Input, Merge, State
 from ..metrics.states import FeatureState
 from ..report.model import FailingExample
 from ..report.samples import SampleLog, log_from_record, log_to_record, new_log
@@ -35,31 +37,86 @@ class RateState:
         return RateState(self.passed + o.passed, self.n + o.n, self.undefined + o.undefined, pc, failing)
 
 
+class SumState:
+    """A ``Merge.SUM`` state: the running sum of per-sample rows and how many were added."""
+
+    def __init__(self) -> None:
+        self.total: Tensor | None = None
+        self.count = 0
+
+    def update(self, x: Tensor, indices: Tensor) -> None:
+        part = x.detach().to("cpu", torch.float64).sum(0)
+        self.total = part if self.total is None else self.total + part
+        self.count += len(indices)
+
+    def merge(self, other: "SumState") -> "SumState":
+        out = SumState()
+        parts = [t for t in (self.total, other.total) if t is not None]
+        out.total = None if not parts else (parts[0] if len(parts) == 1 else parts[0] + parts[1])
+        out.count = self.count + other.count
+        return out
+
+    def __len__(self) -> int:
+        return self.count
+
+    def value(self) -> tuple[Tensor, Tensor]:
+        """(the sum, the number of rows summed)."""
+        return (torch.zeros(0) if self.total is None else self.total), torch.tensor(self.count)
+
+
+RowState = Union[FeatureState, SumState]
+
+
+def new_row_state(merge: Merge) -> RowState:
+    return FeatureState() if merge is Merge.CAT else SumState()
+
+
 @dataclass
 class SubjectState:
+    """One subject's fold: the rate counts, and every per-sample state the plan's metrics declare
+    (``declared_states``), by name. Which states exist comes from the declarations, not from
+    fields here: a metric with a new state needs no change to the runner."""
+
     rates: list[RateState]
-    features: FeatureState = field(default_factory=FeatureState)
-    predicted: FeatureState = field(default_factory=FeatureState)
-    asked: FeatureState = field(default_factory=FeatureState)
-    memo: FeatureState = field(default_factory=FeatureState)
-    images: FeatureState = field(default_factory=FeatureState)  # uint8, only for metrics that train on samples
-    labels: FeatureState = field(default_factory=FeatureState)
+    rows: dict[str, RowState] = field(default_factory=dict)
     n: int = 0
     nonfinite: int = 0
-    # per-sample values of the measurements metrics declare as inputs (plan.measured_inputs)
-    measured: dict[str, FeatureState] = field(default_factory=dict)
     samples: SampleLog | None = None  # per-sample rows for the sample store beside the report
 
+    def row(self, name: str) -> RowState:
+        """The state ``name`` (empty when nothing was folded into it)."""
+        return self.rows.get(name, FeatureState())
+
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
+        rows = {}
+        for k in sorted(set(self.rows) | set(o.rows)):
+            a, b = self.rows.get(k), o.rows.get(k)
+            rows[k] = a.merge(b) if a is not None and b is not None else (a if a is not None else b)
         return SubjectState(
-            [a.merge(b, keep) for a, b in zip(self.rates, o.rates)],
-            self.features.merge(o.features), self.predicted.merge(o.predicted), self.asked.merge(o.asked),
-            self.memo.merge(o.memo), self.images.merge(o.images), self.labels.merge(o.labels),
+            [a.merge(b, keep) for a, b in zip(self.rates, o.rates)], rows,
             self.n + o.n, self.nonfinite + o.nonfinite,
-            {k: self.measured.get(k, FeatureState()).merge(o.measured.get(k, FeatureState()))
-             for k in sorted(set(self.measured) | set(o.measured))},
-            self.samples.merge(o.samples) if self.samples else None,
+            self.samples.merge(o.samples) if self.samples is not None and o.samples is not None else (self.samples or o.samples),
         )
+
+
+# The features of every sample are kept whenever a metric or the training set reads them (and
+# for the sample store); a metric on images reads the asked labels of the same rows.
+_FEATURES = State("features", Input.FEATURES, Merge.CAT)
+_ASKED = State("asked", Input.LABELS, Merge.CAT)
+
+
+def declared_states(plan) -> dict[str, State]:
+    """The per-sample states the run folds for ``plan``: the union of what its metrics declare
+    (``MetricDecl.states``), by name."""
+    out: dict[str, State] = {}
+    if plan.metric_requirements or Input.TRAINING in plan.needs:
+        out["features"] = _FEATURES
+    for rp in plan.metric_requirements:
+        for st in rp.metric.decl.states:
+            out.setdefault(st.name, st)
+            if st.source is Input.IMAGES:
+                out.setdefault("asked", _ASKED)
+    return out
 
 
 def new_state(plan) -> SubjectState:
@@ -71,7 +128,7 @@ def new_state(plan) -> SubjectState:
 # A state becomes (tensors, meta) for the store: counts in the JSON meta, per-sample rows
 # (features, failing examples' measurements, which may be NaN) as tensors. Round trips are exact.
 
-_ROWS = ("features", "predicted", "asked", "memo", "images", "labels")
+
 
 
 def rate_to_record(rs: RateState, prefix: str) -> tuple[dict[str, Tensor], dict]:
@@ -106,14 +163,17 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
         t, m = rate_to_record(rs, f"rate{i}")
         tensors.update(t)
         rates.append(m)
-    for name in _ROWS:
-        fs: FeatureState = getattr(state, name)
-        if len(fs):
-            tensors[f"{name}.rows"], tensors[f"{name}.idx"] = fs.value()
-    for name, fs in state.measured.items():
-        if len(fs):
-            tensors[f"measured.{name}.rows"], tensors[f"measured.{name}.idx"] = fs.value()
-    meta = {"rates": rates, "n": state.n, "nonfinite": state.nonfinite, "measured": sorted(state.measured)}
+    kinds = {}
+    for name, rs in sorted(state.rows.items()):
+        if isinstance(rs, SumState):
+            kinds[name] = [Merge.SUM.value, rs.count]
+            if rs.total is not None:
+                tensors[f"row.{name}.total"] = rs.total.contiguous()
+        else:
+            kinds[name] = [Merge.CAT.value, len(rs)]
+            if len(rs):
+                tensors[f"row.{name}.rows"], tensors[f"row.{name}.idx"] = (t.contiguous() for t in rs.value())
+    meta = {"rates": rates, "n": state.n, "nonfinite": state.nonfinite, "rows": kinds}
     if state.samples is not None:
         t, meta["samples"] = log_to_record(state.samples, "samples")
         tensors.update(t)
@@ -123,13 +183,13 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
 def state_from_record(tensors: dict[str, Tensor], meta: dict) -> SubjectState:
     state = SubjectState([rate_from_record(tensors, m, f"rate{i}") for i, m in enumerate(meta["rates"])],
                          n=int(meta["n"]), nonfinite=int(meta["nonfinite"]))
-    for name in _ROWS:
-        if f"{name}.rows" in tensors:
-            getattr(state, name).update(tensors[f"{name}.rows"], tensors[f"{name}.idx"])
-    for name in meta.get("measured", []):
-        fs = state.measured.setdefault(str(name), FeatureState())
-        if f"measured.{name}.rows" in tensors:
-            fs.update(tensors[f"measured.{name}.rows"], tensors[f"measured.{name}.idx"])
+    for name, (merge, count) in meta["rows"].items():
+        rs = new_row_state(Merge(merge))
+        if isinstance(rs, SumState):
+            rs.total, rs.count = tensors.get(f"row.{name}.total"), int(count)
+        elif f"row.{name}.rows" in tensors:
+            rs.update(tensors[f"row.{name}.rows"], tensors[f"row.{name}.idx"])
+        state.rows[str(name)] = rs
     if meta.get("samples") is not None:
         state.samples = log_from_record(tensors, meta["samples"], "samples")
     return state

@@ -317,17 +317,7 @@ def train(
     Resumes from ``OUT/NAME/checkpoint.pt`` when it exists. ``max_steps`` stops
     early (for tests), leaving a resumable checkpoint.
     """
-    if name not in TASKS:
-        import difflib
-
-        near = difflib.get_close_matches(name, TASKS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise UsageError(f"no trainable zoo model {name!r}{hint} (choose from {', '.join(TASKS)})")
-    cfg = copy.deepcopy(DEFAULTS[name])
-    if epochs is not None:
-        cfg.epochs = epochs
-    if seed is not None:
-        cfg.seed = seed
+    cfg = _config(name, epochs, seed)
     run_dir = Path(out) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # module initialisation
@@ -342,31 +332,7 @@ def train(
     total = cfg.epochs * steps_per_epoch
 
     ckpt_path = run_dir / "checkpoint.pt"
-    step, elapsed = 0, 0.0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=True)
-        for k, m in task.modules.items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in task.optims.items():
-            o.load_state_dict(state["optims"][k])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        log.info("resumed %s at step %d", name, step)
-
-    def save_checkpoint() -> None:
-        import io
-
-        buf = io.BytesIO()
-        torch.save(
-            {
-                "modules": {k: m.state_dict() for k, m in task.modules.items()},
-                "optims": {k: o.state_dict() for k, o in task.optims.items()},
-                "step": step,
-                "elapsed": elapsed,
-            },
-            buf,
-        )
-        atomic_write_bytes(ckpt_path, buf.getvalue())
-
+    step, elapsed = _resume(task, ckpt_path, name)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -379,33 +345,91 @@ def train(
         epoch, within = divmod(step, steps_per_epoch)
         perm = torch.randperm(n, generator=_seeded(cfg.seed, 0, epoch))
         idx = perm[within * cfg.batch_size : (within + 1) * cfg.batch_size]
-        for o in task.optims.values():
-            for group in o.param_groups:
-                group["lr"] = _cosine_lr(cfg.lr if group is o.param_groups[0] else group["lr"], step, total)
-        # The discriminator runs at twice the generator's rate (TTUR); keep that ratio.
-        if "D" in task.optims:
-            for group in task.optims["D"].param_groups:
-                group["lr"] = 2 * _cosine_lr(cfg.lr, step, total)
+        _set_learning_rates(task, cfg.lr, step, total)
         losses = task.step(inputs[idx], y_all[idx], _seeded(cfg.seed, 1, step), step)
         step += 1
         elapsed = time.monotonic() - t_start
-        if bar is not None:
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-        elif step % 200 == 0:
-            log.info("%s step %d/%d %s", name, step, total, losses)
+        _show_progress(bar, name, step, total, losses)
         if step % checkpoint_every == 0:
-            save_checkpoint()
+            _save_checkpoint(task, ckpt_path, step, elapsed)
     if bar is not None:
         bar.close()
-    save_checkpoint()
+    _save_checkpoint(task, ckpt_path, step, elapsed)
     if step < total and not export_early:
         log.info("stopped at step %d of %d (max_steps); resume with the same command", step, total)
         return ckpt_path
+    return _export(name, task, cfg, run_dir, (x_all, y_all), step, elapsed)
+
+
+def _config(name: str, epochs: int | None, seed: int | None):
+    """The task's default configuration with the command line's overrides; an unknown name is refused."""
+    if name not in TASKS:
+        import difflib
+
+        near = difflib.get_close_matches(name, TASKS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise UsageError(f"no trainable zoo model {name!r}{hint} (choose from {', '.join(TASKS)})")
+    cfg = copy.deepcopy(DEFAULTS[name])
+    if epochs is not None:
+        cfg.epochs = epochs
+    if seed is not None:
+        cfg.seed = seed
+    return cfg
+
+
+def _resume(task, ckpt_path: Path, name: str) -> tuple[int, float]:
+    """(step, elapsed seconds) of the checkpoint, its modules and optimisers loaded; (0, 0.0) without one."""
+    if not ckpt_path.exists():
+        return 0, 0.0
+    state = torch.load(ckpt_path, weights_only=True)
+    for k, m in task.modules.items():
+        m.load_state_dict(state["modules"][k])
+    for k, o in task.optims.items():
+        o.load_state_dict(state["optims"][k])
+    log.info("resumed %s at step %d", name, int(state["step"]))
+    return int(state["step"]), float(state["elapsed"])
+
+
+def _save_checkpoint(task, ckpt_path: Path, step: int, elapsed: float) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "modules": {k: m.state_dict() for k, m in task.modules.items()},
+            "optims": {k: o.state_dict() for k, o in task.optims.items()},
+            "step": step,
+            "elapsed": elapsed,
+        },
+        buf,
+    )
+    atomic_write_bytes(ckpt_path, buf.getvalue())
+
+
+def _set_learning_rates(task, lr: float, step: int, total: int) -> None:
+    for o in task.optims.values():
+        for group in o.param_groups:
+            group["lr"] = _cosine_lr(lr if group is o.param_groups[0] else group["lr"], step, total)
+    # The discriminator runs at twice the generator's rate (TTUR); keep that ratio.
+    if "D" in task.optims:
+        for group in task.optims["D"].param_groups:
+            group["lr"] = 2 * _cosine_lr(lr, step, total)
+
+
+def _show_progress(bar, name: str, step: int, total: int, losses: dict) -> None:
+    if bar is not None:
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+    elif step % 200 == 0:
+        log.info("%s step %d/%d %s", name, step, total, losses)
+
+
+def _export(name: str, task, cfg, run_dir: Path, data: tuple, step: int, elapsed: float) -> Path:
+    """The trained modules as ``NAME.safetensors`` with their training record beside (``training.json``)."""
     for m in task.modules.values():
         m.eval()
-    summary = task.finish(x_all, y_all)
+    summary = task.finish(*data)
     modules, meta = task.export()
     info = {
         "name": name,

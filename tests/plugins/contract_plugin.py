@@ -1,4 +1,4 @@
-"""A plugin written from docs/plugins.md alone: a new per-sample input and a metric reading it, one file.
+"""A plugin in the shape docs/plugins.md teaches: a new per-sample input and a metric reading it, one file.
 
 ``dark_share`` is a measurement (one number per sample); ``mean_dark_share`` is a
 metric that declares it as its input, so the run folds a cat-state of its values
