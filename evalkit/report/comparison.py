@@ -378,18 +378,8 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
     """
     from ..judge.compare import holm
 
-    if bootstrap < 0 or bootstrap == 1:
-        raise UsageError(f"--bootstrap must be 0 (the paired delta method) or a number of replicates >= 2, got {bootstrap}")
-    reasons = not_comparable(contenders)
-    if reasons and not force:
-        raise UsageError("these reports cannot be compared:\n  " + "\n  ".join(reasons)
-                         + "\nfix: compare reports of one reference and feature space, or pass --force "
-                         "(the table is then labelled not comparable)")
-    confs = sorted({float(c.report.spec.get("confidence", 0.95)) for c in contenders})
-    confidence = confs[-1]
-    notes = []
-    if len(confs) > 1:
-        notes.append(f"the reports' specs ask for confidences {confs}; the table holds at the highest, {confidence:g}")
+    reasons = _refusals(contenders, force, bootstrap)
+    confidence, notes = _confidence(contenders)
     rates, _ = _names(contenders)
     table = _Table(ReferenceFeatures(), bootstrap)
     for i, a in enumerate(contenders):
@@ -407,6 +397,26 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
         ranking_note=ranking_note if not reasons else "no ranking: the reports are not comparable",
         notes=notes + table.notes(),
     )
+
+
+def _refusals(contenders: list[Contender], force: bool, bootstrap: int) -> list[str]:
+    """Why the reports are not comparable (allowed with ``force``); UsageError where nothing may run."""
+    if bootstrap < 0 or bootstrap == 1:
+        raise UsageError(f"--bootstrap must be 0 (the paired delta method) or a number of replicates >= 2, got {bootstrap}")
+    reasons = not_comparable(contenders)
+    if reasons and not force:
+        raise UsageError("these reports cannot be compared:\n  " + "\n  ".join(reasons)
+                         + "\nfix: compare reports of one reference and feature space, or pass --force "
+                         "(the table is then labelled not comparable)")
+    return reasons
+
+
+def _confidence(contenders: list[Contender]) -> tuple[float, list[str]]:
+    """The table's confidence (the highest the reports' specs ask) and a note when they differ."""
+    confs = sorted({float(c.report.spec.get("confidence", 0.95)) for c in contenders})
+    if len(confs) == 1:
+        return confs[0], []
+    return confs[-1], [f"the reports' specs ask for confidences {confs}; the table holds at the highest, {confs[-1]:g}"]
 
 
 @dataclass
