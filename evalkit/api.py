@@ -67,12 +67,7 @@ def run(
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    if resume is not None:
-        if out is not None and Path(out) != Path(resume):
-            raise UsageError(f"--resume {resume} and --out {out}: a resumed run writes into the folder it resumes; give one")
-        if overwrite:
-            raise UsageError(f"--resume {resume} and --overwrite: --overwrite would remove the journal the run resumes from")
-        out = resume
+    out = _resume_folder(resume, out, overwrite)
     fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
     base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None)
@@ -81,11 +76,11 @@ def run(
         from .report.regression import match_baseline
 
         match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
-    if overwrite and out_dir is not None and int(os.environ.get("RANK", "0")) == 0 and out_dir.is_dir():
+    writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
+    if overwrite and writer and out_dir.is_dir():
         from .outfolder import clear_previous
 
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
-    writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0
     records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
                      out=out_dir, resume=resume is not None, sample_sink=records)
@@ -94,13 +89,29 @@ def run(
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
-    if out_dir is not None and process_rank()[0] == 0:  # under torchrun only rank 0 writes
-        kill_point("report")
-        _write_outputs(report, spec.name, out_dir, fmts, junit, records)
-        if resume is not None and not report.interrupted:  # the partial report of the killed run is superseded
-            for stale in ("report.partial.json", "report.partial.md"):
-                (out_dir / stale).unlink(missing_ok=True)
+    if out_dir is not None and process_rank()[0] == 0:
+        _finish(report, spec.name, out_dir, fmts, junit, records, resumed=resume is not None)
     return report
+
+
+def _resume_folder(resume: str | Path | None, out: str | Path | None, overwrite: bool) -> str | Path | None:
+    """The folder the run writes: ``resume``'s when resuming (which excludes another --out and --overwrite)."""
+    if resume is None:
+        return out
+    if out is not None and Path(out) != Path(resume):
+        raise UsageError(f"--resume {resume} and --out {out}: a resumed run writes into the folder it resumes; give one")
+    if overwrite:
+        raise UsageError(f"--resume {resume} and --overwrite: --overwrite would remove the journal the run resumes from")
+    return resume
+
+
+def _finish(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None, records: dict | None,
+            *, resumed: bool) -> None:
+    kill_point("report")
+    _write_outputs(report, name, out_dir, fmts, junit, records)
+    if resumed and not report.interrupted:  # the partial report of the killed run is superseded
+        for stale in ("report.partial.json", "report.partial.md"):
+            (out_dir / stale).unlink(missing_ok=True)
 
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:

@@ -43,7 +43,7 @@ PER_SAMPLE = [("check", e.name) for e in registry.checks] + [("measurement", e.n
 METRICS = [n for n in registry.metrics.names() if registry.metrics.get(n).decl.interval.name != "retired"]
 # small settings so every metric runs in well under a second on 2 cores (args are declared, so validated too)
 FAST = {"kid": {"subsets": 5, "subset_size": 40},
-        "class_tv": {"bootstrap": 10}, "cas": {"epochs": 1}}
+        "class_tv": {"bootstrap": 20}, "cas": {"epochs": 1}}
 
 
 @pytest.fixture(scope="module")

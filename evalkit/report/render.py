@@ -52,9 +52,17 @@ def _bound(r) -> str:
 
 
 def to_markdown(report: Report) -> str:
-    lines = [f"# evalkit report: {md_text(report.name)}", ""]
+    lines = [f"# evalkit report: {md_text(report.name)}", ""] + _md_provenance(report) + [""] + _md_verdicts(report)
+    for s in report.subjects:
+        lines += _md_subject(report, s)
+    if report.baseline:
+        lines += ["## Against the baseline", "", md_block("\n".join(baseline_lines(report))), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _md_provenance(report: Report) -> list[str]:
     env = report.environment
-    lines += [
+    lines = [
         f"- spec: {md_cell_code(report.spec_path or '(in memory)')} (sha256 {md_cell_code(report.spec_sha256[:12])})",
         f"- started {report.started}, finished {report.finished}; seed {report.seed}",
         f"- device {env.device}; evalkit {env.evalkit}, torch {env.torch}, python {env.python}"
@@ -68,79 +76,91 @@ def to_markdown(report: Report) -> str:
                      + (f"; regressions judged by {md_text(report.baseline_correction)}" if report.baseline_correction else ""))
     if report.interrupted:
         lines.append("- **interrupted**: partial results")
+    return lines
+
+
+def _md_verdicts(report: Report) -> list[str]:
+    """The summary grid: requirements x subjects."""
+    names = list(dict.fromkeys(r.name for s in report.subjects for r in s.requirements))
+    if not names:
+        return []
+    lines = ["## Verdicts", "", "| requirement | " + " | ".join(md_text(s.name) for s in report.subjects) + " |",
+             "|---|" + "---|" * len(report.subjects)]
+    for name in names:
+        cells = []
+        for s in report.subjects:
+            r = next((x for x in s.requirements if x.name == name), None)
+            cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_fmt(r.value)}")
+        lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _md_subject(report: Report, s) -> list[str]:
+    bits = [f"status **{s.status}**", f"n = {s.n} of {s.n_planned}"]
+    if s.stopped_early:
+        bits.append("stopped early (sequential: every requirement decided)")
+    if s.samples_per_second:
+        bits.append(f"{s.samples_per_second:g} samples/s")
+    if s.nonfinite:
+        bits.append(f"{s.nonfinite} samples with NaN/Inf")
+    lines = [f"## {md_text(s.name)}", "", "; ".join(bits)]
+    if s.weights_sha256:
+        lines.append(f"weights sha256 {md_cell_code(s.weights_sha256[:16])}")
+    if s.error:
+        lines += ["", f"> {md_text(s.error)}"]
     lines.append("")
-    # Summary grid: subjects x requirements
-    names = []
-    for s in report.subjects:
-        for r in s.requirements:
-            if r.name not in names:
-                names.append(r.name)
-    if names:
-        lines += ["## Verdicts", "", "| requirement | " + " | ".join(md_text(s.name) for s in report.subjects) + " |",
-                  "|---|" + "---|" * len(report.subjects)]
-        for name in names:
-            cells = []
-            for s in report.subjects:
-                r = next((x for x in s.requirements if x.name == name), None)
-                cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_fmt(r.value)}")
-            lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
-        lines.append("")
-    for s in report.subjects:
-        lines += [f"## {md_text(s.name)}", ""]
-        bits = [f"status **{s.status}**", f"n = {s.n} of {s.n_planned}"]
-        if s.stopped_early:
-            bits.append("stopped early (sequential: every requirement decided)")
-        if s.samples_per_second:
-            bits.append(f"{s.samples_per_second:g} samples/s")
-        if s.nonfinite:
-            bits.append(f"{s.nonfinite} samples with NaN/Inf")
-        lines.append("; ".join(bits))
-        if s.weights_sha256:
-            lines.append(f"weights sha256 {md_cell_code(s.weights_sha256[:16])}")
-        if s.error:
-            lines += ["", f"> {md_text(s.error)}"]
-        lines.append("")
-        if s.requirements:
-            lines += ["| requirement | verdict | value | bound | interval (one-sided) | n | confidence | note |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for r in s.requirements:
-                value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-                note = md_text("; ".join(x for x in (r.message, r.correction) if x))
-                if r.more_samples is not None and not r.message:
-                    note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
-                lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | [{_fmt(r.lower)}, {_fmt(r.upper)}] "
-                             f"| {r.n if r.n is not None else '-'} | {r.confidence:.4g} | {note} |")
+    lines += _md_requirements(s) + _md_failing(report, s) + _md_metrics(s)
+    if s.regressions:
+        lines += ["Regressed against the baseline: " + ", ".join(md_text(x) for x in s.regressions), ""]
+    return lines
+
+
+def _md_requirements(s) -> list[str]:
+    if not s.requirements:
+        return []
+    lines = ["| requirement | verdict | value | bound | interval (one-sided) | n | confidence | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in s.requirements:
+        value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
+        note = md_text("; ".join(x for x in (r.message, r.correction) if x))
+        if r.more_samples is not None and not r.message:
+            note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
+        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+                     f"| {r.n if r.n is not None else '-'} | {r.confidence:.4g} | {note} |")
+    lines.append("")
+    for r in s.requirements:
+        if r.per_class:
+            lines += [f"Per class, {md_text(r.name)}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
+            lines += [f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |"
+                      for c in r.per_class]
             lines.append("")
-            for r in s.requirements:
-                if r.per_class:
-                    lines += [f"Per class, {md_text(r.name)}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
-                    for c in r.per_class:
-                        lines.append(f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |")
-                    lines.append("")
-        failing = [r for r in s.requirements if r.failing]
-        if failing:
-            lines += ["Failing examples (sample index, asked class, measurements):", ""]
-            for r in failing:
-                shown = "; ".join(
-                    f"#{f.index}" + (f" class {f.label}" if f.label is not None else "")
-                    + (" (" + ", ".join(f"{md_text(k)}={v:.3g}" for k, v in f.values.items()) + ")" if f.values else "")
-                    for f in r.failing
-                )
-                lines.append(f"- {md_text(r.name)}: {shown}")
-            lines += ["", "Regenerate them (REPORT is this report's folder; add sample indices to choose others):", "",
-                      md_block(reproduce_command(report, s.name), "sh"), ""]
-        if s.metrics:
-            lines += ["| metric | value | interval (one-sided) | n | method |", "|---|---|---|---|---|"]
-            for m in s.metrics:
-                lines.append(f"| {md_text(m.name)} | {_fmt(m.value)} | [{_fmt(m.lower)}, {_fmt(m.upper)}] | {m.n} | {md_text(m.method)} |")
-            notes = sorted({m.note for m in s.metrics if m.note})
-            lines += [""] + [f"Note: {md_text(n)}." for n in notes]
-            lines.append("")
-        if s.regressions:
-            lines += ["Regressed against the baseline: " + ", ".join(md_text(x) for x in s.regressions), ""]
-    if report.baseline:
-        lines += ["## Against the baseline", "", md_block("\n".join(baseline_lines(report))), ""]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _md_failing(report: Report, s) -> list[str]:
+    failing = [r for r in s.requirements if r.failing]
+    if not failing:
+        return []
+    lines = ["Failing examples (sample index, asked class, measurements):", ""]
+    for r in failing:
+        shown = "; ".join(
+            f"#{f.index}" + (f" class {f.label}" if f.label is not None else "")
+            + (" (" + ", ".join(f"{md_text(k)}={v:.3g}" for k, v in f.values.items()) + ")" if f.values else "")
+            for f in r.failing
+        )
+        lines.append(f"- {md_text(r.name)}: {shown}")
+    return lines + ["", "Regenerate them (REPORT is this report's folder; add sample indices to choose others):", "",
+                    md_block(reproduce_command(report, s.name), "sh"), ""]
+
+
+def _md_metrics(s) -> list[str]:
+    if not s.metrics:
+        return []
+    lines = ["| metric | value | interval (one-sided) | n | method |", "|---|---|---|---|---|"]
+    for m in s.metrics:
+        lines.append(f"| {md_text(m.name)} | {_fmt(m.value)} | [{_fmt(m.lower)}, {_fmt(m.upper)}] | {m.n} | {md_text(m.method)} |")
+    notes = sorted({m.note for m in s.metrics if m.note})
+    return lines + [""] + [f"Note: {md_text(n)}." for n in notes] + [""]
 
 
 def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:

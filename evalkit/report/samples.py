@@ -372,27 +372,36 @@ def read_samples(report_dir: str | Path, subject: str) -> SampleRecord | None:
 
 def _check(path: Path, t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> None:
     """Refuse a record whose tensors do not fit its metadata (hand-edited or from another layout)."""
-    def bad(why: str) -> DataError:
-        return DataError(f"{path}: not a valid sample record ({why}); re-run the spec to rebuild it")
+    why = _header_problem(t, meta, subject) or _tensor_problem(t, meta)
+    if why:
+        raise DataError(f"{path}: not a valid sample record ({why}); re-run the spec to rebuild it")
 
+
+def _header_problem(t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> str | None:
     if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
-        raise bad(f"layout {meta.get('layout') if isinstance(meta, dict) else None!r}, this evalkit reads {LAYOUT_VERSION}")
+        return f"layout {meta.get('layout') if isinstance(meta, dict) else None!r}, this evalkit reads {LAYOUT_VERSION}"
     if meta.get("subject") != subject:
-        raise bad(f"it holds subject {meta.get('subject')!r}, not {subject!r}")
+        return f"it holds subject {meta.get('subject')!r}, not {subject!r}"
     n, reqs = meta.get("n"), meta.get("requirements")
     if not isinstance(n, int) or not isinstance(reqs, list) or "index" not in t or t["index"].shape != (n,):
-        raise bad("field 'n' or 'index' does not match")
+        return "field 'n' or 'index' does not match"
+    return None
+
+
+def _tensor_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
+    n, reqs = meta["n"], meta["requirements"]
     shapes = {"asked": (n,), "passed": (len(reqs), n), "undefined": (len(reqs), n)}
     shapes.update({f"m.{m}": (n,) for m in meta.get("measurements") or []})
     for key, shape in shapes.items():
         if key in t and tuple(t[key].shape) != shape:
-            raise bad(f"tensor {key!r} has shape {tuple(t[key].shape)}, expected {shape}")
+            return f"tensor {key!r} has shape {tuple(t[key].shape)}, expected {shape}"
     for a, b in (("grid", "grid_index"), ("grid", "grid_label"), ("failing", "failing_index"), ("features", "features_index")):
         if (a in t) != (b in t) or (a in t and len(t[a]) != len(t[b])):
-            raise bad(f"tensors {a!r} and {b!r} do not match")
+            return f"tensors {a!r} and {b!r} do not match"
     for key in ("grid", "failing"):
         if key in t and (t[key].dtype != torch.uint8 or t[key].ndim != 4):
-            raise bad(f"tensor {key!r} must be uint8 (N, C, H, W)")
+            return f"tensor {key!r} must be uint8 (N, C, H, W)"
+    return None
 
 
 def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRecord | None]:
