@@ -304,6 +304,12 @@ def bootstrap_pairs(stat: Callable[[Tensor, Tensor], float], fa: Tensor, fb: Ten
     return ra, rb
 
 
+def _reference_key(report: Report) -> tuple:
+    """The runner's cache key of a report's reference features: data digest, extractor digest, evalkit version."""
+    ref = report.reference or {}
+    return (ref.get("sha256"), ref.get("extractor_digest"), report.environment.evalkit)
+
+
 class ReferenceFeatures:
     """The reference features each report used, read once from this machine's feature cache."""
 
@@ -315,12 +321,11 @@ class ReferenceFeatures:
         from ..cache import lookup
         from ..metrics.functional import FrechetReference
 
-        ref = report.reference or {}
-        key = (ref.get("sha256"), ref.get("extractor_digest"), report.environment.evalkit)
+        key = _reference_key(report)
         if key not in self._seen:
             if not key[0] or not key[1]:
                 self._seen[key] = (None, "the report does not name its reference data and extractor digests")
-            else:  # the runner's cache key: data digest, extractor digest, evalkit version
+            else:
                 real, why = lookup(list(key))
                 self._seen[key] = (FrechetReference.of(real), "") if real is not None else (None, why)
         return self._seen[key]
@@ -341,6 +346,8 @@ def paired_metric(m: MetricResult, a: Contender, b: Contender, refs: ReferenceFe
         return PairedMetric(unpaired="the stored features are of different samples (non-finite ones left out)")
     fa, fb = ta["features"].double(), tb["features"].double()
     if name == "fid":
+        if _reference_key(a.report) != _reference_key(b.report):
+            return PairedMetric(unpaired="the two reports measured FID against different reference features")
         ref, why = refs.frechet(a.report)
         if ref is None:
             return PairedMetric(unpaired=f"the reference features are not available: {why}")

@@ -188,6 +188,9 @@ def test_different_reference_is_refused_unless_forced(runs, tmp_path, capsys):
     assert data["comparable"] is False and data["ranking"] is None
     assert "NOT COMPARABLE" in (out / "comparison.md").read_text() and "NOT COMPARABLE" in stdout
     assert "NOT COMPARABLE" in (out / "comparison.html").read_text()
+    # the same samples, but FID against two references: never paired on one side's reference
+    fid = next(r for r in data["rows"] if r["name"] == "fid")
+    assert not fid["paired"] and "different reference features" in fid["note"]
 
 
 def test_bad_inputs_are_clear_errors(runs, tmp_path, capsys):
