@@ -625,7 +625,8 @@ def to_html(c: Comparison) -> str:
     rows = []
     for r in c.rows:
         cells = _cells(r)
-        tds = "".join(f"<td>{e(x)}</td>" for x in cells[:8])
+        # names may break anywhere (a long subject name must not widen the page); numbers never
+        tds = "".join(f'<td class="{"num" if i >= 3 else "name"}">{e(x)}</td>' for i, x in enumerate(cells[:8]))
         tds += f'<td style="color:{colour[r.verdict]};font-weight:bold">{e(cells[8])}</td><td class="m">{e(cells[9])}</td>'
         rows.append(f"<tr>{tds}</tr>")
     banner = ""
@@ -641,8 +642,9 @@ def to_html(c: Comparison) -> str:
 <style>
 body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #1f2328; max-width: 1240px; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: auto; }}
-th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
-th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; }}
+th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; width: 30%; overflow-wrap: anywhere; }}
+td.name {{ overflow-wrap: anywhere; min-width: 6em; }} td.num {{ white-space: nowrap; }}
 .nc {{ background: #fff8c5; border: 1px solid #d4a72c; padding: 8px; }}
 </style></head><body>
 <h1>evalkit comparison</h1>

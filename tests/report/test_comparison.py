@@ -131,6 +131,22 @@ def _check_paired_fid(report_dir, fid, confidence):
     assert raw <= fid["p_value"] <= 6 * raw + 1e-300
 
 
+def test_comparison_page_in_a_real_browser(runs, tmp_path, capsys):
+    """comparison.html with a hostile subject name: no console error or dialog, no script, and
+    it fits a 1280-px window (numbers do not wrap, long names do)."""
+    from .browser import WIDTH, chromium_path
+
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    if chromium_path() is None:
+        pytest.skip("no Chromium on this machine (install Debian's `chromium`; CI does)")
+    from .browser import inspect_report
+
+    cli(["compare", str(runs["both"]), str(runs["seed3"]), "--out", str(tmp_path / "c")], capsys)
+    found = inspect_report(tmp_path / "c" / "comparison.html", screenshot=tmp_path / "comparison.png")
+    assert found["console_errors"] == [] and found["dialogs"] == [] and found["scripts"] == 0
+    assert found["scrollWidth"] <= WIDTH and found["network"] == []
+
+
 def test_missing_reference_features_say_so_and_fall_back_to_unpaired(runs, tmp_path, capsys, monkeypatch):
     """A user whose cache key differs (or whose cache was removed) gets FID tested on the
     reports' intervals, and the table says which test ran and why, with the fix."""
