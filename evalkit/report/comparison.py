@@ -586,10 +586,10 @@ def to_text(c: Comparison) -> str:
     out = []
     if not c.comparable:
         out += ["NOT COMPARABLE (--force): " + "; ".join(c.not_comparable), ""]
-    widths = [max(len(h), *(len(_cells(r)[i]) for r in c.rows)) if c.rows else len(h) for i, h in enumerate(HEADER[:9])]
-    out.append("  ".join(h.ljust(w) for h, w in zip(HEADER[:9], widths)))
-    for r in c.rows:
-        out.append("  ".join(x.ljust(w) for x, w in zip(_cells(r)[:9], widths)))
+    # the terminal names each row's test in a word or two (the files carry the whole method and note)
+    table = [HEADER] + [_cells(r)[:9] + [r.method.split(" (")[0].split(";")[0] or "-"] for r in c.rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    out += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in table]
     return "\n".join(out + [""] + _summary(c)) + "\n"
 
 

@@ -143,6 +143,8 @@ def test_missing_reference_features_say_so_and_fall_back_to_unpaired(runs, tmp_p
     assert "does not verify under this user's cache key" in fid["note"] and "unpaired:" in fid["note"]
     assert any("tested unpaired" in n and "run the spec once more" in n for n in data["notes"])
     assert "tested unpaired" in stdout
+    fid_line = next(line for line in stdout.splitlines() if line.startswith("fid "))
+    assert fid_line.endswith("difference of the two intervals")  # the terminal names the test too
     # the rate rows stay paired: they need no reference
     assert next(r for r in data["rows"] if r["name"] == "light ink")["paired"]
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "empty-cache"))
