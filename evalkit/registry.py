@@ -415,7 +415,7 @@ def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
         raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
     inputs = _resolve_inputs(module, owner, facts.get("inputs", ()))
     optional = _resolve_inputs(module, owner, facts.get("optional", ()))
-    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
+    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs)
     interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
     args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj.compute)
     return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"],
