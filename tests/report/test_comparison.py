@@ -173,6 +173,7 @@ def test_paired_bootstrap_on_request(runs, tmp_path, capsys):
     code, _, err = cli(["compare", str(runs["both"]), "--bootstrap", "5", "--out", str(tmp_path / "b")], capsys)
     fid = next(r for r in json.loads((tmp_path / "b" / "comparison.json").read_text())["rows"] if r["name"] == "fid")
     assert fid["paired"] and "paired bootstrap (5 replicates)" in fid["method"] and fid["verdict"] == "worse"
+    assert "paired bootstrap of fid" in err and "5/5 replicates" in err  # progress: it can take minutes
     code, _, err = cli(["compare", str(runs["both"]), "--bootstrap", "1", "--out", str(tmp_path / "one")], capsys)
     assert code == 2 and "--bootstrap must be 0" in err and not (tmp_path / "one").exists()
 
