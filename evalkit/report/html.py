@@ -360,7 +360,7 @@ th{background:#f3f3f3}.scroll{overflow-x:auto;max-width:100%}
 .gallery figure{margin:0;padding:.3rem;border:1px solid #ddd;width:7.6rem;font-size:.78rem}
 .gallery figcaption{overflow-wrap:anywhere}
 pre,code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem}
-pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;max-width:100%;white-space:pre}
+pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;max-width:100%;white-space:pre}pre.cmd{white-space:pre-wrap;overflow-wrap:anywhere}
 .above{color:#0f5c27}.below{color:#9b1111;font-weight:600}.open{color:#7a4600}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;font-size:.9rem}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 details{margin:.5rem 0}summary{cursor:pointer}
@@ -415,7 +415,7 @@ the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly wors
 {% for q, items, cmd in v.failing %}{% set total = (q.n or 0) - (q.passed or 0) %}<h4>{{ q.name }} <span class="note">({% if total == items|length %}{% if total == 1 %}its one failing sample{% else %}all {{ total }} failing samples{% endif %}{% else %}the first {{ items|length }} of {{ total }} failing samples{% endif %})</span></h4>
 <div class="gallery">{% for f in items %}<figure title="{{ f.command }}">{% if f.uri %}<img src="{{ f.uri }}" width="84" height="84" alt="sample {{ f.index }}">{% endif %}
 <figcaption><b>#{{ f.index }}</b>{% if f.label is not none %} asked class {{ f.label }}{% endif %}{% for k, val in f.values.items() %}<br>{{ k }} = {{ "%.3g"|format(val) }}{% endfor %}</figcaption></figure>{% endfor %}</div>
-<pre>{{ cmd }}</pre>{% endfor %}{% endif %}
+<pre class="cmd">{{ cmd }}</pre>{% endfor %}{% endif %}
 
 {% if v.class_reqs %}<h3>Per class</h3>
 <p class="note">Pass rate k/n per asked class with one-sided bounds at confidence 1 &minus; (1 &minus; c)/m over the m classes (Bonferroni), so a requirement's class intervals hold together;
@@ -450,8 +450,8 @@ green: lower bound meets the target, red: upper bound below it.</p>
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>
 <dt>versions</dt><dd>evalkit {{ r.environment.evalkit }}, torch {{ r.environment.torch }}, python {{ r.environment.python }}{% for k, val in r.environment.packages.items() %}, {{ k }} {{ val }}{% endfor %}; {{ r.environment.platform }}</dd>
-{% for v in views %}<dt>{{ v.s.name }}</dt><dd>{% if v.s.model %}model {{ v.s.model }}{% endif %}{% if v.s.path %}path {{ v.s.path }}{% endif %}{% if v.s.params %}; params {{ v.s.params }}{% endif %}
-{% if v.s.weights_sha256 %}; weights sha256 <code>{{ v.s.weights_sha256 }}</code>{% endif %}; {{ "%.1f"|format(v.s.seconds) }} s{% if v.s.samples_per_second %}, {{ v.s.samples_per_second }} samples/s{% endif %}</dd>{% endfor %}
+{% for v in views %}<dt>{{ v.s.name }}</dt><dd>{% if v.s.model %}model {{ v.s.model }}{% endif %}{% if v.s.path %}path {{ v.s.path }}{% endif %}{% if v.s.params %}; params {% for k, val in v.s.params.items() %}{{ k }}={{ val }}{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}
+{%- if v.s.weights_sha256 %}; weights sha256 <code>{{ v.s.weights_sha256 }}</code>{% endif %}; {{ "%.1f"|format(v.s.seconds) }} s{% if v.s.samples_per_second %}, {{ v.s.samples_per_second }} samples/s{% endif %}</dd>{% endfor %}
 </dl>
 <details><summary>The spec, as run (canonical form)</summary><pre>{{ spec_text }}</pre></details>
 </body></html>
