@@ -104,14 +104,6 @@ class Entry(Generic[D]):
     def args(self) -> tuple[Arg, ...]:
         return tuple(getattr(self.decl, "args", ()) or getattr(self.decl, "params", ()))
 
-    @property
-    def info(self) -> dict[str, Any]:
-        """The older free-form view (``needs``, ``higher_is_better``); prefer ``decl``."""
-        out: dict[str, Any] = {"needs": tuple(str(i) for i in self.inputs if isinstance(i, Input))}
-        if isinstance(self.decl, MetricDecl):
-            out["higher_is_better"] = self.decl.higher_is_better
-        return out
-
     def validate_args(self, given: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
         """(arguments with the declared defaults filled in, problems) for a spec's ``args``."""
         noun = "parameter" if self.kind == "generator" else "argument"
