@@ -389,15 +389,18 @@ def main() -> None:
 
 
 def intervals(n: int, d: int) -> None:
-    """INTERVALS line: what the metrics' intervals add to the suite, in Gram passes."""
+    """INTERVALS line: what the metrics' intervals add to the suite, in Gram passes.
+
+    Each in a fresh process on the same features; the ratios use CPU seconds (one
+    thread each: OMP_NUM_THREADS=1), which a shared machine moves far less than wall time."""
     timed = {}
     for name, fn in (("values only", ek_suite), ("with intervals", ek_suite_intervals), ("one Gram pass", ek_gram_pass)):
-        status, secs, mb, values = measure(fn, n, d)
-        timed[name] = secs
+        status, secs, cpu, values = measure_pair(fn, n, n, d)
+        timed[name] = cpu
         shown = ", ".join(f"{k}={v:.6g}" for k, v in values.items()) if status == "ok" else f"{status} {values}"
-        print(f"{name:<15} {secs:>8.2f} s {mb:>7.0f} MB  {shown}", flush=True)
+        print(f"{name:<15} {secs:>8.2f} s wall {cpu:>8.2f} s CPU  {shown}", flush=True)
     extra = timed["with intervals"] - timed["values only"]
-    print(f"INTERVALS (N = {n}, d = {d}): suite with intervals {timed['with intervals']:.1f} s vs values only "
+    print(f"INTERVALS (N = {n}, d = {d}, CPU seconds): suite with intervals {timed['with intervals']:.1f} s vs values only "
           f"{timed['values only']:.1f} s: ratio {timed['with intervals'] / timed['values only']:.2f}; the intervals add "
           f"{extra:.1f} s = {extra / timed['one Gram pass']:.2f} Gram passes ({timed['one Gram pass']:.1f} s each)")
 

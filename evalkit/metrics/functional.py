@@ -37,6 +37,8 @@ __all__ = [
     "knn_radii",
     "prdc",
     "vendi",
+    "vendi_influence",
+    "FrechetReference",
     "class_distribution",
     "memorization_ratios",
 ]
@@ -291,7 +293,22 @@ def skewness(x: Tensor) -> float:
     return float((xv**3).mean()) / m2**1.5 if m2 > 0 else 0.0
 
 
-def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf) -> float:
+def ball_overlaps(real: Tensor, radii2: Tensor, chunk: int = 2048) -> Tensor:
+    """Which pairs of real k-NN balls overlap, |x_j - x_j'| < r_j + r_j' (0/1 in float32, N x N:
+    a count is then one matrix-vector product, exact while N < 2^24): work on the reference
+    alone, so a run that scores several subjects against one reference computes it once
+    (``Coverage`` keeps it while N_ref <= ``OVERLAP_MAX``)."""
+    x = real.double()
+    r = radii2.double().sqrt()
+    return torch.cat([(torch.cdist(x[s : s + chunk], x) < r[s : s + chunk, None] + r[None, :]).float()
+                      for s in range(0, x.shape[0], chunk)])
+
+
+OVERLAP_MAX = 5000  # reference sizes whose ball-overlap matrix is kept (100 MB at most)
+
+
+def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int = 2048, stop: float = math.inf,
+                     overlaps: Tensor | None = None) -> float:
     """An unbiased estimate of an upper bound on var(#uncovered real balls), balls fixed.
 
     With E_j = 1[no generated sample in ball j] and independent samples, two disjoint
@@ -300,11 +317,15 @@ def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int
     of uncovered balls that overlap (|x_j - x_j'| < r_j + r_j'). Tight when few balls
     are uncovered, where the jackknife is loose (see ``Coverage``). Counting stops once
     it passes ``stop`` (the caller's other estimate, which then wins anyway); every
-    ball overlaps itself, so the count is at least the number uncovered.
+    ball overlaps itself, so the count is at least the number uncovered. ``overlaps``:
+    the reference's ``ball_overlaps``, when kept, read instead of recomputed.
     """
     idx = uncovered.nonzero().flatten()
     if idx.numel() == 0 or idx.numel() >= stop:
         return float(idx.numel())
+    if overlaps is not None:
+        u = uncovered.to(torch.float32)
+        return float((overlaps @ u).double() @ u.double())  # row counts <= N: exact in float32
     x = real[idx].double()
     r = radii2[idx].sqrt()
     pairs = 0
@@ -395,6 +416,40 @@ def kid_sd(values: Tensor, within_rows: Tensor, cross_rows: Tensor, n_real: int)
     if values.numel() > 1:
         var += float(values.double().var(unbiased=True)) / values.numel()
     return math.sqrt(var)
+
+
+def kid_skew_terms(fake: Tensor, within_rows: Tensor, cross_rows: Tensor, n_real: int, *,
+                   rows: int = 1000, seed: int = 0, chunk: int = 256) -> tuple[float, float]:
+    """The two standardized third-cumulant terms of KID's complete U-statistic (degree 2
+    in the generated samples, the reference fixed), which set its Edgeworth correction.
+
+    Write the kernel as h(y, y') = k(y, y') - c(y) - c(y'), c(y) the mean kernel value of y
+    against the reference; g(y) = E h(y, Y') - theta its centred projection and
+    psi = h - g - g - theta the degenerate rest. The studentized statistic's first
+    Edgeworth term (Helmers, 1991) needs kappa_g = E g^3 / s^3 and
+    kappa_psi = E[g(Y1) g(Y2) psi(Y1, Y2)] / s^3 = E[g(Y1) g(Y2) k(Y1, Y2)] / s^3, s^2 = var g.
+    g comes from the kernel row sums of the Gram pass; the second needs the fake kernel
+    rows once more, here over ``rows`` generated samples drawn at random (all of them
+    when N <= rows): an unbiased estimate at a cost of rows x N kernel entries.
+    """
+    n = within_rows.numel()
+    h = within_rows.double() / (n - 1) - cross_rows.double() / n_real
+    g = h - h.mean()
+    s2 = float((g * g).mean())
+    if s2 <= 0:
+        return 0.0, 0.0
+    s3 = s2**1.5
+    kappa_g = float((g**3).mean()) / s3
+    pick = torch.arange(n) if n <= rows else torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:rows]
+    d = fake.shape[1]
+    total = 0.0
+    for i in range(0, pick.numel(), chunk):
+        p = pick[i : i + chunk]
+        kern = (fake[p] @ fake.T).double().div_(d).add_(1).pow_(3)  # Gram in the features' precision, as the pass
+        kern[torch.arange(p.numel()), p] = 0.0  # pairs of distinct samples only
+        total += float((g[p] * (kern @ g)).sum())
+    gkg = total * n / pick.numel() / (n * (n - 1))
+    return kappa_g, gkg / s3
 
 
 def real_self_pass(real: Tensor, fake_like: Tensor, *, real_ks=(), kid: KIDConfig | None = None) -> P.SelfResult:
@@ -507,3 +562,45 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
     d2, idx = P.nearest(P.Side(fake, dtype), P.Side(train, dtype), P.screen_gamma(train.shape[1], dtype))
     dist = d2.sqrt()
     return dist / train_nn[idx].clamp_min(1e-12), dist
+
+
+# ---- per-sample influences: what paired comparisons of two sample sets need ----
+
+
+@dataclass(frozen=True)
+class FrechetReference:
+    """A reference set's Gaussian fit (float64), computed once for many FIDs against it."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    factor: np.ndarray  # F with F F^T = cov (Cholesky, or from the eigen-decomposition when singular)
+
+    @staticmethod
+    @_ftz
+    def of(real: Tensor) -> "FrechetReference":
+        mu, cov = D.mean_cov(*D.moments(D.as_numpy(real)))
+        return FrechetReference(mu, cov, D.psd_factor(cov))
+
+    @_ftz
+    def fid(self, fake: Tensor, weights: Tensor | None = None) -> float:
+        """FID of ``fake`` against the reference; ``weights`` are integer row counts (a bootstrap draw)."""
+        x = D.as_numpy(fake)
+        if weights is None:
+            mu, cov = D.mean_cov(*D.moments(x))
+        else:
+            mu, cov = D.weighted_mean_cov(x, D.as_numpy(weights))
+        return D.frechet(self.mean, self.cov, mu, cov, factor1=self.factor)
+
+    @_ftz
+    def fid_influence(self, fake: Tensor) -> tuple[float, Tensor]:
+        """FID of ``fake`` and each row's influence on it: to first order FID - E FID is the
+        mean of the influences, so two sets of paired rows give a paired standard error."""
+        value, infl = D.frechet_influence(self.mean, self.cov, self.factor, D.as_numpy(fake))
+        return value, torch.from_numpy(infl)
+
+
+@_ftz
+def vendi_influence(x: Tensor, *, q: float = 1.0) -> tuple[float, Tensor]:
+    """Vendi score of the rows of ``x`` (cosine kernel, order ``q``) and each row's influence on it."""
+    value, infl = D.vendi_influence(D.as_numpy(x), q)
+    return value, torch.from_numpy(infl)

@@ -174,7 +174,33 @@ class FID:
         return v
 
 
+def _hall_quantile(z: float, a: float, b: float) -> float:
+    """The quantile of a studentized statistic whose Edgeworth expansion is
+    P(T <= x) = Phi(x) + (a x^2 + b) phi(x) + ..., through Hall's (1992) monotone cubic
+    transform f(t) = t + a t^2 + a^2 t^3 / 3 + b = ((1 + a t)^3 - 1) / (3 a) + b, whose
+    distribution is normal to the next order: the t with f(t) = z, capped at 2 |z|."""
+    if abs(a) < 1e-12:
+        t = z - b
+    else:
+        u = 1 + 3 * a * (z - b)
+        t = (math.copysign(abs(u) ** (1 / 3), u) - 1) / a
+    return max(-2 * abs(z), min(2 * abs(z), t))
+
+
 class KID:
+    """The jackknife of KID's complete U-statistic plus the subset noise, with Hall's
+    skewness-removing transform fed by the U-statistic's own third-cumulant terms.
+
+    The statistic is right-skewed and its jackknife standard error grows with it (their
+    correlation is about 0.9 in the calibration cells), so a plain normal interval
+    misses the expected value from above 17-23 % of the time at c = 0.9, N = 500.
+    The studentized U-statistic's first Edgeworth term is (Helmers, 1991)
+    ((2 x^2 + 1) kappa_g + 3 (x^2 + 1) kappa_psi) / (6 sqrt(n)) (``functional.kid_skew_terms``);
+    inverted as a plain Cornish-Fisher shift it still missed 13-15 % at c = 0.9, so it is
+    inverted through Hall's monotone cubic transform, which corrects more strongly
+    in the long tail, and capped at twice the normal half-width.
+    """
+
     def compute(self, inputs: MetricInputs, confidence: float, /, *, subsets: int = 100, subset_size: int = 1000) -> MetricValue:
         real = inputs.need_real("kid")
         n = len(inputs.fake)
@@ -184,14 +210,17 @@ class KID:
             raise DataError(f"metric 'kid': its interval needs subsets >= 2 to measure the subset noise, got subsets={subsets}")
         mean, std = Fn.kid_mean_std(pw.kid)
         sd = Fn.kid_sd(pw.kid, pw.kid_rows[0], pw.kid_rows[1], len(real))
-        # no skewness term: the pseudo-values' skewness is not the Edgeworth term of a
-        # (nearly degenerate) U-statistic, and measured it pointed the wrong way
-        v = _normal(mean, sd, 0.0, confidence, "jackknife of the complete U-statistic plus subset noise", n, len(real))
-        v.extra["std"] = std
-        v.extra["pseudo_skew"] = -Fn.skewness(Fn.kid_deletions(pw.kid_rows[0], pw.kid_rows[1], len(real)))
-        return v
-
-
+        kappa_g, kappa_psi = inputs.cached(("kid-skew", subsets, subset_size), lambda: Fn.kid_skew_terms(
+            inputs.fake, pw.kid_rows[0], pw.kid_rows[1], len(real), seed=inputs.seed))
+        a = (2 * kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
+        b = (kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
+        z = _z(confidence)
+        low = min(mean - sd * _hall_quantile(z, a, b), mean)
+        high = max(mean - sd * _hall_quantile(-z, a, b), mean)
+        method = ("jackknife of the complete U-statistic plus subset noise, skewness removed by Hall's cubic "
+                  "transform with the U-statistic's Edgeworth terms")
+        return MetricValue(mean, low, high, f"{method}; {ESTIMAND}", n, len(real),
+                           extra={"sd": sd, "std": std, "kappa_g": kappa_g, "kappa_psi": kappa_psi})
 
 
 def _pairwise(inputs: MetricInputs, name: str, args: dict) -> Fn.Pairwise:
@@ -301,8 +330,12 @@ class Coverage:
         covered = p.real_covered[k]
         n_ref = len(inputs.real)
         jack = Fn.jackknife_sd(deletions)
+        overlaps = None
+        if n_ref <= Fn.OVERLAP_MAX:  # the reference's own work: once per run, shared by every subject
+            overlaps = _shared(inputs, ("coverage-overlaps", id(inputs.real), k),
+                               lambda: Fn.ball_overlaps(inputs.real, p.real_radii2[k]))
         clumped = math.sqrt(inputs.cached(("coverage-clumped", k), lambda: Fn.clumped_variance(
-            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2))) / n_ref
+            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2, overlaps=overlaps))) / n_ref
         v = _normal(float(covered.double().mean()), min(jack, clumped), -Fn.skewness(deletions), confidence,
                     "delete-one jackknife over generated samples, or the clumped-Poisson bound when tighter",
                     n, n_ref, 0.0, 1.0)
@@ -330,6 +363,13 @@ class ClassTV:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, bootstrap: int = 200) -> MetricValue:
         if inputs.predicted is None or inputs.asked is None or inputs.num_classes is None:
             raise DataError(f"metric 'class_tv' needs a classifier and asked labels (subject {inputs.subject!r})")
+        # a one-sided bootstrap bound is the c-quantile of the resamples: it says something
+        # only when at least one resample lies beyond it, i.e. B (1 - c) >= 1
+        minimum = max(2, math.ceil(1 / (1 - confidence) - 1e-9))
+        if bootstrap < minimum:
+            raise DataError(f"metric 'class_tv' needs at least {minimum} bootstrap resamples for a bound at confidence "
+                            f"{confidence} (its {confidence} quantile), got bootstrap={bootstrap}; "
+                            f"set `args: {{bootstrap: {max(minimum, 200)}}}` or leave it at its default 200")
         pred, asked = inputs.predicted.long(), inputs.asked.long()
         value = Fn.class_distribution(pred, asked, inputs.num_classes)["tv"]
         g = torch.Generator().manual_seed(inputs.seed)

@@ -98,3 +98,23 @@ def test_functional_errors():
         F.pairwise(real, bad, real_ks={3})
     with pytest.raises(ValueError, match="need more than k=5 real samples"):
         F.prdc(real[:5], real[:5], k=5)
+
+
+@pytest.mark.parametrize("bootstrap", [0, 5])
+def test_class_tv_with_too_few_bootstrap_resamples_names_requirement_value_and_minimum(write_spec, tmp_path, capsys, bootstrap):
+    # a one-sided bound at c = 0.95 is the 0.95 quantile of the resamples: it needs 1 / (1 - c) = 20 of them
+    spec = write_spec(f"""\
+        version: 1
+        name: bad-class-tv
+        features: pixels
+        classifier: fashion-classifier
+        subjects:
+          - {{model: dataset, name: replay, params: {{range: [0, 200]}}}}
+        sampling: {{n: 60, batch_size: 60, labels: uniform}}
+        requirements:
+          - {{name: mix, metric: class_tv, at_most: 0.5, args: {{bootstrap: {bootstrap}}}}}
+    """)
+    code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code in (2, 3), out + err
+    assert "requirement 'mix'" in err and "needs at least 20 bootstrap resamples" in err
+    assert f"got bootstrap={bootstrap}" in err and "Traceback" not in err and "nan" not in err.lower()

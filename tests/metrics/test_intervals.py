@@ -129,3 +129,52 @@ def test_intervals_hold_their_value_and_say_what_they_cover():
         assert "expected value at this N against this reference" in v.method
         wider = metric.compute(inputs, 0.99)
         assert wider.low <= v.low and wider.high >= v.high
+
+
+def test_kid_skew_terms_equal_a_brute_force_over_every_pair():
+    # kappa_g and kappa_psi of the Edgeworth term, from the whole kernel matrices in NumPy
+    rng = np.random.default_rng(7)
+    real, fake = rng.normal(size=(90, 4)), rng.normal(size=(60, 4)) * 1.2 + 0.3
+    d, n = 4, len(fake)
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    kff = k(fake, fake)
+    np.fill_diagonal(kff, 0.0)
+    h1 = kff.sum(1) / (n - 1) - k(fake, real).mean(1)  # E h(y, Y') up to a constant
+    g = h1 - h1.mean()
+    s = np.sqrt((g**2).mean())
+    expected_g = (g**3).mean() / s**3
+    expected_psi = (g @ kff @ g) / (n * (n - 1)) / s**3
+    p = F.pairwise(torch.from_numpy(real), torch.from_numpy(fake), kid=F.KIDConfig(2, 1000, 0))
+    got = F.kid_skew_terms(torch.from_numpy(fake), *p.kid_rows, len(real))
+    assert got == pytest.approx((expected_g, expected_psi), rel=1e-9)
+    # on a random subset of rows the second term is an unbiased estimate of the same
+    sub = [F.kid_skew_terms(torch.from_numpy(fake), *p.kid_rows, len(real), rows=20, seed=s)[1] for s in range(200)]
+    se = np.std(sub, ddof=1) / np.sqrt(len(sub))
+    assert abs(np.mean(sub) - expected_psi) < 4 * se
+
+
+def test_hall_quantile_inverts_the_cubic_transform():
+    from evalkit.metrics.suite import _hall_quantile
+
+    for a, b in [(0.0, 0.0), (0.1, 0.05), (0.3, 0.2), (-0.2, -0.1)]:
+        for z in (-1.64, -1.28, 1.28, 1.64):
+            t = _hall_quantile(z, a, b)
+            f = t + a * t * t + a * a * t**3 / 3 + b
+            if abs(t) < 2 * abs(z):  # not capped
+                assert f == pytest.approx(z, abs=1e-9)
+    assert _hall_quantile(-2.33, 0.3, 0.2) == -4.66  # the long tail's quantile is capped at 2 |z|
+
+
+def test_clumped_count_is_the_number_of_overlapping_uncovered_ball_pairs():
+    rng = np.random.default_rng(11)
+    real = rng.normal(size=(120, 3))
+    radii2 = rng.uniform(0.05, 0.6, size=120)
+    uncovered = rng.random(120) < 0.3
+    r = np.sqrt(radii2)
+    u = np.flatnonzero(uncovered)
+    dist = np.sqrt(((real[u, None, :] - real[None, u, :]) ** 2).sum(-1))
+    expected = int((dist < r[u, None] + r[None, u]).sum())  # j = j' included: every ball overlaps itself
+    args = (torch.from_numpy(real), torch.from_numpy(radii2), torch.from_numpy(uncovered))
+    assert F.clumped_variance(*args, chunk=7) == expected
+    overlaps = F.ball_overlaps(torch.from_numpy(real), torch.from_numpy(radii2), chunk=13)
+    assert F.clumped_variance(*args, overlaps=overlaps) == expected
