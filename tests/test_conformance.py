@@ -451,6 +451,21 @@ def test_registration_errors_name_the_plugin():
     assert not {"m1", "m2", "m3", "m4"} & set(registry.metrics.names())
 
 
+def test_only_required_per_sample_inputs_get_a_default_state():
+    """An optional input is read when the spec provides it (cas reads the training images run-wide): no state
+    is folded for it unless declared, so a run never computes per-sample rows a metric does not read."""
+    @evalkit.metric("opt_metric", inputs=(Input.FEATURES,), optional=(Input.TRAINING,), higher_is_better=True)
+    class Opt:
+        def compute(self, inputs, confidence, /):
+            pass
+
+    try:
+        assert [(s.name, s.source) for s in registry.metrics.get("opt_metric").decl.states] == [("features", Input.FEATURES)]
+        assert [s.name for s in registry.metrics.get("cas").decl.states] == ["images", "asked"]
+    finally:
+        registry.metrics.unregister("opt_metric")
+
+
 # ---------------------------------------------------------------- the plugin, end to end
 
 PLUGIN_SPEC = """\

@@ -304,6 +304,12 @@ def bootstrap_pairs(stat: Callable[[Tensor, Tensor], float], fa: Tensor, fb: Ten
     return ra, rb
 
 
+def _reference_key(report: Report) -> tuple:
+    """The runner's cache key of a report's reference features: data digest, extractor digest, evalkit version."""
+    ref = report.reference or {}
+    return (ref.get("sha256"), ref.get("extractor_digest"), report.environment.evalkit)
+
+
 class ReferenceFeatures:
     """The reference features each report used, read once from this machine's feature cache."""
 
@@ -315,12 +321,11 @@ class ReferenceFeatures:
         from ..cache import lookup
         from ..metrics.functional import FrechetReference
 
-        ref = report.reference or {}
-        key = (ref.get("sha256"), ref.get("extractor_digest"), report.environment.evalkit)
+        key = _reference_key(report)
         if key not in self._seen:
             if not key[0] or not key[1]:
                 self._seen[key] = (None, "the report does not name its reference data and extractor digests")
-            else:  # the runner's cache key: data digest, extractor digest, evalkit version
+            else:
                 real, why = lookup(list(key))
                 self._seen[key] = (FrechetReference.of(real), "") if real is not None else (None, why)
         return self._seen[key]
@@ -341,6 +346,8 @@ def paired_metric(m: MetricResult, a: Contender, b: Contender, refs: ReferenceFe
         return PairedMetric(unpaired="the stored features are of different samples (non-finite ones left out)")
     fa, fb = ta["features"].double(), tb["features"].double()
     if name == "fid":
+        if _reference_key(a.report) != _reference_key(b.report):
+            return PairedMetric(unpaired="the two reports measured FID against different reference features")
         ref, why = refs.frechet(a.report)
         if ref is None:
             return PairedMetric(unpaired=f"the reference features are not available: {why}")
@@ -618,7 +625,8 @@ def to_html(c: Comparison) -> str:
     rows = []
     for r in c.rows:
         cells = _cells(r)
-        tds = "".join(f"<td>{e(x)}</td>" for x in cells[:8])
+        # names may break anywhere (a long subject name must not widen the page); numbers never
+        tds = "".join(f'<td class="{"num" if i >= 3 else "name"}">{e(x)}</td>' for i, x in enumerate(cells[:8]))
         tds += f'<td style="color:{colour[r.verdict]};font-weight:bold">{e(cells[8])}</td><td class="m">{e(cells[9])}</td>'
         rows.append(f"<tr>{tds}</tr>")
     banner = ""
@@ -634,8 +642,9 @@ def to_html(c: Comparison) -> str:
 <style>
 body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #1f2328; max-width: 1240px; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: auto; }}
-th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
-th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; }}
+th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; width: 30%; overflow-wrap: anywhere; }}
+td.name {{ overflow-wrap: anywhere; min-width: 6em; }} td.num {{ white-space: nowrap; }}
 .nc {{ background: #fff8c5; border: 1px solid #d4a72c; padding: 8px; }}
 </style></head><body>
 <h1>evalkit comparison</h1>

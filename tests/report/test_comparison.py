@@ -131,6 +131,22 @@ def _check_paired_fid(report_dir, fid, confidence):
     assert raw <= fid["p_value"] <= 6 * raw + 1e-300
 
 
+def test_comparison_page_in_a_real_browser(runs, tmp_path, capsys):
+    """comparison.html with a hostile subject name: no console error or dialog, no script, and
+    it fits a 1280-px window (numbers do not wrap, long names do)."""
+    from .browser import WIDTH, chromium_path
+
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    if chromium_path() is None:
+        pytest.skip("no Chromium on this machine (install Debian's `chromium`; CI does)")
+    from .browser import inspect_report
+
+    cli(["compare", str(runs["both"]), str(runs["seed3"]), "--out", str(tmp_path / "c")], capsys)
+    found = inspect_report(tmp_path / "c" / "comparison.html", screenshot=tmp_path / "comparison.png")
+    assert found["console_errors"] == [] and found["dialogs"] == [] and found["scripts"] == 0
+    assert found["scrollWidth"] <= WIDTH and found["network"] == []
+
+
 def test_missing_reference_features_say_so_and_fall_back_to_unpaired(runs, tmp_path, capsys, monkeypatch):
     """A user whose cache key differs (or whose cache was removed) gets FID tested on the
     reports' intervals, and the table says which test ran and why, with the fix."""
@@ -188,6 +204,9 @@ def test_different_reference_is_refused_unless_forced(runs, tmp_path, capsys):
     assert data["comparable"] is False and data["ranking"] is None
     assert "NOT COMPARABLE" in (out / "comparison.md").read_text() and "NOT COMPARABLE" in stdout
     assert "NOT COMPARABLE" in (out / "comparison.html").read_text()
+    # the same samples, but FID against two references: never paired on one side's reference
+    fid = next(r for r in data["rows"] if r["name"] == "fid")
+    assert not fid["paired"] and "different reference features" in fid["note"]
 
 
 def test_bad_inputs_are_clear_errors(runs, tmp_path, capsys):
@@ -320,6 +339,34 @@ def test_paired_delta_fid_spread_matches_monte_carlo_and_holds_its_level():
     assert 0.85 <= diffs.std(ddof=1) / np.sqrt((se**2).mean()) <= 1.15
     false = sum(d.verdict != "no significant difference" for _, _, d, _ in trials)
     assert false / len(trials) <= 0.08
+
+
+def test_paired_delta_vendi_spread_matches_monte_carlo():
+    """Vendi of two generators sharing latents: the paired delta-method standard error of
+    Vendi_B - Vendi_A (what compare feeds the engine) against the spread of that difference
+    over 300 draws, each Vendi recomputed by NumPy from the cosine kernel's eigenvalues.
+    The sd is known to about 4%, so 0.85..1.15 fails an error of a sixth either way."""
+    import torch
+
+    from evalkit.metrics import functional as Fn
+
+    def numpy_vendi(x):
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        lam = np.clip(np.linalg.eigvalsh(u @ u.T / len(u)), 0, None)
+        lam = lam[lam > 1e-15] / lam.sum()
+        return float(np.exp(-(lam * np.log(lam)).sum()))
+
+    g = torch.Generator().manual_seed(5)
+    diffs, ses = [], []
+    for _ in range(300):
+        z = torch.randn(200, 6, generator=g, dtype=torch.float64) + 1.0
+        fa = z + 0.6 * torch.randn(200, 6, generator=g, dtype=torch.float64)
+        fb = z + 0.6 * torch.randn(200, 6, generator=g, dtype=torch.float64)
+        (va, ia), (vb, ib) = Fn.vendi_influence(fa), Fn.vendi_influence(fb)
+        assert va == pytest.approx(numpy_vendi(fa.numpy()), rel=1e-9)
+        diffs.append(numpy_vendi(fb.numpy()) - numpy_vendi(fa.numpy()))
+        ses.append(float((ib - ia).std()) / np.sqrt(200))
+    assert 0.85 <= np.std(diffs, ddof=1) / np.sqrt(np.mean(np.square(ses))) <= 1.15
 
 
 def test_paired_delta_fid_sees_a_shift_the_unpaired_test_misses():
