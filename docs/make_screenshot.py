@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     img = Image.open(raw).convert("RGB")
     parts = [img.crop((0, 0, WIDTH, min(HEIGHT, img.height)))]
     if found.get("grid_top"):
-        y = int(found["grid_top"]) - 60
+        y = int(found["grid_top"]) - 90  # the "Sample grid" heading and its note sit above the table
         parts.append(img.crop((0, y, WIDTH, min(img.height, y + SLICE))))
     img = Image.new("RGB", (WIDTH, sum(p.height for p in parts) + 12 * (len(parts) - 1)), (200, 200, 200))
     y = 0

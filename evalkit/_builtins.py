@@ -60,7 +60,7 @@ def _check(name: str, help: str, inputs: tuple[Input, ...], *args: Arg) -> None:
 def _metric(name: str, cls: str, help: str, inputs: tuple[Input, ...], *args: Arg, higher_is_better: bool,
             interval: Interval, min_n: int, optional: tuple[Input, ...] = ()) -> None:
     decl = MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=higher_is_better, interval=interval,
-                      min_n=min_n, states=default_states(inputs + optional), help=help, module=HERE)
+                      min_n=min_n, states=default_states(inputs), help=help, module=HERE)
     metrics.declare(name, decl, target=f"evalkit.metrics.suite:{cls}")
 
 

@@ -87,25 +87,50 @@ def _mac(secret: bytes, key: str, t: Tensor) -> str:
     return h.hexdigest()
 
 
-def _load(path: Path, key: str, secret: bytes) -> Tensor | None:
+def _read_entry(path: Path, key: str, secret: bytes) -> tuple[Tensor | None, str]:
+    """(the entry's tensor, "") when it loads and its HMAC verifies, else (None, why not)."""
     from .store import load_record
 
     try:
         tensors, meta = load_record(path, kind=RECORD_KIND)
     except DataError as exc:
-        log.warning("feature cache entry %s is unreadable (%s); rebuilding it", path, exc)
-        return None
+        return None, f"unreadable ({exc})"
     t = tensors.get("value")
     if t is None or meta.get("key") != key or not hmac.compare_digest(str(meta.get("hmac", "")), _mac(secret, key, t)):
-        log.warning("feature cache entry %s is stale, corrupt or forged (its HMAC does not verify); rebuilding it", path)
-        return None
+        return None, "stale, corrupt or forged (its HMAC does not verify)"
+    return t, ""
+
+
+def _load(path: Path, key: str, secret: bytes) -> Tensor | None:
+    t, why = _read_entry(path, key, secret)
+    if t is None:
+        log.warning("feature cache entry %s is %s; rebuilding it", path, why)
     return t
+
+
+def _entry(key_parts: list[str]) -> tuple[str, Path]:
+    key = hashlib.sha256("\n".join([CACHE_VERSION, *key_parts]).encode()).hexdigest()
+    return key, cache_dir() / f"{key}.safetensors"
+
+
+def lookup(key_parts: list[str]) -> tuple[Tensor | None, str]:
+    """The cached tensor for ``key_parts`` without building it: (tensor, "") or (None, why not, in words)."""
+    key, path = _entry(key_parts)
+    if not path.exists():
+        return None, f"the feature cache {cache_dir()} holds no entry for it (removed, or never built on this machine)"
+    secret = cache_secret()
+    if secret is None:
+        return None, f"the cache key {key_path()} is not usable (see the warning above)"
+    t, why = _read_entry(path, key, secret)
+    if t is None:
+        return None, (f"its cache entry {path} does not verify under this user's cache key {key_path()} "
+                      f"({why}: written under another key, e.g. another $EVALKIT_CACHE_KEY, or damaged)")
+    return t, ""
 
 
 def cached_tensor(key_parts: list[str], build: Callable[[], Tensor], enabled: bool = True) -> Tensor:
     """Return the tensor for ``key_parts`` from the cache, or build, store and return it."""
-    key = hashlib.sha256("\n".join([CACHE_VERSION, *key_parts]).encode()).hexdigest()
-    path = cache_dir() / f"{key}.safetensors"
+    key, path = _entry(key_parts)
     secret = cache_secret() if enabled else None
     if secret is not None and path.exists():
         t = _load(path, key, secret)

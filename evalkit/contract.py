@@ -391,7 +391,9 @@ class DatasetDecl(Declaration):
         return [f"splits: {splits}; classes: {self.num_classes or 'none'}"]
 
 def default_states(inputs: tuple[InputRef, ...]) -> tuple[State, ...]:
-    """The cat-state a metric folds for each per-sample input it declares."""
+    """The cat-state a metric folds for each per-sample input it requires. An optional input
+    gets none: it is read when the spec provides it, often run-wide (``train_images``), and a
+    state the run could not always fill must be declared on purpose."""
     out = []
     for i in inputs:
         if isinstance(i, Measured):

@@ -104,14 +104,6 @@ class Entry(Generic[D]):
     def args(self) -> tuple[Arg, ...]:
         return tuple(getattr(self.decl, "args", ()) or getattr(self.decl, "params", ()))
 
-    @property
-    def info(self) -> dict[str, Any]:
-        """The older free-form view (``needs``, ``higher_is_better``); prefer ``decl``."""
-        out: dict[str, Any] = {"needs": tuple(str(i) for i in self.inputs if isinstance(i, Input))}
-        if isinstance(self.decl, MetricDecl):
-            out["higher_is_better"] = self.decl.higher_is_better
-        return out
-
     def validate_args(self, given: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
         """(arguments with the declared defaults filled in, problems) for a spec's ``args``."""
         noun = "parameter" if self.kind == "generator" else "argument"
@@ -415,7 +407,7 @@ def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
         raise RegistrationError(f"{module}: {owner} must declare higher_is_better=True or False (its orientation)")
     inputs = _resolve_inputs(module, owner, facts.get("inputs", ()))
     optional = _resolve_inputs(module, owner, facts.get("optional", ()))
-    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs + optional)
+    states = _resolve_states(module, owner, facts["states"]) if "states" in facts else default_states(inputs)
     interval = facts.get("interval", Interval("custom", "the metric's own bounds"))
     args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj.compute)
     return MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=facts["higher_is_better"],

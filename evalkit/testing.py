@@ -9,8 +9,10 @@ and the broken promise. They check, for a metric:
 * it computes from its declared inputs alone (reading anything else raises
   ``UndeclaredInput``) and gives a finite value with ``low <= high``;
 * the value never depends on the order its states were merged in: the rows are
-  cut into shards at random, the shards' cat-states merged in a shuffled order,
-  and the result must be identical to the whole;
+  cut into shards at random, each shard folded into the runner's own state for
+  its merge rule (cat or sum), the shards merged in a shuffled order, and the
+  result must be identical to the whole (to float64 rounding, 1e-12 relative,
+  where a sum state adds its parts in another order);
 * an N below its declared ``min_n`` is refused with ``TooFewSamples``;
 * the baseline comparison reads its declared orientation: a clearly worse run is
   flagged as regressed and a clearly better one is not.
@@ -31,7 +33,6 @@ import torch
 
 from . import registry
 from .contract import Input, Measured, Merge, TooFewSamples
-from .metrics.states import FeatureState
 from .metrics.suite import MetricInputs, MetricValue
 
 # the MetricInputs field each per-sample input arrives in
@@ -90,23 +91,37 @@ def _sample_count(entry: Any, rows: dict[str, torch.Tensor]) -> int:
     return sizes.pop()
 
 
-def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: int) -> dict[str, torch.Tensor]:
-    """The rows cut into random shards, each folded into its own state, merged in a shuffled order."""
+def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: int) -> tuple[dict, dict]:
+    """The rows cut into random shards, each folded into the runner's own state for its merge rule,
+    merged in a shuffled order: (cat rows, sorted by sample index; (sum, count) of each sum state)."""
+    from .runner.state import new_row_state
+
     cuts = sorted(rnd.sample(range(1, n), k=min(n - 1, rnd.randint(1, 6))))
     edges = [0, *cuts, n]
     shards = list(zip(edges, edges[1:]))
     rnd.shuffle(shards)
-    out = {}
-    # every state's rows are merged as shards of rows sorted by sample index; a sum state is
-    # summed when it is handed over (metric_inputs), so its value does not depend on the order
+    merge_of = {s.name: s.merge for s in entry.decl.states}
+    cat, sums = {}, {}
     for key, v in rows.items():
-        total = FeatureState()
+        merge = merge_of.get(key, Merge.CAT)
+        total = new_row_state(merge)
         for a, b in shards:
-            part = FeatureState()
+            part = new_row_state(merge)
             part.update(v[a:b], torch.arange(a, b))
             total = total.merge(part)
-        out[key] = total.value()[0]
-    return out
+        if merge is Merge.SUM:
+            sums[key] = total.value()
+        else:
+            cat[key] = total.value()[0]
+    return {**rows, **cat}, sums
+
+
+def _same(got: MetricValue, whole: MetricValue, summed: bool) -> bool:
+    """Bit for bit; with a sum state, to float64 rounding (a sum taken in another order differs in the last bits)."""
+    pairs = ((got.value, whole.value), (got.low, whole.low), (got.high, whole.high))
+    if not summed:
+        return all(a == b for a, b in pairs)
+    return all(a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300) for a, b in pairs)
 
 
 def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None = None,
@@ -126,9 +141,10 @@ def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None 
     if [p.key for p in problems] != ["no_such_argument_"]:
         raise _fail(entry, "an unknown argument 'no_such_argument_' was not refused")
 
-    def compute(r: dict[str, torch.Tensor], size: int) -> MetricValue:
+    def compute(r: dict[str, torch.Tensor], size: int, sums: dict | None = None) -> MetricValue:
         inputs = metric_inputs(entry, r, real=real, num_classes=num_classes, args=filled, seed=seed,
                                real_images=real_images, train_images=train_images)
+        inputs.states.update(sums or {})  # the sum states as the shards' merge left them
         return entry.compute(inputs, confidence, filled, n=size, requirement="conformance")
 
     whole = compute(rows, n)
@@ -136,8 +152,9 @@ def check_metric(name: str, rows: dict[str, torch.Tensor], *, args: dict | None 
         raise _fail(entry, f"gave value {whole.value} with bounds [{whole.low}, {whole.high}] on {n} samples")
     rnd = random.Random(seed)
     for _ in range(trials if n > 1 else 0):
-        got = compute(_merged(rows, entry, rnd, n), n)
-        if (got.value, got.low, got.high) != (whole.value, whole.low, whole.high):
+        merged, sums = _merged(rows, entry, rnd, n)
+        got = compute(merged, n, sums)
+        if not _same(got, whole, bool(sums)):
             raise _fail(entry, f"merge order changed the result: {got.value} [{got.low}, {got.high}] against "
                                f"{whole.value} [{whole.low}, {whole.high}] from the rows in order")
     _check_min_n(entry)

@@ -25,17 +25,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import evalkit
 from evalkit import registry
 from evalkit._errors import RegistrationError
-from evalkit.contract import REQUIRED, Input, Measured, TooFewSamples, UndeclaredInput
+from evalkit.contract import REQUIRED, Input, Measured, Merge, TooFewSamples, UndeclaredInput
 from evalkit.data.datasets import fashion_mnist
-from evalkit.metrics.states import FeatureState
 from evalkit.metrics.suite import MetricInputs
 from evalkit.observe.context import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
 from evalkit.report.model import Environment, MetricResult, Report, SubjectResult
+from evalkit.runner.state import new_row_state
 from evalkit.testing import check_metric, metric_inputs
 
 registry.load_plugins()
 import contract_plugin  # noqa: E402,F401  (tests/plugins is on sys.path: registers dark_share, mean_dark_share)
+import sum_plugin  # noqa: E402,F401  (registers brightness, bright_mean: a plugin metric with a sum state)
 
 N = 120
 PER_SAMPLE = [("check", e.name) for e in registry.checks] + [("measurement", e.name) for e in registry.measurements]
@@ -216,25 +217,37 @@ def test_merge_order_never_changes_a_metric(world, name):
     rows = state_rows(world, entry)
     whole = compute(world, name, rows)
 
+    merge_of = {s.name: s.merge for s in entry.decl.states}
+
     @settings(max_examples=3 if name == "cas" else 6, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.integers(1, N - 1), max_size=5, unique=True), st.randoms(use_true_random=False))
     def prop(cuts, rnd):
         edges = [0, *sorted(cuts), N]
         order = list(zip(edges, edges[1:]))
         rnd.shuffle(order)  # shards arrive in any order; each keeps its sample indices
-        merged = {}
+        merged, sums = dict(rows), {}
         for key, v in rows.items():
+            # the runner's own state for the declared merge rule: cat rows, or a running sum
             states = []
             for a, b in order:
-                s = FeatureState()
+                s = new_row_state(merge_of.get(key, Merge.CAT))
                 s.update(v[a:b], torch.arange(a, b))
                 states.append(s)
             total = states[0]
             for s in states[1:]:
                 total = total.merge(s)
-            merged[key] = total.value()[0]
-        got = compute(world, name, merged)
-        assert (got.value, got.low, got.high) == (whole.value, whole.low, whole.high)
+            if merge_of.get(key) is Merge.SUM:
+                sums[key] = total.value()
+            else:
+                merged[key] = total.value()[0]
+        inputs = inputs_from(world, entry, merged)
+        inputs.states.update(sums)  # handed over as the merge left them, as runner/judge.py does
+        args, _ = entry.validate_args(FAST.get(name, {}))
+        got = entry.compute(inputs, 0.95, args, n=N, requirement="r")
+        if not sums:  # rows sorted by sample index: bit for bit
+            assert (got.value, got.low, got.high) == (whole.value, whole.low, whole.high)
+        else:  # a sum adds its parts in merge order: equal to float64 rounding
+            assert (got.value, got.low, got.high) == pytest.approx((whole.value, whole.low, whole.high), rel=1e-12)
 
     prop()
 
@@ -436,6 +449,21 @@ def test_registration_errors_name_the_plugin():
             def compute(self, inputs, confidence, /):
                 pass
     assert not {"m1", "m2", "m3", "m4"} & set(registry.metrics.names())
+
+
+def test_only_required_per_sample_inputs_get_a_default_state():
+    """An optional input is read when the spec provides it (cas reads the training images run-wide): no state
+    is folded for it unless declared, so a run never computes per-sample rows a metric does not read."""
+    @evalkit.metric("opt_metric", inputs=(Input.FEATURES,), optional=(Input.TRAINING,), higher_is_better=True)
+    class Opt:
+        def compute(self, inputs, confidence, /):
+            pass
+
+    try:
+        assert [(s.name, s.source) for s in registry.metrics.get("opt_metric").decl.states] == [("features", Input.FEATURES)]
+        assert [s.name for s in registry.metrics.get("cas").decl.states] == ["images", "asked"]
+    finally:
+        registry.metrics.unregister("opt_metric")
 
 
 # ---------------------------------------------------------------- the plugin, end to end

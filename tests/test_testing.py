@@ -79,7 +79,12 @@ def test_a_baseline_that_ignores_the_declared_orientation_is_caught(registered, 
     check_metric("t_low", rows)  # the real baseline reads the declaration
     import evalkit.report.baseline as baseline
 
-    monkeypatch.setattr(baseline, "higher_is_better", lambda metric: True)  # a baseline with a hard-coded orientation
+    real = baseline.compare_metrics
+
+    def hard_coded(*args, **kwargs):  # a baseline with a hard-coded orientation, the bug issue 11 found
+        return real(*args, **{**kwargs, "higher_is_better": True})
+
+    monkeypatch.setattr(baseline, "compare_metrics", hard_coded)
     with pytest.raises(ContractViolation, match="t_low.*did not flag a clearly worse value.*lower is better"):
         check_metric("t_low", rows)
 

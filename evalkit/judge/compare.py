@@ -37,9 +37,17 @@ Metrics (values with one-sided bounds at ``confidence``, the ones in the report)
   better). Valid as far as the two intervals hold (their calibration table is
   ``benchmarks/CALIBRATION.md``); values judged at different N are compared as
   they are, and ``method`` says so (FID and the k-NN metrics move with N).
-* *paired* (``paired_replicates`` given: bootstrap replicates of both metrics on
-  the same resampling indices): the standard deviation of the replicate
-  differences is the standard error of the difference.
+* *paired, delta method* (``paired_influence`` given: each shared sample's
+  influence on A's and on B's value, the first-order change of the metric per
+  sample): to first order B − A minus its mean is the mean over the N samples
+  of (influence_B − influence_A), so its standard error is their standard
+  deviation / √N; the correlation the shared samples bring is what the paired
+  test gains over the unpaired one. The same approximation as the reports'
+  delta-method intervals (``benchmarks/CALIBRATION.md``); its false-verdict rate
+  is simulated in ``benchmarks/COMPARE.md``.
+* *paired, bootstrap* (``paired_replicates`` given: bootstrap replicates of both
+  metrics on the same resampling indices): the standard deviation of the
+  replicate differences is the standard error of the difference.
 
 Multiplicity. :func:`holm` runs Holm's step-down procedure over every p-value of
 a table (requirements × subjects, both directions when ``sides="both"``): the
@@ -251,26 +259,26 @@ def _invert(z_of, estimate: float, confidence: float) -> tuple[float, float]:
 def compare_metrics(
     value_a: float, low_a: float, high_a: float, value_b: float, low_b: float, high_b: float, *,
     confidence: float, higher_is_better: bool, tolerance: float = 0.0,
-    paired_replicates: tuple[np.ndarray, np.ndarray] | None = None, sides: Sides = "both",
+    paired_replicates: tuple[np.ndarray, np.ndarray] | None = None,
+    paired_influence: tuple[np.ndarray, np.ndarray] | None = None, sides: Sides = "both",
     n_a: int | None = None, n_b: int | None = None, subject: str = "", requirement: str = "",
 ) -> Difference:
-    """Test metric B against metric A on their intervals (or paired bootstrap replicates)."""
+    """Test metric B against metric A on their intervals, or paired (influences or bootstrap replicates)."""
     _check_common(confidence, tolerance)
     for what, v, lo, hi in (("A", value_a, low_a, high_a), ("B", value_b, low_b, high_b)):
         if not all(math.isfinite(x) for x in (v, lo, hi)) or not lo <= v <= hi:
             raise ValueError(f"metric {what}: need finite low <= value <= high, got {lo}, {v}, {hi}")
+    if paired_replicates is not None and paired_influence is not None:
+        raise ValueError("give paired replicates or paired influences, not both")
     zc = float(stats.norm.ppf(confidence))
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (value_b - value_a)
     diff = value_b - value_a
-    if paired_replicates is not None:
-        ra, rb = (np.asarray(r, dtype=float).ravel() for r in paired_replicates)
-        if len(ra) != len(rb) or len(ra) < 2:
-            raise ValueError("paired replicates need two arrays of one length >= 2 (the same resampling indices)")
-        se = float(np.std(rb - ra, ddof=1))
+    paired = paired_replicates is not None or paired_influence is not None
+    if paired:
+        se, method = _paired_se(paired_replicates, paired_influence)
         se_worse = se_better = se
         low, high = diff - zc * se, diff + zc * se
-        method = f"paired bootstrap ({len(ra)} replicates), normal"
     else:
         a_dn, a_up = (value_a - low_a) / zc, (high_a - value_a) / zc
         b_dn, b_up = (value_b - low_b) / zc, (high_b - value_b) / zc
@@ -285,8 +293,23 @@ def compare_metrics(
             method += f"; judged at different N ({n_a} and {n_b}): metrics that move with N compare unequal things"
     p_worse = _normal_p(gain + tolerance, se_worse, upper_tail=False)
     p_better = _normal_p(gain - tolerance, se_better, upper_tail=True)
-    return _finish("metric", value_a, value_b, low, high, p_worse, p_better, paired_replicates is not None, method,
+    return _finish("metric", value_a, value_b, low, high, p_worse, p_better, paired, method,
                    higher_is_better, tolerance, confidence, n_a, n_b, sides, subject, requirement)
+
+
+def _paired_se(replicates: tuple[np.ndarray, np.ndarray] | None,
+               influence: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, str]:
+    """(standard error of B − A, method words) from paired replicates or paired influences."""
+    if influence is not None:
+        ia, ib = (np.asarray(x, dtype=float).ravel() for x in influence)
+        if len(ia) != len(ib) or len(ia) < 2:
+            raise ValueError("paired influences need two arrays of one length >= 2 (one value per shared sample)")
+        se = float(np.std(ib - ia, ddof=1)) / math.sqrt(len(ia))
+        return se, f"paired delta method (influence of each of the {len(ia)} shared samples on both values), normal"
+    ra, rb = (np.asarray(r, dtype=float).ravel() for r in replicates)
+    if len(ra) != len(rb) or len(ra) < 2:
+        raise ValueError("paired replicates need two arrays of one length >= 2 (the same resampling indices)")
+    return float(np.std(rb - ra, ddof=1)), f"paired bootstrap ({len(ra)} replicates), normal"
 
 
 def _normal_p(stat: float, se: float, *, upper_tail: bool) -> float:

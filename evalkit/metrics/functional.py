@@ -37,6 +37,8 @@ __all__ = [
     "knn_radii",
     "prdc",
     "vendi",
+    "vendi_influence",
+    "FrechetReference",
     "class_distribution",
     "memorization_ratios",
 ]
@@ -560,3 +562,45 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
     d2, idx = P.nearest(P.Side(fake, dtype), P.Side(train, dtype), P.screen_gamma(train.shape[1], dtype))
     dist = d2.sqrt()
     return dist / train_nn[idx].clamp_min(1e-12), dist
+
+
+# ---- per-sample influences: what paired comparisons of two sample sets need ----
+
+
+@dataclass(frozen=True)
+class FrechetReference:
+    """A reference set's Gaussian fit (float64), computed once for many FIDs against it."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    factor: np.ndarray  # F with F F^T = cov (Cholesky, or from the eigen-decomposition when singular)
+
+    @staticmethod
+    @_ftz
+    def of(real: Tensor) -> "FrechetReference":
+        mu, cov = D.mean_cov(*D.moments(D.as_numpy(real)))
+        return FrechetReference(mu, cov, D.psd_factor(cov))
+
+    @_ftz
+    def fid(self, fake: Tensor, weights: Tensor | None = None) -> float:
+        """FID of ``fake`` against the reference; ``weights`` are integer row counts (a bootstrap draw)."""
+        x = D.as_numpy(fake)
+        if weights is None:
+            mu, cov = D.mean_cov(*D.moments(x))
+        else:
+            mu, cov = D.weighted_mean_cov(x, D.as_numpy(weights))
+        return D.frechet(self.mean, self.cov, mu, cov, factor1=self.factor)
+
+    @_ftz
+    def fid_influence(self, fake: Tensor) -> tuple[float, Tensor]:
+        """FID of ``fake`` and each row's influence on it: to first order FID - E FID is the
+        mean of the influences, so two sets of paired rows give a paired standard error."""
+        value, infl = D.frechet_influence(self.mean, self.cov, self.factor, D.as_numpy(fake))
+        return value, torch.from_numpy(infl)
+
+
+@_ftz
+def vendi_influence(x: Tensor, *, q: float = 1.0) -> tuple[float, Tensor]:
+    """Vendi score of the rows of ``x`` (cosine kernel, order ``q``) and each row's influence on it."""
+    value, infl = D.vendi_influence(D.as_numpy(x), q)
+    return value, torch.from_numpy(infl)

@@ -19,11 +19,8 @@ from .model import DifferenceResult, Report, RequirementResult, SubjectResult
 
 
 def higher_is_better(metric: str) -> bool:
-    """The metric's declared orientation (a metric name may carry its arguments: ``fid(k=3)``)."""
-    base = metric.split("(")[0]
-    if base in registry.metrics:
-        return registry.metrics.get(base).decl.higher_is_better  # the metric's declaration
-    return True
+    """The declared orientation of the registered metric ``metric`` (a name, not a readable label)."""
+    return registry.metrics.get(metric).decl.higher_is_better
 
 
 def _rate_difference(s: SubjectResult, r: RequirementResult, br: RequirementResult, tolerance: dict[str, float]) -> Difference:
@@ -39,14 +36,14 @@ def _subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str
         br = base_reqs.get(r.name)
         if r.kind == "rate" and br is not None and br.kind == "rate" and br.n and r.n:
             out.append(_rate_difference(s, r, br, tolerance))
-    base_metrics = {m.name: m for m in b.metrics}
     for m in s.metrics:
-        bm = base_metrics.get(m.name)
-        if bm is None:
+        bm = next((x for x in b.metrics if x.same_measure(m)), None)
+        decl = m.declaration()
+        if bm is None or decl is None:  # every metric of a run is registered in it: decl is None only by hand-editing
             continue
-        tol = tolerance.get(m.name, tolerance.get(m.name.split("(")[0], 0.0))
+        tol = tolerance.get(m.name, tolerance.get(m.registered, 0.0))
         out.append(compare_metrics(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
-                                   higher_is_better=higher_is_better(m.metric or m.name), tolerance=tol, sides="worse",
+                                   higher_is_better=decl.higher_is_better, tolerance=tol, sides="worse",
                                    n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
     return out
 

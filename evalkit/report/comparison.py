@@ -11,12 +11,16 @@ confidence bounds and a verdict: *better*, *worse* or *no significant difference
   seed and sampling blocks, same sample indices and asked labels, read from the
   sample store beside each report): the exact McNemar test on the per-sample
   outcomes; otherwise Fisher's exact test on the counts;
-* a metric is tested with a *paired bootstrap* where the two drew the same samples
-  and the metric can be recomputed from the stored features (FID, against the
-  reference features in the feature cache, and Vendi): the same resampling indices
-  for both, the spread of the replicate differences as the standard error (the
-  engine's ``paired_replicates``); otherwise on the two reports' intervals (each
-  side's spread read off its one-sided bounds).
+* a metric is tested *paired* where the two drew the same samples and the metric
+  can be recomputed from the stored (float16) features: FID, against the
+  reference features in this machine's feature cache, and Vendi. By default with
+  the delta method (each shared sample's influence on both values, the engine's
+  ``paired_influence``: one eigen-decomposition per side), or, with
+  ``bootstrap`` > 0, a paired bootstrap (the same resampled rows for both, as
+  integer row weights; one covariance and one eigen-solve per replicate and
+  side). Otherwise, and where the reference features are not in the cache (it was
+  removed, or signed under another user's cache key), on the two reports'
+  intervals; the row's method and note say which test ran and why.
 
 Every one-sided test of the table (both directions of every row) is one hypothesis
 of one Holm step-down family, so the chance of any false "better" or "worse" in the
@@ -40,21 +44,17 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
 from .._errors import DataError, UsageError
-from .model import MetricResult, Report, SubjectResult, read_report
+from .model import MetricResult, Record, Report, SubjectResult, read_report
 
 COMPARISON_SCHEMA_VERSION = 1
 RowVerdict = Literal["better", "worse", "no significant difference", "not tested"]
 
 
-class _Rec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ContenderInfo(_Rec):
+class ContenderInfo(Record):
     """One compared subject and where it came from."""
 
     label: str = Field(description="How the tables name it.")
@@ -64,7 +64,7 @@ class ContenderInfo(_Rec):
     n: int
 
 
-class Row(_Rec):
+class Row(Record):
     """Contender ``b`` against contender ``a`` on one requirement or metric."""
 
     name: str = Field(description="The requirement (rates) or metric name.")
@@ -86,7 +86,7 @@ class Row(_Rec):
     note: str | None = None
 
 
-class Comparison(_Rec):
+class Comparison(Record):
     """What ``evalkit compare`` writes to comparison.json."""
 
     schema_version: int = COMPARISON_SCHEMA_VERSION
@@ -241,15 +241,6 @@ def pairing(a: Contender, b: Contender) -> str | None:
 # ---------------------------------------------------------------- the table
 
 
-def _higher_is_better(metric_name: str) -> bool:
-    from .. import registry
-
-    base = metric_name.split("(")[0]
-    if base not in registry.metrics:
-        return True
-    return bool(registry.metrics.get(base).info.get("higher_is_better", True))
-
-
 def _outcomes(name: str, a: Contender, b: Contender, paired_why: str | None):
     """Per-sample pass/fail of both (same samples, same order), or None when unpaired."""
     if paired_why is not None:
@@ -271,80 +262,113 @@ def _rate_row(name: str, a: Contender, b: Contender, paired_why: str | None, con
     return d
 
 
-def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, confidence: float,
-                replicates: tuple[np.ndarray, np.ndarray] | None = None):
+def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, decl, paired: "PairedMetric"):
     from ..judge.compare import compare_metrics
 
     return compare_metrics(ma.value, ma.lower, ma.upper, mb.value, mb.lower, mb.upper, confidence=ma.confidence,
-                           higher_is_better=_higher_is_better(ma.name), n_a=ma.n, n_b=mb.n,
-                           paired_replicates=replicates, subject=f"{a.label} | {b.label}", requirement=ma.name)
+                           higher_is_better=decl.higher_is_better, n_a=ma.n, n_b=mb.n,
+                           paired_replicates=paired.replicates, paired_influence=paired.influence,
+                           subject=f"{a.label} | {b.label}", requirement=ma.name)
 
 
-# ---------------------------------------------------------------- paired bootstrap of metrics
-# Metric-specific recomputation on resampled stored features. The test on the replicates is
-# the engine's (judge.compare.compare_metrics(paired_replicates=...)); only the replicates are made here.
+# ---------------------------------------------------------------- paired metrics
+# Metric-specific recomputation from the stored features. The test on what is made here is
+# the engine's (judge.compare.compare_metrics with paired_influence or paired_replicates).
 
-PAIRED_BOOTSTRAP = 200
 PAIRED_METRICS = ("fid", "vendi")  # recomputable from stored features (and, for FID, the cached reference)
 
 
-def bootstrap_pairs(stat: Callable[[Tensor], float], fa: Tensor, fb: Tensor, replicates: int, seed: int = 0
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``stat`` of both feature sets on the same resampled rows, ``replicates`` times (rows i of fa and fb pair)."""
+@dataclass(frozen=True)
+class PairedMetric:
+    """What a paired metric test gets (influences or bootstrap replicates), or why the row is unpaired."""
+
+    influence: tuple[np.ndarray, np.ndarray] | None = None
+    replicates: tuple[np.ndarray, np.ndarray] | None = None
+    unpaired: str | None = None
+
+
+def bootstrap_pairs(stat: Callable[[Tensor, Tensor], float], fa: Tensor, fb: Tensor, replicates: int, seed: int = 0,
+                    bar=None) -> tuple[np.ndarray, np.ndarray]:
+    """``stat(features, row_counts)`` of both feature sets on the same resampled rows, ``replicates`` times.
+
+    Rows i of fa and fb pair. A resample of n rows with replacement is given as integer
+    row counts (how often each row was drawn), so the metric updates its moments by
+    weights instead of copying the rows.
+    """
     gen = torch.Generator().manual_seed(seed)
     n = len(fa)
     ra, rb = np.empty(replicates), np.empty(replicates)
     for j in range(replicates):
-        idx = torch.randint(0, n, (n,), generator=gen)
-        ra[j], rb[j] = stat(fa[idx]), stat(fb[idx])
+        counts = torch.bincount(torch.randint(0, n, (n,), generator=gen), minlength=n)
+        ra[j], rb[j] = stat(fa, counts), stat(fb, counts)
+        if bar is not None:
+            bar.update(1)
     return ra, rb
 
 
-def fid_against(real: Tensor) -> Callable[[Tensor], float]:
-    """FID of a feature set against fixed reference features (their moments computed once)."""
-    from ..metrics import functional as Fn
-
-    mu_r, cov_r = Fn.gaussian_moments(real.double()).mean_cov()
-    return lambda x: Fn.frechet_distance(mu_r, cov_r, *Fn.gaussian_moments(x).mean_cov())
-
-
-def _reference_features(report: Report) -> Tensor | None:
-    """The reference features a run used, from this machine's feature cache (None when absent)."""
-    from ..cache import cached_tensor
-
+def _reference_key(report: Report) -> tuple:
+    """The runner's cache key of a report's reference features: data digest, extractor digest, evalkit version."""
     ref = report.reference or {}
-    if not ref.get("sha256") or not ref.get("extractor_digest"):
-        return None
-
-    class Absent(Exception):
-        pass
-
-    def absent() -> Tensor:
-        raise Absent
-
-    try:  # the runner's key: data digest, extractor digest, evalkit version
-        return cached_tensor([ref["sha256"], ref["extractor_digest"], report.environment.evalkit], absent)
-    except Absent:
-        return None
+    return (ref.get("sha256"), ref.get("extractor_digest"), report.environment.evalkit)
 
 
-def paired_metric_replicates(name: str, a: Contender, b: Contender, replicates: int
-                             ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Paired bootstrap replicates of metric ``name`` for two paired contenders, or None where not possible."""
+class ReferenceFeatures:
+    """The reference features each report used, read once from this machine's feature cache."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, tuple[Any, str]] = {}
+
+    def frechet(self, report: Report):
+        """(FrechetReference, "") or (None, why the reference features are not available)."""
+        from ..cache import lookup
+        from ..metrics.functional import FrechetReference
+
+        key = _reference_key(report)
+        if key not in self._seen:
+            if not key[0] or not key[1]:
+                self._seen[key] = (None, "the report does not name its reference data and extractor digests")
+            else:
+                real, why = lookup(list(key))
+                self._seen[key] = (FrechetReference.of(real), "") if real is not None else (None, why)
+        return self._seen[key]
+
+
+def paired_metric(m: MetricResult, a: Contender, b: Contender, refs: ReferenceFeatures, bootstrap: int) -> PairedMetric:
+    """The paired test's input for metric ``m`` of two contenders that drew the same samples."""
     from ..metrics import functional as Fn
 
-    if name not in PAIRED_METRICS or replicates < 2:
-        return None
+    name = m.registered
+    if name not in PAIRED_METRICS:
+        return PairedMetric(unpaired=f"{name} is not recomputed from the stored features (paired: "
+                                     f"{', '.join(PAIRED_METRICS)})")
     ta, tb = a.record().tensors, b.record().tensors
-    if "features" not in ta or "features" not in tb or not torch.equal(ta["features_index"], tb["features_index"]):
-        return None
-    stat = Fn.vendi
+    if "features" not in ta or "features" not in tb:
+        return PairedMetric(unpaired="no stored features")
+    if not torch.equal(ta["features_index"], tb["features_index"]):
+        return PairedMetric(unpaired="the stored features are of different samples (non-finite ones left out)")
+    fa, fb = ta["features"].double(), tb["features"].double()
     if name == "fid":
-        real = _reference_features(a.report)
-        if real is None:
-            return None
-        stat = fid_against(real)
-    return bootstrap_pairs(stat, ta["features"].double(), tb["features"].double(), replicates)
+        if _reference_key(a.report) != _reference_key(b.report):
+            return PairedMetric(unpaired="the two reports measured FID against different reference features")
+        ref, why = refs.frechet(a.report)
+        if ref is None:
+            return PairedMetric(unpaired=f"the reference features are not available: {why}")
+        influence, stat = ref.fid_influence, ref.fid
+    else:
+        q = float(m.args.get("q", 1.0))
+
+        def influence(x: Tensor):
+            return Fn.vendi_influence(x, q=q)
+
+        def stat(x: Tensor, w: Tensor) -> float:
+            return Fn.vendi(x, q=q, weights=w)
+    if bootstrap > 0:  # minutes at d ~ 2048: the user sees progress with an ETA (--bootstrap 0 takes seconds)
+        from .. import progress
+
+        with progress.task(f"paired bootstrap of {m.name}, {a.label} | {b.label} (d = {fa.shape[1]}; "
+                           "--bootstrap 0 is the delta method, seconds)", bootstrap, "replicates") as bar:
+            return PairedMetric(replicates=bootstrap_pairs(stat, fa, fb, bootstrap, bar=bar))
+    return PairedMetric(influence=(influence(fa)[1].numpy(), influence(fb)[1].numpy()))
 
 
 def _names(contenders: list[Contender]) -> tuple[list[str], list[str]]:
@@ -359,27 +383,23 @@ def _names(contenders: list[Contender]) -> tuple[list[str], list[str]]:
     return rates, metrics
 
 
-def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = PAIRED_BOOTSTRAP) -> Comparison:
-    """Test every pair of contenders on every shared rate requirement and metric; Holm over the table."""
+def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 0) -> Comparison:
+    """Test every pair of contenders on every shared rate requirement and metric; Holm over the table.
+
+    ``bootstrap`` = 0 tests paired metrics with the delta method; > 0 with a paired
+    bootstrap of that many replicates.
+    """
     from ..judge.compare import holm
 
-    reasons = not_comparable(contenders)
-    if reasons and not force:
-        raise UsageError("these reports cannot be compared:\n  " + "\n  ".join(reasons)
-                         + "\nfix: compare reports of one reference and feature space, or pass --force "
-                         "(the table is then labelled not comparable)")
-    confs = sorted({float(c.report.spec.get("confidence", 0.95)) for c in contenders})
-    confidence = confs[-1]
-    notes = []
-    if len(confs) > 1:
-        notes.append(f"the reports' specs ask for confidences {confs}; the table holds at the highest, {confidence:g}")
+    reasons = _refusals(contenders, force, bootstrap)
+    confidence, notes = _confidence(contenders)
     rates, _ = _names(contenders)
-    tested, untested, meta = [], [], []
+    table = _Table(ReferenceFeatures(), bootstrap)
     for i, a in enumerate(contenders):
         for b in contenders[i + 1:]:
-            _pair_rows(a, b, rates, confidence, tested, meta, untested, bootstrap)
-    adjusted = holm(tested, confidence, sides="both") if tested else []
-    rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, meta)] + untested
+            table.add_pair(a, b, rates, confidence)
+    adjusted = holm(table.tested, confidence, sides="both") if table.tested else []
+    rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, table.meta)] + table.untested
     ranking, ranking_note = rank([c.label for c in contenders], rows)
     correction = adjusted[0].correction if adjusted else "no test"
     return Comparison(
@@ -388,30 +408,79 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
         confidence=confidence, correction=correction, comparable=not reasons, not_comparable=reasons, rows=rows,
         ranking=ranking if not reasons else None,
         ranking_note=ranking_note if not reasons else "no ranking: the reports are not comparable",
-        notes=notes,
+        notes=notes + table.notes(),
     )
 
 
-def _pair_rows(a: Contender, b: Contender, rates: list[str], confidence: float, tested: list, meta: list,
-               untested: list[Row], bootstrap: int) -> None:
-    """Test b against a on every rate and metric both have (appends to the three lists)."""
-    why = pairing(a, b)
-    for name in rates:
-        d = _rate_row(name, a, b, why, confidence)
-        if d is not None:
-            tested.append(d)
-            meta.append(("rate", a, b, why))
-    ma = {m.name: m for m in a.subject.metrics}
-    for mb in (x for x in b.subject.metrics if x.name in ma):
-        m = ma[mb.name]
-        reps = paired_metric_replicates(m.name, a, b, bootstrap) if why is None else None
+def _refusals(contenders: list[Contender], force: bool, bootstrap: int) -> list[str]:
+    """Why the reports are not comparable (allowed with ``force``); UsageError where nothing may run."""
+    if bootstrap < 0 or bootstrap == 1:
+        raise UsageError(f"--bootstrap must be 0 (the paired delta method) or a number of replicates >= 2, got {bootstrap}")
+    reasons = not_comparable(contenders)
+    if reasons and not force:
+        raise UsageError("these reports cannot be compared:\n  " + "\n  ".join(reasons)
+                         + "\nfix: compare reports of one reference and feature space, or pass --force "
+                         "(the table is then labelled not comparable)")
+    return reasons
+
+
+def _confidence(contenders: list[Contender]) -> tuple[float, list[str]]:
+    """The table's confidence (the highest the reports' specs ask) and a note when they differ."""
+    confs = sorted({float(c.report.spec.get("confidence", 0.95)) for c in contenders})
+    if len(confs) == 1:
+        return confs[0], []
+    return confs[-1], [f"the reports' specs ask for confidences {confs}; the table holds at the highest, {confs[-1]:g}"]
+
+
+@dataclass
+class _Table:
+    """The tests of a comparison table as they are made, before Holm."""
+
+    refs: ReferenceFeatures
+    bootstrap: int
+    tested: list = field(default_factory=list)
+    meta: list = field(default_factory=list)  # (kind, a, b, why unpaired) per tested difference
+    untested: list[Row] = field(default_factory=list)
+    no_reference: dict[str, list[str]] = field(default_factory=dict)  # why -> the pairs it left unpaired
+
+    def add_pair(self, a: Contender, b: Contender, rates: list[str], confidence: float) -> None:
+        """Test b against a on every rate and metric both have."""
+        why = pairing(a, b)
+        for name in rates:
+            d = _rate_row(name, a, b, why, confidence)
+            if d is not None:
+                self.tested.append(d)
+                self.meta.append(("rate", a, b, why))
+        for m in a.subject.metrics:
+            mb = next((x for x in b.subject.metrics if x.same_measure(m)), None)
+            if mb is not None:
+                self._metric(m, mb, a, b, why)
+
+    def _metric(self, m: MetricResult, mb: MetricResult, a: Contender, b: Contender, why: str | None) -> None:
+        decl = m.declaration()
+        if decl is None:
+            self._untested(m, mb, a, b, None, f"metric {m.registered!r} is not registered in this evalkit (a "
+                           "plugin's?): its orientation is unknown; compare imports no code a report names")
+            return
+        paired = PairedMetric(unpaired=why) if why is not None else paired_metric(m, a, b, self.refs, self.bootstrap)
+        if paired.unpaired and paired.unpaired.startswith("the reference features"):
+            self.no_reference.setdefault(paired.unpaired, []).append(f"{a.label} | {b.label}")
         try:
-            tested.append(_metric_row(m, mb, a, b, confidence, reps))
-            meta.append(("metric", a, b, None))
+            self.tested.append(_metric_row(m, mb, a, b, decl, paired))
+            self.meta.append(("metric", a, b, paired.unpaired))
         except ValueError as exc:  # an interval the test cannot read (a point value, a p-value)
-            untested.append(Row(name=mb.name, kind="metric", a=a.label, b=b.label, value_a=m.value, value_b=mb.value,
-                                n_a=m.n, n_b=mb.n, difference=mb.value - m.value, verdict="not tested",
-                                higher_is_better=_higher_is_better(mb.name), note=str(exc)))
+            self._untested(m, mb, a, b, decl, str(exc))
+
+    def _untested(self, m: MetricResult, mb: MetricResult, a: Contender, b: Contender, decl, note: str) -> None:
+        self.untested.append(Row(name=m.name, kind="metric", a=a.label, b=b.label, value_a=m.value, value_b=mb.value,
+                                 n_a=m.n, n_b=mb.n, difference=mb.value - m.value, verdict="not tested",
+                                 higher_is_better=decl.higher_is_better if decl else True, note=note))
+
+    def notes(self) -> list[str]:
+        return [f"FID of {', '.join(pairs)} (same samples) was tested unpaired, on the reports' intervals: {why}. "
+                "For the paired test, run the spec once more on this machine, as this user and with the evalkit "
+                "version that made the reports (any --n): its feature cache then holds the reference features"
+                for why, pairs in self.no_reference.items()]
 
 
 def _finite(x: float) -> float | None:
@@ -419,11 +488,10 @@ def _finite(x: float) -> float | None:
 
 
 def _row(d, kind: str, a: Contender, b: Contender, why: str | None) -> Row:
-    note = None
-    if kind == "rate" and not d.paired:
+    if d.paired:
+        note = "spread recomputed from the stored (float16) features; values are the reports'" if kind == "metric" else None
+    else:
         note = f"unpaired: {why}" if why else "unpaired"
-    if kind == "metric" and d.paired:
-        note = "replicates recomputed from the stored (float16) features; values are the reports'"
     return Row(name=d.requirement, kind=kind, a=a.label, b=b.label, value_a=_finite(d.a), value_b=_finite(d.b),
                n_a=d.n_a, n_b=d.n_b, difference=_finite(d.diff), low=_finite(d.low), high=_finite(d.high),
                p_value=d.p_value, verdict=d.verdict, paired=d.paired, higher_is_better=d.higher_is_better,
@@ -531,10 +599,10 @@ def to_text(c: Comparison) -> str:
     out = []
     if not c.comparable:
         out += ["NOT COMPARABLE (--force): " + "; ".join(c.not_comparable), ""]
-    widths = [max(len(h), *(len(_cells(r)[i]) for r in c.rows)) if c.rows else len(h) for i, h in enumerate(HEADER[:9])]
-    out.append("  ".join(h.ljust(w) for h, w in zip(HEADER[:9], widths)))
-    for r in c.rows:
-        out.append("  ".join(x.ljust(w) for x, w in zip(_cells(r)[:9], widths)))
+    # the terminal names each row's test in a word or two (the files carry the whole method and note)
+    table = [HEADER] + [_cells(r)[:9] + [r.method.split(" (")[0].split(";")[0] or "-"] for r in c.rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    out += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in table]
     return "\n".join(out + [""] + _summary(c)) + "\n"
 
 
@@ -563,7 +631,8 @@ def to_html(c: Comparison) -> str:
     rows = []
     for r in c.rows:
         cells = _cells(r)
-        tds = "".join(f"<td>{e(x)}</td>" for x in cells[:8])
+        # names may break anywhere (a long subject name must not widen the page); numbers never
+        tds = "".join(f'<td class="{"num" if i >= 3 else "name"}">{e(x)}</td>' for i, x in enumerate(cells[:8]))
         tds += f'<td style="color:{colour[r.verdict]};font-weight:bold">{e(cells[8])}</td><td class="m">{e(cells[9])}</td>'
         rows.append(f"<tr>{tds}</tr>")
     banner = ""
@@ -579,8 +648,9 @@ def to_html(c: Comparison) -> str:
 <style>
 body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #1f2328; max-width: 1240px; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: auto; }}
-th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
-th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; }}
+th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; width: 30%; overflow-wrap: anywhere; }}
+td.name {{ overflow-wrap: anywhere; min-width: 6em; }} td.num {{ white-space: nowrap; }}
 .nc {{ background: #fff8c5; border: 1px solid #d4a72c; padding: 8px; }}
 </style></head><body>
 <h1>evalkit comparison</h1>

@@ -353,14 +353,14 @@ th{background:#f3f3f3}.scroll{overflow-x:auto;max-width:100%}
 .v-PASS{background:#e3f4e6;color:#0f5c27}.v-FAIL{background:#fde2e2;color:#9b1111}
 .v-INCONCLUSIVE{background:#fff1d6;color:#7a4600}.v-REGRESSED{background:#f0e0f7;color:#561480}.v-ERROR{background:#ececec;color:#333}
 .tag{display:inline-block;padding:0 .35rem;border-radius:.25rem;font-weight:700;font-size:.8rem}
-.counts span{margin-right:.8rem}.note{color:#555;font-size:.88rem}
+.counts span{margin-right:.8rem}.note{color:#555;font-size:.88rem}.nw{white-space:nowrap}
 .plots{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.plots svg{max-width:100%;height:auto;border:1px solid #eee;background:#fff}
 .grid th{font-weight:500;white-space:nowrap}.grid img,.gallery img{image-rendering:pixelated;display:block}
 .gallery{display:flex;flex-wrap:wrap;gap:.6rem;margin:.4rem 0}
 .gallery figure{margin:0;padding:.3rem;border:1px solid #ddd;width:7.6rem;font-size:.78rem}
 .gallery figcaption{overflow-wrap:anywhere}
 pre,code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem}
-pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;max-width:100%;white-space:pre}
+pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;max-width:100%;white-space:pre}pre.cmd{white-space:pre-wrap;overflow-wrap:anywhere}
 .above{color:#0f5c27}.below{color:#9b1111;font-weight:600}.open{color:#7a4600}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;font-size:.9rem}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 details{margin:.5rem 0}summary{cursor:pointer}
@@ -401,8 +401,8 @@ the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly wors
 {% if s.error %}<p class="v-FAIL">{{ s.error }}</p>{% endif %}
 {% if s.requirements %}<div class="scroll"><table><thead><tr><th>requirement</th><th>verdict</th><th>value</th><th>bound</th><th>interval (one-sided)</th><th>n</th><th>confidence</th><th>note</th></tr></thead><tbody>
 {% for q in s.requirements %}{% set w = word(s, q) %}<tr><td>{{ q.name }}</td><td><span class="tag v-{{ w }}">{{ w }}</span></td>
-<td>{% if q.kind == "rate" %}{{ q.passed }}/{{ q.n }} = {{ fmt(q.value) }}{% else %}{{ fmt(q.value) }}{% endif %}</td>
-<td>{{ bound(q) }}</td><td>[{{ fmt(q.lower) }}, {{ fmt(q.upper) }}]</td><td>{{ q.n if q.n is not none else "-" }}</td><td>{{ "%.4g"|format(q.confidence) }}</td>
+<td class="nw">{% if q.kind == "rate" %}{{ q.passed }}/{{ q.n }} = {{ fmt(q.value) }}{% else %}{{ fmt(q.value) }}{% endif %}</td>
+<td class="nw">{{ bound(q) }}</td><td class="nw">[{{ fmt(q.lower) }}, {{ fmt(q.upper) }}]</td><td>{{ q.n if q.n is not none else "-" }}</td><td>{{ "%.4g"|format(q.confidence) }}</td>
 <td class="note">{{ q.message or "" }}{% if q.correction %} {{ q.correction }}{% endif %}{% if q.method %} ({{ q.method }}){% endif %}</td></tr>{% endfor %}
 </tbody></table></div>{% endif %}
 
@@ -412,20 +412,20 @@ the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly wors
 {% elif not v.has_store %}<p class="note">No sample store beside this report: no images to show (older report, or written without one).</p>{% endif %}
 
 {% if v.failing %}<h3>Failing examples</h3>
-{% for q, items, cmd in v.failing %}<h4>{{ q.name }} <span class="note">(first {{ items|length }} failing samples)</span></h4>
+{% for q, items, cmd in v.failing %}{% set total = (q.n or 0) - (q.passed or 0) %}<h4>{{ q.name }} <span class="note">({% if total == items|length %}{% if total == 1 %}its one failing sample{% else %}all {{ total }} failing samples{% endif %}{% else %}the first {{ items|length }} of {{ total }} failing samples{% endif %})</span></h4>
 <div class="gallery">{% for f in items %}<figure title="{{ f.command }}">{% if f.uri %}<img src="{{ f.uri }}" width="84" height="84" alt="sample {{ f.index }}">{% endif %}
 <figcaption><b>#{{ f.index }}</b>{% if f.label is not none %} asked class {{ f.label }}{% endif %}{% for k, val in f.values.items() %}<br>{{ k }} = {{ "%.3g"|format(val) }}{% endfor %}</figcaption></figure>{% endfor %}</div>
-<pre>{{ cmd }}</pre>{% endfor %}{% endif %}
+<pre class="cmd">{{ cmd }}</pre>{% endfor %}{% endif %}
 
 {% if v.class_reqs %}<h3>Per class</h3>
 <p class="note">Pass rate k/n per asked class with one-sided bounds at confidence 1 &minus; (1 &minus; c)/m over the m classes (Bonferroni), so a requirement's class intervals hold together;
 green: lower bound meets the target, red: upper bound below it.</p>
 <div class="scroll"><table><thead><tr><th>class</th>{% for q in v.class_reqs %}<th>{{ q.name }} (&ge; {{ fmt(q.at_least) }})</th>{% endfor %}</tr></thead><tbody>
-{% for c, cells in v.class_rows %}<tr><th scope="row">{{ c }}</th>{% for cell in cells %}<td>{% if cell %}<span class="{{ cell.state }}">{{ cell.passed }}/{{ cell.n }} = {{ fmt(cell.passed / cell.n) }}</span> <span class="note">[{{ fmt(cell.lower) }}, {{ fmt(cell.upper) }}]</span>{% else %}&ndash;{% endif %}</td>{% endfor %}</tr>{% endfor %}
+{% for c, cells in v.class_rows %}<tr><th scope="row">{{ c }}</th>{% for cell in cells %}<td>{% if cell %}<span class="{{ cell.state }} nw">{{ cell.passed }}/{{ cell.n }} = {{ fmt(cell.passed / cell.n) }}</span> <span class="note nw">[{{ fmt(cell.lower) }}, {{ fmt(cell.upper) }}]</span>{% else %}&ndash;{% endif %}</td>{% endfor %}</tr>{% endfor %}
 </tbody></table></div>{% endif %}
 
 {% if s.metrics %}<h3>Metrics</h3><div class="scroll"><table><thead><tr><th>metric</th><th>value</th><th>interval (one-sided)</th><th>n</th><th>method</th></tr></thead><tbody>
-{% for m in s.metrics %}<tr><td>{{ m.name }}</td><td>{{ fmt(m.value) }}</td><td>[{{ fmt(m.lower) }}, {{ fmt(m.upper) }}]</td><td>{{ m.n }}{% if m.n_reference %} vs {{ m.n_reference }} real{% endif %}</td><td class="note">{{ m.method }}{% if m.note %}; {{ m.note }}{% endif %}</td></tr>{% endfor %}
+{% for m in s.metrics %}<tr><td>{{ m.name }}</td><td class="nw">{{ fmt(m.value) }}</td><td class="nw">[{{ fmt(m.lower) }}, {{ fmt(m.upper) }}]</td><td class="nw">{{ m.n }}{% if m.n_reference %} vs {{ m.n_reference }} real{% endif %}</td><td class="note">{{ m.method }}{% if m.note %}; {{ m.note }}{% endif %}</td></tr>{% endfor %}
 </tbody></table></div>{% endif %}
 
 {% if v.traces %}<h3>Sequential looks</h3><p class="note">The observed rate (line) and its bounds (band) at every look, each at the confidence that look could spend, closing in on the target until the verdict is decided.</p>
@@ -450,8 +450,8 @@ green: lower bound meets the target, red: upper bound below it.</p>
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>
 <dt>versions</dt><dd>evalkit {{ r.environment.evalkit }}, torch {{ r.environment.torch }}, python {{ r.environment.python }}{% for k, val in r.environment.packages.items() %}, {{ k }} {{ val }}{% endfor %}; {{ r.environment.platform }}</dd>
-{% for v in views %}<dt>{{ v.s.name }}</dt><dd>{% if v.s.model %}model {{ v.s.model }}{% endif %}{% if v.s.path %}path {{ v.s.path }}{% endif %}{% if v.s.params %}; params {{ v.s.params }}{% endif %}
-{% if v.s.weights_sha256 %}; weights sha256 <code>{{ v.s.weights_sha256 }}</code>{% endif %}; {{ "%.1f"|format(v.s.seconds) }} s{% if v.s.samples_per_second %}, {{ v.s.samples_per_second }} samples/s{% endif %}</dd>{% endfor %}
+{% for v in views %}<dt>{{ v.s.name }}</dt><dd>{% if v.s.model %}model {{ v.s.model }}{% endif %}{% if v.s.path %}path {{ v.s.path }}{% endif %}{% if v.s.params %}; params {% for k, val in v.s.params.items() %}{{ k }}={{ val }}{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}
+{%- if v.s.weights_sha256 %}; weights sha256 <code>{{ v.s.weights_sha256 }}</code>{% endif %}; {{ "%.1f"|format(v.s.seconds) }} s{% if v.s.samples_per_second %}, {{ v.s.samples_per_second }} samples/s{% endif %}</dd>{% endfor %}
 </dl>
 <details><summary>The spec, as run (canonical form)</summary><pre>{{ spec_text }}</pre></details>
 </body></html>

@@ -16,12 +16,14 @@ REPORT_SCHEMA_VERSION = "1.1"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
-class _Rec(BaseModel):
+class Record(BaseModel):
+    """Base of every record evalkit writes and reads back."""
+
     # unknown fields are refused here; report.reading drops (and logs) those of a later MINOR first
     model_config = ConfigDict(extra="forbid")
 
 
-class FailingExample(_Rec):
+class FailingExample(Record):
     """A sample that failed a requirement, with what was measured on it."""
 
     index: int = Field(description="Global sample index; `evalkit reproduce` regenerates it from the seed.")
@@ -29,7 +31,7 @@ class FailingExample(_Rec):
     values: dict[str, float] = Field(default_factory=dict, description="Measurements of the sample.")
 
 
-class ClassResult(_Rec):
+class ClassResult(Record):
     """One class of a per-class requirement."""
 
     label: int
@@ -40,7 +42,7 @@ class ClassResult(_Rec):
     verdict: Verdict
 
 
-class Look(_Rec):
+class Look(Record):
     """One sequential look at a rate requirement: the counts so far and the one-sided
     Clopper-Pearson bounds at the confidence that look was allowed to spend."""
 
@@ -51,7 +53,7 @@ class Look(_Rec):
     confidence: float
 
 
-class BaselineComparison(_Rec):
+class BaselineComparison(Record):
     """One requirement against its counterpart in the ``--baseline`` report."""
 
     baseline_subject: str = Field(description="The baseline report's subject this one was compared with.")
@@ -65,7 +67,7 @@ class BaselineComparison(_Rec):
     method: str | None = None
 
 
-class RequirementResult(_Rec):
+class RequirementResult(Record):
     """The verdict on one requirement for one subject."""
 
     name: str = Field(description="The requirement's name (or its check/expression/metric).")
@@ -92,7 +94,7 @@ class RequirementResult(_Rec):
     baseline: BaselineComparison | None = Field(None, description="The comparison with the baseline, when one was made.")
 
 
-class MetricResult(_Rec):
+class MetricResult(Record):
     """A distribution metric with its interval."""
 
     name: str = Field(description="Readable: the metric and the arguments the spec gave, e.g. 'recall(k=4)'.")
@@ -108,8 +110,25 @@ class MetricResult(_Rec):
     note: str | None = None
     extra: dict[str, float] = Field(default_factory=dict)
 
+    @property
+    def registered(self) -> str:
+        """The registered metric's name (reports written before ``metric`` existed name built-ins plainly)."""
+        return self.metric if self.metric is not None else self.name
 
-class DifferenceResult(_Rec):
+    def declaration(self) -> Any:
+        """The metric's typed declaration (``contract.MetricDecl``: orientation, interval, arguments),
+        or None when this evalkit does not know it (a plugin's metric that is not loaded here)."""
+        from .. import registry
+
+        registry.load_plugins()
+        return registry.metrics.get(self.registered).decl if self.registered in registry.metrics else None
+
+    def same_measure(self, other: "MetricResult") -> bool:
+        """Whether ``other`` measures the same thing: the same metric with every argument equal (defaults included)."""
+        return self.registered == other.registered and self.args == other.args
+
+
+class DifferenceResult(Record):
     """One comparison against the baseline, as the comparison engine (judge/compare.py) tested it."""
 
     requirement: str = Field(description="The rate requirement or metric compared.")
@@ -134,7 +153,7 @@ class DifferenceResult(_Rec):
                    method=d.method, n_baseline=d.n_a, n_current=d.n_b)
 
 
-class SubjectResult(_Rec):
+class SubjectResult(Record):
     """Everything measured on one subject."""
 
     name: str
@@ -161,7 +180,7 @@ class SubjectResult(_Rec):
         return [r.verdict for r in self.requirements]
 
 
-class BaselinePair(_Rec):
+class BaselinePair(Record):
     """A subject of this run and the baseline subject it was compared with."""
 
     subject: str
@@ -170,7 +189,7 @@ class BaselinePair(_Rec):
     note: str | None = Field(None, description="What differs between the two (params changed, ...).")
 
 
-class Environment(_Rec):
+class Environment(Record):
     python: str
     platform: str
     torch: str
@@ -180,7 +199,7 @@ class Environment(_Rec):
     world_size: int = 1
 
 
-class Report(_Rec):
+class Report(Record):
     """The result of one `evalkit run`."""
 
     schema_version: str = Field(REPORT_SCHEMA_VERSION, description="Version of this record's layout, MAJOR.MINOR.")

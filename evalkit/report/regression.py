@@ -184,12 +184,13 @@ def align(baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
 
 
 def _tolerance(spec: Spec, req_name: str, key: str | None) -> float:
+    """The spec's tolerance for a requirement: by its name, its metric's readable key, or the metric's name."""
     tol = spec.regression.tolerance
     if req_name in tol:
         return float(tol[req_name])
-    if key is not None:
-        return float(tol.get(key, tol.get(key.split("(")[0], 0.0)))
-    return 0.0
+    req = next((r for r in spec.requirements if r.label == req_name), None)
+    metric = req.metric if req is not None else None
+    return float(tol.get(key, tol.get(metric, 0.0))) if key is not None else 0.0
 
 
 def annotate(report: Report, aligned: Report, match: BaselineMatch, spec: Spec) -> None:

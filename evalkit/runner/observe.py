@@ -140,16 +140,16 @@ def _images(obs: Observation, screened: Screened) -> tuple[Tensor, Tensor]:
 
 def state_rows(ctx: RunContext, st: State, obs: Observation, screened: Screened) -> tuple[Tensor, Tensor] | None:
     """The batch's rows of declared state ``st``: (values, sample indices), or None when this
-    subject cannot provide them (no classifier output or no asked labels for an unconditional
-    subject). Rows of non-finite samples are left out, except for class predictions and asked
+    run cannot provide them (no classifier output or no asked labels for an unconditional
+    subject, no memorization index for an optional training input). Rows of non-finite samples are left out, except for class predictions and asked
     labels, which every sample has."""
     src = st.source
     if isinstance(src, Measured):
         return _finite(obs, screened, registry.measurements.get(src.name).call(obs))
     if src is Input.FEATURES:
         return _features(obs, screened, ctx.spec.features)
-    if src is Input.TRAINING:
-        return _finite(obs, screened, obs.memo[0])
+    if src is Input.TRAINING:  # an optional input: the memorization index is built only when required
+        return None if obs.memory is None else _finite(obs, screened, obs.memo[0])
     if src is Input.IMAGES:
         return _images(obs, screened)
     if src is Input.CLASSIFIER:

@@ -79,9 +79,9 @@ def check_metric_inputs(plan: Plan, state: SubjectState, subject: str) -> None:
         if len(state.row("features")) == 0:
             raise RejudgeRefused(f"requirement {rp.name!r}: subject {subject!r} has no saved features "
                                  "(the run had no metric or training requirement, so none were kept)")
-        # every state the metric declares must have been folded by the run (a state an
-        # unconditional subject cannot have, such as asked labels, is refused by validation)
-        lacking = [st.name for st in rp.metric.decl.states if st.name not in state.rows]
+        # every state the metric requires must have been folded by the run (optional inputs
+        # may be absent, as in a run; what a subject cannot provide is refused by validation)
+        lacking = [st.name for st in rp.metric.decl.states if st.name not in state.rows and st.source in rp.metric.inputs]
         if lacking:
             raise RejudgeRefused(f"requirement {rp.name!r} reads the state(s) {', '.join(lacking)}, which the run did not "
                                  f"save for subject {subject!r}")

@@ -27,6 +27,7 @@ import shutil
 import signal
 import stat
 import subprocess
+from typing import Callable
 import sys
 import textwrap
 import time
@@ -158,10 +159,13 @@ class Hostile:
 
     def run(self, *argv: str | Path, code: int | set[int], allow: tuple[str | Path, ...] = ("out",),
             prelude: str | None = None, env: dict[str, str] | None = None, timeout: float = 300,
-            check_unchanged: bool = True, interrupt_after: float | None = None) -> Result:
+            check_unchanged: bool = True, interrupt_after: float | None = None,
+            interrupt_when: Callable[[], bool] | None = None) -> Result:
         """Run ``evalkit ARGV...`` in ``work``; assert exit code, no traceback, no stray writes.
 
-        ``interrupt_after`` sends SIGINT (Ctrl-C) that many seconds after the start.
+        ``interrupt_after`` sends SIGINT (Ctrl-C) that many seconds after the start;
+        ``interrupt_when`` sends it as soon as the condition holds (polled every 20 ms), so
+        the signal arrives at a known stage of the run, however fast or loaded the machine.
         """
         args = [str(a) for a in argv]
         if prelude is None:
@@ -176,6 +180,11 @@ class Hostile:
         if interrupt_after is not None:
             time.sleep(interrupt_after)
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        if interrupt_when is not None:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and not interrupt_when() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -153,6 +153,27 @@ def test_paired_replicates_use_the_spread_of_the_differences():
     assert compare_metrics(20, 10, 30, 20.5, 10.5, 30.5, confidence=0.95, higher_is_better=False).verdict != "worse"
 
 
+def test_paired_influence_uses_the_spread_of_the_influence_differences():
+    """se of B - A = sd(influence_B - influence_A) / sqrt(N), by hand; the p-value and bounds follow."""
+    rng = np.random.default_rng(3)
+    common = rng.normal(0, 4, 300)
+    ia, ib = common + rng.normal(0, 0.5, 300), common + rng.normal(0, 0.5, 300)
+    d = compare_metrics(20, 19, 21, 20.2, 19.2, 21.2, confidence=0.95, higher_is_better=False,
+                        paired_influence=(ia, ib))
+    se = np.sqrt(((ib - ia) - (ib - ia).mean()) @ ((ib - ia) - (ib - ia).mean()) / 299) / np.sqrt(300)
+    z = sps.norm.ppf(0.95)
+    assert d.paired and "paired delta method" in d.method and "300 shared samples" in d.method
+    assert (d.low, d.high) == pytest.approx((0.2 - z * se, 0.2 + z * se), rel=1e-9)
+    assert d.p_worse == pytest.approx(sps.norm.sf(0.2 / se), rel=1e-9)
+    assert d.verdict == "worse"  # the shared part cancels; unpaired, the +-1 intervals could never tell
+    with pytest.raises(ValueError, match="not both"):
+        compare_metrics(20, 19, 21, 20.2, 19.2, 21.2, confidence=0.95, higher_is_better=False,
+                        paired_influence=(ia, ib), paired_replicates=(ia, ib))
+    with pytest.raises(ValueError, match="one length"):
+        compare_metrics(20, 19, 21, 20.2, 19.2, 21.2, confidence=0.95, higher_is_better=False,
+                        paired_influence=(ia, ib[:-1]))
+
+
 def test_holm_matches_hand_computation_and_states_itself():
     base = compare_rates(50, 100, 50, 100, confidence=0.95, sides="worse")
     table = [cmp.replace(base, p_worse=p, requirement=str(i)) for i, p in enumerate([0.01, 0.04, 0.03])]

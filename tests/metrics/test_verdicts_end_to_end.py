@@ -47,7 +47,7 @@ def setting(tmp_path_factory):
     truth = {m: float(np.mean(v)) for m, v in values.items()}
     lines = []
     for m in METRICS:
-        side = "at_least" if registry.metrics.get(m).info.get("higher_is_better", True) else "at_most"
+        side = "at_least" if registry.metrics.get(m).decl.higher_is_better else "at_most"
         lines.append(f"  - {{name: {m}, metric: {m}, {side}: {truth[m]!r}}}")
     spec = root / "spec.yaml"
     spec.write_text(

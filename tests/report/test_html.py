@@ -117,6 +117,13 @@ def test_reproduce_commands_split_back_into_the_names(page, small_run):
     for argv in mine:
         assert argv[:2] == ["evalkit", "reproduce"] and argv[2] == str(out / "report.json")
         assert int(argv[4]) in wanted and argv[5:] == ["--spec", report.spec_path]
+    # each gallery says how many of the requirement's failing samples it shows (hand count from the report)
+    html, _ = page
+    for r in (r for s in report.subjects for r in s.requirements if r.failing):
+        total, shown = r.n - r.passed, len(r.failing)
+        words = (("its one failing sample" if total == 1 else f"all {total} failing samples") if total == shown
+                 else f"the first {shown} of {total} failing samples")
+        assert f'<span class="note">({words})</span>' in html
 
 
 def test_per_class_rates_have_simultaneous_bounds(page, small_run):
@@ -125,7 +132,7 @@ def test_per_class_rates_have_simultaneous_bounds(page, small_run):
     sub = report.subjects[0]  # the dataset replay asks the 10 classes
     req = next(r for r in sub.requirements if r.name == HOSTILE.format("req"))
     section = html.split(f'id="subject-0"')[1].split("Per class")[1].split("</table>")[0]
-    cells = re.findall(r"(\d+)/(\d+) = [^<]*</span> <span class=\"note\">\[([^,]+), ([^\]]+)\]", section)
+    cells = re.findall(r"(\d+)/(\d+) = [^<]*</span> <span class=\"note nw\">\[([^,]+), ([^\]]+)\]", section)
     assert len(cells) == 20  # 10 classes x 2 rate requirements
     ink = cells[1::2]
     assert sum(int(k) for k, *_ in ink) == req.passed and sum(int(n) for _, n, *_ in ink) == req.n
