@@ -18,9 +18,6 @@ LIMIT = 15
 ALLOWED: dict[str, tuple[int, str]] = {
     "metrics/_pairwise.py::cross_pass": (24, "metrics (bounds engineer)"),
     "metrics/functional.py::pairwise": (19, "metrics (bounds engineer)"),
-    "report/html.py::class_table": (18, "report/html (compare engineer)"),
-    "report/html.py::baseline_rows": (18, "report/html (compare engineer)"),
-    "judge/compare.py::holm": (16, "judge/compare (compare engineer)"),
 }
 
 

@@ -367,16 +367,18 @@ def holm(differences: Sequence[Difference], confidence: float, *, sides: Sides =
     words = (f"Holm over {m} one-sided test{'s' if m != 1 else ''} "
              f"({len(differences)} comparison{'s' if len(differences) != 1 else ''}"
              f"{', both directions' if sides == 'both' else ', worse only'}); family-wise error <= {alpha:.3g}")
+    correction = words if len(differences) > 1 or sides == "both" else "none (a single test)"
     out = []
     for i, diff in enumerate(differences):
-        pw = adj[(i, "worse")]
-        pb = adj.get((i, "better"), 1.0)
-        if pw <= alpha and pw <= pb:
-            verdict, p = "worse", pw
-        elif pb <= alpha:
-            verdict, p = "better", pb
-        else:
-            verdict, p = NO_DIFFERENCE, min(pw, pb)
-        out.append(replace(diff, verdict=verdict, p_value=p, confidence=confidence,
-                           correction=words if len(differences) > 1 or sides == "both" else "none (a single test)"))
+        verdict, p = _verdict(adj[(i, "worse")], adj.get((i, "better"), 1.0), alpha)
+        out.append(replace(diff, verdict=verdict, p_value=p, confidence=confidence, correction=correction))
     return out
+
+
+def _verdict(p_worse: float, p_better: float, alpha: float) -> tuple[Verdict, float]:
+    """The verdict from the two adjusted one-sided p-values, and the p-value behind it."""
+    if p_worse <= alpha and p_worse <= p_better:
+        return "worse", p_worse
+    if p_better <= alpha:
+        return "better", p_better
+    return NO_DIFFERENCE, min(p_worse, p_better)

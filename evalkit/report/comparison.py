@@ -579,7 +579,10 @@ HEADER = ["requirement / metric", "A", "B", "value A", "value B", "B - A", "inte
 
 
 def _cells(r: Row) -> list[str]:
-    test = r.method + (f"; {r.note}" if r.note else "")
+    method = r.method
+    if r.note and r.note.startswith("unpaired:"):  # the note says it, with the reason
+        method = method.replace(" (unpaired)", "")
+    test = method + (f"; {r.note}" if r.note else "")
     arrow = "higher is better" if r.higher_is_better else "lower is better"
     return [r.name, r.a, r.b, _f(r.value_a), _f(r.value_b), _signed(r.difference), _interval(r), _p(r.p_value),
             r.verdict, f"{test} ({arrow})"]

@@ -187,20 +187,18 @@ def class_table(s: SubjectResult, rec: SampleRecord | None):
     asked = rec.tensors["asked"] if rec is not None and "asked" in rec.tensors else None
     classes = sorted({c.label for r in reqs for c in r.per_class} | (set(asked.tolist()) if asked is not None else set()))
     m = max(1, len(classes))
-    rows = []
-    for c in classes:
-        cells: list[ClassCell | None] = []
-        for r in reqs:
-            if r.per_class:
-                row = next((x for x in r.per_class if x.label == c), None)
-                cells.append(None if row is None else ClassCell(row.passed, row.n, row.lower, row.upper,
-                                                                {"PASS": "above", "FAIL": "below"}.get(row.verdict, "open")))
-                continue
-            mask = asked == c
-            k, n = int(rec.passed(r.name)[mask].sum()), int(mask.sum())
-            cells.append(_class_cell(k, n, float(r.at_least), 1 - (1 - r.confidence) / m) if n else None)
-        rows.append((c, cells))
-    return reqs, rows
+    return reqs, [(c, [_cell_of(r, c, rec, asked, m) for r in reqs]) for c in classes]
+
+
+def _cell_of(r: RequirementResult, c: int, rec: SampleRecord | None, asked, m: int) -> ClassCell | None:
+    """Class ``c`` of requirement ``r``: the judge's own row (per_class), else from the stored outcomes."""
+    if r.per_class:
+        row = next((x for x in r.per_class if x.label == c), None)
+        return None if row is None else ClassCell(row.passed, row.n, row.lower, row.upper,
+                                                   {"PASS": "above", "FAIL": "below"}.get(row.verdict, "open"))
+    mask = asked == c
+    k, n = int(rec.passed(r.name)[mask].sum()), int(mask.sum())
+    return _class_cell(k, n, float(r.at_least), 1 - (1 - r.confidence) / m) if n else None
 
 
 def _stored(rec: SampleRecord | None, r: RequirementResult) -> bool:
@@ -226,17 +224,20 @@ def baseline_rows(s: SubjectResult, base: Report | None) -> list[dict[str, Any]]
         cmp = getattr(r, "baseline", None)
         b = subjects.get(cmp.baseline_subject if cmp is not None else s.name)
         br = next((x for x in b.requirements if x.name == r.name), None) if b is not None else None
-        if cmp is None and (br is None or br.value is None or r.value is None):
-            continue
-        rows.append({
-            "name": r.name, "now": r, "base": br,
-            "base_value": cmp.baseline_value if cmp is not None else br.value,
-            "diff": cmp.difference if cmp is not None else r.value - br.value,
-            "low": cmp.low if cmp is not None else None, "high": cmp.high if cmp is not None else None,
-            "tolerance": cmp.tolerance if cmp is not None else None, "method": cmp.method if cmp is not None else None,
-            "regressed": is_regressed(s, r),
-        })
+        if cmp is not None:
+            rows.append(_recorded_row(s, r, br, cmp))
+        elif br is not None and br.value is not None and r.value is not None:
+            # an older report without the recorded comparison: the two values only
+            rows.append({"name": r.name, "now": r, "base": br, "base_value": br.value, "diff": r.value - br.value,
+                         "low": None, "high": None, "tolerance": None, "method": None, "regressed": is_regressed(s, r)})
     return rows
+
+
+def _recorded_row(s: SubjectResult, r: RequirementResult, br: RequirementResult | None, cmp) -> dict[str, Any]:
+    """A baseline row from the comparison the run recorded on the requirement."""
+    return {"name": r.name, "now": r, "base": br, "base_value": cmp.baseline_value, "diff": cmp.difference,
+            "low": cmp.low, "high": cmp.high, "tolerance": cmp.tolerance, "method": cmp.method,
+            "regressed": is_regressed(s, r)}
 
 
 def baseline_plot(s: SubjectResult, rows: list[dict[str, Any]]) -> Markup | None:
