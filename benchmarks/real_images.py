@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from evalkit import registry
+from evalkit._io import atomic_write_text
 from evalkit.data.datasets import DatasetReplay
 from evalkit.metrics.suite import MetricInputs
 from evalkit.observe.features import make_extractor
@@ -95,8 +96,8 @@ def main() -> int:
         above = sum(r[m][2] < means[m] for r in rows) / len(rows)
         zero = (f"{sum(not r[m][1] <= 0 <= r[m][2] for r in rows) / len(rows):.3f}" if m == "kid" else "")
         lines.append(f"| {m} | {means[m]:.5g} | {below:.3f} | {above:.3f} | {zero} |")
-    (HERE / "REAL_IMAGES.md").write_text("\n".join(lines) + "\n")
-    (HERE / "real_images_truth.json").write_text(json.dumps({"n": args.n, "seeds": args.seeds, "means": means}, indent=1))
+    atomic_write_text(HERE / "REAL_IMAGES.md", "\n".join(lines) + "\n")
+    atomic_write_text(HERE / "real_images_truth.json", json.dumps({"n": args.n, "seeds": args.seeds, "means": means}, indent=1))
     print("\n".join(lines))
     return 0
 
