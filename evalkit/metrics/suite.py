@@ -356,9 +356,6 @@ class Vendi:
         if n <= d:
             v.note = (f"N = {n} <= d = {d}: each sample spans a dimension of its own, and the delta method "
                       "understates the spread there (measured 20% at N = 60, d = 100): the interval is not calibrated")
-        elif n < 8 * d:  # the second-order term of the spectrum's entropy is not small yet
-            v.note = (f"N = {n} < 8 d = {8 * d}: the delta method understated the spread by up to 14 % at N = 4 d "
-                      "(benchmarks/CALIBRATION.md); each side may miss more often than 1 - c")
         return v
 
 
