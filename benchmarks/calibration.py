@@ -183,7 +183,7 @@ def write_table() -> None:
              "  error grows with it (correlation ~0.9 in these cells), so the plain normal upper bound missed",
              "  17-23 % at c = 0.9, N = 500, and a plain Cornish-Fisher shift with the same terms still 13-15 %.",
              "  With no shift the statistic is nearly degenerate and the jackknife counts that part twice",
-             "  (Efron-Stein), hence width ratios of 1.5-1.8 there.",
+             "  (Efron-Stein), hence width ratios of up to 1.7 there.",
              "- **precision**: Clopper-Pearson over generated samples (exact: the balls are the reference's).",
              "- **recall**: delete-one jackknife over generated samples, every ball rebuilt.",
              "- **coverage**: delete-one jackknife or the clumped-Poisson bound where tighter, floored by Garwood's.",
