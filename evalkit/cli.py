@@ -153,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--out", metavar="DIR", help="where to write comparison.* [reports/compare-<timestamp>]")
     cp.add_argument("--fail-if-worse", action="append", metavar="SUBJECT", default=[],
                     help="exit 1 when SUBJECT is significantly worse than another on anything (repeatable)")
-    cp.add_argument("--bootstrap", type=int, default=200, metavar="B",
-                    help="paired bootstrap replicates for FID and Vendi of subjects that drew the same samples [200]")
+    cp.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                    help="FID and Vendi of subjects that drew the same samples: 0, the paired delta method "
+                         "(seconds); B >= 2, a paired bootstrap of B replicates (minutes at d = 2048) [0]")
     cp.add_argument("--force", action="store_true",
                     help="compare reports of different references, feature spaces or spec versions anyway "
                     "(the table is labelled not comparable)")
@@ -506,8 +507,8 @@ def _cmd_compare(args) -> int:
     from .report import comparison
 
     contenders = comparison.load_contenders(args.reports, args.subjects)
+    watched = [comparison.resolve_label(contenders, name) for name in args.fail_if_worse]
     table = comparison.build(contenders, force=args.force, bootstrap=args.bootstrap)
-    watched = [comparison.resolve_label(table, name) for name in args.fail_if_worse]
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = comparison.write(table, out)
     print(_visible(comparison.to_text(table)), end="")

@@ -376,22 +376,15 @@ def _cat_pairs(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
 
 
-def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: dict[int, Tensor],
-               members: tuple[Tensor, Tensor] | None, gamma: float,
-               fake_outer: dict[int, Tensor] | None = None) -> CrossResult:
-    """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums.
+def _thresholds(kth: dict[int, Tensor], own: Side, other: Side, gamma: float) -> dict[int, "_Threshold"]:
+    """Per k, the screening band of ``own``'s k-NN balls against ``other``'s points."""
+    u, dtype, omax = unit_roundoff(own.w.dtype), own.w.dtype, float(other.n2.max())
+    return {k: _Threshold(t, own.n2, omax, gamma, u, dtype) for k, t in kth.items()}
 
-    ``fake_outer[k]``: for recall's jackknife, each fake sample's squared (k+1)-th
-    neighbour distance; the pairs inside those larger balls are collected too.
-    """
-    u = unit_roundoff(fake.w.dtype)
-    dtype, d = fake.w.dtype, fake.x.shape[1]
-    rmax, fmax = float(real.n2.max()), float(fake.n2.max())
-    fake_outer = fake_outer or {}
-    by_real = {k: _Threshold(t, real.n2, fmax, gamma, u, dtype) for k, t in real_kth.items()}
-    by_fake = {k: _Threshold(t, fake.n2, rmax, gamma, u, dtype) for k, t in fake_kth.items()}
-    by_outer = {k: _Threshold(t, fake.n2, rmax, gamma, u, dtype) for k, t in fake_outer.items()}
-    out = CrossResult(
+
+def _empty_cross(fake: Side, real: Side, by_real: dict, by_fake: dict, members) -> CrossResult:
+    d, dtype = fake.x.shape[1], fake.w.dtype
+    return CrossResult(
         {k: torch.zeros(fake.n, dtype=torch.bool) for k in by_real},
         {k: torch.zeros(fake.n, dtype=torch.float64) for k in by_real},
         {k: torch.zeros(real.n, dtype=torch.bool) for k in by_real},
@@ -400,6 +393,49 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
         {k: torch.zeros(real.n, dtype=torch.long) for k in by_real},
         {k: torch.full((real.n,), -1, dtype=torch.long) for k in by_real},
     )
+
+
+def _in_real_balls(out: CrossResult, by_real: dict, d2: Tensor, fake: Side, real: Side,
+                   rows: tuple[int, int], cols: tuple[int, int]) -> None:
+    """One tile's fake samples inside the real balls (closed for precision; open, as `prdc`
+    counts them, for density and coverage)."""
+    (i0, _), (j0, j1) = rows, cols
+    for k, th in by_real.items():
+        r, c, boundary = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
+        out.fake_in_real[k][r + i0] = True
+        r, c = r[~boundary], c[~boundary]
+        out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
+        out.real_covered[k][c + j0] = True
+        out.real_hits[k].index_add_(0, c + j0, torch.ones(c.shape[0], dtype=torch.long))
+        out.real_one[k][c + j0] = r + i0
+
+
+def _in_fake_balls(out: CrossResult, by_fake: dict, by_outer: dict, inner: dict, outer: dict, d2: Tensor,
+                   fake: Side, real: Side, rows: tuple[int, int], cols: tuple[int, int]) -> None:
+    """One tile's real samples inside the fake balls, and for recall's jackknife the pairs
+    inside the k- and (k+1)-balls."""
+    (i0, i1), (j0, _) = rows, cols
+    for k, th in by_fake.items():
+        r, c, _ = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+        out.real_in_fake[k][c + j0] = True
+        if k in by_outer:
+            inner[k].append((r + i0, c + j0))
+            r, c, _ = by_outer[k].pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
+            outer[k].append((r + i0, c + j0))
+
+
+def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: dict[int, Tensor],
+               members: tuple[Tensor, Tensor] | None, gamma: float,
+               fake_outer: dict[int, Tensor] | None = None) -> CrossResult:
+    """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums.
+
+    ``fake_outer[k]``: for recall's jackknife, each fake sample's squared (k+1)-th
+    neighbour distance; the pairs inside those larger balls are collected too.
+    """
+    by_real = _thresholds(real_kth, real, fake, gamma)
+    by_fake = _thresholds(fake_kth, fake, real, gamma)
+    by_outer = _thresholds(fake_outer or {}, fake, real, gamma)
+    out = _empty_cross(fake, real, by_real, by_fake, members)
     inner: dict[int, list] = {k: [] for k in by_outer}
     outer: dict[int, list] = {k: [] for k in by_outer}
     need_d2 = bool(by_real or by_fake)
@@ -411,21 +447,8 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
             if not need_d2:
                 continue
             d2 = screened_d2(g, fake, i0, real, j0)
-            for k, th in by_real.items():  # fake i inside the ball of real j
-                r, c, boundary = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
-                out.fake_in_real[k][r + i0] = True
-                r, c = r[~boundary], c[~boundary]
-                out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
-                out.real_covered[k][c + j0] = True
-                out.real_hits[k].index_add_(0, c + j0, torch.ones(c.shape[0], dtype=torch.long))
-                out.real_one[k][c + j0] = r + i0
-            for k, th in by_fake.items():  # real j inside the ball of fake i
-                r, c, _ = th.pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
-                out.real_in_fake[k][c + j0] = True
-                if k in by_outer:
-                    inner[k].append((r + i0, c + j0))
-                    r, c, _ = by_outer[k].pairs(d2, True, slice(i0, i1), fake, real, i0, j0)
-                    outer[k].append((r + i0, c + j0))
+            _in_real_balls(out, by_real, d2, fake, real, (i0, i1), (j0, j1))
+            _in_fake_balls(out, by_fake, by_outer, inner, outer, d2, fake, real, (i0, i1), (j0, j1))
     out.fake_ball_pairs = {k: _cat_pairs(v) for k, v in inner.items()}
     out.fake_outer_pairs = {k: _cat_pairs(v) for k, v in outer.items()}
     return out

@@ -236,15 +236,7 @@ def pairwise(
     once. ``real_pass`` reuses a real x real pass from an earlier subject (see
     ``real_self_pass``).
     """
-    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature shapes differ: real {tuple(real.shape)}, fake {tuple(fake.shape)}")
-    for name, x, ks in (("real", real, real_ks), ("fake", fake, fake_ks)):
-        if ks and x.shape[0] <= max(ks):
-            raise ValueError(f"need more than k={max(ks)} {name} samples for k-NN radii, got {x.shape[0]}")
-    if kid is not None and min(real.shape[0], fake.shape[0], kid.subset_size) < 2:
-        raise ValueError("KID needs at least 2 samples on each side")
-    _check_finite(real, "real")
-    _check_finite(fake, "fake")
+    _check_pairwise_inputs(real, fake, real_ks, fake_ks, kid)
     dtype = P.work_dtype(real, fake)
     gamma = P.screen_gamma(real.shape[1], dtype)
     members = _kid_members(real, fake, kid)
@@ -256,16 +248,33 @@ def pairwise(
     ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma, neighbours)
     outer = {k: ff.nbr_d2[:, k] for k in jack_ks} if neighbours else None
     cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer)
-    kid_values, kid_rows = None, None
-    if members is not None:
-        m = int(members[0][:, 0].sum())
-        within = m * (m - 1)
-        kid_values = (rr.kid_sums.sums(within) + ff.kid_sums.sums(within)) / within - 2 * cross.kid_sums.sums(m * m) / (m * m)
-        kid_rows = (ff.kid_sums.row_sums(), cross.kid_sums.row_sums())
+    kid_values, kid_rows = _kid_from_sums(members, rr, ff, cross)
     return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake,
                     kid_values, cross.real_hits, cross.real_one,
                     (ff.nbr_idx, ff.nbr_d2) if neighbours else None, cross.fake_ball_pairs, cross.fake_outer_pairs,
                     kid_rows)
+
+
+def _check_pairwise_inputs(real: Tensor, fake: Tensor, real_ks, fake_ks, kid: KIDConfig | None) -> None:
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature shapes differ: real {tuple(real.shape)}, fake {tuple(fake.shape)}")
+    for name, x, ks in (("real", real, real_ks), ("fake", fake, fake_ks)):
+        if ks and x.shape[0] <= max(ks):
+            raise ValueError(f"need more than k={max(ks)} {name} samples for k-NN radii, got {x.shape[0]}")
+    if kid is not None and min(real.shape[0], fake.shape[0], kid.subset_size) < 2:
+        raise ValueError("KID needs at least 2 samples on each side")
+    _check_finite(real, "real")
+    _check_finite(fake, "fake")
+
+
+def _kid_from_sums(members, rr, ff, cross) -> tuple[Tensor | None, tuple[Tensor, Tensor] | None]:
+    """KID's per-subset unbiased MMD^2 and the generated side's kernel row sums (None without KID)."""
+    if members is None:
+        return None, None
+    m = int(members[0][:, 0].sum())
+    within = m * (m - 1)
+    values = (rr.kid_sums.sums(within) + ff.kid_sums.sums(within)) / within - 2 * cross.kid_sums.sums(m * m) / (m * m)
+    return values, (ff.kid_sums.row_sums(), cross.kid_sums.row_sums())
 
 
 # ---- interval ingredients: what deleting one generated sample does -------------------

@@ -271,7 +271,9 @@ def _poisson_floor(v: MetricValue, covered: Tensor, confidence: float) -> Metric
     from scipy import stats
 
     uncovered = int((~covered).sum())
-    v.low = min(v.low, 1.0 - float(stats.gamma.ppf(confidence, uncovered + 1)) / covered.numel())
+    # clipped at 0: a share is never negative, so clipping costs no coverage (many uncovered
+    # samples make the Poisson bound on their count exceed the number of real samples)
+    v.low = max(0.0, min(v.low, 1.0 - float(stats.gamma.ppf(confidence, uncovered + 1)) / covered.numel()))
     return v
 
 

@@ -541,11 +541,13 @@ def worse_rows(comparison: Comparison, label: str) -> list[Row]:
             if (r.b == label and r.verdict == "worse") or (r.a == label and r.verdict == "better")]
 
 
-def resolve_label(comparison: Comparison, name: str) -> str:
-    labels = [c.label for c in comparison.contenders]
+def resolve_label(contenders: list[Contender], name: str) -> str:
+    """The contender ``name`` means (a label, or a subject name that one contender has); checked
+    before any test runs, so a misspelt ``--fail-if-worse`` costs nothing."""
+    labels = [c.label for c in contenders]
     if name in labels:
         return name
-    by_subject = [c.label for c in comparison.contenders if c.subject == name]
+    by_subject = [c.label for c in contenders if c.subject.name == name]
     if len(by_subject) == 1:
         return by_subject[0]
     near = difflib.get_close_matches(name, labels, n=1)

@@ -106,11 +106,21 @@ def fold_rate(rs: RateState, ok: Tensor, undefined: Tensor, labels: Tensor | Non
             cur[1] += int(m.sum())
 
 
+def explaining(rp: RequirementPlan) -> list[str]:
+    """For a check, the measurements that read what the check reads beyond the pixels (e.g. the
+    nearest-training ratio for ``not_a_training_copy``): shown beside its failing examples."""
+    if rp.check is None:
+        return []
+    reads = {i for i in rp.check.inputs if isinstance(i, Input)} - {Input.IMAGES}
+    return sorted(m.name for m in registry.measurements
+                  if m.inputs and set(m.inputs) <= reads | {Input.IMAGES} and set(m.inputs) & reads)
+
+
 def keep_failing(rs: RateState, rp: RequirementPlan, obs: Observation, ok: Tensor, keep: int) -> None:
     """Add the batch's first failing samples, with their measurements, up to ``keep``."""
     if len(rs.failing) >= keep or bool(ok.all()):
         return
-    names = sorted(rp.expr.names) if rp.expr is not None else []
+    names = sorted(rp.expr.names) if rp.expr is not None else explaining(rp)
     if obs.classifier_fn is not None:
         names += [n for n in ("predicted", "confidence") if n not in names]
     measured = {n: registry.measurements.get(n).call(obs) for n in names}

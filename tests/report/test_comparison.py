@@ -50,10 +50,6 @@ def make_report(root, folder, *, seed=3, subjects=(CLEAN,), ref="0, 400"):
 
 
 def cli(args, capsys):
-    if args[0] == "compare" and "--bootstrap" not in args:
-        # the paired delta method (build's default); the CLI's own default is still 200 bootstrap
-        # replicates until cli.py (the integrator's) changes it, and those take minutes at d = 784
-        args = [*args, "--bootstrap", "0"]
     code = main(args)
     out = capsys.readouterr()
     assert "Traceback" not in out.err
