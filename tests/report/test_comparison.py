@@ -14,10 +14,10 @@ from scipy import stats
 
 from evalkit.cli import main
 from evalkit.report.comparison import Row, rank
+from evalkit.report.samples import read_samples
 
-# the sample store (evalkit/report/samples.py) is the html engineer's; until it is in this tree
-# there is nothing to pair on, so the module says so instead of failing at import
-read_samples = pytest.importorskip("evalkit.report.samples", reason="the sample store is not in this tree yet").read_samples
+from .cli import cli
+
 
 NOISY = "noisy<script>alert(1)</script>"
 
@@ -47,13 +47,6 @@ def make_report(root, folder, *, seed=3, subjects=(CLEAN,), ref="0, 400"):
     code = main(["run", str(spec), "--out", str(out), "--quiet"])
     assert code in (0, 1)
     return out
-
-
-def cli(args, capsys):
-    code = main(args)
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

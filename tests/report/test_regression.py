@@ -14,6 +14,8 @@ import pytest
 from evalkit.cli import main
 from evalkit.report.model import read_report
 
+from .cli import cli
+
 SPEC = """\
 version: 1
 name: {name}
@@ -38,13 +40,6 @@ def subject(noise, name=None):
 
 def spec_text(*subjects, name="regress"):
     return SPEC.format(name=name, subjects="".join(subjects).rstrip("\n"))
-
-
-def cli(args, capsys):
-    code = main(args)
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
