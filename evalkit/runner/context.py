@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
+from ..contract import State
 from ..plan import Plan
 from ..spec.model import Spec
 from .journal import Journal
 from .references import References
+from .state import declared_states
 
 
 @dataclass
@@ -36,3 +39,8 @@ class RunContext:
     @property
     def needs_features(self) -> bool:
         return bool(self.plan.metric_requirements) or "training" in self.plan.needs
+
+    @cached_property
+    def states(self) -> dict[str, State]:
+        """The per-sample states every batch is folded into (``state.declared_states``), once per run."""
+        return declared_states(self.plan)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from .._errors import DataError, SubjectError
 from ..judge.verdicts import judge_metric, judge_rate
@@ -32,41 +31,41 @@ def judge_rates(ctx: RunContext, state: SubjectState, look_conf: dict[int, float
     return out
 
 
-def _values(state: SubjectState, name: str) -> tuple[Tensor | None, Tensor | None]:
-    """(values, sample indices) of state ``name``, or (None, None) when nothing was folded into it."""
-    rs = state.row(name)
-    if len(rs) == 0:
-        return None, None
-    return rs.value()
-
-
 def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple) -> MetricInputs:
     """What the metrics read: the subject's declared states, the reference's features, shared work."""
     spec, plan = ctx.spec, ctx.plan
-    fake, _ = _values(state, "features")
+    # each state's rows sorted by sample index, once (a cat and a sort of up to N x d rows)
+    states = {name: rs.value() for name, rs in state.rows.items()}
+    filled = {name: states[name] for name, rs in state.rows.items() if len(rs)}
+    none = (None, None)
+    fake, _ = filled.get("features", none)
     if fake is None:
         raise SubjectError(f"subject {sp.name!r}: no finite samples to compute metrics on")
-    pred, _ = _values(state, "predicted")
-    asked, asked_idx = _values(state, "asked")
-    memo, _ = _values(state, "memo")
+    pred, _ = filled.get("predicted", none)
+    asked, _ = filled.get("asked", none)
+    memo, _ = filled.get("memo", none)
     real = ctx.refs.real_features(shape) if "real" in plan.needs else None
     if real is not None and real.shape[1] != fake.shape[1]:
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
     inputs = MetricInputs(sp.name, real, fake, pred, asked, None, memo, seed=spec.sampling.seed,
                           requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
-    inputs.measured = {name: _values(state, name)[0] for name in plan.measured_inputs if len(state.row(name))}
-    inputs.states = {name: rs.value() for name, rs in state.rows.items()}
-    images, image_idx = _values(state, "images")
-    if images is not None:
-        inputs.images = images
-        # the asked labels of the same (finite) rows: both states are sorted by sample index
-        inputs.image_labels = asked[torch.isin(asked_idx, image_idx)] if asked is not None else None
-        inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")
-        inputs.train_images = (lambda: labelled_images(spec, spec.training, "training")) if spec.training else None
+    inputs.measured = {name: filled[name][0] for name in plan.measured_inputs if name in filled}
+    inputs.states = states
+    if "images" in filled:
+        _image_inputs(inputs, spec, filled["images"], filled.get("asked", none))
     if inputs.predicted is not None and inputs.asked is not None:
         inputs.num_classes = _num_classes(ctx, inputs, shape)
     return inputs
+
+
+def _image_inputs(inputs: MetricInputs, spec, images: tuple, asked: tuple) -> None:
+    """The generated images with their asked labels, and the labelled real and training images."""
+    inputs.images, image_idx = images
+    # the asked labels of the same (finite) rows: both states are sorted by sample index
+    inputs.image_labels = asked[0][torch.isin(asked[1], image_idx)] if asked[0] is not None else None
+    inputs.real_images = lambda: labelled_images(spec, spec.reference, "reference")
+    inputs.train_images = (lambda: labelled_images(spec, spec.training, "training")) if spec.training else None
 
 
 def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:

@@ -23,7 +23,7 @@ from ..report.model import FailingExample
 from ..sample.sources import Batch
 from ..contract import Input, Measured, State
 from .context import RunContext
-from .state import RateState, SubjectState, declared_states, new_row_state
+from .state import RateState, SubjectState, new_row_state
 
 
 @dataclass
@@ -172,7 +172,7 @@ def state_rows(ctx: RunContext, st: State, obs: Observation, screened: Screened)
 
 def fold_inputs(ctx: RunContext, obs: Observation, screened: Screened, state: SubjectState) -> None:
     """Fold the batch into every per-sample state the plan's metrics declare, by its merge rule."""
-    for st in declared_states(ctx.plan).values():
+    for st in ctx.states.values():
         got = state_rows(ctx, st, obs, screened)
         if got is not None:
             state.rows.setdefault(st.name, new_row_state(st.merge)).update(*got)
