@@ -45,15 +45,12 @@ class SumState:
         self.count = 0
 
     def update(self, x: Tensor, indices: Tensor) -> None:
-        part = x.detach().to("cpu", torch.float64).sum(0)
-        self.total = part if self.total is None else self.total + part
+        self.total = _plus(self.total, x.detach().to("cpu", torch.float64).sum(0))
         self.count += len(indices)
 
     def merge(self, other: "SumState") -> "SumState":
         out = SumState()
-        parts = [t for t in (self.total, other.total) if t is not None]
-        out.total = None if not parts else (parts[0] if len(parts) == 1 else parts[0] + parts[1])
-        out.count = self.count + other.count
+        out.total, out.count = _plus(self.total, other.total), self.count + other.count
         return out
 
     def __len__(self) -> int:
@@ -62,6 +59,11 @@ class SumState:
     def value(self) -> tuple[Tensor, Tensor]:
         """(the sum, the number of rows summed)."""
         return (torch.zeros(0) if self.total is None else self.total), torch.tensor(self.count)
+
+
+def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """a + b, where None is an empty sum."""
+    return b if a is None else (a if b is None else a + b)
 
 
 RowState = Union[FeatureState, SumState]
