@@ -11,6 +11,8 @@ measured 1.6x slower on 2 cores.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.linalg
 import scipy.linalg.blas
@@ -150,14 +152,40 @@ def eigh(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scipy.linalg.eigh((m + m.T) / 2, driver="evd", check_finite=False)
 
 
-def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """FID of the rows x against (mu1, cov1 = F F^T), and each row's influence on it.
+class Influence(NamedTuple):
+    """A statistic, each generated row's influence on it, and its curvature term.
+
+    ``curvature`` is E[IF(X) IF(Y) Q(X, Y)], Q the statistic's second-order kernel
+    (its second derivative along two samples): with the influences' own skewness it
+    is the first Edgeworth term of the studentized statistic (as for a U-statistic,
+    Helmers 1991), which a quadratic statistic such as FID needs because its
+    influences can be symmetric while the statistic is not.
+    """
+
+    value: float
+    infl: np.ndarray
+    curvature: float
+
+
+_CURVATURE_ROWS = 4096  # rows (every step-th) that estimate the curvature term: it only shapes the skew
+
+
+def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x: np.ndarray) -> Influence:
+    """FID of the rows x against (mu1, cov1 = F F^T), each row's influence on it, and the curvature.
 
     With M = F^T C2 F = V diag(l) V^T, tr((C1 C2)^1/2) = sum sqrt(l), and its gradient
     in C2 is (1/2) F V diag(l^-1/2) V^T F^T. So FID's gradient in C2 is
     A = I - B B^T with B = F V diag(l^-1/4), and a sample y moves FID by
     2 (mu2 - mu1).(y - mu2) + (y - mu2)^T A (y - mu2), up to a constant.
     Eigenvalues below 1e-12 of the largest (a rank-deficient C2) are floored there.
+
+    The curvature: moving the sample's weights by t psi_i / n (psi the centred
+    influences) moves the mean by t g and the covariance by t D - t^2 g g^T, with
+    g = mean psi_i z_i, D = mean psi_i z_i z_i^T (z = y - mu2). FID's second derivative
+    along it is 2 |B^T g|^2 - 2 T''(D, D), T = tr(M^1/2), and by the Daleckii-Krein
+    formula -2 T''(D, D) = sum_ij H_ij^2 / (sqrt l_i + sqrt l_j) with
+    H = mean psi_i (B^T z_i)(B^T z_i)^T. Estimated from at most ``_CURVATURE_ROWS``
+    rows (every step-th), so it costs at most one product of 4096 rows with a d x d matrix.
     """
     mu2, cov2 = mean_cov(*moments(x))
     lam, v = eigh(_sym_product(factor1, cov2))
@@ -166,12 +194,22 @@ def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x:
     floor = max(float(lam.max()), 1e-300) * 1e-12
     b = factor1 @ (v * np.maximum(lam, floor) ** -0.25)
     shift = 2 * (mu2 - mu1)
-    infl = np.empty(x.shape[0])
-    for s in range(0, x.shape[0], _ROWS):
+    n = x.shape[0]
+    infl = np.empty(n)
+    step = -(-n // _CURVATURE_ROWS)
+    picked: list[np.ndarray] = []
+    for s in range(0, n, _ROWS):
         z = x[s : s + _ROWS].astype(np.float64) - mu2
         zb = z @ b
         infl[s : s + _ROWS] = z @ shift + np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", zb, zb)
-    return value, infl
+        picked.append(zb[(-s) % step :: step])
+    zb = np.concatenate(picked)
+    psi = infl[::step] - infl[::step].mean()  # a move of the weights that keeps their sum
+    g = zb.T @ psi / len(psi)
+    h = (zb * psi[:, None]).T @ zb / len(psi)
+    root = np.sqrt(np.maximum(lam, floor))
+    curvature = 2 * float(g @ g) + float((h * h / (root[:, None] + root[None, :])).sum())
+    return Influence(value, infl, curvature)
 
 
 def vendi_from_spectrum(lam: np.ndarray, q: float) -> float:

@@ -604,7 +604,7 @@ class FrechetReference:
     def fid_influence(self, fake: Tensor) -> tuple[float, Tensor]:
         """FID of ``fake`` and each row's influence on it: to first order FID - E FID is the
         mean of the influences, so two sets of paired rows give a paired standard error."""
-        value, infl = D.frechet_influence(self.mean, self.cov, self.factor, D.as_numpy(fake))
+        value, infl, _ = D.frechet_influence(self.mean, self.cov, self.factor, D.as_numpy(fake))
         return value, torch.from_numpy(infl)
 
 

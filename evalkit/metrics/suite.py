@@ -151,6 +151,15 @@ def _normal(value: float, sd: float, skew: float, confidence: float, method: str
 
 
 class FID:
+    """The delta method over generated samples, its skew removed by Hall's cubic transform.
+
+    FID is quadratic in the generated moments: with a mean shift its influences are
+    symmetric (Gaussian features) while FID itself is right-skewed, so the influences'
+    skewness alone left the upper bound missing 11.9 % at c = 0.9 (d = 16, N = 500).
+    The Edgeworth term that carries it is the curvature E[IF IF Q] (``_dense.Influence``),
+    the same term Helmers' expansion gives KID.
+    """
+
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
         real, fake = inputs.need_real("fid"), as_numpy(inputs.fake)
@@ -162,16 +171,18 @@ class FID:
 
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
         m1, c1, f1 = _shared(inputs, ("fid-reference", id(real)), reference)
-        value, infl = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
-        sd = float(infl.std(ddof=1)) / math.sqrt(len(fake))
-        d = real.shape[1]
-        note = f"FID is biased upward at finite N; compare only at equal N (here N={len(fake)} vs {len(real)} real)"
-        if min(len(real), len(fake)) <= d:
+        value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
+        n, d = len(fake), real.shape[1]
+        sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
+        kappa_g = Fn.skewness(torch.from_numpy(infl))
+        kappa_psi = curvature / sd_if**3 if sd_if > 0 else 0.0
+        low, high = _hall_bounds(value, sd, kappa_g, kappa_psi, confidence, n)
+        note = f"FID is biased upward at finite N; compare only at equal N (here N={n} vs {len(real)} real)"
+        if min(len(real), n) <= d:
             note += f"; covariance is rank-deficient (N <= d = {d}): the interval is not calibrated there"
-        v = _normal(value, sd, Fn.skewness(torch.from_numpy(infl)), confidence, "delta method over generated samples",
-                    len(fake), len(real), lo=0.0)
-        v.note = note
-        return v
+        method = "delta method over generated samples, skewness removed by Hall's cubic transform with FID's curvature"
+        return MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(real), note=note,
+                           extra={"sd": sd, "skew": kappa_g, "kappa_psi": kappa_psi})
 
 
 def _hall_quantile(z: float, a: float, b: float) -> float:
@@ -185,6 +196,18 @@ def _hall_quantile(z: float, a: float, b: float) -> float:
         u = 1 + 3 * a * (z - b)
         t = (math.copysign(abs(u) ** (1 / 3), u) - 1) / a
     return max(-2 * abs(z), min(2 * abs(z), t))
+
+
+def _hall_bounds(value: float, sd: float, kappa_g: float, kappa_psi: float, confidence: float,
+                 n: int) -> tuple[float, float]:
+    """One-sided bounds of a studentized statistic whose first Edgeworth term is
+    ((2 x^2 + 1) kappa_g + 3 (x^2 + 1) kappa_psi) / (6 sqrt(n)) (Helmers, 1991, for a
+    U-statistic; the same form for any smooth statistic with influences of skewness
+    kappa_g and curvature term kappa_psi), inverted through ``_hall_quantile``."""
+    a = (2 * kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
+    b = (kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
+    z = _z(confidence)
+    return min(value - sd * _hall_quantile(z, a, b), value), max(value - sd * _hall_quantile(-z, a, b), value)
 
 
 class KID:
@@ -212,11 +235,7 @@ class KID:
         sd = Fn.kid_sd(pw.kid, pw.kid_rows[0], pw.kid_rows[1], len(real))
         kappa_g, kappa_psi = inputs.cached(("kid-skew", subsets, subset_size), lambda: Fn.kid_skew_terms(
             inputs.fake, pw.kid_rows[0], pw.kid_rows[1], len(real), seed=inputs.seed))
-        a = (2 * kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
-        b = (kappa_g + 3 * kappa_psi) / (6 * math.sqrt(n))
-        z = _z(confidence)
-        low = min(mean - sd * _hall_quantile(z, a, b), mean)
-        high = max(mean - sd * _hall_quantile(-z, a, b), mean)
+        low, high = _hall_bounds(mean, sd, kappa_g, kappa_psi, confidence, n)
         method = ("jackknife of the complete U-statistic plus subset noise, skewness removed by Hall's cubic "
                   "transform with the U-statistic's Edgeworth terms")
         return MetricValue(mean, low, high, f"{method}; {ESTIMAND}", n, len(real),

@@ -93,11 +93,48 @@ def test_fid_influence_matches_the_jackknife():
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(400, 3)), rng.normal(size=(300, 3)) * np.array([1.3, 0.8, 1.0]) + 0.5
     m1, c1 = D.mean_cov(*D.moments(real))
-    value, infl = D.frechet_influence(m1, c1, D.psd_factor(c1), fake)
+    value, infl, _ = D.frechet_influence(m1, c1, D.psd_factor(c1), fake)
     assert value == pytest.approx(np_fid(real, fake), rel=1e-9)
     jack = _jackknife_changes(lambda f: np_fid(real, f), fake) * -(len(fake) - 1)
     assert np.corrcoef(jack, infl)[0, 1] > 0.999
     assert infl.std() == pytest.approx(jack.std(), rel=0.02)
+
+
+def _weighted_fid(real, fake, w):
+    """FID with the generated rows weighted by w (summing to 1): scipy's sqrtm, no evalkit code."""
+    import scipy.linalg
+
+    m1, c1 = real.mean(0), np.cov(real.T)
+    m2 = w @ fake
+    z = fake - m2
+    c2 = (z * w[:, None]).T @ z
+    root = scipy.linalg.sqrtm(c1 @ c2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(root))
+
+
+@pytest.mark.parametrize("n,rows", [(300, None), (900, 128)], ids=["all-rows", "every-7th-row"])
+def test_fid_curvature_is_the_second_derivative_along_the_influences(n, rows, monkeypatch):
+    # E[IF IF Q] = d^2/dt^2 FID(weights 1/n + t psi_i / m) at t = 0, psi the centred
+    # influences of the m rows the estimate reads (all, or every step-th when there are
+    # more than it reads): a finite difference of a FID computed from scratch.
+    if rows:
+        monkeypatch.setattr(D, "_CURVATURE_ROWS", rows)
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(5, 5))
+    real = rng.normal(size=(2000, 5)) @ a
+    fake = rng.normal(size=(n, 5)) @ (a * 1.3) + np.array([0.8, 0, 0, 0, 0.4])
+    m1, c1 = D.mean_cov(*D.moments(real))
+    value, infl, curvature = D.frechet_influence(m1, c1, D.psd_factor(c1), fake)
+    step = -(-n // rows) if rows else 1
+    psi = np.zeros(n)
+    psi[::step] = infl[::step] - infl[::step].mean()
+    w0 = np.full(n, 1 / n)
+    t, m = 1e-3, len(infl[::step])
+    second = (_weighted_fid(real, fake, w0 + t * psi / m) - 2 * _weighted_fid(real, fake, w0)
+              + _weighted_fid(real, fake, w0 - t * psi / m)) / t**2
+    # 1 %: the influences use the (n - 1)-normalised covariance, the weights the n-normalised one
+    assert curvature == pytest.approx(second, rel=0.01)
+    assert curvature > 0
 
 
 @pytest.mark.parametrize("q", [1.0, 2.0, float("inf")])
