@@ -238,14 +238,71 @@ def _vendi_weights(lam: np.ndarray, q: float, value: float) -> tuple[np.ndarray,
     return w, -value / (1.0 - q) * q
 
 
-def vendi_influence(x: np.ndarray, q: float) -> tuple[float, np.ndarray]:
-    """Vendi score of the rows x (cosine kernel) and each row's influence on it.
+class VendiInfluence(NamedTuple):
+    """The Vendi score, each row's influence on it, and the score with each row left out.
+
+    ``loo`` is None where it is not computed: orders other than 1, and n <= d.
+    """
+
+    value: float
+    infl: np.ndarray
+    loo: np.ndarray | None
+
+
+# Nodes of the leave-one-out integral below: step in log t, and how far (in log t) past
+# the smallest and largest eigenvalue they reach. Measured against brute-force
+# eigenvalues: step 1 is within 6e-7 of the exact change (whose spread over rows is
+# ~0.2-0.9), step 1.5 within 4e-5; the ends' exponential tails are added in closed form.
+_LOO_STEP = 1.0
+_LOO_MARGIN = 16.0
+
+
+def _entropy_loo_nodes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1 / (a_m + t) (zero where a_m is not positive: a null direction holds no row's
+    mass), nodes t and weights of the integral over t in (0, inf) behind ``_entropy_loo_change``:
+    the trapezoid rule in s = log t (the integrand is analytic in a strip of half-width pi,
+    its singularities lying on the negative t axis, so the error falls like exp(-2 pi^2 / step)),
+    and the integrand's tails beyond the ends, which decay like e^(+-s), in closed form."""
+    keep = a > a.max() * 1e-12
+    s = np.arange(np.log(a[keep].min()) - _LOO_MARGIN, np.log(a.max()) + _LOO_MARGIN + _LOO_STEP / 2, _LOO_STEP)
+    t = np.exp(s)
+    weights = np.full(len(t), _LOO_STEP)
+    weights[[0, -1]] = _LOO_STEP / 2 + 1.0
+    inv = np.where(keep[:, None], 1.0 / (np.where(keep, a, 1.0)[:, None] + t[None, :]), 0.0)
+    return inv, t, weights * t  # dt = t ds
+
+
+def _entropy_loo_change(p2: np.ndarray, inv: np.ndarray, t: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    """tr(A' log A') - tr(A log A) for A' = A - u u^T, one row u at a time.
+
+    A = diag(a) in its eigenbasis and p2 = (u.v_m)^2. With alpha(t) = sum_m p2_m / (a_m + t),
+    det(A' + t) = det(A + t) (1 - alpha(t)) (the matrix determinant lemma), and
+    l log l = int_0^inf (l / (1 + t) - 1 + t / (l + t)) dt turns the change into
+    -|u|^2 - int_0^inf (log(1 - alpha(t)) + |u|^2 / (1 + t)) dt (one integration by
+    parts): one product of the rows' p2 with inv = 1 / (a + t), a d x (nodes) matrix, and
+    no eigen-solve per row.
+    """
+    norm2 = p2.sum(1)
+    alpha = p2 @ inv
+    # 1 - alpha(t) = det(A' + t) / det(A + t) > 0; it reaches 0 only as t -> 0 where the
+    # row is alone in a direction (A' loses rank): there the integrand's log t is integrable
+    f = np.log(np.maximum(1.0 - alpha, 1e-300)) + norm2[:, None] / (1.0 + t[None, :])
+    return -norm2 - f @ wt
+
+
+def vendi_influence(x: np.ndarray, q: float) -> VendiInfluence:
+    """Vendi score of the rows x (cosine kernel), each row's influence on it, and (order 1,
+    n > d) the exact score without each row, for the delete-one jackknife.
 
     The score is a function of S = sum_i u_i u_i^T / n (u_i the unit rows), whose
     spectrum is K/n's; a sample moves S by u u^T - S. With S = V diag(l) V^T and
     p_m = (u.v_m)^2: order 1 moves the entropy H by -sum_m p_m log l_m - H (Vendi =
     exp H); order q moves sum l^q by q (sum_m p_m l_m^(q-1) - sum l^q); order inf
     moves 1/l_max by -(p_max - l_max) / l_max^2.
+
+    Without row i the Gram matrix A = n S loses u_i u_i^T; its entropy then follows from
+    ``_entropy_loo_change`` exactly (to the quadrature's 1e-6), at the cost of one product
+    of the p's with a d x ~50 matrix.
     """
     n, d = x.shape
     scale = _unit_scale(x.astype(np.float64))
@@ -259,10 +316,25 @@ def vendi_influence(x: np.ndarray, q: float) -> tuple[float, np.ndarray]:
     value = vendi_from_spectrum(lam / total, q)
     w, c = _vendi_weights(lam / total, q, value)
     if n < d:
-        infl = (n * u**2) @ (lam / total * w) + c
-    else:
-        infl = np.empty(n)
-        for s in range(0, n, _ROWS):
-            proj = (x[s : s + _ROWS].astype(np.float64) * scale[s : s + _ROWS, None]) @ v
-            infl[s : s + _ROWS] = (proj * proj) @ (w / total) + c
-    return value, infl
+        return VendiInfluence(value, (n * u**2) @ (lam / total * w) + c, None)
+    infl = np.empty(n)
+    jack = q == 1.0 and n > d and total > 0
+    if jack:  # A = n S
+        big = n * lam
+        inv, t, wt = _entropy_loo_nodes(big)
+        change = np.empty(n)
+    for s in range(0, n, _ROWS):
+        proj = (x[s : s + _ROWS].astype(np.float64) * scale[s : s + _ROWS, None]) @ v
+        p2 = proj * proj
+        infl[s : s + _ROWS] = p2 @ (w / total) + c
+        if jack:
+            change[s : s + _ROWS] = _entropy_loo_change(p2, inv, t, wt)
+    if not jack:
+        return VendiInfluence(value, infl, None)
+    # H without row i: the spectrum of A' over its trace T' = T - |u_i|^2
+    big = big[big > 0]
+    trace = float(big.sum())
+    left = trace - np.any(x != 0, axis=1)  # |u_i|^2: 1, or 0 for an all-zero row
+    safe = np.where(left > 0, left, 1.0)
+    entropy = -(float((big * np.log(big)).sum()) + change) / safe + np.log(safe)
+    return VendiInfluence(value, infl, np.where(left > 0, np.exp(entropy), value))

@@ -611,5 +611,5 @@ class FrechetReference:
 @_ftz
 def vendi_influence(x: Tensor, *, q: float = 1.0) -> tuple[float, Tensor]:
     """Vendi score of the rows of ``x`` (cosine kernel, order ``q``) and each row's influence on it."""
-    value, infl = D.vendi_influence(D.as_numpy(x), q)
+    value, infl, _ = D.vendi_influence(D.as_numpy(x), q)
     return value, torch.from_numpy(infl)
