@@ -10,7 +10,8 @@ size N against this (fixed) reference; each ``method`` says so. The generated
 samples are the random part: Clopper–Pearson where the metric is a binomial share
 of them (precision), the delete-one jackknife where the k-NN balls move with them
 (recall, coverage), the jackknife of KID's U-statistic, the delta method from the
-influence function for FID and Vendi. Calibrated by simulation:
+influence function for FID (and Vendi of order other than 1), the delete-one jackknife
+with exact leave-one-out scores for Vendi of order 1. Calibrated by simulation:
 ``benchmarks/calibration.py`` and ``benchmarks/CALIBRATION.md``.
 """
 
@@ -371,14 +372,20 @@ class Vendi:
 
     Why not the delta method at order 1: the entropy weighs the small eigenvalues by
     their log, whose sampling error grows with d/N, so the influences at the sample's own
-    spectrum understate the spread: at d = 128, N = 500 the lower/upper bound missed
-    11.3 / 12.2 % at c = 0.9 (width ratio 0.93); the jackknife's leave-one-out changes
-    carry those higher-order terms (9.9 / 9.8 %, width 0.99). Tried and dropped: the von
-    Mises second-order variance E[Q^2] / (2 N^2) (3.5 % of the variance there, while the
-    gap is ~20 %) and the curvature E[IF IF Q] through Hall's transform as for FID (it is
-    negative here and moved the misses onto the upper side: 8.7 / 10.7 %). Orders 2 and
-    inf read the large eigenvalues, where the delta method measured right (d = 128,
-    N = 500: 10.6 / 10.8 % and 5.5 / 8.0 % at c = 0.9).
+    spectrum understate the spread: at d = 128, N = 500, no shift (2,000 runs of
+    ``benchmarks/calibration.py``'s setting) the lower/upper bound missed 11.0 / 11.8 % at
+    c = 0.9 (width ratio 0.93), 12.3 / 11.8 % with a small shift; the delete-one changes
+    carry the higher-order terms: 9.5 / 9.9 % and 10.8 / 10.0 % (width 1.00, 0.99). The
+    jackknife is exact here because only the eigenvalues of a rank-one downdate are needed
+    (``_dense._entropy_loo_change``): ~0.26 s extra at N = 10,000, d = 2,048 (one core).
+    Tried and dropped: the von Mises second-order variance E[Q^2] / (2 N^2) (Q from the
+    Daleckii-Krein second derivative; it is 3.5 % of the variance there while the gap is
+    ~20 %; the rest lies in higher-order terms of the expansion, which the exact
+    leave-one-out changes hold), and the curvature E[IF IF Q] through Hall's transform as for
+    FID (it is negative here, kappa_psi ~ -0.8, and moved the misses onto the upper side:
+    8.7 / 10.7 % at c = 0.9 over 1,000 runs; at d = 64, N = 500, large shift 6.6 % at 0.95).
+    Orders 2 and inf read the large eigenvalues, where the delta method measured right
+    (d = 128, N = 500: 10.6 / 10.8 % and 5.5 / 8.0 % at c = 0.9 over 500 and 200 runs).
     """
 
     def compute(self, inputs: MetricInputs, confidence: float, /, *, q: float = 1.0) -> MetricValue:
