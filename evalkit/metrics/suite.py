@@ -324,27 +324,39 @@ class Recall:
         return _poisson_floor(v, covered, confidence)
 
 
-# Fewer generated samples than this inside any reference ball: density's and coverage's
-# bounds are not calibrated (see ``_few_in_balls``).
-FEW_IN_BALLS = 100
+def _tail_skewness(inputs: MetricInputs, p: Fn.Pairwise, k: int) -> float | None:
+    """The skewness of a generated sample's ball count with the count landscape borrowed from
+    the reference (``functional.landscape_moments``), where most generated samples lie in no
+    reference ball; None elsewhere.
 
-
-def _few_in_balls(in_balls: int, n: int) -> str | None:
-    """The note for a generated set of which few samples lie in any reference ball.
-
-    Density and coverage are then means of a few heavy-tailed counts (at d = 128 the
-    count of balls holding a sample has a power tail, P(count > t) ~ t^-3: hubness), and
-    a run that lacks the rare large counts underestimates the spread and the skewness
-    together, so no bound from the run's own moments reaches its level: with 66 of 500
-    samples in a ball (d = 128, large shift) the upper bounds missed 13 % at c = 0.9,
-    7.5 % at 0.95, 2 % at 0.99 (Hall, normal, bootstrap-t, log and power transforms,
-    a jackknifed skewness and a score bound alike; ``benchmarks/CALIBRATION.md``).
-    """
-    if in_balls >= FEW_IN_BALLS:
+    There the counts are mostly 0 and the rest heavy-tailed (at d = 128 the count has a power
+    tail, P(count > t) ~ t^-3: hubness), so the sample skewness rests on a few counts and
+    collapses in runs that lack the rare large ones (median 6.0 against 11.2 at d = 128,
+    N = 500, large shift), together with the spread: the upper bounds then missed 13 % at
+    c = 0.9. The borrowed skewness does not collapse; it is too large where the generator
+    sits on the balls' rims, so each bound takes the one of the two skewnesses that moves it
+    outward (``_outward_bounds``)."""
+    balls = p.ball_count[k]
+    inside = balls > 0
+    n = len(balls)
+    if 2 * int(inside.sum()) >= n:
         return None
-    return (f"only {in_balls} of {n} generated samples lie in any reference ball (fewer than {FEW_IN_BALLS}): the value "
-            "rests on a few heavy-tailed counts and its upper bound is not calibrated (measured 13 % misses at "
-            "c = 0.9 with 66 such samples, d = 128)")
+    real, radii2 = inputs.real, p.real_radii2[k]
+    land = _shared(inputs, ("ball-landscape", id(real), k), lambda: Fn.ball_landscape(real, radii2))
+    m2, m3 = inputs.cached(("landscape-moments", k),
+                           lambda: Fn.landscape_moments(real, radii2, land, inputs.fake[inside], n))
+    return Fn.skewness_from_moments(float(balls.double().mean()), m2, m3)
+
+
+def _outward_bounds(value: float, sd: float, skew: float, tail: float | None, confidence: float,
+                    n: int) -> tuple[float, float]:
+    """Hall's bounds (``_hall_bounds``) with each side's skewness the one of the two estimates
+    that moves it outward: a larger skewness raises both bounds (the transform's quantiles
+    fall monotonically in it), so the lower bound takes the smaller, the upper the larger."""
+    if tail is None:
+        return _hall_bounds(value, sd, skew, 0.0, confidence, n)
+    return (_hall_bounds(value, sd, min(skew, tail), 0.0, confidence, n)[0],
+            _hall_bounds(value, sd, max(skew, tail), 0.0, confidence, n)[1])
 
 
 class Density:
@@ -354,38 +366,41 @@ class Density:
     through Hall's cubic transform with the counts' skewness (``_hall_bounds``, the
     studentized mean's first Edgeworth term): it corrects more strongly in the long tail
     than the one-term Cornish-Fisher shift it replaced, which missed 12.2 % / 6.5 % from
-    above at c = 0.9 / 0.95 (d = 128, N = 500, small shift; now 11.5 % / 5.8 %). Where few
-    generated samples lie in any ball the interval says it is not calibrated
-    (``_few_in_balls``).
+    above at c = 0.9 / 0.95 (d = 128, N = 500, small shift; now 11.5 % / 5.8 %). Where most
+    generated samples lie in no ball, the skewness borrowed from the reference's count
+    landscape guards the upper bound (``_tail_skewness``).
     """
 
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["density"]) -> MetricValue:
         n = len(inputs.fake)
         _need("density", n, 2, "a standard deviation")
-        balls = _prdc(inputs, "density", k).ball_count[k]
-        counts = balls / k
+        p = _prdc(inputs, "density", k)
+        counts = p.ball_count[k] / k
         value = float(counts.mean())
         sd = float(counts.std(unbiased=True)) / math.sqrt(n)
-        skew = Fn.skewness(counts)
-        low, high = _hall_bounds(value, sd, skew, 0.0, confidence, n)
+        skew, tail = Fn.skewness(counts), _tail_skewness(inputs, p, k)
+        low, high = _outward_bounds(value, sd, skew, tail, confidence, n)
         method = "normal over generated samples, skewness removed by Hall's cubic transform"
-        return MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(inputs.real),
-                           note=_few_in_balls(int((balls > 0).sum()), n), extra={"sd": sd, "skew": skew})
+        if tail is not None:
+            method += " (the upper bound's skewness at least the reference's count landscape's)"
+        extra = {"sd": sd, "skew": skew} | ({} if tail is None else {"skew_landscape": tail})
+        return MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(inputs.real), extra=extra)
 
 
 class Coverage:
     """The balls are the reference's; a real sample is covered while any generated sample
     falls in its ball: the delete-one jackknife over generated samples (exact, cheap:
     leaving a sample out uncovers the balls it alone was in), or the clumped-Poisson bound
-    where tighter, through Hall's cubic transform with the skewness of the deletions.
+    where tighter, through Hall's cubic transform with the skewness of the deletions. Where
+    most generated samples lie in no ball, a sample's deletion is nearly its ball count
+    (they seldom share a ball), and the count's skewness borrowed from the reference's
+    landscape guards the upper bound as for density (``_tail_skewness``).
 
     Garwood's Poisson bound on the uncovered count floors the lower bound where uncovered
     balls are the minority (share covered >= 1/2): there they are rare events and the
     jackknife may see no variation. Where most balls are uncovered the covered ones are the
     rare events and that count is not Poisson; the floor only sank the lower bound (width
-    ratio 2.5 at coverage 0.022, 1.3 at 0.16), so it is not applied there. Where few
-    generated samples lie in any ball the interval says it is not calibrated
-    (``_few_in_balls``).
+    ratio 2.5 at coverage 0.022, 1.3 at 0.16), so it is not applied there.
     """
 
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["coverage"]) -> MetricValue:
@@ -402,13 +417,16 @@ class Coverage:
                                lambda: Fn.ball_overlaps(inputs.real, p.real_radii2[k]))
         clumped = math.sqrt(inputs.cached(("coverage-clumped", k), lambda: Fn.clumped_variance(
             inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2, overlaps=overlaps))) / n_ref
-        value, sd, skew = float(covered.double().mean()), min(jack, clumped), -Fn.skewness(deletions)
-        low, high = _hall_bounds(value, sd, skew, 0.0, confidence, n)
+        value, sd = float(covered.double().mean()), min(jack, clumped)
+        skew, tail = -Fn.skewness(deletions), _tail_skewness(inputs, p, k)
+        low, high = _outward_bounds(value, sd, skew, tail, confidence, n)
         method = ("delete-one jackknife over generated samples, or the clumped-Poisson bound when tighter, "
                   "skewness removed by Hall's cubic transform")
+        if tail is not None:
+            method += " (the upper bound's skewness at least the reference's count landscape's)"
+        extra = {"sd": sd, "skew": skew, "sd_jackknife": jack, "sd_clumped": clumped}
         v = MetricValue(value, max(low, 0.0), min(high, 1.0), f"{method}; {ESTIMAND}", n, n_ref,
-                        note=_few_in_balls(int((p.ball_count[k] > 0).sum()), n),
-                        extra={"sd": sd, "skew": skew, "sd_jackknife": jack, "sd_clumped": clumped})
+                        extra=extra | ({} if tail is None else {"skew_landscape": tail}))
         return _poisson_floor(v, covered, confidence) if 2 * int(covered.sum()) >= n_ref else v
 
 
