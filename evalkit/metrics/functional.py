@@ -349,18 +349,19 @@ def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int
 def _in_balls(points: Tensor, centres: Tensor, radii2: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """The (point, ball) index pairs with the point inside the open ball, |p - c|^2 < r^2,
     decided exactly as the shared pass decides them (``_pairwise``'s module docstring): a
-    float64 Gram screen, the pairs inside its rounding band recomputed as sum((p - c)^2)."""
-    x, c, r2 = points.double(), centres.double(), radii2.double()
-    xn, cn = x.pow(2).sum(1), c.pow(2).sum(1)
-    gamma = P.screen_gamma(x.shape[1], torch.float64)
+    Gram screen in the features' precision, the pairs inside its rounding band recomputed
+    as sum((p - c)^2) in float64."""
+    dtype = P.work_dtype(points, centres)
+    x, c = P.Side(points, dtype), P.Side(centres, dtype)
+    r2, gamma = radii2.double(), P.screen_gamma(points.shape[1], dtype)
     found = []
-    for s in range(0, x.shape[0], chunk):
-        d2 = (xn[s : s + chunk, None] + cn[None, :]).sub_(2 * x[s : s + chunk] @ c.T)
-        band = gamma * (xn[s : s + chunk, None] + cn[None, :])
+    for s in range(0, x.n, chunk):
+        d2 = P.screened_d2(x.w[s : s + chunk] @ c.w.T, x, s, c, 0).double()
+        band = gamma * (x.n2[s : s + chunk, None] + c.n2[None, :])
         sure = (d2 < r2[None, :] - band).nonzero()
         near = ((d2 - r2[None, :]).abs_() <= band).nonzero()
         if near.numel():
-            near = near[P.exact_d2(x, c, near[:, 0] + s, near[:, 1]) < r2[near[:, 1]]]
+            near = near[P.exact_d2(points, centres, near[:, 0] + s, near[:, 1]) < r2[near[:, 1]]]
         found += [sure + torch.tensor([s, 0]), near + torch.tensor([s, 0])]
     hit = torch.cat(found) if found else torch.zeros((0, 2), dtype=torch.long)
     return hit[:, 0].contiguous(), hit[:, 1].contiguous()
