@@ -351,6 +351,8 @@ def _in_balls(points: Tensor, centres: Tensor, radii2: Tensor, chunk: int) -> tu
     decided exactly as the shared pass decides them (``_pairwise``'s module docstring): a
     Gram screen in the features' precision, the pairs inside its rounding band recomputed
     as sum((p - c)^2) in float64."""
+    if points.shape[0] == 0 or centres.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
     dtype = P.work_dtype(points, centres)
     x, c = P.Side(points, dtype), P.Side(centres, dtype)
     r2, gamma = radii2.double(), P.screen_gamma(points.shape[1], dtype)

@@ -191,3 +191,15 @@ def test_far_generator_in_high_dimension_each_side_misses_at_most_one_minus_c():
     for value, low, high in (a[:, 0:3].T, a[:, 3:6].T):
         truth = value.mean()
         assert (low > truth).sum() <= 23 and (high < truth).sum() <= 23, ((low > truth).sum(), (high < truth).sum())
+
+
+def test_a_generator_off_every_ball_gets_finite_bounds_and_no_landscape_work():
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(size=(300, 8)), rng.normal(size=(100, 8)) + 20.0
+    inputs = _inputs(real, fake, 5)
+    for metric in (Density(), Coverage()):
+        v = metric.compute(inputs, 0.95, k=5)
+        assert v.value == 0.0 and v.low == 0.0 and math.isfinite(v.high)
+        assert v.extra["skew_landscape"] == 0.0  # no count: nothing borrowed
+    land = F.ball_landscape(torch.from_numpy(real), torch.ones(300, dtype=torch.float64))
+    assert F.landscape_moments(torch.from_numpy(real), torch.ones(300), land, torch.zeros((0, 8)), 100) == (0.0, 0.0)
