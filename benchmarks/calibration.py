@@ -1,8 +1,8 @@
 """Calibration of the metric intervals by simulation: how often each one-sided bound misses.
 
     python benchmarks/calibration.py            # the full grid (resumes where it stopped)
-    python benchmarks/calibration.py --quick    # d in {16, 128}, N in {500, 2000}, reference 5000
-    python benchmarks/calibration.py --table    # only rewrite CALIBRATION.md from the saved cells
+    python benchmarks/calibration.py --quick    # d in {16, 128}, N in {500, 2000}, reference 5000, fewer runs
+    python benchmarks/calibration.py --table    # only rewrite CALIBRATION.md from the saved runs
 
 The setting a user meets: one reference set drawn once (a correlated Gaussian with a
 random spectrum), a generator that is the same Gaussian, slightly or clearly shifted and
@@ -10,9 +10,17 @@ scaled, and many independent generated sets of N samples. The estimand of every
 interval is the metric's expected value at this N against this reference; the truth of
 a cell is the mean of the metric over its runs. A run's lower bound misses when it lies
 above the truth, its upper bound when it lies below. The three confidence levels reuse
-the same runs. Each cell's runs are saved as JSON in ``benchmarks/calibration/`` after
-every chunk (atomically), so an interrupted run resumes; ``CALIBRATION.md`` is rewritten
-from all saved cells at the end (and by ``--table``).
+the same runs.
+
+Metrics are simulated in three groups by the work they share: FID and Vendi (dense
+algebra, cheap), precision, density and coverage (the reference's k-NN balls, cheap), and
+recall and KID (the generated samples' own balls and KID's subset kernels: the costly
+part). Each metric has its own run count (``RUNS``; 2,000 where cheap, enough for the
+c = 0.99 claim), and run r of a cell always uses the same generated set, whichever metric
+it is for. The raw runs are saved per cell in ``benchmarks/calibration/`` (not in git:
+tens of MB) after every chunk, atomically, so an interrupted run resumes; the summary of
+every cell and metric is kept in ``benchmarks/calibration-summary.json`` (in git), from
+which ``CALIBRATION.md`` is written at the end (and by ``--table``).
 
 "Holds" = the miss rate of a side is at most (1 - c) + 2 SE, SE = sqrt(c (1 - c) / runs),
 with at least 500 runs (2000 at c = 0.99). The width ratio is the mean half-width
@@ -37,9 +45,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 CELL_DIR = HERE / "calibration"
+SUMMARY = HERE / "calibration-summary.json"
 TABLE = HERE / "CALIBRATION.md"
 LEVELS = (0.9, 0.95, 0.99)
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "vendi")
+# metrics that share their work, simulated together
+GROUPS = {"dense": ("fid", "vendi"), "reference-balls": ("precision", "density", "coverage"),
+          "own-balls": ("recall", "kid")}
+RUNS = {m: 500 if m in GROUPS["own-balls"] else 2000 for m in METRICS}  # per cell, the full grid
+QUICK_RUNS = {m: 60 if m in GROUPS["own-balls"] else 500 for m in METRICS}  # --quick: about 20 minutes here
 # features: a Gaussian with unequal scales (unit root-mean-square) in a random basis;
 # generator = the same with every scale multiplied by (1 + a) and the mean moved by b
 # along one random direction
@@ -77,8 +91,8 @@ def generated(d: int, n: int, shift: str, seed: int) -> np.ndarray:
     return ((rng.normal(size=(n, d)) * scales * (1 + a)) @ basis.T + b * direction).astype(np.float32)
 
 
-def one_run(real, fake, seed: int, shared: dict) -> dict:
-    """Every metric's value and bounds at each level, through the registered metrics."""
+def one_run(real, fake, seed: int, shared: dict, metrics: tuple[str, ...]) -> dict:
+    """The asked metrics' values and bounds at each level, through the registered metrics."""
     import torch
 
     from evalkit.metrics.suite import KID, FID, Coverage, Density, MetricInputs, Precision, Recall, Vendi
@@ -86,14 +100,13 @@ def one_run(real, fake, seed: int, shared: dict) -> dict:
     classes = {"fid": FID, "kid": KID, "precision": Precision, "recall": Recall, "density": Density,
                "coverage": Coverage, "vendi": Vendi}
     inputs = MetricInputs("sim", real, torch.from_numpy(fake), seed=seed % KID_SEEDS,
-                          requests=[(m, {}) for m in METRICS], shared=shared)
+                          requests=[(m, {}) for m in metrics], shared=shared)
     out = {}
-    for name in METRICS:
+    for name in metrics:
         rec = {"low": {}, "high": {}}
         for c in LEVELS:
             v = classes[name]().compute(inputs, c)
             rec["value"], rec["low"][str(c)], rec["high"][str(c)] = v.value, v.low, v.high
-        rec["extra"] = {k: float(x) for k, x in v.extra.items()}  # sd (and variants), skewness
         out[name] = rec
     return out
 
@@ -104,56 +117,103 @@ def _save(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _empty_metric() -> dict:
+    return {"value": [], "low": {str(c): [] for c in LEVELS}, "high": {str(c): [] for c in LEVELS},
+            "seconds": 0.0, "timed_runs": 0}
+
+
+def _group_path(cell: tuple, group: str) -> Path:
+    return CELL_DIR / f"{cell_name(*cell)}.{group}.json"  # one file per group: workers never share one
+
+
+def _load_group(cell: tuple, group: str) -> dict:
+    d, n, ref, shift = cell
+    path = _group_path(cell, group)
+    data = json.loads(path.read_text()) if path.exists() else {"d": d, "n": n, "reference": ref, "shift": shift,
+                                                               "metrics": {}}
+    for m in GROUPS[group]:
+        data["metrics"].setdefault(m, _empty_metric())
+    return data
+
+
 _REFERENCES: dict = {}  # per worker process: (d, ref) -> (features, shared reference work)
 
 
-def run_cell(cell: tuple, runs: int) -> None:
+def run_group(cell: tuple, group: str, targets: dict) -> None:
+    """Bring each metric of the group in this cell to its target number of runs."""
     import torch
 
     torch.set_num_threads(1)
     d, n, ref, shift = cell
-    path = CELL_DIR / f"{cell_name(*cell)}.json"
-    data = json.loads(path.read_text()) if path.exists() else {
-        "d": d, "n": n, "reference": ref, "shift": shift, "runs": [], "seconds": 0.0}
-    if len(data["runs"]) >= runs:
-        return
+    path = _group_path(cell, group)
     if (d, ref) not in _REFERENCES:  # cells of one reference share its passes (KID draws cycle)
         _REFERENCES[(d, ref)] = (torch.from_numpy(reference(d, ref)), {})
     real, shared = _REFERENCES[(d, ref)]
-    while len(data["runs"]) < runs:
+    data = _load_group(cell, group)
+    while True:
+        have = {m: len(data["metrics"][m]["value"]) for m in GROUPS[group]}
+        todo = [m for m in GROUPS[group] if have[m] < targets[m]]
+        if not todo:
+            return
+        start = min(have[m] for m in todo)
+        chunk = []
         t0 = time.perf_counter()
-        for _ in range(min(CHUNK, runs - len(data["runs"]))):
-            r = len(data["runs"])
+        for r in range(start, start + CHUNK):
+            metrics = tuple(m for m in todo if have[m] <= r < targets[m])
+            if not metrics:
+                break
             seed = 10_000_000 * d + 1000 * n + 17 * ref + list(SHIFTS).index(shift) * 7_000_000 + r
-            data["runs"].append(one_run(real, generated(d, n, shift, seed), r, shared))
-        data["seconds"] += time.perf_counter() - t0
+            chunk.append((r, one_run(real, generated(d, n, shift, seed), r, shared, metrics)))
+        seconds = time.perf_counter() - t0
+        for r, out in chunk:
+            for m, rec in out.items():
+                store = data["metrics"][m]
+                store["value"].append(rec["value"])
+                for c in LEVELS:
+                    store["low"][str(c)].append(rec["low"][str(c)])
+                    store["high"][str(c)].append(rec["high"][str(c)])
+                store["timed_runs"] += 1
+                store["seconds"] += seconds / len(chunk) / len(out)
         _save(path, data)
-        print(f"{cell_name(*cell)}: {len(data['runs'])}/{runs} runs, {data['seconds']:.0f} s", flush=True)
+        done = ", ".join(f"{m} {len(data['metrics'][m]['value'])}/{targets[m]}" for m in GROUPS[group])
+        print(f"{cell_name(*cell)} [{group}]: {done}", flush=True)
 
 
 # ---- the table ---------------------------------------------------------------------
 
 
-def summarise(data: dict) -> dict:
-    """Per metric and level: miss rates per side, SE, width ratio."""
+def summarise(store: dict) -> dict:
+    """One metric in one cell: truth, spread, and per level the miss rates per side, SE, width ratio."""
     from scipy import stats
 
-    runs = data["runs"]
-    out = {}
-    for m in METRICS:
-        v = np.array([r[m]["value"] for r in runs])
-        truth, spread = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-        rows = {}
-        for c in LEVELS:
-            lo = np.array([r[m]["low"][str(c)] for r in runs])
-            hi = np.array([r[m]["high"][str(c)] for r in runs])
-            z = float(stats.norm.ppf(c))
-            half = float(np.mean(np.concatenate([v - lo, hi - v])))
-            rows[c] = {"low_miss": float(np.mean(lo > truth)), "high_miss": float(np.mean(hi < truth)),
-                       "se": math.sqrt(c * (1 - c) / len(v)),
-                       "width": half / (z * spread) if spread > 0 else float("nan")}
-        out[m] = {"truth": truth, "sd": spread, "levels": rows}
-    return out
+    v = np.array(store["value"])
+    truth, spread = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    rows = {}
+    for c in LEVELS:
+        lo, hi = np.array(store["low"][str(c)]), np.array(store["high"][str(c)])
+        z = float(stats.norm.ppf(c))
+        half = float(np.mean(np.concatenate([v - lo, hi - v])))
+        rows[str(c)] = {"low_miss": float(np.mean(lo > truth)), "high_miss": float(np.mean(hi < truth)),
+                        "se": math.sqrt(c * (1 - c) / len(v)),
+                        "width": half / (z * spread) if spread > 0 else float("nan")}
+    per_run = store["seconds"] / store["timed_runs"] if store["timed_runs"] else float("nan")
+    return {"runs": len(v), "truth": truth, "sd": spread, "seconds_per_run": per_run, "levels": rows}
+
+
+def update_summary() -> dict:
+    """The summary of every cell and metric with saved runs, merged into the kept one."""
+    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    for path in sorted(CELL_DIR.glob("*.*.json")):
+        data = json.loads(path.read_text())
+        cell = summary.setdefault(path.name.split(".")[0], {k: data[k] for k in ("d", "n", "reference", "shift")})
+        for m, store in data["metrics"].items():
+            if len(store["value"]) >= 2:
+                cell.setdefault("metrics", {})[m] = summarise(store)
+    summary = dict(sorted(summary.items()))
+    tmp = SUMMARY.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
+    os.replace(tmp, SUMMARY)
+    return summary
 
 
 def holds(miss: float, se: float, c: float, runs: int) -> str:
@@ -164,8 +224,71 @@ def holds(miss: float, se: float, c: float, runs: int) -> str:
     return "yes" if ok else "**NO**"
 
 
-def write_table() -> None:
-    cells = sorted(CELL_DIR.glob("*.json"))
+METHODS = """\
+## Methods (what each interval is; `evalkit/metrics/suite.py`)
+
+- **fid**: delta method (each generated sample's influence), the skew removed by Hall's (1992) monotone cubic
+  transform fed by FID's two Edgeworth terms: the influences' skewness and the curvature E[IF IF Q] (Q its
+  second-order kernel, by the Daleckii-Krein formula). Why: FID is quadratic in the generated moments, so with a
+  mean shift its influences are symmetric while FID is right-skewed; the influences' skewness alone left the upper
+  bound missing 11.9 % at c = 0.9 (d = 16, N = 500).
+- **vendi**: delta method, each generated sample's influence; Hall's one-term skewness correction.
+- **kid**: delete-one jackknife of the complete U-statistic (exact from the kernel row sums) plus the
+  subset noise, with the skewness removed by Hall's transform fed by the U-statistic's two Edgeworth terms
+  (Helmers, 1991: the projection's skewness and E[g g psi]), the transformed quantile capped at twice the normal
+  one. Why: KID is right-skewed and its jackknife error grows with it (correlation ~0.9 in these cells), so the
+  plain normal upper bound missed 17-23 % at c = 0.9, N = 500, and a plain Cornish-Fisher shift with the same
+  terms still 13-15 %. With no shift the statistic is nearly degenerate and the jackknife counts that part twice
+  (Efron-Stein), hence width ratios of up to 1.7 there.
+- **precision**: Clopper-Pearson over generated samples (exact: the balls are the reference's).
+- **recall**: delete-one jackknife over generated samples, every ball rebuilt.
+- **coverage**: delete-one jackknife or the clumped-Poisson bound where tighter, floored by Garwood's.
+- **density**: normal over the per-sample counts, Hall's skewness correction.
+"""
+
+
+def _cell_lines(name: str, cell: dict) -> tuple[list[str], list[tuple]]:
+    lines = [f"### {name}: d = {cell['d']}, N = {cell['n']}, reference {cell['reference']}, shift {cell['shift']}", "",
+             "| metric | runs | s per run | truth | c | lower miss | upper miss | SE | holds (lower/upper) | width ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for m in METRICS:
+        if m not in cell.get("metrics", {}):
+            continue
+        s = cell["metrics"][m]
+        for c in LEVELS:
+            r = s["levels"][str(c)]
+            h = f"{holds(r['low_miss'], r['se'], c, s['runs'])} / {holds(r['high_miss'], r['se'], c, s['runs'])}"
+            lines.append(f"| {m} | {s['runs']} | {s['seconds_per_run']:.3f} | {s['truth']:.5g} | {c} | "
+                         f"{r['low_miss']:.3f} | {r['high_miss']:.3f} | {r['se']:.3f} | {h} | {r['width']:.2f} |")
+            rows.append((m, c, r, s["runs"]))
+    return lines + [""], rows
+
+
+def _summary_lines(rows: list[tuple]) -> list[str]:
+    lines = ["| metric | c | cells | runs (min-max) | worst lower miss | worst upper miss | "
+             "sides beyond 1-c + 2 SE (claims: cells with enough runs) | width ratio (median, max) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m in METRICS:
+        for c in LEVELS:
+            got = [(r, runs) for mm, cc, r, runs in rows if mm == m and cc == c]
+            if not got:
+                continue
+            need = 2000 if c == 0.99 else 500
+            bad = sum((r["low_miss"] > (1 - c) + 2 * r["se"]) + (r["high_miss"] > (1 - c) + 2 * r["se"])
+                      for r, _ in got)
+            bad_claims = sum((r["low_miss"] > (1 - c) + 2 * r["se"]) + (r["high_miss"] > (1 - c) + 2 * r["se"])
+                             for r, runs in got if runs >= need)
+            claims = sum(runs >= need for _, runs in got)
+            widths = [r["width"] for r, _ in got if not math.isnan(r["width"])]
+            lines.append(f"| {m} | {c} | {len(got)} | {min(n for _, n in got)}-{max(n for _, n in got)} | "
+                         f"{max(r['low_miss'] for r, _ in got):.3f} | {max(r['high_miss'] for r, _ in got):.3f} | "
+                         f"{bad} of {2 * len(got)} ({bad_claims} of {2 * claims}) | "
+                         f"{np.median(widths):.2f}, {max(widths):.2f} |")
+    return lines
+
+
+def write_table(summary: dict) -> None:
     lines = ["# Metric interval calibration", "",
              "Written by `python benchmarks/calibration.py` (see its docstring for the simulation).",
              "Per cell: a reference drawn once, many independent generated sets; the truth is the",
@@ -173,70 +296,24 @@ def write_table() -> None:
              "Miss rates per side (lower bound above the truth / upper bound below it) at each",
              "confidence c, their standard error SE = sqrt(c(1-c)/runs), whether each side holds",
              "(miss <= 1-c + 2 SE; `*`: fewer runs than the 500 / 2000 at c = 0.99 that the claim needs),",
-             "and the width ratio (mean half-width over z_c times the true spread; 1 = ideal).", "",
-             "## Methods (what each interval is; `evalkit/metrics/suite.py`)", "",
-             "- **fid, vendi**: delta method, each generated sample's influence; Hall's one-term skewness correction.",
-             "- **kid**: delete-one jackknife of the complete U-statistic (exact from the kernel row sums) plus the",
-             "  subset noise, with the skewness removed by Hall's (1992) monotone cubic transform fed by the",
-             "  U-statistic's two Edgeworth terms (Helmers, 1991: the projection's skewness and E[g g psi]), the",
-             "  transformed quantile capped at twice the normal one. Why: KID is right-skewed and its jackknife",
-             "  error grows with it (correlation ~0.9 in these cells), so the plain normal upper bound missed",
-             "  17-23 % at c = 0.9, N = 500, and a plain Cornish-Fisher shift with the same terms still 13-15 %.",
-             "  With no shift the statistic is nearly degenerate and the jackknife counts that part twice",
-             "  (Efron-Stein), hence width ratios of up to 1.7 there.",
-             "- **precision**: Clopper-Pearson over generated samples (exact: the balls are the reference's).",
-             "- **recall**: delete-one jackknife over generated samples, every ball rebuilt.",
-             "- **coverage**: delete-one jackknife or the clumped-Poisson bound where tighter, floored by Garwood's.",
-             "- **density**: normal over the per-sample counts, Hall's skewness correction.",
-             ""]
-    summary_rows = []
-    detail = []
-    for path in cells:
-        data = json.loads(path.read_text())
-        runs = len(data["runs"])
-        if runs < 2:
+             "and the width ratio (mean half-width over z_c times the true spread; 1 = ideal).",
+             "Each metric has its own run count: 2,000 per cell where its simulation is cheap, 500 for",
+             "recall and KID (the costly pass); `--quick` runs fewer.", "", METHODS]
+    detail, rows = [], []
+    for name, cell in summary.items():
+        if not cell.get("metrics"):
             continue
-        s = summarise(data)
-        per_run = data["seconds"] / runs
-        name = path.stem
-        detail += [f"### {name}: d = {data['d']}, N = {data['n']}, reference {data['reference']}, shift {data['shift']}; "
-                   f"{runs} runs, {per_run:.2f} s per run (all seven metrics, three levels)", "",
-                   "| metric | truth | c | lower miss | upper miss | SE | holds (lower/upper) | width ratio |",
-                   "|---|---|---|---|---|---|---|---|"]
-        for m in METRICS:
-            for c in LEVELS:
-                r = s[m]["levels"][c]
-                h = f"{holds(r['low_miss'], r['se'], c, runs)} / {holds(r['high_miss'], r['se'], c, runs)}"
-                detail.append(f"| {m} | {s[m]['truth']:.5g} | {c} | {r['low_miss']:.3f} | {r['high_miss']:.3f} | "
-                              f"{r['se']:.3f} | {h} | {r['width']:.2f} |")
-                summary_rows.append((m, c, r, runs))
-        detail.append("")
-    done = {p.stem for p in cells}
-    missing = [cell_name(*c) for c in QUICK if cell_name(*c) not in done]
-    runs_by = {p.stem: len(json.loads(p.read_text())["runs"]) for p in cells}
+        more, got = _cell_lines(name, cell)
+        detail += more
+        rows += got
+    done = {name for name, cell in summary.items() if cell.get("metrics")}
+    quick = sum(cell_name(*c) in done for c in QUICK)
+    full = sum(cell_name(*c) in done for c in FULL)
     lines += ["## Which cells ran", "",
-              f"Quick grid (d in {{16, 128}}, N in {{500, 2000}}, reference 5000, three shifts): "
-              f"{sum(cell_name(*c) in done for c in QUICK)} of {len(QUICK)} cells"
-              + (f" (not run: {', '.join(missing)})" if missing else "") + ". "
-              f"Full grid: {sum(cell_name(*c) in done for c in FULL)} of {len(FULL)} cells. Runs per cell: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(runs_by.items())) + ". "
-              "A cell with fewer than 500 runs (2000 at c = 0.99) is marked `*`: its miss rates are indicative, "
-              "not a claim.", ""]
-    lines += ["## Summary over the cells run", "",
-              "| metric | c | cells | runs (min-max) | worst lower miss | worst upper miss | sides beyond 1-c + 2 SE | width ratio (median, max) |",
-              "|---|---|---|---|---|---|---|---|"]
-    for m in METRICS:
-        for c in LEVELS:
-            rows = [(r, runs) for mm, cc, r, runs in summary_rows if mm == m and cc == c]
-            if not rows:
-                continue
-            bad = sum((r["low_miss"] > (1 - c) + 2 * r["se"]) + (r["high_miss"] > (1 - c) + 2 * r["se"]) for r, _ in rows)
-            widths = [r["width"] for r, _ in rows if not math.isnan(r["width"])]
-            lines.append(f"| {m} | {c} | {len(rows)} | {min(n for _, n in rows)}-{max(n for _, n in rows)} | "
-                         f"{max(r['low_miss'] for r, _ in rows):.3f} | "
-                         f"{max(r['high_miss'] for r, _ in rows):.3f} | {bad} of {2 * len(rows)} | "
-                         f"{np.median(widths):.2f}, {max(widths):.2f} |")
-    lines += ["", "## Cells", ""] + detail
+              f"Quick grid (d in {{16, 128}}, N in {{500, 2000}}, reference 5000, three shifts): {quick} of {len(QUICK)} "
+              f"cells. Full grid (d in {{16, 64, 128}}, N in {{500, 2000, 5000}}, reference in {{1000, 5000}}, three "
+              f"shifts): {full} of {len(FULL)} cells. The runs per metric are in each cell's table.", "",
+              "## Summary over the cells run", ""] + _summary_lines(rows) + ["", "## Cells", ""] + detail
     tmp = TABLE.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, TABLE)
@@ -244,24 +321,30 @@ def write_table() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="d in {16, 128}, N in {500, 2000}, reference 5000")
-    ap.add_argument("--runs", type=int, default=500, help="runs per cell (2000 for the c = 0.99 claim)")
-    ap.add_argument("--workers", type=int, default=2, help="processes, one cell at a time each")
+    ap.add_argument("--quick", action="store_true",
+                    help="d in {16, 128}, N in {500, 2000}, reference 5000; 500 runs per cheap metric, 60 for recall and KID")
+    ap.add_argument("--runs", type=int, default=0, help="runs per cell for every metric (default: RUNS, or QUICK_RUNS)")
+    ap.add_argument("--workers", type=int, default=2, help="processes, one (cell, group) at a time each")
     ap.add_argument("--only", default="", help="run only cells whose name contains this")
-    ap.add_argument("--table", action="store_true", help="only rewrite CALIBRATION.md from the saved cells")
+    ap.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated groups of {', '.join(GROUPS)}")
+    ap.add_argument("--table", action="store_true", help="only rewrite CALIBRATION.md from the saved runs")
     args = ap.parse_args()
     CELL_DIR.mkdir(exist_ok=True)
     if not args.table:
         cells = [c for c in (QUICK if args.quick else FULL) if args.only in cell_name(*c)]
-        # the quick cells first, so a partial full run still holds the everyday table
-        cells.sort(key=lambda c: (c not in QUICK, c[1], c[0], c[2]))
-        # breadth first (every cell to 100 runs, then 250, then the target), so that a run
+        cells.sort(key=lambda c: (c not in QUICK, c[1], c[0], c[2]))  # the quick cells first
+        final = {m: args.runs or (QUICK_RUNS if args.quick else RUNS)[m] for m in METRICS}
+        groups = [g for g in args.groups.split(",") if g]
+        # breadth first (every cell to a fifth of its runs, then half, then all), so that a run
         # stopped early leaves every cell with some runs rather than a few with all
-        targets = sorted({min(t, args.runs) for t in (100, 250, args.runs)})
         with mp.get_context("spawn").Pool(args.workers) as pool:
-            for target in targets:
-                pool.starmap(run_cell, [(c, target) for c in cells], chunksize=1)
-    write_table()
+            for share in (0.2, 0.5, 1.0):
+                targets = {m: max(2, int(final[m] * share)) for m in METRICS}
+                # the costly group first, so that the cheap ones fill the pool's tail
+                tasks = [(c, g, targets) for g in sorted(groups, key=lambda g: g != "own-balls") for c in cells]
+                pool.starmap(run_group, tasks, chunksize=1)
+                write_table(update_summary())
+    write_table(update_summary())
     print(f"wrote {TABLE}")
 
 
