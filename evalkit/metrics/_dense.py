@@ -191,7 +191,9 @@ def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x:
     lam, v = eigh(_sym_product(factor1, cov2))
     lam = np.clip(lam, 0, None)
     value = max(float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2)) - 2 * float(np.sqrt(lam).sum()), 0.0)
-    floor = max(float(lam.max()), 1e-300) * 1e-12
+    # floored after the relative 1e-12, not before: with every generated row the same C2 = 0,
+    # and 1e-300 * 1e-12 is subnormal, flushed to 0 under flush_denormals (0 ** -0.25 = inf)
+    floor = max(float(lam.max()) * 1e-12, 1e-300)
     b = factor1 @ (v * np.maximum(lam, floor) ** -0.25)
     shift = 2 * (mu2 - mu1)
     n = x.shape[0]
@@ -313,6 +315,8 @@ def vendi_influence(x: np.ndarray, q: float) -> VendiInfluence:
         lam, v = eigh(gram(x, unit_rows=True) / n)
     lam = np.clip(lam, 0, None)
     total = lam.sum()
+    if total <= 0:  # every row all-zero: no direction to tell them apart, one effective sample
+        return VendiInfluence(1.0, np.zeros(n), None)
     value = vendi_from_spectrum(lam / total, q)
     w, c = _vendi_weights(lam / total, q, value)
     if n < d:

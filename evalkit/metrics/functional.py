@@ -298,6 +298,8 @@ def jackknife_sd(deletions: Tensor) -> float:
 def skewness(x: Tensor) -> float:
     """Sample skewness mean((x - mean)^3) / sd^3 (0 for a constant)."""
     xv = x.double() - x.double().mean()
+    # scale-free: values below ~1e-100 would underflow sd^3 to 0 (a division by zero)
+    xv = xv / xv.abs().max() if xv.numel() and float(xv.abs().max()) > 0 else xv
     m2 = float((xv * xv).mean())
     return float((xv**3).mean()) / m2**1.5 if m2 > 0 else 0.0
 

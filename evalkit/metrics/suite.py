@@ -176,7 +176,7 @@ class FID:
         n, d = len(fake), real.shape[1]
         sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
         kappa_g = Fn.skewness(torch.from_numpy(infl))
-        kappa_psi = curvature / sd_if**3 if sd_if > 0 else 0.0
+        kappa_psi = curvature / sd_if**3 if sd_if**3 > 0 else 0.0  # sd_if^3 underflows below ~1e-103
         # capped at 1.5 z: with no shift FID is degenerate (its first-order part vanishes and
         # kappa_psi grows without bound); a 2 z cap widened those intervals to 1.8 times the
         # true spread with their misses far below 1 - c, and the shifted cells never reach 1.5 z
@@ -189,16 +189,34 @@ class FID:
                            extra={"sd": sd, "skew": kappa_g, "kappa_psi": kappa_psi})
 
 
+def _hall_root(z: float, a: float, b: float) -> float:
+    """The t with f(t) = z for Hall's cubic transform f (``_hall_quantile``)."""
+    if abs(a) < 1e-12:
+        return z - b
+    u = 1 + 3 * a * (z - b)
+    return (math.copysign(abs(u) ** (1 / 3), u) - 1) / a
+
+
+# Fractions s of (a, b) along which the long tail's quantile is held at its most extreme
+_HALL_RAY = tuple((i + 1) / 64 for i in range(64))
+
+
 def _hall_quantile(z: float, a: float, b: float, cap: float = 2.0) -> float:
     """The quantile of a studentized statistic whose Edgeworth expansion is
     P(T <= x) = Phi(x) + (a x^2 + b) phi(x) + ..., through Hall's (1992) monotone cubic
     transform f(t) = t + a t^2 + a^2 t^3 / 3 + b = ((1 + a t)^3 - 1) / (3 a) + b, whose
-    distribution is normal to the next order: the t with f(t) = z, capped at cap |z|."""
-    if abs(a) < 1e-12:
-        t = z - b
-    else:
-        u = 1 + 3 * a * (z - b)
-        t = (math.copysign(abs(u) ** (1 / 3), u) - 1) / a
+    distribution is normal to the next order: the t with f(t) = z, capped at cap |z|.
+
+    On the long tail's side (z a < 0) that root moves outward as (a, b) grow from 0 only
+    while a is small: further out b's shift outgrows a's stretch and it turns back toward 0
+    (at a ~ 1 for z = 1.28, ~ 0.4 for z = 3.09), so a larger skewness would narrow the
+    interval, below the normal one in the end. Where the expansion is that far off, the
+    quantile is held at its most extreme one along s (a, b), s in (0, 1]: monotone in the
+    skewness, as ``_outward_bounds`` needs."""
+    t = _hall_root(z, a, b)
+    if z * a < 0:
+        along = [_hall_root(z, s * a, s * b) for s in _HALL_RAY]
+        t = min(t, *along) if z < 0 else max(t, *along)
     return max(-cap * abs(z), min(cap * abs(z), t))
 
 

@@ -203,3 +203,23 @@ def test_a_generator_off_every_ball_gets_finite_bounds_and_no_landscape_work():
         assert v.extra["skew_landscape"] == 0.0  # no count: nothing borrowed
     land = F.ball_landscape(torch.from_numpy(real), torch.ones(300, dtype=torch.float64))
     assert F.landscape_moments(torch.from_numpy(real), torch.ones(300), land, torch.zeros((0, 8)), 100) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("c", [0.99, 0.999])
+def test_the_landscape_guard_never_moves_the_upper_bound_inward(c):
+    """Few generated samples (N = 40) mostly off the reference (d = 32): the borrowed skewness
+    (~18) is far above the sample's (~6), and Hall's quantile turns back toward the normal one
+    for so large a skewness (b's shift outgrows a's stretch): the guard pulled the upper bound
+    below the one the sample's own skewness gives (0.0205 against 0.0283 at c = 0.99)."""
+    k = 5
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(300, 32)), rng.normal(size=(40, 32)) + 1.2
+    counts = (_dist(real, fake) < _radii(real, k)[:, None]).sum(0) / k
+    n = len(counts)
+    value, sd, skew = counts.mean(), counts.std(ddof=1) / math.sqrt(n), _skew(counts)
+    assert 2 * (counts > 0).sum() < n and _np_tail_skew(real, fake, k) > 2 * skew  # the guard's regime
+    got = Density().compute(_inputs(real, fake, k), c, k=k)
+    assert got.value == pytest.approx(value, rel=1e-12)
+    assert got.high >= _hall(value, sd, skew, n, c)[1] * (1 - 1e-9)
+    assert got.high >= value + sd * stats.norm.ppf(c)  # right-skewed counts: never below the normal bound
+
