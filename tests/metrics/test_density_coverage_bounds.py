@@ -223,3 +223,17 @@ def test_the_landscape_guard_never_moves_the_upper_bound_inward(c):
     assert got.high >= _hall(value, sd, skew, n, c)[1] * (1 - 1e-9)
     assert got.high >= value + sd * stats.norm.ppf(c)  # right-skewed counts: never below the normal bound
 
+
+
+@pytest.mark.parametrize("c", [0.99, 0.999])
+def test_the_landscape_guard_never_moves_coverages_upper_bound_inward(c):
+    """As for density above: coverage's upper bound at least the one its deletions' own skewness gives."""
+    k = 5
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(300, 32)), rng.normal(size=(40, 32)) + 1.2
+    covered, deletions, jack, clumped = _coverage_parts(real, fake, k)
+    assert 2 * (_dist(real, fake) < _radii(real, k)[:, None]).any(0).sum() < len(fake)  # the guard's regime
+    high = _hall(covered.mean(), min(jack, clumped), _skew(-deletions), len(deletions), c)[1]
+    got = Coverage().compute(_inputs(real, fake, k), c, k=k)
+    assert got.value == covered.mean()
+    assert got.high >= min(high, 1.0) * (1 - 1e-9)
