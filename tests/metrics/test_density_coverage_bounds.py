@@ -237,3 +237,36 @@ def test_the_landscape_guard_never_moves_coverages_upper_bound_inward(c):
     got = Coverage().compute(_inputs(real, fake, k), c, k=k)
     assert got.value == covered.mean()
     assert got.high >= min(high, 1.0) * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("far", [3.5, 4.0])
+def test_a_generator_mostly_off_every_ball_keeps_its_bounds(far):
+    """Few generated samples ever land in a reference ball (d = 8, 100 against 300, the mean
+    shifted by 2 far / sqrt(d) per feature): at far = 4 a set has no count 3 times in 4, at
+    3.5 about one ball is covered, often by several samples. The counts' spread is then 0 or
+    nearly: density's and coverage's upper bounds sat at 0 (missed 76 % at c = 0.9) and
+    coverage's lower bound on the value (missed 64 % at 3.5). 200 sets against one reference;
+    a side fails beyond 30 misses (15 %; a method missing 20 % fails with probability 0.96).
+    The truth: the mean over 4,000 sets, by brute force here."""
+    d, k, c, n, runs = 8, 5, 0.9, 100, 200
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, d))
+    r2 = _radii(real, k)
+    shift = far / np.sqrt(d) * 2
+
+    def counts(seed):
+        fake = np.random.default_rng(seed).normal(size=(n, d)) + shift
+        inside = _dist(real, fake) < r2[:, None]  # (ball, generated)
+        return inside.sum(0).mean() / k, inside.any(1).mean()
+
+    truth = np.array([counts(10_000 + s) for s in range(4000)]).mean(0)
+    assert 0 < truth[0] < 0.01 and 0 < truth[1] < 0.01
+    shared: dict = {}
+    misses = np.zeros((2, 2), int)  # (density, coverage) x (low, high)
+    for run in range(runs):
+        fake = np.random.default_rng(1000 + run).normal(size=(n, d)) + shift
+        inputs = MetricInputs("s", torch.from_numpy(real), torch.from_numpy(fake),
+                              requests=[("density", {"k": k}), ("coverage", {"k": k})], shared=shared)
+        for i, v in enumerate((Density().compute(inputs, c, k=k), Coverage().compute(inputs, c, k=k))):
+            misses[i] += (v.low > truth[i], v.high < truth[i])
+    assert (misses <= 30).all(), misses
