@@ -251,7 +251,11 @@ METHODS = """\
   skewnesses that moves it outward, the sample's or the one borrowed from the reference's count landscape (each
   hit ball's real samples stand in for the rare large counts). Why: at d = 128 the ball count has a power tail
   (hubness); runs lacking the rare large counts underestimate spread and skewness together, and the upper bounds
-  missed 14 % at c = 0.9 (d = 128, N = 500, large shift).
+  missed 14 % at c = 0.9 (d = 128, N = 500, large shift). With no count at all, density's upper bound is at
+  least Clopper-Pearson's on the share of samples inside some ball; where most balls are uncovered and the
+  jackknife sees less than a Poisson count's spread, coverage takes Garwood's bounds on the covered count.
+- **Hall's transform** (fid, kid, density, coverage): on the long-tail side the quantile is held at its most
+  extreme value over smaller skewnesses, so a larger skewness never moves a bound inward.
 """
 
 
