@@ -250,6 +250,12 @@ class VendiInfluence(NamedTuple):
     infl: np.ndarray
     loo: np.ndarray | None
 
+    def per_sample(self) -> np.ndarray:
+        """What each row contributes to the spread: the jackknife's (N - 1) (mean V_(-j) - V_(-i))
+        where the leave-one-out scores exist (they carry the higher-order terms the influence
+        misses where d/N is not small), else the influence."""
+        return self.infl if self.loo is None else (len(self.loo) - 1) * (self.loo.mean() - self.loo)
+
 
 # Nodes of the leave-one-out integral below: step in log t, and how far (in log t) past
 # the smallest and largest eigenvalue they reach. Measured against brute-force

@@ -476,7 +476,8 @@ class Coverage:
         value, sd = float(covered.double().mean()), min(jack, clumped)
         skew, tail = -Fn.skewness(deletions), _tail_skewness(inputs, p, k)
         low, high = _outward_bounds(value, sd, skew, tail, confidence, n)
-        low, high = _rare_cover_bounds(low, high, sd, int(covered.sum()), n_ref, confidence)
+        n_covered = int(covered.sum())
+        low, high = _rare_cover_bounds(low, high, sd, n_covered, n_ref, confidence)
         method = ("delete-one jackknife over generated samples, or the clumped-Poisson bound when tighter, "
                   "skewness removed by Hall's cubic transform")
         if tail is not None:
@@ -484,7 +485,7 @@ class Coverage:
         extra = {"sd": sd, "skew": skew, "sd_jackknife": jack, "sd_clumped": clumped}
         v = MetricValue(value, max(low, 0.0), min(high, 1.0), f"{method}; {ESTIMAND}", n, n_ref,
                         extra=extra | ({} if tail is None else {"skew_landscape": tail}))
-        return _poisson_floor(v, covered, confidence) if 2 * int(covered.sum()) >= n_ref else v
+        return _poisson_floor(v, covered, confidence) if 2 * n_covered >= n_ref else v
 
 
 class Vendi:
@@ -514,10 +515,10 @@ class Vendi:
         n = len(inputs.fake)
         _need("vendi", n, 2, "a standard deviation")
         with Fn.flush_denormals():
-            value, infl, loo = inputs.cached(("vendi-influence", q), lambda: vendi_influence(as_numpy(inputs.fake), q))
-        method = "delta method over generated samples"
-        if loo is not None:
-            infl, method = (n - 1) * (loo.mean() - loo), "delete-one jackknife over generated samples"
+            vi = inputs.cached(("vendi-influence", q), lambda: vendi_influence(as_numpy(inputs.fake), q))
+        value, infl = vi.value, vi.per_sample()
+        method = "delta method" if vi.loo is None else "delete-one jackknife"
+        method += " over generated samples"
         sd = float(infl.std(ddof=1)) / math.sqrt(n)
         v = _normal(value, sd, Fn.skewness(torch.from_numpy(infl)), confidence, method, n, None, lo=1.0)
         d = inputs.fake.shape[1]
