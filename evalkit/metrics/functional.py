@@ -676,8 +676,8 @@ def vendi_influence(x: Tensor, *, q: float = 1.0) -> tuple[float, Tensor]:
     """Vendi score of the rows of ``x`` (cosine kernel, order ``q``) and each row's influence on it.
 
     Where the exact leave-one-out scores exist (order 1, N > d) the influence is the
-    jackknife's, (N - 1) (mean V_(-j) - V_(-i)) (`_dense.VendiInfluence.per_sample`): the spread the metric's own interval uses, which the
-    first-order influence understates where d/N is not small; paired comparisons then
-    carry the same correction."""
+    jackknife's, (N - 1) (mean V_(-j) - V_(-i)) (``_dense.VendiInfluence.per_sample``): the
+    spread the metric's own interval uses, which the first-order influence understates
+    where d/N is not small; paired comparisons then carry the same correction."""
     vi = D.vendi_influence(D.as_numpy(x), q)
     return vi.value, torch.from_numpy(vi.per_sample())
