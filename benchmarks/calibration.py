@@ -257,6 +257,8 @@ METHODS = """\
   missed 14 % at c = 0.9 (d = 128, N = 500, large shift). With no count at all, density's upper bound is at
   least Clopper-Pearson's on the share of samples inside some ball; where most balls are uncovered and the
   jackknife sees less than a Poisson count's spread, coverage takes Garwood's bounds on the covered count.
+- **heavy tails** (kid, fid): where Hill's tail index of the feature distances is below 6 (sixth moments missing),
+  the upper bound is shown but not claimed (`benchmarks/heavy_tails.md`); the grid's Gaussian features never reach it.
 - **Hall's transform** (fid, kid, density, coverage): on the long-tail side the quantile is held at its most
   extreme value over smaller skewnesses, so a larger skewness never moves a bound inward.
 """

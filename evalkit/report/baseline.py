@@ -44,7 +44,8 @@ def _subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str
         tol = tolerance.get(m.name, tolerance.get(m.registered, 0.0))
         out.append(compare_metrics(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
                                    higher_is_better=decl.higher_is_better, tolerance=tol, sides="worse",
-                                   n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
+                                   n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name,
+                                   upper_bounds_hold=bm.upper_holds and m.upper_holds))
     return out
 
 

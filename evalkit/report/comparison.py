@@ -268,7 +268,8 @@ def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, 
     return compare_metrics(ma.value, ma.lower, ma.upper, mb.value, mb.lower, mb.upper, confidence=ma.confidence,
                            higher_is_better=decl.higher_is_better, n_a=ma.n, n_b=mb.n,
                            paired_replicates=paired.replicates, paired_influence=paired.influence,
-                           subject=f"{a.label} | {b.label}", requirement=ma.name)
+                           subject=f"{a.label} | {b.label}", requirement=ma.name,
+                           upper_bounds_hold=ma.upper_holds and mb.upper_holds)
 
 
 # ---------------------------------------------------------------- paired metrics

@@ -12,7 +12,7 @@ from .._errors import DataError
 # MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
 # ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
 # the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
-REPORT_SCHEMA_VERSION = "1.1"
+REPORT_SCHEMA_VERSION = "1.2"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
@@ -109,6 +109,9 @@ class MetricResult(Record):
     n_reference: int | None = None
     note: str | None = None
     extra: dict[str, float] = Field(default_factory=dict)
+    upper_holds: bool = Field(True, description="False where the upper bound's assumptions fail (heavy-tailed features "
+                              "for KID and FID; the note says why): it is shown, not claimed, so no at_most requirement "
+                              "PASSes and no at_least one FAILs on it, and comparisons do not test it (1.2).")
 
     @property
     def registered(self) -> str:
