@@ -262,12 +262,12 @@ def compare_metrics(
     paired_replicates: tuple[np.ndarray, np.ndarray] | None = None,
     paired_influence: tuple[np.ndarray, np.ndarray] | None = None, sides: Sides = "both",
     n_a: int | None = None, n_b: int | None = None, subject: str = "", requirement: str = "",
-    upper_bounds_hold: bool = True,
+    bounds_hold: bool = True,
 ) -> Difference:
     """Test metric B against metric A on their intervals, or paired (influences or bootstrap replicates).
 
-    ``upper_bounds_hold`` False (an upper bound of either is shown but not claimed, e.g. KID
-    or FID of heavy-tailed features): the difference is reported, not tested (p = 1)."""
+    ``bounds_hold`` False (a bound of either is shown but not claimed, e.g. KID or FID of
+    heavy-tailed features): the difference is reported, not tested (p = 1)."""
     _check_common(confidence, tolerance)
     for what, v, lo, hi in (("A", value_a, low_a, high_a), ("B", value_b, low_b, high_b)):
         if not all(math.isfinite(x) for x in (v, lo, hi)) or not lo <= v <= hi:
@@ -297,9 +297,9 @@ def compare_metrics(
             method += f"; judged at different N ({n_a} and {n_b}): metrics that move with N compare unequal things"
     p_worse = _normal_p(gain + tolerance, se_worse, upper_tail=False)
     p_better = _normal_p(gain - tolerance, se_better, upper_tail=True)
-    if not upper_bounds_hold:  # the spreads above are not known, so neither direction can be claimed
+    if not bounds_hold:  # a spread above is not known, so neither direction can be claimed
         p_worse = p_better = 1.0
-        method += "; not tested: an upper bound does not hold (heavy-tailed features)"
+        method += "; not tested: a bound does not hold (heavy-tailed features)"
     return _finish("metric", value_a, value_b, low, high, p_worse, p_better, paired, method,
                    higher_is_better, tolerance, confidence, n_a, n_b, sides, subject, requirement)
 

@@ -66,13 +66,14 @@ def _class_rows(per_class: dict[int, tuple[int, int]], target: float, alpha: flo
 
 
 def judge_metric(name: str, m: MetricResult, at_least: float | None, at_most: float | None) -> RequirementResult:
-    """Verdict for a metric bound, decided on the metric's one-sided bounds (an upper bound
-    that does not hold, ``m.upper_holds`` False, decides nothing)."""
+    """Verdict for a metric bound, decided on the metric's one-sided bounds (a bound that does
+    not hold, ``m.upper_holds`` or ``m.lower_holds`` False, decides nothing)."""
+    up, low = m.upper_holds, m.lower_holds
     verdicts = []
     if at_most is not None:
-        verdicts.append("PASS" if m.upper_holds and m.upper <= at_most else ("FAIL" if m.lower > at_most else "INCONCLUSIVE"))
+        verdicts.append("PASS" if up and m.upper <= at_most else ("FAIL" if low and m.lower > at_most else "INCONCLUSIVE"))
     if at_least is not None:
-        verdicts.append("PASS" if m.lower >= at_least else ("FAIL" if m.upper_holds and m.upper < at_least else "INCONCLUSIVE"))
+        verdicts.append("PASS" if low and m.lower >= at_least else ("FAIL" if up and m.upper < at_least else "INCONCLUSIVE"))
     verdict = "FAIL" if "FAIL" in verdicts else ("PASS" if all(v == "PASS" for v in verdicts) else "INCONCLUSIVE")
     return RequirementResult(
         name=name, kind="metric", verdict=verdict, confidence=m.confidence,

@@ -45,7 +45,7 @@ def _subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str
         out.append(compare_metrics(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
                                    higher_is_better=decl.higher_is_better, tolerance=tol, sides="worse",
                                    n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name,
-                                   upper_bounds_hold=bm.upper_holds and m.upper_holds))
+                                   bounds_hold=bm.bounds_hold and m.bounds_hold))
     return out
 
 

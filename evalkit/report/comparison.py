@@ -269,7 +269,7 @@ def _metric_row(ma: MetricResult, mb: MetricResult, a: Contender, b: Contender, 
                            higher_is_better=decl.higher_is_better, n_a=ma.n, n_b=mb.n,
                            paired_replicates=paired.replicates, paired_influence=paired.influence,
                            subject=f"{a.label} | {b.label}", requirement=ma.name,
-                           upper_bounds_hold=ma.upper_holds and mb.upper_holds)
+                           bounds_hold=ma.bounds_hold and mb.bounds_hold)
 
 
 # ---------------------------------------------------------------- paired metrics

@@ -110,8 +110,15 @@ class MetricResult(Record):
     note: str | None = None
     extra: dict[str, float] = Field(default_factory=dict)
     upper_holds: bool = Field(True, description="False where the upper bound's assumptions fail (heavy-tailed features "
-                              "for KID and FID; the note says why): it is shown, not claimed, so no at_most requirement "
-                              "PASSes and no at_least one FAILs on it, and comparisons do not test it (1.2).")
+                              "for KID and FID; the note says why): shown, not claimed, so no at_most requirement PASSes "
+                              "and no at_least one FAILs on it (1.2).")
+    lower_holds: bool = Field(True, description="The same for the lower bound (KID with heavy-tailed features): no "
+                              "at_most requirement FAILs and no at_least one PASSes on it (1.2).")
+
+    @property
+    def bounds_hold(self) -> bool:
+        """Both bounds claimed: the comparisons test only such intervals."""
+        return self.upper_holds and self.lower_holds
 
     @property
     def registered(self) -> str:

@@ -93,7 +93,8 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
             seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), metric=rp.req.metric, args=rp.args,
                                      value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
-                                     note=mv.note, extra=mv.extra, upper_holds=getattr(mv, "upper_holds", True))
+                                     note=mv.note, extra=mv.extra, upper_holds=getattr(mv, "upper_holds", True),
+                                     lower_holds=getattr(mv, "lower_holds", True))
         results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
         bar.update(1)
     bar.close()
