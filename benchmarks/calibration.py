@@ -258,7 +258,8 @@ METHODS = """\
   least Clopper-Pearson's on the share of samples inside some ball; where most balls are uncovered and the
   jackknife sees less than a Poisson count's spread, coverage takes Garwood's bounds on the covered count.
 - **heavy tails** (kid, fid): where Hill's tail index of the feature distances is below 6 (sixth moments missing),
-  the upper bound is shown but not claimed (`benchmarks/heavy_tails.md`); the grid's Gaussian features never reach it.
+  KID's bounds and FID's upper bound are shown but not claimed (`benchmarks/heavy_tails.md`); the grid's Gaussian
+  features never reach it.
 - **Hall's transform** (fid, kid, density, coverage): on the long-tail side the quantile is held at its most
   extreme value over smaller skewnesses, so a larger skewness never moves a bound inward.
 """

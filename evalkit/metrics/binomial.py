@@ -1,4 +1,4 @@
-"""Exact one-sided Clopper–Pearson bounds of a binomial rate.
+"""Exact one-sided Clopper–Pearson bounds of a binomial rate, and Garwood's of a Poisson mean.
 
 They live in the metrics library (a leaf) because shares of per-sample indicators
 (precision, recall, coverage, memorized) are metrics too; ``judge.stats`` builds
@@ -29,3 +29,11 @@ def cp_upper(k: int, n: int, confidence: float) -> float:
     if k >= n:
         return 1.0
     return float(stats.beta.ppf(confidence, k + 1, n - k))
+
+
+def garwood_bounds(count: int, confidence: float) -> tuple[float, float]:
+    """Garwood's exact one-sided (lower, upper) bounds of a Poisson mean with ``count`` seen,
+    each at ``confidence``: gamma quantiles 1 - c with shape count (0 when none is seen) and
+    c with shape count + 1."""
+    low = float(stats.gamma.ppf(1.0 - confidence, count)) if count > 0 else 0.0
+    return low, float(stats.gamma.ppf(confidence, count + 1))

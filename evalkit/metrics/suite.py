@@ -28,7 +28,7 @@ from .._builtins import DEFAULT_K
 from .._errors import DataError
 from ..registry import Input
 from . import functional as Fn
-from .binomial import cp_lower, cp_upper
+from .binomial import cp_lower, cp_upper, garwood_bounds
 from ._dense import as_numpy, frechet_influence, mean_cov, moments, psd_factor, vendi_influence
 
 @dataclass
@@ -350,13 +350,11 @@ def _poisson_guard(v: MetricValue, covered: Tensor, confidence: float) -> Metric
     ball or two uncovered must not put its upper bound below the expected share (the
     ceiling: at d = 16, N = 5,000, reference 1,000 with no shift, coverage 0.9999, the upper
     bound missed 6 % at every level before it, with one ball uncovered in such runs)."""
-    from scipy import stats
-
-    uncovered, n_real = int((~covered).sum()), covered.numel()
+    n_real = covered.numel()
+    fewest, most = garwood_bounds(int((~covered).sum()), confidence)  # on the uncovered count
     # clipped at 0: a share is never negative, so clipping costs no coverage (many uncovered
     # samples make the Poisson bound on their count exceed the number of real samples)
-    v.low = max(0.0, min(v.low, 1.0 - float(stats.gamma.ppf(confidence, uncovered + 1)) / n_real))
-    fewest = float(stats.gamma.ppf(1.0 - confidence, uncovered)) if uncovered else 0.0  # Garwood's lower bound
+    v.low = max(0.0, min(v.low, 1.0 - most / n_real))
     v.high = min(1.0, max(v.high, 1.0 - fewest / n_real))
     return v
 
@@ -445,12 +443,10 @@ def _rare_cover_bounds(low: float, high: float, sd: float, covered: int, n_ref: 
     generated sample covering several overlapping balls makes the count over-dispersed, so
     its spread is at least a Poisson count's: these bounds apply only where the standard
     error is below that, sqrt(count) / N_ref (the jackknife missing spread), and only widen."""
-    from scipy import stats
-
     if 2 * covered >= n_ref or sd >= math.sqrt(max(covered, 1)) / n_ref:
         return low, high
-    poisson_low = float(stats.gamma.ppf(1 - confidence, covered)) / n_ref if covered else 0.0
-    return min(low, poisson_low), max(high, float(stats.gamma.ppf(confidence, covered + 1)) / n_ref)
+    fewest, most = garwood_bounds(covered, confidence)
+    return min(low, fewest / n_ref), max(high, most / n_ref)
 
 
 class Density:
@@ -494,8 +490,8 @@ class Coverage:
 
     Garwood's Poisson bounds on the uncovered count floor the lower bound and raise the
     upper one where uncovered balls are the minority (share covered >= 1/2): there they are
-    rare events and the jackknife may see no variation (``_poisson_guard``). Where most balls are uncovered the covered ones are the
-    rare events and that count is not Poisson; the floor only sank the lower bound (width
+    rare events and the jackknife may see no variation (``_poisson_guard``). Where most
+    balls are uncovered the covered ones are the rare events and that count is not Poisson; the floor only sank the lower bound (width
     ratio 2.5 at coverage 0.022, 1.3 at 0.16), so it is not applied there; Garwood's bounds
     on the covered count widen both sides there instead (``_rare_cover_bounds``).
     """
