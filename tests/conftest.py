@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -7,6 +8,16 @@ import pytest
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "plugins"))  # user-code modules referenced as module:attribute
+
+
+def pytest_configure(config):
+    # A shell without job control starts a background job (`.ci/run ... &`, nohup) with
+    # SIGINT ignored, every process below it inherits that, and Python then installs no
+    # KeyboardInterrupt handler: the tests' Ctrl-C would be dropped and `evalkit run` exit 0.
+    # They stand for a user pressing Ctrl-C at a terminal, where SIGINT is delivered; a
+    # handler here is reset to the default across exec, so each evalkit child gets its own.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
