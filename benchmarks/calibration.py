@@ -69,7 +69,7 @@ def cell_name(d: int, n: int, ref: int, shift: str) -> str:
     return f"d{d}-n{n}-ref{ref}-{shift}"
 
 
-def _shape(d: int) -> tuple[np.ndarray, np.ndarray]:
+def shape(d: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1000 + d)
     basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
     scales = rng.gamma(2.0, 1.0, size=d)
@@ -77,13 +77,13 @@ def _shape(d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference(d: int, ref: int) -> np.ndarray:
-    basis, scales = _shape(d)
+    basis, scales = shape(d)
     rng = np.random.default_rng(2000 + 7 * d + ref)
     return ((rng.normal(size=(ref, d)) * scales) @ basis.T).astype(np.float32)
 
 
 def generated(d: int, n: int, shift: str, seed: int) -> np.ndarray:
-    basis, scales = _shape(d)
+    basis, scales = shape(d)
     a, b = SHIFTS[shift]
     direction = np.random.default_rng(3000 + d).normal(size=d)
     direction /= np.linalg.norm(direction)

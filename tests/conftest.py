@@ -11,7 +11,7 @@ sys.path.insert(0, str(HERE / "plugins"))  # user-code modules referenced as mod
 
 
 def pytest_configure(config):
-    # A shell without job control starts a background job (`.ci/run ... &`, nohup) with
+    # A shell without job control starts a background job (`bash .ci/run > log &`) with
     # SIGINT ignored, every process below it inherits that, and Python then installs no
     # KeyboardInterrupt handler: the tests' Ctrl-C would be dropped and `evalkit run` exit 0.
     # They stand for a user pressing Ctrl-C at a terminal, where SIGINT is delivered; a

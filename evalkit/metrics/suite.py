@@ -491,9 +491,10 @@ class Coverage:
     Garwood's Poisson bounds on the uncovered count floor the lower bound and raise the
     upper one where uncovered balls are the minority (share covered >= 1/2): there they are
     rare events and the jackknife may see no variation (``_poisson_guard``). Where most
-    balls are uncovered the covered ones are the rare events and that count is not Poisson; the floor only sank the lower bound (width
-    ratio 2.5 at coverage 0.022, 1.3 at 0.16), so it is not applied there; Garwood's bounds
-    on the covered count widen both sides there instead (``_rare_cover_bounds``).
+    balls are uncovered the covered ones are the rare events and that count is not Poisson;
+    the floor only sank the lower bound (width ratio 2.5 at coverage 0.022, 1.3 at 0.16), so
+    it is not applied there; Garwood's bounds on the covered count widen both sides there
+    instead (``_rare_cover_bounds``).
     """
 
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["coverage"]) -> MetricValue:
