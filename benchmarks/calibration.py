@@ -117,9 +117,18 @@ def _save(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _empty_metric() -> dict:
+def empty_metric() -> dict:
+    """One metric's saved runs: values and bounds per level, and the time they took."""
     return {"value": [], "low": {str(c): [] for c in LEVELS}, "high": {str(c): [] for c in LEVELS},
             "seconds": 0.0, "timed_runs": 0}
+
+
+def add_run(store: dict, rec: dict) -> None:
+    """Append one run's value and bounds (``one_run``'s record of a metric) to its store."""
+    store["value"].append(rec["value"])
+    for c in LEVELS:
+        store["low"][str(c)].append(rec["low"][str(c)])
+        store["high"][str(c)].append(rec["high"][str(c)])
 
 
 def _group_path(cell: tuple, group: str) -> Path:
@@ -132,7 +141,7 @@ def _load_group(cell: tuple, group: str) -> dict:
     data = json.loads(path.read_text()) if path.exists() else {"d": d, "n": n, "reference": ref, "shift": shift,
                                                                "metrics": {}}
     for m in GROUPS[group]:
-        data["metrics"].setdefault(m, _empty_metric())
+        data["metrics"].setdefault(m, empty_metric())
     return data
 
 
@@ -168,10 +177,7 @@ def run_group(cell: tuple, group: str, targets: dict, chunk_runs: int = CHUNK) -
         for r, out in chunk:
             for m, rec in out.items():
                 store = data["metrics"][m]
-                store["value"].append(rec["value"])
-                for c in LEVELS:
-                    store["low"][str(c)].append(rec["low"][str(c)])
-                    store["high"][str(c)].append(rec["high"][str(c)])
+                add_run(store, rec)
                 store["timed_runs"] += 1
                 store["seconds"] += seconds / len(chunk) / len(out)
         _save(path, data)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import calibration as cal  # noqa: E402  (the grid, the simulation and the "holds" rule)
+
+from evalkit._io import atomic_write_text  # noqa: E402
 
 RAW = HERE / "fresh_seeds"
 TABLE = HERE / "fresh_seeds.md"
@@ -52,20 +53,14 @@ def check(metric: str, name: str, runs: int) -> None:
     torch.set_num_threads(1)
     d, n, ref, shift = parse_cell(name)
     path = RAW / f"{metric}.{name}.json"
-    out = json.loads(path.read_text()) if path.exists() else {
-        "value": [], "low": {str(c): [] for c in cal.LEVELS}, "high": {str(c): [] for c in cal.LEVELS}}
+    out = cal.empty_metric() | (json.loads(path.read_text()) if path.exists() else {})
     real, shared = torch.from_numpy(cal.reference(d, ref)), {}
     while len(out["value"]) < runs:
         t0 = time.perf_counter()
         for r in range(len(out["value"]), min(runs, len(out["value"]) + CHUNK)):
             rec = cal.one_run(real, cal.generated(d, n, shift, fresh_seed(d, n, ref, shift, r)), r, shared, (metric,))
-            out["value"].append(rec[metric]["value"])
-            for c in cal.LEVELS:
-                out["low"][str(c)].append(rec[metric]["low"][str(c)])
-                out["high"][str(c)].append(rec[metric]["high"][str(c)])
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
-        os.replace(tmp, path)
+            cal.add_run(out, rec[metric])
+        atomic_write_text(path, json.dumps(out))
         print(f"{metric} {name}: {len(out['value'])}/{runs} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
@@ -79,16 +74,13 @@ def write_table() -> None:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(RAW.glob("*.json")):
         metric, name = path.name.split(".")[:2]
-        data = json.loads(path.read_text())
-        s = cal.summarise(data | {"seconds": 0.0, "timed_runs": 0})
+        s = cal.summarise(cal.empty_metric() | json.loads(path.read_text()))
         for c in cal.LEVELS:
             row = s["levels"][str(c)]
             held = " / ".join(cal.holds(row[side], row["se"], c, s["runs"]) for side in ("low_miss", "high_miss"))
             lines.append(f"| {metric} | {name} | {s['runs']} | {s['truth']:.5g} | {s['sd']:.3g} | {c} | "
                          f"{row['low_miss']:.4f} | {row['high_miss']:.4f} | {row['se']:.4f} | {held} |")
-    tmp = TABLE.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, TABLE)
+    atomic_write_text(TABLE, "\n".join(lines) + "\n")
 
 
 def main() -> None:
