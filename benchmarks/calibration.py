@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from evalkit._io import atomic_write_text  # noqa: E402
 
 CELL_DIR = HERE / "calibration"
 SUMMARY = HERE / "calibration-summary.json"
@@ -112,9 +113,7 @@ def one_run(real, fake, seed: int, shared: dict, metrics: tuple[str, ...]) -> di
 
 
 def _save(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data))
 
 
 def empty_metric() -> dict:
@@ -216,9 +215,7 @@ def update_summary() -> dict:
             if len(store["value"]) >= 2:
                 cell.setdefault("metrics", {})[m] = summarise(store)
     summary = dict(sorted(summary.items()))
-    tmp = SUMMARY.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
-    os.replace(tmp, SUMMARY)
+    atomic_write_text(SUMMARY, json.dumps(summary, indent=1, sort_keys=True))
     return summary
 
 
@@ -343,9 +340,7 @@ def write_table(summary: dict) -> None:
               f"cells. Full grid (d in {{16, 64, 128}}, N in {{500, 2000, 5000}}, reference in {{1000, 5000}}, three "
               f"shifts): {full} of {len(FULL)} cells. The runs per metric are in each cell's table.", "",
               "## Summary over the cells run", ""] + _summary_lines(rows) + ["", "## Cells", ""] + detail
-    tmp = TABLE.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, TABLE)
+    atomic_write_text(TABLE, "\n".join(lines) + "\n")
 
 
 def main() -> None:
