@@ -252,17 +252,19 @@ METHODS = """\
   deletions' skewness; where at least half the balls are covered, at least as wide as Garwood's Poisson bounds on
   the uncovered count (both sides: near coverage 1 a run with a ball or two uncovered put its upper bound below the
   truth, 6 % of runs at every level at d = 16, N = 5,000, reference 1,000, no shift).
-- **density**: normal over the per-sample counts through Hall's transform with their skewness. Known defect,
-  not yet fixed: at d = 128, N = 500 with no or a small shift the upper side misses up to 11.6 % at c = 0.9
-  (4,000 fresh sets: 11.55 %, `fresh_seeds.md`); the landscape guard below is off there (most samples lie in
-  some ball) and the sample skewness of 500 counts falls short. The README says what would fix it.
-- **density and coverage where most generated samples lie in no reference ball**: each bound takes the one of two
-  skewnesses that moves it outward, the sample's or the one borrowed from the reference's count landscape (each
-  hit ball's real samples stand in for the rare large counts). Why: at d = 128 the ball count has a power tail
-  (hubness); runs lacking the rare large counts underestimate spread and skewness together, and the upper bounds
-  missed 14 % at c = 0.9 (d = 128, N = 500, large shift). With no count at all, density's upper bound is at
-  least Clopper-Pearson's on the share of samples inside some ball; where most balls are uncovered and the
-  jackknife sees less than a Poisson count's spread, coverage takes Garwood's bounds on the covered count.
+- **density**: normal over the per-sample counts through Hall's transform, each bound with the one of two
+  skewnesses that moves it outward: the counts' own, or the one borrowed from the reference's count landscape
+  (each hit ball's real samples stand in for the rare large counts; summed in the shared cross pass, the
+  landscape read off the reference's neighbour lists, no extra pass). Why: at d = 128 the ball count has a power
+  tail (hubness); runs lacking the rare large counts underestimate spread and skewness together. With the
+  counts' own skewness alone the upper side missed 11.6 / 6.0 / 1.7 % at c = 0.9 / 0.95 / 0.99 (d = 128,
+  N = 500, reference 5,000, small shift; confirmed on 4,000 fresh sets, `fresh_seeds.md`), and 14 % at c = 0.9
+  with a large shift. With no count at all, the upper bound is at least Clopper-Pearson's on the share of
+  samples inside some ball.
+- **coverage where most generated samples lie in no reference ball**: a sample's deletion is then nearly its
+  ball count, and the bounds take the outward skewness as density's do; elsewhere the deletions' own. Where most
+  balls are uncovered and the jackknife sees less than a Poisson count's spread, Garwood's bounds on the covered
+  count.
 - **heavy tails** (kid, fid): where Hill's tail index of the feature distances is below 6 (sixth moments missing),
   KID's bounds and FID's upper bound are shown but not claimed (`benchmarks/heavy_tails.md`); the grid's Gaussian
   features never reach it.

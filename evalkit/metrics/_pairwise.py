@@ -367,6 +367,9 @@ class CrossResult:
     # and in its closed ball of the next radius (for fake_outer's ks only)
     fake_ball_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     fake_outer_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    # k -> float64 (2,): over the (fake, real open ball) pairs, the sums of the ball's two
+    # landscape columns (for the ks given a landscape: what density's upper bound borrows)
+    landscape_sums: dict[int, Tensor] = field(default_factory=dict)
 
 
 def _cat_pairs(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -396,7 +399,7 @@ def _empty_cross(fake: Side, real: Side, by_real: dict, by_fake: dict, members) 
 
 
 def _in_real_balls(out: CrossResult, by_real: dict, d2: Tensor, fake: Side, real: Side,
-                   rows: tuple[int, int], cols: tuple[int, int]) -> None:
+                   rows: tuple[int, int], cols: tuple[int, int], landscape: dict[int, Tensor]) -> None:
     """One tile's fake samples inside the real balls (closed for precision; open, as `prdc`
     counts them, for density and coverage)."""
     (i0, _), (j0, j1) = rows, cols
@@ -404,6 +407,8 @@ def _in_real_balls(out: CrossResult, by_real: dict, d2: Tensor, fake: Side, real
         r, c, boundary = th.pairs(d2, False, slice(j0, j1), fake, real, i0, j0)
         out.fake_in_real[k][r + i0] = True
         r, c = r[~boundary], c[~boundary]
+        if k in landscape:
+            out.landscape_sums[k] += landscape[k][c + j0].sum(0)
         out.ball_count[k].index_add_(0, r + i0, torch.ones(r.shape[0], dtype=torch.float64))
         out.real_covered[k][c + j0] = True
         out.real_hits[k].index_add_(0, c + j0, torch.ones(c.shape[0], dtype=torch.long))
@@ -426,16 +431,21 @@ def _in_fake_balls(out: CrossResult, by_fake: dict, by_outer: dict, inner: dict,
 
 def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: dict[int, Tensor],
                members: tuple[Tensor, Tensor] | None, gamma: float,
-               fake_outer: dict[int, Tensor] | None = None) -> CrossResult:
+               fake_outer: dict[int, Tensor] | None = None,
+               landscape: dict[int, Tensor] | None = None) -> CrossResult:
     """Fake-by-real pass: membership of samples in the other set's k-NN balls, and KID's cross sums.
 
     ``fake_outer[k]``: for recall's jackknife, each fake sample's squared (k+1)-th
     neighbour distance; the pairs inside those larger balls are collected too.
+    ``landscape[k]``: per real ball, values (N, 2) summed over the fake samples in it
+    (``landscape_sums``): a weighted count, no extra pass.
     """
+    landscape = landscape or {}
     by_real = _thresholds(real_kth, real, fake, gamma)
     by_fake = _thresholds(fake_kth, fake, real, gamma)
     by_outer = _thresholds(fake_outer or {}, fake, real, gamma)
     out = _empty_cross(fake, real, by_real, by_fake, members)
+    out.landscape_sums = {k: torch.zeros(2, dtype=torch.float64) for k in landscape if k in by_real}
     inner: dict[int, list] = {k: [] for k in by_outer}
     outer: dict[int, list] = {k: [] for k in by_outer}
     need_d2 = bool(by_real or by_fake)
@@ -447,7 +457,7 @@ def cross_pass(fake: Side, real: Side, real_kth: dict[int, Tensor], fake_kth: di
             if not need_d2:
                 continue
             d2 = screened_d2(g, fake, i0, real, j0)
-            _in_real_balls(out, by_real, d2, fake, real, (i0, i1), (j0, j1))
+            _in_real_balls(out, by_real, d2, fake, real, (i0, i1), (j0, j1), landscape)
             _in_fake_balls(out, by_fake, by_outer, inner, outer, d2, fake, real, (i0, i1), (j0, j1))
     out.fake_ball_pairs = {k: _cat_pairs(v) for k, v in inner.items()}
     out.fake_outer_pairs = {k: _cat_pairs(v) for k, v in outer.items()}

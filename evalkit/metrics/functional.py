@@ -206,6 +206,7 @@ class Pairwise:
     fake_ball_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     fake_outer_pairs: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
     kid_rows: tuple[Tensor, Tensor] | None = None  # (sum over other fakes, sum over reals)
+    landscape_sums: dict[int, Tensor] = field(default_factory=dict)  # see ``landscape_moments``
 
     def prdc(self, k: int, k_pr: int | None = None) -> PRDC:
         k_pr = k if k_pr is None else k_pr
@@ -241,18 +242,21 @@ def pairwise(
     gamma = P.screen_gamma(real.shape[1], dtype)
     members = _kid_members(real, fake, kid)
     rs, fs = P.Side(real, dtype), P.Side(fake, dtype)
-    rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma)
+    rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma,
+                                  max(real_ks, default=0))
+    # the count landscape density's upper bound borrows: from the reference's neighbour lists
+    land = {k: ball_landscape(rr.kth[k], rr.nbr_idx, rr.nbr_d2) for k in real_ks} if rr.nbr_idx is not None else {}
     # recall's jackknife needs each fake sample's k + 1 nearest others (see ``recall_deletions``)
     jack_ks = [k for k in fake_ks if fake.shape[0] > k + 1]  # a jackknife leaves k + 1 others
     neighbours = max(jack_ks) + 1 if jack_ks else 0
     ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma, neighbours)
     outer = {k: ff.nbr_d2[:, k] for k in jack_ks} if neighbours else None
-    cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer)
+    cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer, land)
     kid_values, kid_rows = _kid_from_sums(members, rr, ff, cross)
     return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake,
                     kid_values, cross.real_hits, cross.real_one,
                     (ff.nbr_idx, ff.nbr_d2) if neighbours else None, cross.fake_ball_pairs, cross.fake_outer_pairs,
-                    kid_rows)
+                    kid_rows, cross.landscape_sums)
 
 
 def _check_pairwise_inputs(real: Tensor, fake: Tensor, real_ks, fake_ks, kid: KIDConfig | None) -> None:
@@ -348,49 +352,34 @@ def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int
     return float(pairs)
 
 
-def _in_balls(points: Tensor, centres: Tensor, radii2: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
-    """The (point, ball) index pairs with the point inside the open ball, |p - c|^2 < r^2,
-    decided exactly as the shared pass decides them (``_pairwise``'s module docstring): a
-    Gram screen in the features' precision, the pairs inside its rounding band recomputed
-    as sum((p - c)^2) in float64."""
-    if points.shape[0] == 0 or centres.shape[0] == 0:
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    dtype = P.work_dtype(points, centres)
-    x, c = P.Side(points, dtype), P.Side(centres, dtype)
-    r2, gamma = radii2.double(), P.screen_gamma(points.shape[1], dtype)
-    found = []
-    for s in range(0, x.n, chunk):
-        d2 = P.screened_d2(x.w[s : s + chunk] @ c.w.T, x, s, c, 0).double()
-        band = gamma * (x.n2[s : s + chunk, None] + c.n2[None, :])
-        sure = (d2 < r2[None, :] - band).nonzero()
-        near = ((d2 - r2[None, :]).abs_() <= band).nonzero()
-        if near.numel():
-            near = near[P.exact_d2(points, centres, near[:, 0] + s, near[:, 1]) < r2[near[:, 1]]]
-        found += [sure + torch.tensor([s, 0]), near + torch.tensor([s, 0])]
-    hit = torch.cat(found) if found else torch.zeros((0, 2), dtype=torch.long)
-    return hit[:, 0].contiguous(), hit[:, 1].contiguous()
-
-
-def ball_landscape(real: Tensor, radii2: Tensor, chunk: int = 1024) -> Tensor:
+def ball_landscape(radii2: Tensor, nbr_idx: Tensor, nbr_d2: Tensor) -> Tensor:
     """Per real open k-NN ball, the mean over the real samples inside it of m and m^2, m a
     sample's count of real balls holding it (its own included): the reference's count
-    landscape, (N, 2) float64. Work on the reference alone (N^2 d time, N k memory)."""
-    ball, member = _in_balls(real, real, radii2, chunk)  # rows are the points: swap below
-    ball, member = member, ball
-    count = torch.bincount(member, minlength=real.shape[0]).double()
+    landscape, (N, 2) float64.
+
+    Read off the reference's own pass, no pass of its own: ball i (squared radius
+    ``radii2[i]``, the k-th nearest other's) holds i and those of its k nearest others
+    strictly closer (``nbr_idx``/``nbr_d2``: each row's nearest others, ascending, exact
+    float64, at least k columns). A generated sample in ball i is taken to meet the counts
+    met there (``landscape_sums``): what density's upper bound borrows (``suite.Density``)."""
+    n = radii2.shape[0]
+    inside = nbr_d2 < radii2[:, None]  # columns past the k-th are never strictly inside
+    rows = torch.arange(n)[:, None].expand_as(inside)
+    ball = torch.cat([torch.arange(n), rows[inside]])
+    member = torch.cat([torch.arange(n), nbr_idx[inside]])
+    count = torch.bincount(member, minlength=n).double()
     m = count[member]
-    size = torch.bincount(ball, minlength=real.shape[0]).double()
-    return torch.stack([torch.bincount(ball, weights=m, minlength=real.shape[0]) / size,
-                        torch.bincount(ball, weights=m * m, minlength=real.shape[0]) / size], 1)
+    size = torch.bincount(ball, minlength=n).double()
+    return torch.stack([torch.bincount(ball, weights=m, minlength=n) / size,
+                        torch.bincount(ball, weights=m * m, minlength=n) / size], 1)
 
 
-def landscape_moments(real: Tensor, radii2: Tensor, landscape: Tensor, fake: Tensor, n: int,
-                      chunk: int = 1024) -> tuple[float, float]:
+def landscape_moments(sums: Tensor, n: int) -> tuple[float, float]:
     """E[m^2] and E[m^3] of a generated sample's ball count m, the count landscape borrowed
     from the reference: E[m^p] = sum_i P(Y in ball i) E[m^(p-1) | Y in ball i], with the
     conditional moment read off the real samples inside ball i (``ball_landscape``) and
-    P(Y in ball i) the share of the ``n`` generated samples in it. ``fake``: those of them
-    inside some ball (the others add nothing).
+    P(Y in ball i) the share of the ``n`` generated samples in it; ``sums``: the cross
+    pass's ``landscape_sums``, the landscape summed over the (generated, ball) pairs.
 
     Exact where the generator's density is flat across a ball relative to the reference's.
     A generator off the reference puts its samples on the balls' outer rims, where counts
@@ -399,8 +388,7 @@ def landscape_moments(real: Tensor, radii2: Tensor, landscape: Tensor, fake: Ten
     but, unlike the sample's, they do not collapse when a run lacks the rare large counts
     (10-90 % range 16-22; the sample skewness' median 6.0).
     """
-    _, balls = _in_balls(fake, real, radii2, chunk)
-    return float(landscape[balls, 0].sum()) / n, float(landscape[balls, 1].sum()) / n
+    return float(sums[0]) / n, float(sums[1]) / n
 
 
 _NORM_BLOCK = 4096  # rows converted to float64 at a time in norm_tail_index
@@ -557,7 +545,7 @@ def real_self_pass(real: Tensor, fake_like: Tensor, *, real_ks=(), kid: KIDConfi
     dtype = P.work_dtype(real, fake_like)
     members = _kid_members(real, fake_like, kid)
     return P.self_pass(P.Side(real, dtype), sorted(set(real_ks)), members[0] if members else None,
-                       P.screen_gamma(real.shape[1], dtype))
+                       P.screen_gamma(real.shape[1], dtype), max(real_ks, default=0))
 
 
 def _kid_members(real: Tensor, fake: Tensor, kid: KIDConfig | None) -> tuple[Tensor, Tensor] | None:
