@@ -9,6 +9,8 @@ which, so this draws new generated sets (seeds disjoint from the calibration's f
 30,000 runs) against the same reference, with the same metric code, and measures the miss
 rates again against these runs' own mean. The raw runs go to ``benchmarks/fresh_seeds/``
 (not in git; a stopped check resumes), each check's summary to ``fresh_seeds.md``.
+A check run on code since changed moves to ``fresh_seeds/superseded/`` with a "superseded"
+note saying by what; the table keeps its rows apart, as the record of what the change fixed.
 """
 
 from __future__ import annotations
@@ -62,22 +64,38 @@ def check(metric: str, name: str, runs: int) -> None:
         print(f"{metric} {name}: {len(out['value'])}/{runs} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
+def _rows(path: Path) -> list[str]:
+    metric, name = path.name.split(".")[:2]
+    data = json.loads(path.read_text())
+    s = cal.summarise(cal.empty_metric() | data)
+    out = []
+    for c in cal.LEVELS:
+        row = s["levels"][str(c)]
+        held = " / ".join(cal.holds(row[side], row["se"], c, s["runs"]) for side in ("low_miss", "high_miss"))
+        out.append(f"| {metric} | {name} | {s['runs']} | {s['truth']:.5g} | {s['sd']:.3g} | {c} | "
+                   f"{row['low_miss']:.4f} | {row['high_miss']:.4f} | {row['se']:.4f} | {held} |")
+    return out
+
+
 def write_table() -> None:
+    head = ["| metric | cell | runs | truth | sd | c | lower miss | upper miss | SE | holds (lower/upper) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     lines = ["# Calibration cells rechecked on fresh seeds", "",
              "Written by `python benchmarks/fresh_seeds.py` (see its docstring). Each row: one metric in one",
              "cell of `CALIBRATION.md`, on generated sets with seeds disjoint from the calibration's; the truth is",
              "these runs' mean. Miss rates per side (lower / upper), SE = sqrt(c (1 - c) / runs), and whether each",
-             "side holds (miss <= 1 - c + 2 SE), by calibration's rule.", "",
-             "| metric | cell | runs | truth | sd | c | lower miss | upper miss | SE | holds (lower/upper) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "side holds (miss <= 1 - c + 2 SE), by calibration's rule.", "", *head]
     for path in sorted(RAW.glob("*.json")):
-        metric, name = path.name.split(".")[:2]
-        s = cal.summarise(cal.empty_metric() | json.loads(path.read_text()))
-        for c in cal.LEVELS:
-            row = s["levels"][str(c)]
-            held = " / ".join(cal.holds(row[side], row["se"], c, s["runs"]) for side in ("low_miss", "high_miss"))
-            lines.append(f"| {metric} | {name} | {s['runs']} | {s['truth']:.5g} | {s['sd']:.3g} | {c} | "
-                         f"{row['low_miss']:.4f} | {row['high_miss']:.4f} | {row['se']:.4f} | {held} |")
+        lines += _rows(path)
+    old = sorted((RAW / "superseded").glob("*.json"))
+    if old:
+        lines += ["", "## Superseded checks", "",
+                  "The same checks on code since changed (same seeds), kept as the record of what the change fixed.", ""]
+        for path in old:
+            lines += [f"- `{path.name}`: {json.loads(path.read_text()).get('superseded', 'code since changed')}"]
+        lines += ["", *head]
+        for path in old:
+            lines += _rows(path)
     atomic_write_text(TABLE, "\n".join(lines) + "\n")
 
 

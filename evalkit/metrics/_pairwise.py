@@ -280,6 +280,8 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, n
     keep = min(n, max([*ks, neighbours]) + 1 + KEEP_EXTRA) if ks or neighbours else 0
     near = _Nearest(n, keep, side.w.dtype) if keep else None
     sums = KernelSums(members, members, d, side.w.dtype) if members is not None else None
+    if near is None and sums is None:
+        return SelfResult({}, None)  # nothing asked of this side (density alone): no Gram to multiply
     spans = _spans(n, TILE)
     for a, (i0, i1) in enumerate(spans):
         for j0, j1 in spans[a:]:
