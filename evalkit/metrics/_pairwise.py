@@ -273,16 +273,9 @@ def _exact_neighbours(side: Side, near: _Nearest, count: int, gamma: float) -> t
     return idx, d2
 
 
-def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, neighbours: int = 0) -> SelfResult:
-    """Within-set pass: k-NN radii (k counted without the row itself), KID's within-set
-    sums and, if asked, the ``neighbours`` nearest other rows of each row (exact)."""
-    n, d = side.n, side.x.shape[1]
-    keep = min(n, max([*ks, neighbours]) + 1 + KEEP_EXTRA) if ks or neighbours else 0
-    near = _Nearest(n, keep, side.w.dtype) if keep else None
-    sums = KernelSums(members, members, d, side.w.dtype) if members is not None else None
-    if near is None and sums is None:
-        return SelfResult({}, None)  # nothing asked of this side (density alone): no Gram to multiply
-    spans = _spans(n, TILE)
+def _self_tiles(side: Side, near: "_Nearest | None", sums: KernelSums | None) -> None:
+    """The upper triangle of the self Gram, a tile at a time, fed to the nearest lists and KID's sums."""
+    spans = _spans(side.n, TILE)
     for a, (i0, i1) in enumerate(spans):
         for j0, j1 in spans[a:]:
             diagonal = i0 == j0
@@ -294,6 +287,18 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, n
                 near.offer(i0, d2, j0)
                 if not diagonal:
                     near.offer(j0, d2.T.contiguous(), i0)  # topk along rows of a copy: faster than down columns
+
+
+def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, neighbours: int = 0) -> SelfResult:
+    """Within-set pass: k-NN radii (k counted without the row itself), KID's within-set
+    sums and, if asked, the ``neighbours`` nearest other rows of each row (exact)."""
+    n, d = side.n, side.x.shape[1]
+    keep = min(n, max([*ks, neighbours]) + 1 + KEEP_EXTRA) if ks or neighbours else 0
+    near = _Nearest(n, keep, side.w.dtype) if keep else None
+    sums = KernelSums(members, members, d, side.w.dtype) if members is not None else None
+    if near is None and sums is None:
+        return SelfResult({}, None)  # nothing asked of this side (density alone): no Gram to multiply
+    _self_tiles(side, near, sums)
     kth: dict[int, Tensor] = {}
     if near is not None:
         # the row itself is its own nearest entry (distance 0): the k-th other row is entry k + 1
