@@ -323,9 +323,10 @@ def write_table(summary: dict) -> None:
              "confidence c, their standard error SE = sqrt(c(1-c)/runs), whether each side holds",
              "(miss <= 1-c + 2 SE; `*`: fewer runs than the 500 / 2000 at c = 0.99 that the claim needs),",
              "and the width ratio (mean half-width over z_c times the true spread; 1 = ideal).",
-             "The full grid runs 2,000 per cell and metric (`--quick` runs fewer). A side that misses exactly 1 - c of the",
-             "time still lands beyond 1 - c + 2 SE in about 2.3 % of cells by chance, so among S sides with",
-             "enough runs about 0.023 S such sides are expected from a calibrated method.", "", METHODS]
+             "The full grid runs 2,000 per cell and metric (`--quick` runs fewer). A side that misses",
+             "exactly 1 - c of the time still lands beyond 1 - c + 2 SE in about 2.3 % of cells by",
+             "chance, so among S sides with enough runs about 0.023 S such sides are expected from a",
+             "calibrated method.", "", METHODS]
     detail, rows = [], []
     for name, cell in summary.items():
         if not cell.get("metrics"):
