@@ -219,10 +219,19 @@ def update_summary() -> dict:
     return summary
 
 
+def claim_runs(c: float) -> int:
+    """Runs a cell needs before its miss rate at level c is a claim."""
+    return 2000 if c == 0.99 else 500
+
+
+def beyond(miss: float, se: float, c: float) -> bool:
+    """Whether a side's miss rate is beyond what a calibrated side allows: 1 - c + 2 SE."""
+    return miss > (1 - c) + 2 * se
+
+
 def holds(miss: float, se: float, c: float, runs: int) -> str:
-    enough = runs >= (2000 if c == 0.99 else 500)
-    ok = miss <= (1 - c) + 2 * se
-    if not enough:
+    ok = not beyond(miss, se, c)
+    if runs < claim_runs(c):
         return "ok*" if ok else "**MISS***"
     return "yes" if ok else "**NO**"
 
@@ -300,12 +309,10 @@ def _summary_lines(rows: list[tuple]) -> list[str]:
             got = [(r, runs) for mm, cc, r, runs in rows if mm == m and cc == c]
             if not got:
                 continue
-            need = 2000 if c == 0.99 else 500
-            bad = sum((r["low_miss"] > (1 - c) + 2 * r["se"]) + (r["high_miss"] > (1 - c) + 2 * r["se"])
-                      for r, _ in got)
-            bad_claims = sum((r["low_miss"] > (1 - c) + 2 * r["se"]) + (r["high_miss"] > (1 - c) + 2 * r["se"])
-                             for r, runs in got if runs >= need)
-            claims = sum(runs >= need for _, runs in got)
+            sides = [beyond(r["low_miss"], r["se"], c) + beyond(r["high_miss"], r["se"], c) for r, _ in got]
+            claim = [runs >= claim_runs(c) for _, runs in got]
+            bad, claims = sum(sides), sum(claim)
+            bad_claims = sum(n for n, ok in zip(sides, claim) if ok)
             widths = [r["width"] for r, _ in got if not math.isnan(r["width"])]
             lines.append(f"| {m} | {c} | {len(got)} | {min(n for _, n in got)}-{max(n for _, n in got)} | "
                          f"{max(r['low_miss'] for r, _ in got):.3f} | {max(r['high_miss'] for r, _ in got):.3f} | "
