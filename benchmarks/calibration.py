@@ -16,11 +16,12 @@ Metrics are simulated in three groups by the work they share: FID and Vendi (den
 algebra, cheap), precision, density and coverage (the reference's k-NN balls, cheap), and
 recall and KID (the generated samples' own balls and KID's subset kernels: the costly
 part). The full grid runs 2,000 per cell and metric (``RUNS``: enough for the c = 0.99
-claim; recall and KID take about 40 core-minutes a cell at N = 5,000, reference 5,000),
-and run r of a cell always uses the same generated set, whichever metric it is for. The raw runs are saved per cell in ``benchmarks/calibration/`` (not in git:
-tens of MB) after every chunk, atomically, so an interrupted run resumes; the summary of
-every cell and metric is kept in ``benchmarks/calibration-summary.json`` (in git), from
-which ``CALIBRATION.md`` is written at the end (and by ``--table``).
+claim; recall and KID take up to about 35 core-minutes a cell at N = 5,000, reference
+5,000), and run r of a cell always uses the same generated set, whichever metric it is
+for. The raw runs are saved per cell in ``benchmarks/calibration/`` (not in git: tens of
+MB) after every chunk, atomically, so an interrupted run resumes; the summary of every
+cell and metric is kept in ``benchmarks/calibration-summary.json`` (in git), from which
+``CALIBRATION.md`` is written at the end (and by ``--table``).
 
 "Holds" = the miss rate of a side is at most (1 - c) + 2 SE, SE = sqrt(c (1 - c) / runs),
 with at least 500 runs (2000 at c = 0.99). The width ratio is the mean half-width
