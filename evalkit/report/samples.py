@@ -182,7 +182,7 @@ class SampleLog:
         out = SampleLog(self.requirements, self.measurements, self.keep)
         out.index, out.asked = self.index + other.index, self.asked + other.asked
         out.passed, out.undefined = self.passed + other.passed, self.undefined + other.undefined
-        out.measured = {k: self.measured.get(k, []) + other.measured.get(k, []) for k in self.measurements}
+        out.measured = _merged_measured(self.measured, other.measured)
         grid, grid_label = {**self.grid, **other.grid}, {**self.grid_label, **other.grid_label}
         cells = set(self._grid_cells(grid_label))  # the kept cells only: memory stays bounded batch after batch
         out.grid = {s: t for s, t in grid.items() if s in cells}
@@ -215,7 +215,8 @@ class SampleLog:
             out["passed"] = torch.cat(self.passed, dim=1)[:, order].contiguous()
             out["undefined"] = torch.cat(self.undefined, dim=1)[:, order].contiguous()
         for name, parts in self.measured.items():
-            out[f"m.{name}"] = torch.cat(parts)[order].contiguous()
+            if parts:  # a measurement no batch recorded is absent ("not measured"), never an empty cat
+                out[f"m.{name}"] = torch.cat(parts)[order].contiguous()
         out.update(self._grid_tensors())
         kept = sorted({i for r in self.failing for i in r})
         if kept:
@@ -236,6 +237,14 @@ class SampleLog:
         return {"grid": torch.stack([self.grid[s] for s in cells]).contiguous(),
                 "grid_index": torch.tensor(cells, dtype=torch.long),
                 "grid_label": torch.tensor([self.grid_label[s] for s in cells], dtype=torch.long)}
+
+
+def _merged_measured(a: dict[str, list[Tensor]], b: dict[str, list[Tensor]]) -> dict[str, list[Tensor]]:
+    """Both shards' measured rows, keyed only by what some batch recorded: a measurement the
+    observation skipped (the classifier's, when no requirement runs the classifier) must not
+    appear as an empty list, which would read as "measured, zero rows" and break the cat."""
+    out = {k: a.get(k, []) + b.get(k, []) for k in sorted(set(a) | set(b))}
+    return {k: v for k, v in out.items() if v}
 
 
 def measurement_names(plan) -> list[str]:
@@ -284,7 +293,7 @@ def log_from_record(t: dict[str, Tensor], meta: dict[str, Any], prefix: str) -> 
         return [t[f"{prefix}.{name}"]] if f"{prefix}.{name}" in t else []
 
     log.index, log.asked, log.passed, log.undefined = get("index"), get("asked"), get("passed"), get("undefined")
-    log.measured = {str(m): get(f"m.{m}") for m in meta["measured"]}
+    log.measured = {str(m): rows for m in meta["measured"] if (rows := get(f"m.{m}"))}
     for name in ("grid", "failing_thumbs"):
         if f"{prefix}.{name}" in t:
             keys = t[f"{prefix}.{name}_index"].tolist()

@@ -154,3 +154,83 @@ def test_bad_records_are_refused_by_name(npz_run):
     finally:
         path.write_bytes(good)
     assert read_samples(out, "no such subject") is None
+
+
+# --- issue 23: a spec that reads only the images, run in several batches --------------------
+
+IMAGE_ONLY_REQUIREMENTS = """\
+requirements:
+  - {check: in_range, at_least: 0.5}
+  - {check: finite, at_least: 0.5}
+  - {check: not_blank, at_least: 0.1}
+  - {name: inky, where: "ink > 0.05", at_least: 0.1}
+"""
+
+
+def _hand_counts(arr: np.ndarray) -> list[int]:
+    """in_range, finite, not_blank (ink >= 0.01 and std >= 0.02), ink > 0.05 of (N, H, W) grey images."""
+    flat = arr.reshape(len(arr), -1).astype(np.float64)
+    ink = (flat > INK).mean(1)
+    return [int(((flat >= 0) & (flat <= 1)).all(1).sum()), int(np.isfinite(flat).all(1).sum()),
+            int(((ink >= 0.01) & (flat.std(1, ddof=1) >= 0.02)).sum()), int((ink > 0.05).sum())]
+
+
+def _rates(sub) -> list[int]:
+    return [r.passed for r in sub.requirements if r.kind == "rate"]
+
+
+def test_image_only_spec_with_a_classifier_runs_every_subject_kind(tmp_path):
+    """The default classifier is set but nothing reads it: every subject must stay ok over
+    several batches (it once broke each one with `torch.cat(): expected a non-empty list`)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    arr = (rng.random((30, 16, 16)) ** 4).astype(np.float32)  # varied ink
+    arr[:4] = 0.0  # blank: fail not_blank and inky
+    np.savez(tmp_path / "g.npz", images=arr)
+    (tmp_path / "pngs").mkdir()
+    grey = np.round(arr * 255).astype(np.uint8)
+    for i, a in enumerate(grey):
+        Image.fromarray(a, mode="L").save(tmp_path / "pngs" / f"{i:03d}.png")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nname: image-only\nsubjects:\n  - {path: g.npz}\n  - {path: pngs}\n"
+                    "sampling: {n: 30, batch_size: 7}\n" + IMAGE_ONLY_REQUIREMENTS)
+    report = evalkit.run(spec, out=tmp_path / "out", formats=["json"])
+    assert [s.status for s in report.subjects] == ["ok", "ok"], [s.error for s in report.subjects]
+    assert report.exit_code == 0
+    assert _rates(report.subjects[0]) == _hand_counts(arr)
+    assert _rates(report.subjects[1]) == _hand_counts(grey / 255.0)
+    for sub in report.subjects:  # the sample store holds no classifier column that nothing measured
+        rec = read_samples(tmp_path / "out", sub.name)
+        assert rec.n == 30 and "m.predicted" not in rec.tensors
+        np.testing.assert_allclose(rec.tensors["m.ink"].numpy(), (arr.reshape(30, -1) > INK).mean(1)
+                                   if sub.name == "g.npz" else (grey.reshape(30, -1) / 255.0 > INK).mean(1), atol=1e-6)
+
+
+def test_image_only_spec_runs_a_zoo_model_in_batches(tmp_path):
+    """fashion-vae (sigmoid output: every sample finite and in [0, 1]) over 3 batches: ok, and the
+    counts equal those of one batch of the same samples."""
+    counts = []
+    for batch in (20, 60):
+        spec = tmp_path / f"spec{batch}.yaml"
+        spec.write_text(f"version: 1\nname: vae-{batch}\nsubjects:\n  - model: fashion-vae\n"
+                        f"sampling: {{n: 60, batch_size: {batch}}}\n" + IMAGE_ONLY_REQUIREMENTS)
+        report = evalkit.run(spec, out=tmp_path / f"out{batch}", formats=["json"], device="cpu")
+        sub = report.subjects[0]
+        assert sub.status == "ok", sub.error
+        counts.append(_rates(sub))
+    assert counts[0][:2] == [60, 60]  # a sigmoid's output: in [0, 1] and finite, all of them
+    assert counts[0] == counts[1]
+
+
+def test_merge_never_makes_an_empty_measured_column():
+    """Two shards where neither measured `predicted` merge into a log without that column."""
+    a = SampleLog(["r"], ["ink", "predicted"], 2)
+    b = SampleLog(["r"], ["ink", "predicted"], 2)
+    for log, lo in ((a, 0), (b, 3)):
+        log.index.append(torch.arange(lo, lo + 3))
+        log.measured["ink"] = [torch.full((3,), float(lo))]
+    merged = a.merge(b)
+    assert sorted(merged.measured) == ["ink"]
+    t = merged.tensors()
+    assert "m.predicted" not in t and t["m.ink"].tolist() == [0, 0, 0, 3, 3, 3]
