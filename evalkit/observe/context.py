@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .._errors import RunError
+from .._errors import RunError, SpecError
 from ..registry import Input
 
 
@@ -61,7 +61,15 @@ class Observation:
     def logits(self) -> Tensor:
         if self.classifier_fn is None:
             raise RunError("this requirement needs a classifier (spec field `classifier:`)")
-        return self.cached("logits", lambda: self.classifier_fn(self.images).double().cpu())
+        return self.cached("logits", self._class_logits)
+
+    def _class_logits(self) -> Tensor:
+        logits = self.classifier_fn(self.images).double().cpu()
+        if self.labels is not None and len(self.labels) and int(self.labels.max()) >= logits.shape[1]:
+            # the classifier could never predict the asked class: every label check would fail, silently
+            raise SpecError(f"class {int(self.labels.max())} is asked, but the classifier gives {logits.shape[1]} "
+                            f"classes (0..{logits.shape[1] - 1}); use a classifier with the subject's classes")
+        return logits
 
     @property
     def probs(self) -> Tensor:

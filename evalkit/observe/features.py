@@ -4,6 +4,8 @@ A registered feature entry is a factory ``f(image_shape, device) -> Extractor``.
 A spec may also name ``module:attribute`` (a callable images -> features, or a
 factory with the same signature) or a TorchScript file (``*.pt``/``*.ts``), so
 Inception, DINOv2 or CLIP features work from local files; nothing is downloaded.
+``classifier:`` takes the same three forms, returning (N, K) class logits
+(:func:`make_classifier`; :func:`probe_classifier` checks one at validation).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class ModuleFeatures(Extractor):
         self.dim = int(probe.shape[1])
 
     @staticmethod
-    def _probe(name: str, fn, image_shape, device, rows: int):
+    def _probe(name: str, fn, image_shape, device, rows: int, role: str = "features"):
         try:
             with torch.no_grad():
                 return fn(torch.zeros(rows, *image_shape, device=device))
@@ -73,12 +75,171 @@ class ModuleFeatures(Extractor):
             raise
         except Exception as exc:
             raise CheckpointError(
-                f"features {name!r}: fails on a batch of {rows} images of shape {tuple(image_shape)} "
+                f"{role} {name!r}: fails on a batch of {rows} images of shape {tuple(image_shape)} "
                 f"({type(exc).__name__}: {str(exc)[:300]}); it must take any batch size (export with a dynamic batch dimension)"
             ) from None
 
     def features(self, images: Tensor) -> Tensor:
         return self.fn(images).float()
+
+
+class ModuleClassifier(Extractor):
+    """A user classifier: a torch module, callable or model file mapping images (N, C, H, W)
+    in [0, 1] to class logits (N, K).
+
+    It is only a classifier: it gives logits and nothing else, so its "features" are those
+    logits (what :class:`ModuleFeatures` would give for the same callable). A spec that
+    wants another embedding names it as ``features:`` (a registered extractor, or a second
+    ``module:attribute`` exposing the network's penultimate layer). ``K`` is the declared
+    ``num_classes`` when the object has one, and must then equal the logits' width.
+    """
+
+    def __init__(self, name: str, fn: Callable[[Tensor], Tensor], image_shape, device, digest: str,
+                 declared: int | None = None):
+        self.name, self.fn, self.digest = name, fn, digest
+        ModuleFeatures._probe(name, fn, image_shape, device, 3, "classifier")
+        probe = ModuleFeatures._probe(name, fn, image_shape, device, 2, "classifier")
+        self.num_classes = self.dim = logits_width(name, probe, image_shape, declared)
+
+    def features_and_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():  # evaluation only: no autograd graph kept per batch
+            out = self.fn(images)
+        if not isinstance(out, Tensor) or tuple(out.shape) != (images.shape[0], self.num_classes):
+            raise CheckpointError(
+                f"classifier {self.name!r}: gave {_shape_of(out)} on a batch of {images.shape[0]} images, "
+                f"but (N, {self.num_classes}) class logits when it was built; it must give (N, K) logits for every batch"
+            )
+        logits = out.float()
+        return logits, logits
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.features_and_logits(images)[0]
+
+
+def _shape_of(out) -> str:
+    return str(tuple(out.shape)) if isinstance(out, Tensor) else f"a {type(out).__name__}"
+
+
+def logits_width(name: str, probe, image_shape, declared) -> int:
+    """K, from a classifier's output on two images: (2, K) logits, K >= 2, equal to a declared count."""
+    shape = ", ".join(map(str, image_shape))
+    if isinstance(probe, (tuple, list)):
+        raise SpecError(
+            f"classifier {name!r}: returned a {type(probe).__name__} on (2, {shape}); a classifier returns class "
+            "logits only, one (N, K) tensor; name its features separately as `features:` (see docs/plugins.md)")
+    if not isinstance(probe, Tensor) or probe.ndim != 2 or probe.shape[0] != 2:
+        raise SpecError(
+            f"classifier {name!r} gives no class logits: it must map images (N, C, H, W) to a (N, K) tensor of "
+            f"logits, one column per class; on (2, {shape}) it returned {_shape_of(probe)}")
+    width = int(probe.shape[1])
+    if width < 2:
+        raise SpecError(f"classifier {name!r}: gives logits for {width} class(es) on (2, {shape}); "
+                        "a classifier needs at least 2 classes (one column of logits per class)")
+    if declared is not None and (isinstance(declared, bool) or not isinstance(declared, int) or declared != width):
+        raise SpecError(f"classifier {name!r}: declares num_classes = {declared!r}, but its logits have {width} "
+                        "columns; make `num_classes` equal the logits' width (or leave it out to read it from them)")
+    return width
+
+
+def class_count_problem(classes: int, subject: str, subject_classes: int | None) -> str | None:
+    """Why a classifier of ``classes`` classes cannot judge a subject of ``subject_classes``, or None.
+
+    A subject's classes are 0..C-1 and a label check asks the classifier to predict them,
+    so the classifier must know at least C classes. More is allowed: a generator trained
+    on the first C classes of a dataset is judged by a classifier of the whole dataset.
+    """
+    if subject_classes is None or classes >= subject_classes:
+        return None
+    return (f"the classifier gives {classes} classes (0..{classes - 1}), but subject {subject!r} has "
+            f"{subject_classes} (0..{subject_classes - 1}): classes {classes}..{subject_classes - 1} could never "
+            "be predicted; use a classifier with the subject's classes")
+
+
+def make_classifier(name: str, image_shape: tuple[int, int, int], device: torch.device,
+                    base_dir: Path | None = None) -> Extractor:
+    """Build the classifier a spec's ``classifier:`` names, for images of ``image_shape``.
+
+    A registered extractor that gives logits, a ``module:attribute`` (a callable or module
+    returning (N, K) logits, or an :class:`Extractor` factory whose ``features_and_logits``
+    gives them) or a TorchScript / torch.export file returning (N, K) logits. The result's
+    ``num_classes`` is K; a name that gives no logits is a :class:`SpecError`.
+    """
+    registry.load_plugins()
+    if name in registry.features:
+        return _checked_classifier(name, make_extractor(name, image_shape, device, base_dir), image_shape, device)
+    if not registry.is_reference(name):
+        path = model_file(name, base_dir, "classifier")
+        graph = _load_graph_file(path, device)
+        return ModuleClassifier(name, graph, image_shape, device, f"file:{file_sha256(path)}",
+                                _declared_classes(graph))
+    obj = _built_classifier(name, registry.resolve_reference(name), image_shape, device)
+    if isinstance(obj, Extractor):
+        return _checked_classifier(name, obj, image_shape, device)
+    digest = f"user:{name}:{source_digest(obj)}"
+    declared = _declared_classes(obj)
+    if isinstance(obj, nn.Module):
+        obj = obj.to(device).eval()
+    return ModuleClassifier(name, obj, image_shape, device, digest, declared)
+
+
+def _built_classifier(name: str, obj, image_shape, device):
+    """What a ``module:attribute`` classifier names, built: a factory ``f(image_shape, device)``
+    or an Extractor class is called with them; another class (an ``nn.Module`` subclass) is
+    instantiated with no arguments; a callable or module instance is used as it is."""
+    if not (inspect.isclass(obj) or (callable(obj) and _takes_shape(obj))):
+        return obj
+    if _takes_shape(obj) or (inspect.isclass(obj) and issubclass(obj, Extractor)):
+        built = obj(image_shape, device)
+        return _checked(name, built, obj) if isinstance(built, Extractor) else built
+    try:
+        return obj()
+    except EvalkitError:
+        raise
+    except Exception as exc:
+        raise SpecError(f"classifier {name!r}: the class cannot be built without arguments ({type(exc).__name__}: "
+                        f"{str(exc)[:300]}); name an instance (`clf = MyNet(...)` in the module) or a factory "
+                        "`make(image_shape, device)`") from None
+
+
+def _declared_classes(obj):
+    """A classifier's declared class count (a ``num_classes`` attribute, kept by torch.jit.script), or None."""
+    try:
+        return getattr(obj, "num_classes", None)
+    except Exception:  # noqa: BLE001 - a ScriptModule or user object with an odd __getattr__: treat as undeclared
+        return None
+
+
+def _checked_classifier(name: str, built: Extractor, image_shape, device) -> Extractor:
+    """An :class:`Extractor` (registered or a user subclass) that really gives (N, K) logits."""
+    try:
+        with torch.no_grad():
+            _, logits = built.features_and_logits(torch.zeros(2, *image_shape, device=device))
+    except EvalkitError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"classifier {name!r}: fails on a batch of 2 images of shape {tuple(image_shape)} "
+                              f"({type(exc).__name__}: {str(exc)[:300]})") from None
+    if logits is None:
+        raise SpecError(f"classifier {name!r} gives no class logits (it is a feature extractor only); "
+                        "name a classifier: a registered one such as 'fashion-classifier', a module:attribute or "
+                        "a TorchScript file returning (N, K) logits")
+    built.num_classes = logits_width(name, logits, image_shape, built.num_classes)
+    return built
+
+
+def probe_classifier(name: str, image_shape: tuple[int, int, int], base_dir: Path | None = None) -> int:
+    """The class count of the classifier ``name`` on images of ``image_shape``, for validation.
+
+    Builds it on the CPU and runs it on two blank images; every way it can fail (unknown
+    name, no logits, a declared count its logits contradict, a file that does not load,
+    a model that fails on the shape) is a :class:`SpecError` naming the classifier.
+    """
+    try:
+        return int(make_classifier(name, tuple(image_shape), torch.device("cpu"), base_dir).num_classes)
+    except SpecError:
+        raise
+    except EvalkitError as exc:  # a model file that does not load, a model failing on the shape: the spec's choice
+        raise SpecError(str(exc)) from None
 
 
 def source_digest(obj) -> str:
@@ -125,13 +286,19 @@ def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.d
         if isinstance(obj, nn.Module):
             obj = obj.to(device).eval()
         return ModuleFeatures(name, obj, image_shape, device, digest=digest)
+    path = model_file(name, base_dir, "features")
+    return ModuleFeatures(name, _load_graph_file(path, device), image_shape, device, digest=f"file:{file_sha256(path)}")
+
+
+def model_file(name: str, base_dir: Path | None, key: str) -> Path:
+    """The TorchScript / torch.export file a spec's ``features:`` or ``classifier:`` names."""
     path = Path(name).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
     if path.suffix in (".pt", ".ts", ".pth", ".jit", ".pt2") or path.exists():
         if not path.is_file():
-            raise SpecError(f"features: model file {str(path)!r} not found")
-        return ModuleFeatures(name, _load_graph_file(path, device), image_shape, device, digest=f"file:{file_sha256(path)}")
+            raise SpecError(f"{key}: model file {str(path)!r} not found")
+        return path
     raise SpecError(registry.features.unknown_message(name))
 
 

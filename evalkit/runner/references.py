@@ -14,7 +14,7 @@ from .._version import __version__
 from .._errors import DataError, SpecError
 from ..cache import cached_tensor
 from ..data.images import open_images
-from ..observe.features import Extractor, make_extractor
+from ..observe.features import Extractor, make_classifier, make_extractor
 from ..observe.indexes import MemorizationIndex
 from ..spec.model import Reference, Spec
 
@@ -75,9 +75,19 @@ class References:
         self.reference_work: dict = {}  # work on the reference alone (FID moments), shared by every subject
 
     def extractor(self, name: str, shape: tuple) -> Extractor:
+        """The extractor ``name`` for images of ``shape``, built once.
+
+        The spec's user classifier (a ``module:attribute`` or a model file named by
+        ``classifier:``) is built as a classifier: its output is read as (N, K) class
+        logits. When ``features:`` names the same object it is the same extractor, and
+        the logits are its features. A registered name serves as it declares itself.
+        """
         key = (name, shape)
         if key not in self._extractors:
-            self._extractors[key] = make_extractor(name, shape, self.device, self.spec.base_dir)
+            registry.load_plugins()
+            user_classifier = name == self.spec.classifier and name not in registry.features
+            build = make_classifier if user_classifier else make_extractor
+            self._extractors[key] = build(name, shape, self.device, self.spec.base_dir)
         return self._extractors[key]
 
     def real_features(self, shape: tuple) -> Tensor:
