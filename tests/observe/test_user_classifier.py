@@ -11,8 +11,10 @@ samples, ceil(n_c / EVERY) disagree, and every softmax value is a closed form.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import uuid
+from pathlib import Path
 
 import pytest
 import torch
@@ -314,3 +316,71 @@ def test_the_classifier_and_its_digest_follow_the_source(tmp_path, monkeypatch):
         assert clf.num_classes == 4
         digests.append(clf.digest)
     assert digests[0] != digests[1]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+
+MYGEN = '''
+import torch
+
+LOG = []  # (labels, images) of every call, read back by the test
+
+
+class Generator:
+    """Class-conditional 3x32x32 with 4 classes: class k brightens channel k % 3 and row band k."""
+
+    num_classes = 4
+    image_shape = (3, 32, 32)
+
+    def sample(self, n, *, labels, generator):
+        x = torch.rand(n, 3, 32, 32, generator=generator) * 0.3
+        for i, k in enumerate(labels.tolist()):
+            x[i, k % 3, 8 * k:8 * k + 8] += 0.6
+        LOG.append((labels.clone(), x.clone()))
+        return x
+'''
+
+
+def docs_blocks() -> tuple[str, str]:
+    """The python and yaml blocks of docs/plugins.md's "Your own classifier" section."""
+    section = DOCS.read_text().split("## Your own classifier", 1)[1].split("\n## ", 1)[0]
+    python = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
+    yaml = re.findall(r"^```yaml\n(.*?)^```$", section, re.M | re.S)
+    assert len(python) == 1 and len(yaml) == 1
+    return python[0], yaml[0]
+
+
+def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
+    """The section's module and spec, copied as they are; the weights are a fresh net's,
+    the generator a small one written here; label_agreement against the test's own forward pass."""
+    import sys
+
+    code, spec = docs_blocks()
+    for name in ("myclf", "mygen"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    (tmp_path / "myclf.py").write_text(code)
+    (tmp_path / "mygen.py").write_text(MYGEN)
+    (tmp_path / "spec.yaml").write_text(spec)
+    ns: dict = {}
+    exec(code.split("WEIGHTS =")[0], ns)  # the net's class, to save the weights the module loads
+    torch.manual_seed(0)
+    torch.save(ns["MyNet"]().state_dict(), tmp_path / "myclf.pt")
+    report = evalkit.run(tmp_path / "spec.yaml", write=False)
+    (subject,) = report.subjects
+    assert subject.status == "ok", subject.error
+    import mygen
+
+    net = ns["MyNet"]().eval()
+    net.load_state_dict(torch.load(tmp_path / "myclf.pt", weights_only=True))
+    labels = torch.cat([lab for lab, _ in mygen.LOG])
+    with torch.no_grad():
+        predicted = torch.cat([net(x).argmax(1) for _, x in mygen.LOG])
+    agree = subject.requirements[0]
+    assert agree.n == 400 == len(labels)
+    assert agree.passed == int((predicted == labels).sum())
+    assert {c.label: (c.passed, c.n) for c in agree.per_class} == {
+        c: (int((predicted[labels == c] == c).sum()), int((labels == c).sum())) for c in range(4)}
+    hist_p = torch.bincount(predicted, minlength=4).double() / 400
+    hist_a = torch.bincount(labels, minlength=4).double() / 400
+    (tv,) = subject.metrics
+    assert tv.value == pytest.approx(0.5 * float((hist_p - hist_a).abs().sum()), abs=1e-12)
