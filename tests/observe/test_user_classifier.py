@@ -25,6 +25,9 @@ from evalkit.observe.features import class_count_problem, make_classifier, probe
 from evalkit.runner.references import References
 from evalkit.spec.load import load_spec
 
+# TorchScript is deprecated upstream, but it is what users hold: the tests save it on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+
 SCALE, BRIGHT, DIM, EVERY = 4.0, 0.9, 0.5, 3
 COUNTS = {0: 12, 1: 9, 2: 10, 3: 9}  # asked per class: 40 samples
 
@@ -62,6 +65,43 @@ def logits_fn(x):
 
 
 logits_fn.num_classes = 4
+
+
+def make(image_shape, device):
+    return QuadrantNet().to(device)
+
+
+class Fickle(nn.Module):
+    """Right on the probes (2 and 3 images), then one logit column more on bigger batches."""
+
+    def forward(self, x):
+        q = quadrant_means(x)
+        return q if x.shape[0] <= 3 else torch.cat([q, q[:, :1]], 1)
+
+
+fickle = Fickle()
+
+
+from evalkit.observe.features import Extractor
+
+
+class BothWays(Extractor):
+    """An Extractor subclass: features and logits from one pass (the pre-existing way)."""
+
+    def __init__(self, image_shape, device):
+        self.name, self.dim, self.digest, self.num_classes = "both", 4, "both-v1", 4
+
+    def features(self, images):
+        return quadrant_means(images)
+
+    def features_and_logits(self, images):
+        q = quadrant_means(images)
+        return q, {scale} * q
+
+
+class FeaturesOnly(BothWays):
+    def features_and_logits(self, images):
+        return quadrant_means(images), None
 
 
 def no_logits(x):
@@ -123,6 +163,8 @@ def user_module(tmp_path, scale: float = SCALE):
 def spec_text(module: str, classifier: str, channels: int, size: int, *, features: str = "pixels",
               extra: str = "", counts: dict[int, int] = COUNTS, classes: int = 4) -> str:
     labels = "{" + ", ".join(f"{c}: {n}" for c, n in counts.items()) + "}"
+    soft = by_hand()[2]
+    entropy_cut = (soft["right"]["entropy"] + soft["wrong"]["entropy"]) / 2
     return textwrap.dedent(f"""\
         version: 1
         name: userclf
@@ -138,6 +180,9 @@ def spec_text(module: str, classifier: str, channels: int, size: int, *, feature
           - {{name: sure, where: "confidence > 0.8", at_least: 0.5}}
           - {{name: same, where: "label == predicted", at_least: 0.5}}
           - {{name: clear margin, where: "margin > 0.8", at_least: 0.5}}
+          - {{name: confident, check: confident, at_least: 0.5, args: {{threshold: 0.8}}}}
+          - {{name: asked is likely, where: "asked_prob > 0.8", at_least: 0.5}}
+          - {{name: low entropy, where: "entropy < {entropy_cut}", at_least: 0.5}}
           - {{metric: class_tv, at_most: 0.5}}
         """) + extra
 
@@ -150,7 +195,8 @@ def by_hand():
     soft = {}
     for kind, v in (("right", BRIGHT), ("wrong", DIM)):
         top, rest = math.exp(SCALE * v), 3.0
-        soft[kind] = {"confidence": top / (top + rest), "margin": (top - 1.0) / (top + rest)}
+        p = [top / (top + rest)] + [1.0 / (top + rest)] * 3
+        soft[kind] = {"confidence": p[0], "margin": p[0] - p[1], "entropy": -sum(q * math.log(q) for q in p)}
     return agree, predicted, soft
 
 
@@ -166,7 +212,8 @@ def check_report(report) -> None:
     # the closed-form softmax: right samples are sure (0.92 > 0.8), wrong ones not (0.71)
     assert soft["right"]["confidence"] > 0.8 > soft["wrong"]["confidence"]
     assert soft["right"]["margin"] > 0.8 > soft["wrong"]["margin"]
-    for name in ("sure", "same", "clear margin"):
+    assert soft["right"]["entropy"] < soft["wrong"]["entropy"]
+    for name in ("sure", "same", "clear margin", "confident", "asked is likely", "low entropy"):
         assert (reqs[name].passed, reqs[name].n) == (passed, n), name
     # a failing example carries the classifier's values: the wrong sample's closed form
     failing = reqs["agrees"].failing
@@ -174,6 +221,8 @@ def check_report(report) -> None:
     for ex in failing:
         assert ex.values["predicted"] == (ex.label + 1) % 4
         assert ex.values["confidence"] == pytest.approx(soft["wrong"]["confidence"], abs=1e-6)
+    margin = next(ex for ex in reqs["clear margin"].failing)  # a where: keeps the values it read
+    assert margin.values["margin"] == pytest.approx(soft["wrong"]["margin"], abs=1e-6)
     tv = 0.5 * sum(abs(predicted[c] - COUNTS[c]) for c in COUNTS) / n  # 0.05
     (metric,) = subject.metrics
     assert metric.metric == "class_tv"
@@ -189,7 +238,8 @@ def test_torchscript_classifier_through_a_run(tmp_path, write_spec, channels, si
     check_report(report)
 
 
-@pytest.mark.parametrize("attribute,channels,size", [("classify", 3, 32), ("logits_fn", 1, 28), ("QuadrantNet", 3, 32)])
+@pytest.mark.parametrize("attribute,channels,size", [
+    ("classify", 3, 32), ("logits_fn", 1, 28), ("QuadrantNet", 3, 32), ("make", 1, 28), ("BothWays", 3, 32)])
 def test_module_attribute_classifier_through_a_run(tmp_path, write_spec, attribute, channels, size):
     name = write_module(tmp_path)
     report = evalkit.run(write_spec(spec_text(name, f"{name}:{attribute}", channels, size)), write=False)
@@ -237,6 +287,14 @@ def test_a_classifier_that_gives_no_logits_is_a_spec_error(tmp_path, monkeypatch
     name = write_module(tmp_path)
     with pytest.raises(SpecError, match=words):
         probe_classifier(f"{name}:{attribute}", (1, 28, 28))
+
+
+def test_an_extractor_subclass_classifies_when_it_gives_logits(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = write_module(tmp_path)
+    assert probe_classifier(f"{name}:BothWays", (3, 32, 32)) == 4
+    with pytest.raises(SpecError, match="gives no class logits \\(it is a feature extractor only\\)"):
+        probe_classifier(f"{name}:FeaturesOnly", (1, 28, 28))
 
 
 def test_a_feature_extractor_is_no_classifier():
@@ -384,3 +442,11 @@ def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
     hist_a = torch.bincount(labels, minlength=4).double() / 400
     (tv,) = subject.metrics
     assert tv.value == pytest.approx(0.5 * float((hist_p - hist_a).abs().sum()), abs=1e-12)
+
+
+def test_a_classifier_that_changes_its_width_mid_run_breaks_the_subject(tmp_path, write_spec):
+    name = write_module(tmp_path)
+    report = evalkit.run(write_spec(spec_text(name, f"{name}:fickle", 1, 28)), write=False)
+    (subject,) = report.subjects
+    assert subject.status == "broken"
+    assert "gave (16, 5) on a batch of 16 images, but (N, 4) class logits when it was built" in subject.error
