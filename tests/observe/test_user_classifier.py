@@ -229,12 +229,22 @@ def check_report(report) -> None:
     assert metric.value == pytest.approx(tv, abs=1e-12)
 
 
-@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
-def test_torchscript_classifier_through_a_run(tmp_path, write_spec, channels, size):
+def save_graph(net, path, shape) -> None:
+    """``net`` as TorchScript (``.pt``) or as a torch.export archive with a dynamic batch (``.pt2``)."""
+    if path.suffix == ".pt2":
+        ep = torch.export.export(net, (torch.zeros(2, *shape),),
+                                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
+        torch.export.save(ep, str(path))
+    else:
+        torch.jit.save(torch.jit.script(net), str(path))
+
+
+@pytest.mark.parametrize("file,channels,size", [("clf.pt", 1, 28), ("clf.pt", 3, 32), ("clf.pt2", 3, 32)])
+def test_model_file_classifier_through_a_run(tmp_path, write_spec, file, channels, size):
     name, mod = user_module(tmp_path)
-    torch.jit.save(torch.jit.script(mod.QuadrantNet()), str(tmp_path / "clf.pt"))
-    assert probe_classifier(str(tmp_path / "clf.pt"), (channels, size, size)) == 4
-    report = evalkit.run(write_spec(spec_text(name, "clf.pt", channels, size)), write=False)
+    save_graph(mod.QuadrantNet(), tmp_path / file, (channels, size, size))
+    assert probe_classifier(str(tmp_path / file), (channels, size, size)) == 4
+    report = evalkit.run(write_spec(spec_text(name, file, channels, size)), write=False)
     check_report(report)
 
 
@@ -262,9 +272,7 @@ def test_the_cli_runs_a_user_classifier(tmp_path, write_spec):
 
 def test_torch_export_classifier(tmp_path):
     _, mod = user_module(tmp_path)
-    ep = torch.export.export(mod.QuadrantNet(), (torch.zeros(2, 1, 28, 28),),
-                             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
-    torch.export.save(ep, str(tmp_path / "clf.pt2"))
+    save_graph(mod.QuadrantNet(), tmp_path / "clf.pt2", (1, 28, 28))
     clf = make_classifier("clf.pt2", (1, 28, 28), torch.device("cpu"), tmp_path)
     assert clf.num_classes == 4
     x = torch.zeros(5, 1, 28, 28)
