@@ -172,11 +172,14 @@ def make_classifier(name: str, image_shape: tuple[int, int, int], device: torch.
         graph = _load_graph_file(path, device)
         return ModuleClassifier(name, graph, image_shape, device, f"file:{file_sha256(path)}",
                                 _declared_classes(graph))
-    obj = _built_classifier(name, registry.resolve_reference(name), image_shape, device)
+    origin = registry.resolve_reference(name)
+    obj = _built_classifier(name, origin, image_shape, device)
     if isinstance(obj, Extractor):
         return _checked_classifier(name, obj, image_shape, device)
-    digest = f"user:{name}:{source_digest(obj)}"
+    # what a factory built is known by the factory's module too (and the weights either declares)
+    digest = f"user:{name}:{source_digest(obj)}" + ("" if obj is origin else f":{source_digest(origin)}")
     declared = _declared_classes(obj)
+    declared = _declared_classes(origin) if declared is None and obj is not origin else declared
     if isinstance(obj, nn.Module):
         obj = obj.to(device).eval()
     return ModuleClassifier(name, obj, image_shape, device, digest, declared)
