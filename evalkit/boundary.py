@@ -93,20 +93,24 @@ def _say(line: str) -> None:
 
 
 class TimeLimit:
-    """A per-subject time budget, enforced with ``SIGALRM`` in the main thread.
+    """A per-subject time budget: a deadline, and ``SIGALRM`` in the main thread.
 
-    Why a signal and not a worker thread: a thread cannot be stopped, so a hung
-    ``sample()`` abandoned in one would go on burning a core and holding the model's
-    memory while the next subjects run. The signal's handler raises ``SubjectTimeout``
-    in the main thread between two Python bytecodes, which ends a pure-Python loop that
-    never returns, a ``time.sleep`` and a blocked lock wait (both are interrupted by
-    signals); the subject's work then unwinds like any other crash and the subject is
-    reported broken (exit 3) while the other subjects run.
+    Two enforcers share the deadline (docs/isolation.md):
 
-    Limits, documented: a single call into C that never returns to Python and ignores
-    signals (a deadlocked CUDA kernel, a C loop) cannot be interrupted this way. The
-    budget is only enforced in the main thread of a POSIX process; elsewhere (a thread,
-    Windows) it is not, and a warning says so.
+    - A generator's sampling, when a limit is set, runs in a child process
+      (``evalkit.sample.child``) that the parent kills at the deadline: nothing the user's
+      Python or C code does in the child (ignoring or blocking ``SIGALRM``, ``alarm(0)``,
+      ``except BaseException``, a C sleep) can stop that. ``remaining()`` is what the
+      parent waits for the child's answers.
+    - Evalkit's own work in the parent (observing batches, the registered checks and
+      extractors it calls) is bounded by ``SIGALRM``: the handler raises
+      ``SubjectTimeout`` between two bytecodes, again every second while the work has
+      not unwound. Code running in evalkit's own process can still defeat that one.
+
+    The handler never raises inside this class's own set-up and clean-up (it looks at
+    the frame it interrupted), so the timer is always disarmed and the previous handler
+    restored: a stray repeat of the alarm can never reach a default handler and kill the
+    process with status 142.
 
     ``with limit.running():`` blocks spend one budget: time outside them (building the
     shared reference features, computing metrics) is not charged to the subject.
@@ -122,35 +126,66 @@ class TimeLimit:
         return (self.seconds is not None and hasattr(signal, "setitimer")
                 and threading.current_thread() is threading.main_thread())
 
-    @contextmanager
-    def running(self) -> Iterator[None]:
+    def expired(self) -> SubjectTimeout:
+        return SubjectTimeout(self.seconds, self.source)
+
+    def remaining(self) -> float | None:
+        """Seconds left of the budget now (None: no limit)."""
         if self.seconds is None:
-            yield
-            return
-        if not self.enforced:
-            log.warning("time limit %g s (%s) is not enforced outside the main thread of a POSIX process",
-                        self.seconds, self.source)
-            yield
-            return
-        left = self.seconds - self.spent
-        if left <= 0:
-            raise SubjectTimeout(self.seconds, self.source)
-        start = time.monotonic()
-        self._deadline = start + left
-        previous = signal.signal(signal.SIGALRM, self._on_alarm)
-        # fire at the deadline, then every second while the work has not unwound
-        signal.setitimer(signal.ITIMER_REAL, left, 1.0)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0, 0)
-            signal.signal(signal.SIGALRM, previous)
-            self._deadline = None
-            self.spent += time.monotonic() - start
+            return None
+        if self._deadline is not None:
+            return max(0.0, self._deadline - time.monotonic())
+        return max(0.0, self.seconds - self.spent)
+
+    def running(self) -> "_Running":
+        return _Running(self)
 
     def _on_alarm(self, signum, frame) -> None:
+        if frame is not None and frame.f_code in _QUIET_CODES:
+            return  # inside the timer's own set-up or clean-up: the block is ending anyway
         if self._deadline is not None and time.monotonic() >= self._deadline - 1e-3:
             raise SubjectTimeout(self.seconds, self.source)
+
+
+class _Running:
+    """One charged block of a ``TimeLimit`` (a class, so its clean-up frames can be told apart)."""
+
+    def __init__(self, limit: TimeLimit):
+        self.limit = limit
+        self.start = 0.0
+        self.previous = None
+        self.armed = False
+
+    def __enter__(self) -> None:
+        lim = self.limit
+        if lim.seconds is None:
+            return
+        if not lim.enforced:
+            log.warning("time limit %g s (%s) is not enforced outside the main thread of a POSIX process",
+                        lim.seconds, lim.source)
+            return
+        left = lim.seconds - lim.spent
+        if left <= 0:
+            raise lim.expired()
+        self.start = time.monotonic()
+        lim._deadline = self.start + left
+        self.previous = signal.signal(signal.SIGALRM, lim._on_alarm)
+        self.armed = True
+        # fire at the deadline, then every second while the work has not unwound
+        signal.setitimer(signal.ITIMER_REAL, left, 1.0)
+
+    def __exit__(self, *exc) -> None:
+        if not self.armed:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        lim = self.limit
+        lim._deadline = None
+        lim.spent += time.monotonic() - self.start
+        self.armed = False
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+_QUIET_CODES = frozenset({_Running.__enter__.__code__, _Running.__exit__.__code__})
 
 
 def subject_time_limit(spec, subject, override: float | None) -> TimeLimit:
@@ -163,3 +198,109 @@ def subject_time_limit(spec, subject, override: float | None) -> TimeLimit:
         return TimeLimit(own, "the subject's time_limit")
     shared = getattr(spec.sampling, "time_limit", None)
     return TimeLimit(shared, "sampling.time_limit")
+
+
+# ---------------------------------------------------------------- global torch state
+
+def _torch_settings():
+    """(name, read, write) of every process-wide torch setting that user code could change
+    and that would change what evalkit computes for the next subject (docs/isolation.md)."""
+    import torch
+
+    def attr(obj, name):
+        return (lambda: getattr(obj, name)), (lambda v: setattr(obj, name, v))
+
+    def device_now():
+        return torch.get_default_device()
+
+    def set_device(dev):
+        # the plain CPU default is no device context at all, as when nothing was set
+        torch.set_default_device(None if dev == torch.device("cpu") else dev)
+
+    def set_deterministic(v):
+        torch.use_deterministic_algorithms(v[0], warn_only=v[1])
+
+    out = [
+        ("default dtype", torch.get_default_dtype, torch.set_default_dtype),
+        ("default device", device_now, set_device),
+        ("grad mode", torch.is_grad_enabled, torch.set_grad_enabled),
+        ("deterministic algorithms",
+         lambda: (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()),
+         set_deterministic),
+        ("float32 matmul precision", torch.get_float32_matmul_precision, torch.set_float32_matmul_precision),
+        ("number of threads", torch.get_num_threads, torch.set_num_threads),
+        ("anomaly detection", lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+         lambda v: torch.set_anomaly_enabled(*v)),
+    ]
+    import torch.utils.deterministic as det
+
+    out.append(("deterministic fill of uninitialized memory", *attr(det, "fill_uninitialized_memory")))
+    for prefix, obj, names in _BACKEND_FLAGS(torch):
+        for name in names:
+            if hasattr(obj, name):
+                out.append((f"{prefix}.{name}", *attr(obj, name)))
+    return out
+
+
+def _BACKEND_FLAGS(torch):  # noqa: N802 - a table, read as one
+    import torch.backends.cudnn
+    import torch.backends.mkldnn
+
+    return [
+        ("torch.backends.cudnn", torch.backends.cudnn, ("enabled", "benchmark", "deterministic", "allow_tf32")),
+        ("torch.backends.cuda.matmul", torch.backends.cuda.matmul,
+         ("allow_tf32", "allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction")),
+        ("torch.backends.mkldnn", torch.backends.mkldnn, ("enabled", "deterministic")),
+    ]
+
+
+def _read(settings) -> dict:
+    values = {}
+    for name, read, _ in settings:
+        try:
+            values[name] = read()
+        except Exception:  # noqa: BLE001 - a setting this build of torch cannot read is not guarded
+            continue
+    return values
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+@contextmanager
+def user_code(subject: str, what: str = "user code") -> Iterator[None]:
+    """Around every call into user code: torch's process-wide settings (default dtype and
+    device, grad mode, deterministic algorithms, matmul precision, threads, numerics flags
+    of the backends) are read before and put back after, whatever the call did or raised.
+    A change is logged once per subject and setting, naming the subject: a
+    ``torch.set_default_dtype(torch.float64)`` in one subject's ``sample()`` must not change
+    the next subject's numbers."""
+    settings = _torch_settings()
+    before = _read(settings)
+    try:
+        yield
+    finally:
+        restore_torch(settings, before, subject, what)
+
+
+def restore_torch(settings, before: dict, subject: str, what: str) -> list[str]:
+    """Put back every setting of ``before`` that differs now; the names of those changed."""
+    changed = []
+    for name, read, write in settings:
+        if name not in before:
+            continue
+        now = read()  # read afresh: putting one setting back can put back another (precision and tf32)
+        if now == before[name]:
+            continue
+        changed.append(name)
+        try:
+            write(before[name])
+        except Exception as exc:  # noqa: BLE001 - say so rather than hide it
+            log.warning("subject %r: could not restore torch's %s after %s: %s", subject, name, what, exc)
+            continue
+        if (subject, name) not in _warned:
+            _warned.add((subject, name))
+            log.warning("subject %r: %s changed torch's global %s from %s to %s; evalkit put it back, so the "
+                        "other subjects and evalkit's own numbers are not affected (docs/isolation.md)",
+                        subject, what, name, before[name], now)
+    return changed

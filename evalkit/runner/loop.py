@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .._errors import EvalkitError, SpecError, SubjectError
+from ..boundary import user_code
 from ..observe.indexes import DuplicateIndex
 from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
@@ -32,7 +33,8 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
     spec = ctx.spec
     ckpt = str(spec.resolve_path(sp.spec.checkpoint)) if sp.spec.checkpoint else None
     try:
-        gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
+        with user_code(sp.name, "building the generator"):
+            gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
     except EvalkitError:
         raise
     except Exception as exc:  # the spec validated: what the factory raises now is the subject breaking (exit 3)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .._errors import DataError, SpecError, SubjectError
+from ..boundary import user_code
 from ..spec.model import Sampling
 
 
@@ -117,12 +118,9 @@ class GeneratorSource:
         g.manual_seed(block_seed(self.seed, b))
         lab = None if self.labels is None else self.labels[start:stop].to(self.device)
         try:
-            with torch.no_grad():
-                if hasattr(self.gen, "sample_indexed"):
-                    # replays pick images by global index: without replacement across blocks
-                    out = self.gen.sample_indexed(torch.arange(start, stop), seed=self.seed, n=self.n, labels=self.labels)
-                else:
-                    out = self.gen.sample(stop - start, labels=lab, generator=g)
+            # inside no_grad, so a grad mode the model turns on is put back to evalkit's, and reported
+            with torch.no_grad(), user_code(self.name, "sample()"):
+                out = self._call(start, stop, lab, g)
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:
@@ -138,6 +136,16 @@ class GeneratorSource:
         if not out.is_floating_point():
             raise SubjectError(f"subject {self.name!r}: sample() returned dtype {out.dtype}; expected floats in [0, 1]")
         return Batch(torch.arange(start, stop), out.float(), lab)
+
+    def _call(self, start: int, stop: int, lab: Tensor | None, g: torch.Generator):
+        """The user's sample() (or sample_indexed) on copies of the asked labels: a model that
+        writes into them (converting 1-based labels in place, say) must not change the labels
+        its samples are judged against."""
+        if hasattr(self.gen, "sample_indexed"):
+            # replays pick images by global index: without replacement across blocks
+            every = None if self.labels is None else self.labels.clone()
+            return self.gen.sample_indexed(torch.arange(start, stop), seed=self.seed, n=self.n, labels=every)
+        return self.gen.sample(stop - start, labels=None if lab is None else lab.clone(), generator=g)
 
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[Batch]:
         """Batches covering [start, stop); block-aligned sampling, any batch size."""
