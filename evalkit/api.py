@@ -82,6 +82,7 @@ def run(
 
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
     records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
+    _say_device(device, progress)
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
                      out=out_dir, resume=resume is not None, sample_sink=records)
     if base is not None:
@@ -92,6 +93,22 @@ def run(
     if out_dir is not None and process_rank()[0] == 0:
         _finish(report, spec.name, out_dir, fmts, junit, records, resumed=resume is not None)
     return report
+
+
+def _say_device(device: str, progress: bool) -> None:
+    """``--device auto``: which device the run got and why, one line on stderr where progress is
+    shown (the report's environment.device records it either way; ``-v`` logs it when quiet)."""
+    from .runner.environment import device_line
+
+    line = device_line(device) if int(os.environ.get("RANK", "0")) == 0 else None
+    if line is None:
+        return
+    if progress:
+        from .progress import say
+
+        say(line)
+    else:
+        log.info(line)
 
 
 def _resume_folder(resume: str | Path | None, out: str | Path | None, overwrite: bool) -> str | Path | None:

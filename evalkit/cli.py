@@ -169,15 +169,59 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, metavar="N", help="stop at step N, leaving a resumable checkpoint")
     t.add_argument("--export", action="store_true", help="write the weights at --max-steps even if training is unfinished")
     t.add_argument("--threads", type=int, help="torch CPU threads")
+    _verbose_after_the_verb(sub)
     return p
 
 
+def _verbose_after_the_verb(sub) -> None:
+    """``-v`` is accepted after the verb too (``evalkit run spec.yaml -v``); its count adds to
+    one given before the verb (a separate dest: argparse's subparser would overwrite it)."""
+    for verb in sub.choices.values():
+        verb.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
+                          help="more log output (-vv for debug); also accepted before the verb")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; return its exit code.
+
+    Called without ``argv`` (the ``evalkit`` script, ``python -m evalkit``) this is the
+    process's entry point, and it ends the process itself with that code once stdout,
+    stderr and the log are flushed (``os._exit``): a thread that user code left running
+    (a model's non-daemon loader) cannot keep a CI job alive after the report, and a
+    stderr that user code closed cannot turn the report's exit code into 1 or 120 at
+    interpreter shutdown. With ``argv`` (tests, other programs) it only returns.
+    """
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
-        print("interrupted", file=sys.stderr)
-        return exit_code_for(exc)
+        _err("interrupted")
+        code = exit_code_for(exc)
+    if argv is None:
+        end_process(code)
+    return code
+
+
+def end_process(code: int) -> None:
+    """Flush what was written (a closed or broken stream is skipped) and end the process with ``code``."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        logging.shutdown()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
+
+
+def _err(text: str) -> None:
+    """A line on stderr that cannot fail the command: user code may have closed fd 2, and a
+    message that cannot be shown must not change the exit code the report gives."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _main(argv: list[str] | None) -> int:
@@ -186,7 +230,7 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors: return the code in-process
         return int(exc.code or 0)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    level = logging.WARNING - 10 * min(args.verbose + getattr(args, "verbose_after", 0), 2)
     logging.basicConfig(level=level, format="evalkit: %(levelname)s: %(message)s")
     if args.verb is None:
         parser.print_help()
@@ -195,10 +239,10 @@ def _main(argv: list[str] | None) -> int:
         return int(cli_guard(lambda: _VERBS[args.verb](args)) or 0)
     except SpecError as exc:
         for line in exc.problems:
-            print(f"error: {_visible(line)}", file=sys.stderr)
+            _err(f"error: {_visible(line)}")
         return exit_code_for(exc)
     except EvalkitError as exc:
-        print(f"error: {_visible(str(exc))}", file=sys.stderr)
+        _err(f"error: {_visible(str(exc))}")
         return exit_code_for(exc)
     except BrokenPipeError:
         # the reader went away (`evalkit plan spec.yaml | head`): stop quietly, as Unix tools do;
@@ -208,6 +252,11 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _cmd_run(args) -> int:
+    if not args.quiet and os.environ.get("RANK", "0") == "0":
+        from .progress import say
+
+        # before torch and the models load (seconds, minutes on a loaded machine): the run is never mute
+        say(f"run {args.spec}: starting (loading torch and the spec)")
     from .api import default_out_dir, run
     from .spec.load import load_spec
 
@@ -220,20 +269,71 @@ def _cmd_run(args) -> int:
                              args.overwrite) if args.out else None
         raise with_spec_problems(exc, outputs, args.baseline) from None
     out = Path(args.resume or args.out) if (args.resume or args.out) else default_out_dir(spec)
-    report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
-                 baseline_partial=args.baseline_partial,
-                 formats=args.formats, progress=not args.quiet, cache=not args.no_cache,
-                 junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
+    try:
+        report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
+                     baseline_partial=args.baseline_partial,
+                     formats=args.formats, progress=not args.quiet, cache=not args.no_cache,
+                     junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
+    except KeyboardInterrupt:  # outside the subjects (preflight, writing): resumable once the journal exists
+        if (out / "journal" / "manifest.json").is_file():
+            _err(f"evalkit: to finish the run: {_visible(resume_command(args, out))}")
+        raise
     from .runner import process_rank
 
     if process_rank()[0] != 0:
         return report.exit_code
+    _shown(lambda: _say_run(report, args, out))
+    return report.exit_code  # whatever could or could not be printed, the report's code
+
+
+def _say_run(report, args, out: Path) -> None:
     if not args.quiet:
         _print_results(report)
     _say_where(report, out, args.junit, args.quiet)
     if args.quiet:
         _say_broken(report)
-    return report.exit_code
+    if report.interrupted and report.written_to is not None:
+        _say_resume(report, args, out)
+
+
+def _shown(emit) -> None:
+    """Print the run's results; a stdout that is closed or gone (`| head`) loses the text, not the exit code."""
+    try:
+        emit()
+    except BrokenPipeError:
+        try:  # the interpreter's last flush must not raise again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    except (OSError, ValueError) as exc:
+        log.debug("could not print the results: %s", exc)
+
+
+def _say_resume(report, args, out: Path) -> None:
+    """After Ctrl-C or SIGTERM: the one command that finishes the run (on stderr, also under --quiet)."""
+    why = "terminated (SIGTERM)" if report.interrupted_by == "SIGTERM" else "interrupted (Ctrl-C)"
+    _err(f"evalkit: {why}; what was measured is in {_visible(str(report.written_to))}/report.partial.json. "
+         f"To finish the run (from this folder):\n  {_visible(resume_command(args, out))}")
+
+
+def resume_command(args, folder: Path) -> str:
+    """``evalkit run SPEC --resume DIR`` with every option of this command line that the
+    resumed run must repeat (the journal refuses a changed --n; the outputs are the same),
+    each word quoted for the shell. Paths are as given, so it runs from the same folder."""
+    words = ["evalkit", "run", args.spec, "--resume", str(folder)]
+    for flag, value in (("--n", args.n), ("--device", None if args.device == "auto" else args.device),
+                        ("--baseline", args.baseline), ("--junit", args.junit), ("--time-limit", args.time_limit)):
+        if value is not None:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for fmt in args.formats or []:
+        words += ["--format", fmt]
+    for flag, on in (("--baseline-partial", args.baseline_partial), ("--strict", args.strict),
+                     ("--no-cache", args.no_cache), ("--quiet", args.quiet)):
+        if on:
+            words.append(flag)
+    from .report.escape import shell_command
+
+    return shell_command(*words)
 
 
 def _print_results(report) -> None:
@@ -249,7 +349,7 @@ def _say_broken(report) -> None:
     for s in report.subjects:
         if s.error:
             named = s.error if s.error.startswith(f"subject {s.name!r}") else f"subject {s.name!r}: {s.error}"
-            print(f"evalkit: {_visible(named)}", file=sys.stderr)
+            _err(f"evalkit: {_visible(named)}")
 
 
 def _cmd_rejudge(args) -> int:
@@ -270,15 +370,14 @@ def _cmd_rejudge(args) -> int:
 def _say_where(report, out: Path, junit: str | None, quiet: bool) -> None:
     """Where the report went; when it could not go where asked, why and where it is instead."""
     for error in report.write_errors:
-        print(f"error: {_visible(str(error))}", file=sys.stderr)
+        _err(f"error: {_visible(str(error))}")
     if report.write_errors:
         if report.written_to is None:
-            print("error: the report could not be written anywhere; the verdicts printed are all that is left",
-                  file=sys.stderr)
+            _err("error: the report could not be written anywhere; the verdicts printed are all that is left")
         elif report.written_to != out:
-            print(f"error: the report is in {report.written_to}/ instead (exit 3)", file=sys.stderr)
+            _err(f"error: the report is in {report.written_to}/ instead (exit 3)")
         if junit and report.junit_written_to is not None and report.junit_written_to != Path(junit):
-            print(f"error: the JUnit XML is in {report.junit_written_to} instead (exit 3)", file=sys.stderr)
+            _err(f"error: the JUnit XML is in {report.junit_written_to} instead (exit 3)")
     if report.written_to is not None:  # --quiet still says where the report is
         stem = "report.partial.json" if report.interrupted else "report.json"
         print(("" if quiet else "\n") + f"report: {report.written_to}/{stem}")
@@ -307,17 +406,33 @@ def _table(report) -> str:
         lines.append(head)
         if s.error:
             lines.append(f"  BROKEN  {s.error}")
-        for r in s.requirements:
-            if r.kind == "rate":
-                val = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
-            else:
-                val = f"{r.value:.4g} (N={r.n})"  # metrics move with N: the N judged at goes with the value
-            bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
-            extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
-            lines.append(f"  {shown_verdict(r):<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}")
+        lines += [_table_row(r, shown_verdict(r)) for r in s.requirements]
         if s.regressions:
             lines.append("  REGRESSED " + ", ".join(s.regressions))
     return "\n".join(_visible(line) for line in lines)  # names and model messages: control codes shown, not obeyed
+
+
+def _table_row(r, verdict: str) -> str:
+    """One requirement: verdict, name, value, the interval the verdict rests on and its confidence.
+
+    A per-class verdict rests on one class (judge.verdicts.deciding_class): that class's
+    count and interval are shown, at the level Holm decided it at; the pooled rate follows
+    as context, without its interval, which decides nothing here and may straddle the bound."""
+    from .judge.verdicts import deciding_class
+
+    extra = f"  (~{r.more_samples} more samples)" if r.verdict == "INCONCLUSIVE" and r.more_samples else ""
+    c = deciding_class(r) if r.per_class else None
+    if c is not None:
+        val = f"class {c.label}: {c.passed}/{c.n}={c.passed / c.n:.4f}" if c.n else f"class {c.label}: 0/0"
+        pooled = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
+        return (f"  {verdict:<12} {r.name:<40} {val:<18} [{c.lower:.4g}, {c.upper:.4g}] @{c.confidence:.3g}"
+                f"  (decided by class {c.label}; pooled {pooled}){extra}")
+    if r.kind == "rate":
+        val = f"{r.passed}/{r.n}={r.value:.4f}" if r.n else "-"
+    else:
+        val = f"{r.value:.4g} (N={r.n})"  # metrics move with N: the N judged at goes with the value
+    bound = f"[{r.lower:.4g}, {r.upper:.4g}]" if r.lower is not None else ""
+    return f"  {verdict:<12} {r.name:<40} {val:<18} {bound} @{r.confidence:.3g}{extra}"
 
 
 def _visible(text: str) -> str:
@@ -341,10 +456,10 @@ def _cmd_validate(args) -> int:
                           "when the run builds it; give its class a `num_classes` attribute to check labels here")
         except SpecError as exc:
             for line in exc.problems:
-                print(f"error: {_visible(line)}", file=sys.stderr)
+                _err(f"error: {_visible(line)}")
             code = max(code, exit_code_for(exc))
         except EvalkitError as exc:
-            print(f"error: {_visible(str(exc))}", file=sys.stderr)
+            _err(f"error: {_visible(str(exc))}")
             code = max(code, exit_code_for(exc))
     return code
 
@@ -380,7 +495,7 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
     paths = reproduce(args.report, args.subject, args.indices or None, out=args.out, device=args.device,
-                      spec=args.spec, trust_report=args.trust_report, say=lambda m: print(_visible(m), file=sys.stderr))
+                      spec=args.spec, trust_report=args.trust_report, say=lambda m: _err(_visible(m)))
     for p in paths:
         print(p)
     return 0
@@ -409,7 +524,7 @@ def _cmd_compare(args) -> int:
     for label in watched:
         worse = comparison.worse_rows(table, label)
         if worse:
-            print(f"{label} is significantly worse on: {', '.join(sorted({r.name for r in worse}))}", file=sys.stderr)
+            _err(f"{label} is significantly worse on: {', '.join(sorted({r.name for r in worse}))}")
             code = 1
     print(f"\ncomparison: {paths[0].parent}/comparison.{{json,md,html}}")
     return code

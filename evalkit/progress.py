@@ -1,8 +1,9 @@
 """Progress a person can see while a long phase runs.
 
 On a terminal a phase is a tqdm bar (counts, rate, ETA), gone when the phase ends. In a
-CI log (stderr is not a terminal) a bar would be one unreadable line of carriage
-returns, so a phase prints plain lines instead: one when it starts, one every
+CI log (stderr is not a terminal), and on a terminal that reports no width (a pty
+nobody sized, where tqdm would draw nothing), a bar would be unreadable or invisible,
+so a phase prints plain lines instead: one when it starts, one every
 ``interval`` seconds with counts, rate and ETA, and one when it ends. A phase with no
 count (a single long computation) still prints "still working" lines, from a daemon
 thread, so a log never goes silent for minutes.
@@ -12,6 +13,7 @@ Everything goes to stderr: stdout stays the verdict table and the report path.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -56,11 +58,13 @@ class Task:
         self._lock = threading.Lock()
         if not enabled:
             return
-        if self.tty:
+        width = _bar_width(self.stream) if self.tty else None
+        if width is not None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, file=self.stream,
-                             mininterval=0.5)
+            # a window that reports its size follows resizes; a width known only from COLUMNS stays fixed
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=width == "window",
+                             ncols=None if width == "window" else width, file=self.stream, mininterval=0.5)
         else:
             what = f"{total} {unit}" if total is not None else "started"
             self._print(f"{desc}: {what}")
@@ -133,6 +137,34 @@ class Task:
 def task(desc: str, total: int | None = None, unit: str = "img", *, enabled: bool = True) -> Task:
     """A progress task on stderr: a bar on a terminal, periodic plain lines elsewhere."""
     return Task(desc, total, unit, enabled=enabled)
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """One status line on stderr (``evalkit: text``), written at once; a closed stderr is ignored.
+
+    Imports nothing: the CLI calls it before torch loads, so a run is never silent while it starts.
+    """
+    out = stream if stream is not None else sys.stderr
+    try:
+        print(f"evalkit: {_visible(text)}", file=out, flush=True)
+    except (OSError, ValueError, AttributeError):  # fd 2 closed (by user code, by the caller): not an error of the run
+        pass
+
+
+def _bar_width(stream) -> "int | str | None":
+    """How a bar can be drawn on this terminal: ``"window"`` when it reports a size, a column
+    count from ``COLUMNS`` when it does not, None (plain lines) when neither says.
+
+    tqdm draws a bar of the window's width, so a terminal reporting 0 columns (a pty
+    nobody sized: ``docker -t``, some CI runners, ``script``) showed nothing at all.
+    """
+    try:
+        if os.get_terminal_size(stream.fileno()).columns > 0:
+            return "window"
+    except (AttributeError, OSError, ValueError):  # no fd (a wrapped stream), not a tty after all, TIOCGWINSZ fails
+        pass
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def _isatty(stream) -> bool:

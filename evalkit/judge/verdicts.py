@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..report.model import ClassResult, MetricResult, RequirementResult
 from . import stats
 
@@ -80,3 +82,55 @@ def judge_metric(name: str, m: MetricResult, at_least: float | None, at_most: fl
         target=at_most if at_most is not None else at_least, at_least=at_least, at_most=at_most,
         n=m.n, value=m.value, lower=m.lower, upper=m.upper, method=m.method, message=m.note,
     )
+
+
+@dataclass(frozen=True)
+class DecidingClass:
+    """The class a ``per_class`` verdict rests on, with its interval at the level Holm decided it at."""
+
+    label: int
+    passed: int
+    n: int
+    lower: float
+    upper: float
+    confidence: float
+    verdict: str
+
+
+def deciding_class(r: RequirementResult) -> DecidingClass | None:
+    """The class that decides a per-class verdict, or None when ``r`` was not judged per class.
+
+    FAIL: the failing class with the strongest evidence (first in Holm's fail order, so
+    at the Bonferroni level alpha/m, where its upper bound is below the target). PASS: the
+    class whose lower bound at its own Holm level (alpha/(m - rank), rank in the pass
+    order) is closest to the target, the weakest link. INCONCLUSIVE: the undecided class
+    with the lowest lower bound at the Bonferroni level, where every class Holm left
+    undecided straddles the target. Derived from ``r.per_class``, so every renderer (and
+    reports written before this existed) names the same class.
+    """
+    rows = list(r.per_class)
+    if not rows or r.at_least is None or r.verdict not in ("PASS", "FAIL", "INCONCLUSIVE"):
+        return None
+    alpha, m, target = 1 - r.confidence, len(r.per_class), r.at_least
+    if r.verdict == "PASS":
+        levels = _holm_levels(rows, lambda c: stats.pass_pvalue(c.passed, c.n, target), alpha, m)
+        pick = min(rows, key=lambda c: (stats.cp_lower(c.passed, c.n, 1 - levels[c.label]) - target, c.label))
+        return _at_level(pick, 1 - levels[pick.label])
+    if r.verdict == "FAIL":
+        failing = [c for c in rows if c.verdict == "FAIL"] or rows
+        pick = min(failing, key=lambda c: (stats.fail_pvalue(c.passed, c.n, target), c.upper, c.label))
+        return _at_level(pick, 1 - alpha / m)
+    undecided = [c for c in rows if c.verdict == "INCONCLUSIVE"] or rows
+    pick = min(undecided, key=lambda c: (c.lower, c.label))
+    return _at_level(pick, 1 - alpha / m)
+
+
+def _holm_levels(rows: list[ClassResult], pvalue, alpha: float, m: int) -> dict[int, float]:
+    """Each class's Holm step-down level: alpha/m for the smallest p-value, ..., alpha for the largest."""
+    order = sorted(rows, key=lambda c: (pvalue(c), c.label))
+    return {c.label: alpha / (m - rank) for rank, c in enumerate(order)}
+
+
+def _at_level(c: ClassResult, confidence: float) -> DecidingClass:
+    return DecidingClass(label=c.label, passed=c.passed, n=c.n, lower=stats.cp_lower(c.passed, c.n, confidence),
+                         upper=stats.cp_upper(c.passed, c.n, confidence), confidence=confidence, verdict=c.verdict)

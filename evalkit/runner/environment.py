@@ -34,9 +34,30 @@ def init_distributed(device: str) -> None:
     dist.init_process_group("nccl" if use_cuda else "gloo")
 
 
+def auto_device() -> tuple[str, str]:
+    """What ``--device auto`` chooses, and why, in words: ("cuda", "auto: NVIDIA H100 ...") or
+    ("cpu", "auto: no CUDA device ...")."""
+    if torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", "0")) if process_rank()[1] > 1 else torch.cuda.current_device()
+        count = torch.cuda.device_count()
+        return "cuda", f"auto: {torch.cuda.get_device_name(index)}, CUDA device {index} of {count}"
+    if torch.version.cuda is None:
+        return "cpu", f"auto: no CUDA device; this torch ({torch.__version__}) is built without CUDA"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return "cpu", "auto: no CUDA device visible" + (f" (CUDA_VISIBLE_DEVICES={hidden!r})" if hidden is not None else "")
+
+
+def device_line(device: str) -> str | None:
+    """The line saying which device ``--device auto`` chose and why; None for a device the user named."""
+    if device != "auto":
+        return None
+    chosen, why = auto_device()
+    return f"device: {chosen} ({why})"
+
+
 def pick_device(device: str) -> torch.device:
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = auto_device()[0]
     if device == "cuda" and process_rank()[1] > 1:
         return torch.device("cuda", torch.cuda.current_device())
     if device.startswith("cuda") and not torch.cuda.is_available():
