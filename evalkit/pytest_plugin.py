@@ -136,12 +136,21 @@ def _fmt(x: float | None) -> str:
 
 def describe(r) -> str:
     """Value, bound, interval, n and confidence of a requirement result, in one line."""
-    value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
+    from .judge.verdicts import deciding_class
+
     bounds = []
     if r.at_least is not None:
         bounds.append(f">= {_fmt(r.at_least)}")
     if r.at_most is not None:
         bounds.append(f"<= {_fmt(r.at_most)}")
+    c = deciding_class(r) if r.per_class else None
+    if c is not None:  # a per-class verdict rests on one class: name it, with its own interval
+        rate = _fmt(c.passed / c.n) if c.n else "-"
+        return (f"{r.verdict}: decided by class {c.label}: value {c.passed}/{c.n} = {rate}, bound "
+                f"{' and '.join(bounds)}, one-sided interval [{_fmt(c.lower)}, {_fmt(c.upper)}] at confidence "
+                f"{c.confidence:.4g} ({r.method}; {r.correction}); pooled over the classes {r.passed}/{r.n} = "
+                f"{_fmt(r.value)}")
+    value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
     text = (f"{r.verdict}: value {value}, bound {' and '.join(bounds)}, one-sided interval [{_fmt(r.lower)}, "
             f"{_fmt(r.upper)}] at confidence {r.confidence:.4g}")
     if r.kind == "metric" and r.n:

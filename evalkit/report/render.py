@@ -7,6 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from .._io import atomic_write_text
+from ..judge.verdicts import deciding_class
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from .model import Report
 from .regression import baseline_lines, shown_verdict
@@ -90,9 +91,17 @@ def _md_verdicts(report: Report) -> list[str]:
         cells = []
         for s in report.subjects:
             r = next((x for x in s.requirements if x.name == name), None)
-            cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_fmt(r.value)}")
+            cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_grid_value(r)}")
         lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _grid_value(r) -> str:
+    """The value beside a verdict in the grid: a per-class verdict's is its deciding class's rate."""
+    c = deciding_class(r) if r.per_class else None
+    if c is None or not c.n:
+        return _fmt(r.value)
+    return f"{_fmt(c.passed / c.n)} (class {c.label})"
 
 
 def _md_subject(report: Report, s) -> list[str]:
@@ -121,20 +130,35 @@ def _md_requirements(s) -> list[str]:
     lines = ["| requirement | verdict | value | bound | interval (one-sided) | n | confidence | note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in s.requirements:
-        value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-        note = md_text("; ".join(x for x in (r.message, r.correction) if x))
+        value, interval, n, confidence, decided = _md_shown(r)
+        note = md_text("; ".join(x for x in (decided, r.message, r.correction) if x))
         if r.more_samples is not None and not r.message:
             note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
-        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | [{_fmt(r.lower)}, {_fmt(r.upper)}] "
-                     f"| {r.n if r.n is not None else '-'} | {r.confidence:.4g} | {note} |")
+        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | {interval} "
+                     f"| {n} | {confidence:.4g} | {note} |")
     lines.append("")
     for r in s.requirements:
         if r.per_class:
-            lines += [f"Per class, {md_text(r.name)}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
+            level = f" (one-sided, each at confidence {1 - (1 - r.confidence) / len(r.per_class):.4g}, the Bonferroni level)"
+            lines += [f"Per class, {md_text(r.name)}{level}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
             lines += [f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |"
                       for c in r.per_class]
             lines.append("")
     return lines
+
+
+def _md_shown(r) -> tuple[str, str, str, float, str | None]:
+    """(value, interval, n, confidence, note) of a requirement's row: for a per-class verdict,
+    those of the class it rests on (judge.verdicts.deciding_class), the pooled rate as context."""
+    c = deciding_class(r) if r.per_class else None
+    if c is None:
+        value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
+        return value, f"[{_fmt(r.lower)}, {_fmt(r.upper)}]", str(r.n) if r.n is not None else "-", r.confidence, None
+    rate = _fmt(c.passed / c.n) if c.n else "-"
+    value = f"class {c.label}: {c.passed}/{c.n} = {rate} (pooled {r.passed}/{r.n} = {_fmt(r.value)})"
+    note = (f"decided by class {c.label}; its interval at the level Holm decided it at "
+            f"(the pooled interval [{_fmt(r.lower)}, {_fmt(r.upper)}] decides nothing here)")
+    return value, f"[{_fmt(c.lower)}, {_fmt(c.upper)}]", str(c.n), c.confidence, note
 
 
 def _md_failing(report: Report, s) -> list[str]:
@@ -169,8 +193,14 @@ def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
     Exactly one element per test case, and a failure whenever the requirement makes the
     exit code 1: FAIL, REGRESSED against the baseline, or INCONCLUSIVE under --strict.
     """
-    desc = (f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
-            f"at confidence {r.confidence:.4g}" + (f", n {r.n}" if r.n is not None else ""))
+    c = deciding_class(r) if r.per_class else None
+    if c is not None:  # a per-class verdict rests on one class: its count and interval, not the pooled ones
+        desc = (f"{r.verdict}: class {c.label} {c.passed}/{c.n}, bound {_bound(r)}, interval [{_fmt(c.lower)}, "
+                f"{_fmt(c.upper)}] at confidence {c.confidence:.4g} (decided by class {c.label}; pooled value "
+                f"{_fmt(r.value)}, n {r.n})")
+    else:
+        desc = (f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+                f"at confidence {r.confidence:.4g}" + (f", n {r.n}" if r.n is not None else ""))
     reasons = []
     if r.verdict in ("FAIL", "ERROR"):
         reasons.append(desc)
