@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .._errors import EvalkitError, SpecError, SubjectError
-from ..boundary import user_code
+from ..boundary import TimeLimit, user_code
 from ..observe.indexes import DuplicateIndex
 from ..observe.output_range import allowed_range, enforce_range
 from ..plan import SubjectPlan
@@ -19,6 +20,7 @@ from ..progress import task
 from ..sample.sources import Batch, GeneratorSource, ImageSource, asked_labels
 from ..data.images import MAX_IMAGE_PIXELS, open_images
 from ..spec.model import MAX_CLASSES
+from .child import isolation_possible, start_child_source
 from .context import RunContext
 from .faults import kill_point
 from .gather import share_round
@@ -26,6 +28,8 @@ from .journal import BatchRecord, SubjectJournal
 from .looks import Looks
 from .observe import observe_batch
 from .state import SubjectState, new_state
+
+log = logging.getLogger(__name__)
 
 
 def build_generator(ctx: RunContext, sp: SubjectPlan):
@@ -74,6 +78,41 @@ def build_source(ctx: RunContext, sp: SubjectPlan):
     labels = asked_labels(s, gen.num_classes)
     weights = getattr(gen, "weights_file", None)
     return GeneratorSource(sp.name, gen, s.size, labels, s.seed, s.block_size, ctx.device), weights
+
+
+@contextmanager
+def subject_source(ctx: RunContext, sp: SubjectPlan, limit: TimeLimit):
+    """(source, weights file or None) of one subject, its building charged to ``limit``.
+
+    With a time limit, a generator is built and sampled in a child process that is killed
+    at the deadline (``child.ChildSource``): the limit then holds whatever the model's code
+    does. Without one, or where a fork cannot carry the device (CUDA), it runs here."""
+    if not _isolated(ctx, sp, limit):
+        with limit.running():
+            yield build_source(ctx, sp)
+        return
+    with limit.running():
+        source, weights = start_child_source(ctx, sp, limit)
+    try:
+        yield source, weights
+    finally:
+        source.close()
+
+
+_said_in_process: set[str] = set()
+
+
+def _isolated(ctx: RunContext, sp: SubjectPlan, limit: TimeLimit) -> bool:
+    if limit.seconds is None or sp.images_path is not None:
+        return False
+    if isolation_possible(ctx.device):
+        return True
+    if ctx.device.type not in _said_in_process:
+        _said_in_process.add(ctx.device.type)
+        log.warning("time limits on %s run the model in evalkit's own process (a forked child cannot use %s): "
+                    "they are enforced with SIGALRM, which the model's code could block (docs/isolation.md)",
+                    ctx.device.type, ctx.device.type)
+    return False
 
 
 def check_needs(ctx: RunContext, sp: SubjectPlan, source) -> None:

@@ -23,7 +23,8 @@ from .gather import gather_state
 from .journal import FinalRecord, Journal, JournalMismatch
 from .judge import judge_subject
 from .looks import Looks
-from .loop import Fold, build_source, check_needs, sample_loop
+from .child import kill_all
+from .loop import Fold, check_needs, sample_loop, subject_source
 from .references import References
 from .state import SubjectState, new_state
 
@@ -32,27 +33,42 @@ log = logging.getLogger(__name__)
 
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
+# Signals that end a run the way SIGTERM does (journal whole, report.partial.json, exit 143):
+# a closed terminal or ssh session (SIGHUP), and the user signals whose default is to kill.
+TERMINATING = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived (a CI runner cancelling, a scheduler's timeout); unwinds like Ctrl-C."""
+    """SIGTERM (or SIGHUP, SIGUSR1, SIGUSR2) arrived: a CI runner cancelling, a scheduler's
+    timeout, a closed terminal. Unwinds like Ctrl-C."""
+
+    def __init__(self, signame: str = "SIGTERM"):
+        super().__init__(signame)
+        self.signame = signame
 
 
 @contextmanager
 def sigterm_unwinds():
-    """Within the block, SIGTERM raises ``Terminated`` in the main thread, so the run stops
-    between two statements with its journal whole and writes ``report.partial.json``."""
+    """Within the block, the terminating signals raise ``Terminated`` in the main thread, so
+    the run stops between two statements with its journal whole and writes
+    ``report.partial.json``; any sampling child still alive is killed on the way out."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        try:
+            yield
+        finally:
+            kill_all()
         return
 
     def handler(signum, frame):
-        raise Terminated()
+        raise Terminated(signal.Signals(signum).name)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {name: signal.signal(getattr(signal, name), handler) for name in TERMINATING if hasattr(signal, name)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        kill_all()
+        for name, previous in old.items():
+            signal.signal(getattr(signal, name), previous)
 
 
 def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult, fold: Fold,
@@ -78,18 +94,17 @@ def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: Su
 def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: Fold) -> SubjectState:
     """Sample, observe, gather and judge one subject into ``res``; return the merged state."""
     limit = subject_time_limit(ctx.spec, sp.spec, ctx.time_limit)  # charged: building and sampling, not metrics
-    with limit.running():
-        source, weights = build_source(ctx, sp)
-    res.image_shape = list(source.image_shape)
-    if weights is not None:
-        res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    check_needs(ctx, sp, source)
-    shape = tuple(source.image_shape)
-    if "real" in ctx.plan.needs:
-        ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
-    if "training" in ctx.plan.needs:
-        ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
-    final = fold_subject(ctx, sp, source, shape, res, fold, limit)
+    with subject_source(ctx, sp, limit) as (source, weights):  # a child process under a limit, closed here
+        res.image_shape = list(source.image_shape)
+        if weights is not None:
+            res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+        check_needs(ctx, sp, source)
+        shape = tuple(source.image_shape)
+        if "real" in ctx.plan.needs:
+            ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
+        if "training" in ctx.plan.needs:
+            ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
+        final = fold_subject(ctx, sp, source, shape, res, fold, limit)
     res.stopped_early = final.stopped_early
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
     judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
@@ -112,9 +127,11 @@ def run_subject(ctx: RunContext, sp: SubjectPlan) -> tuple[SubjectResult, str | 
     try:
         measure_subject(ctx, sp, res, fold)
     except KeyboardInterrupt as exc:
+        # every terminating signal is recorded as SIGTERM (the report's schema knows SIGINT and
+        # SIGTERM, exit 143); the message names the one that came
         interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         res.status = "interrupted"
-        res.error = "terminated (SIGTERM)" if interrupted == "SIGTERM" else "interrupted by the user (Ctrl-C)"
+        res.error = f"terminated ({exc.signame})" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
     except JournalMismatch:
         raise
     except BaseException as exc:  # user code may raise anything, sys.exit too; the other subjects still run
