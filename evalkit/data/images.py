@@ -345,25 +345,31 @@ def _hwc(shape) -> str:
     return f"{h}x{w}x{c}"
 
 
+def _image_files(path: Path) -> list[Path]:
+    """The image files of a folder in sorted-name order; anything else in it is refused."""
+    if not path.exists():
+        raise DataError(f"{path}: image folder not found")
+    if not path.is_dir():
+        raise DataError(f"{path}: not a folder (for an .npz file use format: npz)")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower() not in IGNORED)
+    others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise DataError(
+            f"{path}: holds {len(others)} file(s) that are not images ({shown}); "
+            f"keep only {', '.join(sorted(IMAGE_SUFFIXES))} files in an image folder"
+        )
+    if not files:
+        raise DataError(f"{path}: the folder holds no images")
+    return files
+
+
 class Folder:
     """A folder of image files, read lazily in sorted-name order. Every header is read
     when it opens: the folder's size and channels are decided from all of them."""
 
     def __init__(self, path: Path):
-        if not path.exists():
-            raise DataError(f"{path}: image folder not found")
-        if not path.is_dir():
-            raise DataError(f"{path}: not a folder (for an .npz file use format: npz)")
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower() not in IGNORED)
-        others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            raise DataError(
-                f"{path}: holds {len(others)} file(s) that are not images ({shown}); "
-                f"keep only {', '.join(sorted(IMAGE_SUFFIXES))} files in an image folder"
-            )
-        if not files:
-            raise DataError(f"{path}: the folder holds no images")
+        files = _image_files(path)
         self.path, self.files, self.labels = path, files, None
         heads = [read_header(f) for f in files]
         colour = [f.name for f, h in zip(files, heads) if not h.grey]
