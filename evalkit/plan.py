@@ -99,7 +99,7 @@ class Plan:
         labels = self.spec.sampling.labels
         if sp.num_classes is None:
             return 0
-        if labels == "uniform":
+        if labels in ("uniform", "stratified"):  # every class of the model, as far as n reaches
             return min(sp.num_classes, self.spec.sampling.size)
         return len({c for c in labels if not isinstance(labels, dict) or labels[c] > 0})
 
@@ -238,15 +238,16 @@ def _needs_problems(spec: Spec, reqs: list[RequirementPlan], subjects: list[Subj
 
 def _label_problems(spec: Spec, subjects: list[SubjectPlan], problem: _Problems) -> None:
     labels = spec.sampling.labels
-    if labels == "uniform":
-        return
-    asked = sorted(labels) if isinstance(labels, dict) else sorted(set(labels))
+    asked: list[int] = []  # uniform and stratified ask the model's own classes, none outside them
+    if labels not in ("uniform", "stratified"):
+        asked = sorted(labels) if isinstance(labels, dict) else sorted(set(labels))
     for sp in subjects:
         if not sp.classes_known:
             continue
         if sp.num_classes is None:
-            problem(("sampling", "labels"), f"sampling.labels asks for classes, but subject {sp.name!r} is unconditional "
-                    "(no classes); remove `labels:` or use a class-conditional model")
+            if asked:
+                problem(("sampling", "labels"), f"sampling.labels asks for classes, but subject {sp.name!r} is "
+                        "unconditional (no classes); remove `labels:` or use a class-conditional model")
             continue
         bad = [c for c in asked if not 0 <= c < sp.num_classes]
         if bad:
