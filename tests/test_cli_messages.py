@@ -69,7 +69,7 @@ def _cp(k, n, confidence):
 
 
 def _cli(args, cwd):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(cwd)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests" / "plugins"), str(cwd)]))
     return subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
 
@@ -135,3 +135,87 @@ def test_per_class_inconclusive_names_the_undecided_class():
     lo, hi = _cp(40, 50, 1 - 0.05 / 3)
     assert c.label == 1 and abs(c.lower - lo) < 1e-12 and abs(c.upper - hi) < 1e-12
     assert c.lower < 0.8 <= c.upper
+
+
+SMALL = """\
+version: 1
+name: small
+features: pixels
+classifier: null
+subjects:
+  - {model: 'usergen:Blobs'}
+sampling: {n: 20, batch_size: 20}
+requirements:
+  - {name: in range, check: in_range, at_least: 0.5}
+report: {formats: [json]}
+"""
+
+# stderr replaced by a probe that notes, at the first line written, whether torch is loaded yet
+PROBE = """\
+import json, sys
+
+class Probe:
+    def __init__(self, inner):
+        self.inner, self.first = inner, None
+
+    def write(self, text):
+        if self.first is None and text.strip():
+            self.first = {"text": text, "torch": "torch" in sys.modules}
+        return self.inner.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+sys.stderr = Probe(sys.stderr)
+from evalkit.cli import main
+code = main(sys.argv[1:])
+json.dump({"first": sys.stderr.first, "torch_at_end": "torch" in sys.modules}, open("probe.json", "w"))
+sys.exit(code)
+"""
+
+
+def _env(cwd):
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests" / "plugins"), str(cwd)]))
+
+
+def test_first_progress_line_is_out_before_torch_is_imported(tmp_path):
+    (tmp_path / "s.yaml").write_text(SMALL)
+    (tmp_path / "probe.py").write_text(PROBE)
+    res = subprocess.run([sys.executable, "probe.py", "run", "s.yaml", "--out", "out"], cwd=tmp_path, env=_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    assert probe["first"]["text"].startswith("evalkit: run s.yaml: starting")
+    assert probe["first"]["torch"] is False
+    assert probe["torch_at_end"] is True  # the run did load torch: the line came before it
+
+
+def test_device_auto_says_what_it_chose_and_why(tmp_path):
+    import torch
+
+    (tmp_path / "s.yaml").write_text(SMALL)
+    res = _cli(["run", "s.yaml", "--out", "out"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.startswith("evalkit: device:")]
+    if torch.cuda.is_available():
+        expected = f"evalkit: device: cuda (auto: {torch.cuda.get_device_name(0)}, CUDA device 0 of "
+    elif torch.version.cuda is None:
+        expected = f"evalkit: device: cpu (auto: no CUDA device; this torch ({torch.__version__}) is built without CUDA)"
+    else:
+        expected = "evalkit: device: cpu (auto: no CUDA device visible"
+    assert len(lines) == 1 and lines[0].startswith(expected), res.stderr
+    # a device the user named needs no explanation; --quiet prints no such line (report.json has it)
+    named = _cli(["run", "s.yaml", "--out", "out2", "--device", "cpu"], tmp_path)
+    quiet = _cli(["run", "s.yaml", "--out", "out3", "--quiet"], tmp_path)
+    assert "device:" not in named.stderr and "device:" not in quiet.stderr
+    assert json.loads((tmp_path / "out3" / "report.json").read_text())["environment"]["device"] == lines[0].split()[2]
+
+
+def test_verbose_before_or_after_the_verb(tmp_path):
+    (tmp_path / "s.yaml").write_text(SMALL)
+    for i, args in enumerate((["-v", "run", "s.yaml"], ["run", "s.yaml", "-v"], ["run", "-v", "s.yaml"])):
+        res = _cli(args + ["--out", f"out{i}", "--quiet"], tmp_path)
+        assert res.returncode == 0, (args, res.stderr)
+        assert f"evalkit: INFO: report written to out{i}" in res.stderr, (args, res.stderr)
+    quiet = _cli(["run", "s.yaml", "--out", "outq", "--quiet"], tmp_path)
+    assert "INFO" not in quiet.stderr

@@ -74,10 +74,12 @@ def test_phase_without_count_still_prints():
     assert re.fullmatch(r"evalkit: nearest neighbours: done, 0:0\d", lines[-1])
 
 
-def test_terminal_gets_a_bar():
+def test_terminal_gets_a_bar(monkeypatch):
     class Tty(io.StringIO):
         def isatty(self):
             return True
+
+    monkeypatch.setenv("COLUMNS", "100")  # a stream without a window: the width comes from COLUMNS
 
     out = Tty()
     t = progress.Task("fashion-vae: sampling", 300, "img", stream=out)
@@ -127,3 +129,59 @@ def test_cli_run_shows_phases_in_a_log_and_quiet_prints_only_the_path(write_spec
     assert "evalkit:" not in q.stderr
     again = _run(["run", str(spec), "--out", str(tmp_path / "c"), "--format", "json"], tmp_path / "cache")
     assert "reference features" not in again.stderr and ": sampling: done" in again.stderr
+
+
+PTY_CHILD = """\
+import time
+from evalkit import progress
+
+with progress.task("features", 10, "img") as t:
+    for _ in range(10):
+        t.update(1)
+        time.sleep(0.01)
+"""
+
+
+def _on_pty(rows: int, cols: int) -> str:
+    """Run PTY_CHILD with a real pty of ``rows`` x ``cols`` as stderr (COLUMNS unset); what it showed."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.Popen([sys.executable, "-c", PTY_CHILD], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        shown += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    return shown.decode(errors="replace")
+
+
+def test_terminal_without_a_window_size_gets_plain_lines():
+    # tqdm sizes its bar to the window: a pty reporting 0 columns showed nothing at all
+    shown = _on_pty(0, 0)
+    lines = [line.strip() for line in shown.splitlines() if line.strip()]
+    assert lines[0] == "evalkit: features: 10 img"
+    assert re.fullmatch(r"evalkit: features: done, 10/10 img, 0:0\d", lines[-1])
+
+
+def test_sized_terminal_still_gets_a_bar():
+    shown = _on_pty(24, 80)
+    assert "features:" in shown and "/10 [" in shown and "\r" in shown
+    assert "evalkit: features" not in shown  # a bar, not plain lines
