@@ -327,11 +327,11 @@ def decode_image(f: Path) -> tuple[bool, np.ndarray]:
 
     try:
         data = f.read_bytes()
-        if data.startswith(PNG_SIGNATURE):
-            check_png_data(f, data)
         with _strict_pillow(), Image.open(io.BytesIO(data)) as im:
-            _check_opened(f, im)
+            _check_opened(f, im)  # the header's claims first: a bomb is refused before anything inflates
             fmt = im.format
+            if fmt == "PNG" and data.startswith(PNG_SIGNATURE):
+                check_png_data(f, data)
             im.load()
             return _pixels(f, ImageOps.exif_transpose(im), fmt)
     except DataError:
