@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -155,12 +156,15 @@ def _cannot(f: Path, exc: BaseException) -> DataError:
 @contextmanager
 def _strict_pillow():
     """Pillow pads truncated files with grey when LOAD_TRUNCATED_IMAGES is set (a plugin may
-    set it): never while evalkit reads, so a truncated file is an error, not data."""
-    from PIL import ImageFile
+    set it): never while evalkit reads, so a truncated file is an error, not data. Pillow's
+    own size warning is silenced: the size is checked here, naming the file."""
+    from PIL import Image, ImageFile
 
     saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        yield
+        with warnings.catch_warnings():  # sizes are checked here, against MAX_IMAGE_PIXELS, with the file named
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
 

@@ -448,3 +448,22 @@ def test_images_in_every_container_score_as_the_same_images(tmp_path, capsys):
     assert code == 0, (got, out.out, out.err)
     for kind in kinds:
         assert got[kind][0] == "ok" and got[kind][1] == pytest.approx(0.0, abs=1e-4), (kind, got[kind])
+
+
+def test_the_spec_in_docs_images_md_runs_as_written(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "images.md").read_text()
+    (tmp_path / "spec.yaml").write_text(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+    rng = np.random.default_rng(9)
+    pics = (rng.random((20, 12, 12)) * 255).astype(np.uint8)
+    for folder in ("real_images", "more_samples"):
+        (tmp_path / folder).mkdir()
+        for i, p in enumerate(pics):
+            Image.fromarray(p).save(tmp_path / folder / f"{i:02d}.png")
+    np.savez(tmp_path / "samples.npz", images=pics[:, :, :, None])  # channels last, one channel
+    assert main(["validate", str(tmp_path / "spec.yaml")]) == 0
+    code = main(["run", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr()
+    assert code == 0 and "Traceback" not in out.err, out.out + out.err
