@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # torch is imported where expressions are evaluated, not wher
     from torch import Tensor
 
 MAX_LENGTH = 2000
-MAX_DEPTH = 60
+MAX_DEPTH = 100  # brackets inside brackets: parentheses, function calls, `in [...]` (docs/spec-validation.md)
 FUNCTIONS = {"abs": (1, 1), "min": (2, 16), "max": (2, 16)}
 KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 CMP_OPS = {"<", "<=", ">", ">=", "==", "!="}
@@ -45,7 +45,8 @@ _TOKEN = re.compile(
     r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,))",
     re.ASCII,
 )
-MAX_TREE_DEPTH = 100  # levels of the parsed tree; evaluation recurses once per level
+MAX_TREE_DEPTH = MAX_DEPTH  # operators on one path of the parsed tree; evaluation recurses once per level
+_FRAMES_PER_LEVEL = 8  # Python frames the parser spends per bracket: or_ -> and_ -> ... -> atom -> or_
 
 
 class ExprError(ValueError):
@@ -101,7 +102,8 @@ class _Parser:
     def __init__(self, text: str):
         self.toks = _tokens(text)
         self.i = 0
-        self.depth = 0
+        self.depth = 0  # brackets open around the current token (the top level is 1)
+        self.prefix = 0  # `not` and signs in a row on the current path: tree levels, bounded while parsing
 
     def peek(self) -> tuple[str, str, int]:
         return self.toks[self.i]
@@ -122,8 +124,15 @@ class _Parser:
 
     def enter(self) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ExprError("expression nested too deeply", self.peek()[2])
+        if self.depth > MAX_DEPTH + 1:  # + 1: the top level is not a bracket
+            raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels of brackets); "
+                            "split it into several requirements", self.peek()[2])
+
+    def enter_prefix(self) -> None:
+        self.prefix += 1
+        if self.prefix > MAX_TREE_DEPTH:
+            raise ExprError(f"expression nested too deeply (more than {MAX_TREE_DEPTH} levels of operators); "
+                            "split it into several requirements", self.peek()[2])
 
     def parse(self) -> Node:
         node = self.or_()
@@ -151,9 +160,9 @@ class _Parser:
     def not_(self) -> Node:
         if self.at("not"):
             col = self.take()[2]
-            self.enter()
+            self.enter_prefix()
             node = Node("not", (self.not_(),), col)
-            self.depth -= 1
+            self.prefix -= 1
             return node
         return self.cmp()
 
@@ -201,9 +210,9 @@ class _Parser:
         kind, v, col = self.peek()
         if kind == "op" and v in ("-", "+"):
             self.take()
-            self.enter()
+            self.enter_prefix()
             inner = self.unary()
-            self.depth -= 1
+            self.prefix -= 1
             return Node("neg", (inner,), col) if v == "-" else inner
         return self.atom()
 
@@ -265,14 +274,42 @@ def _names(node: Node) -> set[tuple[str, int]]:
 
 
 def _check_depth(tree: Node) -> None:
-    """Refuse a tree deeper than MAX_TREE_DEPTH, measured iteratively (``1+1+...+1`` is a left-deep chain)."""
-    stack = [(tree, 1)]
+    """Refuse more than MAX_TREE_DEPTH operators on one path (leaves not counted), measured
+    iteratively (``1+1+...+1`` is a left-deep chain)."""
+    stack = [(tree, 0)]
     while stack:
-        n, d = stack.pop()
+        n, above = stack.pop()
+        d = above + (n.op not in ("num", "bool", "name"))
         if d > MAX_TREE_DEPTH:
             raise ExprError(f"expression nested too deeply (more than {MAX_TREE_DEPTH} levels of operators); "
                             "split it into several requirements", n.col)
-        stack.extend((c, d + 1) for c in _children(n))
+        stack.extend((c, d) for c in _children(n))
+
+
+def _parse_with_room(text: str) -> Node:
+    """Parse with room on the stack for MAX_DEPTH levels wherever the caller stands (a deep caller,
+    such as a test runner, would otherwise hit Python's limit below the documented depth)."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    need = _stack_depth() + _FRAMES_PER_LEVEL * (MAX_DEPTH + 2) + 2 * (MAX_TREE_DEPTH + 2) + 100
+    try:
+        sys.setrecursionlimit(max(old, need))
+        return _Parser(text).parse()
+    except RecursionError:  # a last guard: MAX_DEPTH is refused before the raised limit is reached
+        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels)", 1) from None
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _stack_depth() -> int:
+    """Frames on the current Python stack."""
+    import sys
+
+    frame, n = sys._getframe(), 0
+    while frame is not None:
+        frame, n = frame.f_back, n + 1
+    return n
 
 
 def parse_expression(text: str, known: Callable[[str], bool] | None = None, suggest: Callable[[str], str | None] | None = None) -> Expression:
@@ -286,10 +323,7 @@ def parse_expression(text: str, known: Callable[[str], bool] | None = None, sugg
         raise ExprError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH)
     if not text.strip():
         raise ExprError("empty expression", 1)
-    try:
-        tree = _Parser(text).parse()
-    except RecursionError:  # MAX_DEPTH keeps the parser far below Python's limit; this is a last guard
-        raise ExprError("expression nested too deeply", 1) from None
+    tree = _parse_with_room(text)
     _check_depth(tree)
     if _type(tree) != BOOL:
         raise ExprError(

@@ -108,3 +108,22 @@ def test_fuzz_token_soup(parts):
         return
     ok, undefined = expr.evaluate(ENV)
     assert ok.shape in (torch.Size([]), torch.Size([4]))
+
+
+# The documented limit (docs/spec-validation.md, README): 100 levels of brackets, 100 operators on a path.
+DEPTH_CASES = [  # (expression of k levels, levels at which it stops parsing)
+    ("brackets", lambda k: "(" * k + "ink > 0" + ")" * k),
+    ("calls", lambda k: "abs(" * (k - 1) + "ink" + ")" * (k - 1) + " >= 0"),  # k - 1 calls + the comparison
+    ("not", lambda k: "not " * (k - 1) + "ink > 0"),
+    ("signs", lambda k: "-" * (k - 1) + "ink < 1"),
+    ("chain", lambda k: "ink" + " + 1" * (k - 1) + " > 0"),
+]
+
+
+@pytest.mark.parametrize("kind,make", DEPTH_CASES, ids=[c[0] for c in DEPTH_CASES])
+def test_depth_limit_is_the_documented_100(kind, make):
+    expr = parse(make(100))  # at the limit: parses and evaluates (no RecursionError anywhere)
+    ok, undefined = expr.evaluate({"ink": torch.tensor([0.5, 0.0])})
+    assert ok.dtype == torch.bool and not undefined.any()
+    with pytest.raises(ExprError, match="more than 100 levels"):
+        parse(make(101))
