@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     stderr that user code closed cannot turn the report's exit code into 1 or 120 at
     interpreter shutdown. With ``argv`` (tests, other programs) it only returns.
     """
+    if argv is None:
+        _keep_stderr()
     try:
         code = _main(argv)
     except KeyboardInterrupt as exc:  # also while the parser or a verb's modules are being built
@@ -199,6 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         end_process(code)
     return code
+
+
+def _keep_stderr() -> None:
+    """Write evalkit's stderr through a private copy of fd 2.
+
+    User code that closes fd 2 then only closes its own: evalkit's messages still reach
+    the terminal or log, and the next file the run opens (which the OS may give fd 2)
+    never receives a progress line meant for stderr."""
+    try:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return
+        mine = os.dup(2)
+        os.set_inheritable(mine, False)  # the run's child processes inherit fd 2 itself, as usual
+        sys.stderr = open(mine, "w", encoding=sys.stderr.encoding, errors="backslashreplace", buffering=1,
+                          closefd=True)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def end_process(code: int) -> None:
