@@ -79,8 +79,9 @@ def array_layout(shape: tuple, where: str, layout: str | None = None) -> tuple[s
     """(layout, (C, H, W)) of an image array of ``shape``: "NHW", "NCHW" or "NHWC".
 
     A 4-d array is channels-last when only its last axis is a channel count (1, 3, 4),
-    channels-first when only its second is; when neither is, the axis smaller than the
-    two others is the channels. When both readings fit, e.g. (N, 4, 4, 3), nothing is
+    channels-first when only its second is; when both are and only one of them is 1, that
+    one (an image is not one pixel tall); when neither is, the axis smaller than the two
+    others is the channels. When both readings fit, e.g. (N, 4, 4, 3), nothing is
     guessed: the error names the shape and the ``layout`` member that settles it."""
     shape = tuple(int(v) for v in shape)
     if len(shape) == 3:
@@ -102,6 +103,8 @@ def _guess_layout(a: int, b: int, c: int) -> str | None:
     first, last = a in CHANNEL_COUNTS, c in CHANNEL_COUNTS
     if first != last:
         return "NCHW" if first else "NHWC"
+    if first and (a == 1) != (c == 1):  # e.g. (N, 1, 2, 4): one channel of 2x4, not 1x2 images of 4 channels
+        return "NCHW" if a == 1 else "NHWC"
     if not first and a < min(b, c):  # e.g. (N, 2, 64, 64): two channels of 64x64
         return "NCHW"
     if not first and c < min(a, b):

@@ -275,6 +275,8 @@ def _by_hand_nchw(arr_nhwc):
     ((2, 2, 16, 16), (2, 16, 16)),
     ((2, 16, 16, 2), (2, 16, 16)),
     ((2, 2, 2, 3), (3, 2, 2)),
+    ((2, 1, 2, 4), (1, 2, 4)),  # a single channel is the channel axis
+    ((2, 3, 5, 1), (1, 3, 5)),
 ])
 def test_npz_layouts_by_shape(tmp_path, shape, want):
     arr = (np.arange(int(np.prod(shape))) % 256).astype(np.uint8).reshape(shape)
@@ -291,7 +293,7 @@ def test_npz_layouts_by_shape(tmp_path, shape, want):
     np.testing.assert_allclose(x, expected, rtol=1e-7)
 
 
-@pytest.mark.parametrize("shape", [(2, 4, 4, 3), (2, 3, 4, 4), (2, 16, 16, 16)])
+@pytest.mark.parametrize("shape", [(2, 4, 4, 3), (2, 3, 4, 4), (2, 1, 4, 1), (2, 16, 16, 16)])
 def test_ambiguous_npz_shapes_are_refused_with_the_shape_and_the_fix(tmp_path, shape):
     np.savez(tmp_path / "a.npz", images=np.zeros(shape, np.uint8))
     with pytest.raises(DataError) as err:
