@@ -267,6 +267,11 @@ def _read(settings) -> dict:
 _warned: set[tuple[str, str]] = set()
 
 
+def forget_warnings() -> None:
+    """A new run warns afresh (the once-per-subject-and-setting memory is per run)."""
+    _warned.clear()
+
+
 @contextmanager
 def user_code(subject: str, what: str = "user code") -> Iterator[None]:
     """Around every call into user code: torch's process-wide settings (default dtype and

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..boundary import subject_failure, subject_time_limit
+from ..boundary import forget_warnings, subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..report.model import Report, SubjectResult
 from ..report.samples import new_log, sample_record
@@ -185,6 +185,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     subject's sample record is put in ``sample_sink`` (subject name -> record) as the subject
     ends, for ``write_report``."""
     plan = make_plan(spec, n_override=n)
+    forget_warnings()
     init_distributed(device)
     dev = pick_device(device)
     rank, world = process_rank()
