@@ -50,6 +50,17 @@ def pytest_unconfigure(config):
 """
 
 
+@pytest.fixture(autouse=True)
+def _heavy_modules_outside_pytester():
+    """pytester runs in this process and unloads what an inner run imported; an extension module
+    (numpy.fft's, through scipy) cannot be loaded twice, so the second inner run broke. Import
+    them here first, so they outlive every inner run."""
+    import numpy.fft  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+    import evalkit.api  # noqa: F401
+
+
 @pytest.fixture
 def project(pytester, monkeypatch, tmp_path):
     pytester.makefile(".yaml", evalkit_plugin=SPEC)
