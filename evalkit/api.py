@@ -70,7 +70,7 @@ def run(
     out = _resume_folder(resume, out, overwrite)
     fmts = _formats(spec, formats)
     out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None)
+    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None, strict=strict)
     match = None
     if base is not None:
         from .report.regression import match_baseline
@@ -140,7 +140,7 @@ def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
 
 
 def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
-               baseline: str | Path | None, n: int | None, *, resume: bool = False) -> Report | None:
+               baseline: str | Path | None, n: int | None, *, resume: bool = False, strict: bool = False) -> Report | None:
     """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
     from .preflight import RunOutputs, check_run
 
@@ -148,7 +148,7 @@ def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | P
     outputs = None
     if out_dir is not None and writer:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume)
-    return check_run(spec, outputs, baseline, n=n).baseline
+    return check_run(spec, outputs, baseline, n=n, strict=strict).baseline
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None,

@@ -7,6 +7,10 @@ Exit codes (every verb):
   3  the run broke: a model raised or returned bad samples, data or weights are unreadable
   130  interrupted (Ctrl-C); a partial report is kept as report.partial.json
   143  terminated (SIGTERM); the same, and `evalkit run SPEC --resume DIR` finishes the run
+
+The exit code is always the one report.json records: the `evalkit` process ends itself
+with it once the report is written (see ``main``), whatever threads or file descriptors
+user code left behind.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ EXIT_CODES = """exit codes:
   1    a requirement failed, regressed against --baseline, or was inconclusive under --strict
   2    the spec, a file it names, or the command line is wrong (found by validation: nothing ran)
   3    the run broke: a model raised or returned bad samples, data or weights are unreadable
-  130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json
-  143  terminated (SIGTERM): as 130; `evalkit run SPEC --resume DIR` finishes the run
+  130  interrupted (Ctrl-C): no report.json is written; what was measured is in report.partial.json,
+       and the command that finishes the run (`evalkit run SPEC --resume DIR ...`) is printed
+  143  terminated (SIGTERM): as 130
 """
 
 
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run SPEC: sample each subject, measure every sample, judge each requirement,\n"
                        "print the verdict table and write a report folder (report.json, report.md, ...).")
     r.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
-    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N [auto]")
+    r.add_argument("--device", default="auto", help="auto (CUDA when present; the run says which it chose and why), cpu, cuda or cuda:N [auto]")
     r.add_argument("--out", metavar="DIR", help="report folder [reports/<name>-<timestamp>]")
     r.add_argument("--n", type=int, metavar="N", help="samples per subject, overriding sampling.n")
     r.add_argument("--baseline", metavar="REPORT", help="a report.json (or its folder): also fail on significant regressions")
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate each SPEC: YAML, fields, names of checks/metrics/models, arguments.\n"
                        "Every problem is printed as file:line:col: field: message.")
     v.add_argument("specs", nargs="+", metavar="SPEC")
+    v.add_argument("--strict", action="store_true", help="warnings (vacuous or unreachable bounds, look-alike names) are errors")
 
     sub.add_parser("schema", help="print the JSON Schema of the spec language (for editors)",
                    description="Print the JSON Schema of spec version 1, for editor completion and validation.")
@@ -462,12 +468,20 @@ def _visible(text: str) -> str:
 
 def _cmd_validate(args) -> int:
     from .plan import make_plan
+    from .preflight import classifier_problems
     from .spec.load import load_spec
 
     code = 0
     for path in args.specs:
         try:
             plan = make_plan(load_spec(path))
+            problems = classifier_problems(plan)
+            if problems:
+                raise SpecError(f"{path}: {len(problems)} problem(s)", problems)
+            if args.strict and plan.warnings:
+                raise SpecError(f"{path}: {len(plan.warnings)} warning(s) under --strict", plan.warnings)
+            for line in plan.warnings:
+                _err(f"warning: {_visible(line)}")
             print(f"{path}: ok")
             for sp in plan.subjects:
                 if not sp.classes_known:

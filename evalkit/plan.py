@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import registry
-from ._errors import SpecError, SubjectError
+from ._errors import EvalkitError, SpecError, SubjectError
 from .registry import Entry, Input
 from .spec.expr import Expression, parse_expression
 from .spec.limits import declared_size_problems
@@ -74,6 +74,7 @@ class Plan:
     requirements: list[RequirementPlan]
     needs: set[Input] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # file:line:col: field: message; errors under --strict
 
     @property
     def rate_requirements(self) -> list[RequirementPlan]:
@@ -318,11 +319,13 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     _extractor_problems(spec, needs, problem)
     _tolerance_problems(spec, reqs, problem)
     _reference_problems(spec, problem)
+    _shape_problems(spec, subjects, needs, problem)
     if problem.lines:
         raise SpecError(f"{spec.source or '<spec>'}: {len(problem.lines)} problem(s)", problem.lines)
     plan = Plan(spec, subjects, reqs, needs)
     if spec.sampling.sequential and plan.metric_requirements:
         plan.notes.append("sequential mode stops early only when a spec has no metric requirements (metrics need the full n); ran fixed-n")
+    plan.warnings.extend(spec_warnings(spec, reqs))
     return plan
 
 
@@ -384,3 +387,117 @@ def _signature(obj):
         return inspect.signature(obj)
     except (TypeError, ValueError):
         return None
+
+
+# ---- shapes and the classifier, known before anything samples
+
+def subject_shape(spec: Spec, sp: SubjectPlan) -> tuple[int, int, int] | None:
+    """The (C, H, W) a subject will give, where it is known without building or decoding it."""
+    if sp.declaration is not None and sp.declaration.image_shape is not None:
+        return tuple(sp.declaration.image_shape)
+    if sp.images_path is not None and sp.images_path.exists():
+        from .data.images import image_set_shape
+
+        try:
+            return tuple(image_set_shape(sp.images_path, sp.spec.format))
+        except EvalkitError:
+            return None  # the reader's own error comes at run time, naming the file
+    if sp.spec.model is not None and registry.is_reference(sp.spec.model):
+        try:
+            shape = getattr(registry.resolve_reference(sp.spec.model), "image_shape", None)
+        except SpecError:
+            return None
+        if isinstance(shape, (tuple, list)) and len(shape) == 3 and all(isinstance(v, int) for v in shape):
+            return tuple(shape)
+    return None
+
+
+def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
+    ref = spec.reference
+    if ref is None:
+        return None
+    if ref.dataset is not None:
+        try:
+            shape = registry.datasets.get(ref.dataset).decl.image_shape
+        except (KeyError, SpecError):
+            return None
+        return None if shape is None else tuple(shape)
+    path = spec.resolve_path(ref.path)
+    if not path.exists():
+        return None
+    from .data.images import image_set_shape
+
+    try:
+        return tuple(image_set_shape(path, ref.format))
+    except EvalkitError:
+        return None
+
+
+def _feature_input_shape(name: str) -> tuple[int, int, int] | None:
+    if name in registry.features:
+        shape = registry.features.get(name).decl.input_shape
+        return None if shape is None else tuple(shape)
+    return None
+
+
+def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], problem: _Problems) -> None:
+    """A subject whose images cannot meet the reference, the feature space or the classifier is refused
+    here, before any subject samples (there is no resize policy: the shapes must agree)."""
+    shapes = {sp.index: subject_shape(spec, sp) for sp in subjects}
+    ref = _reference_shape(spec) if Input.REFERENCE in needs or Input.FEATURES in needs else None
+    feat = _feature_input_shape(spec.features) if Input.FEATURES in needs else None
+    clf = _feature_input_shape(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
+    for sp in subjects:
+        shape = shapes[sp.index]
+        if shape is None:
+            continue
+        for other, what, key in ((ref, "the reference's images", ("reference",)),
+                                 (feat, f"the inputs of the feature extractor {spec.features!r}", ("features",)),
+                                 (clf, f"the inputs of the classifier {spec.classifier!r}", ("classifier",))):
+            if other is not None and tuple(other) != shape:
+                problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
+                        f"({dotted(key)}) are {_x(other)}; evalkit does not resize: give images of one shape "
+                        "(or, for features, name an extractor of this shape such as 'pixels')")
+
+
+def _x(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+# ---- warnings: valid specs that cannot say what their author meant
+
+def spec_warnings(spec: Spec, reqs: list[RequirementPlan]) -> list[str]:
+    """Vacuous or unreachable bounds and look-alike names, each as ``file:line:col: field: message``."""
+    from .spec.names import name_warnings
+
+    out: list[tuple[tuple, str]] = []
+    for rp in reqs:
+        out.extend(_bound_warning(rp))
+    out += name_warnings("subject", [(("subjects", i, "name"), s.display_name) for i, s in enumerate(spec.subjects)])
+    out += name_warnings("requirement", [(("requirements", rp.index, "name"), rp.name) for rp in reqs])
+    return [f"{spec.where(*path)}: {dotted(path)}: {msg}" for path, msg in out]
+
+
+def _bound_warning(rp: RequirementPlan) -> list[tuple[tuple, str]]:
+    r, j = rp.req, rp.index
+    if r.kind == "rate":
+        if r.at_least <= 0:
+            return [(("requirements", j, "at_least"), f"{rp.name!r}: at_least: {r.at_least:g} is vacuous "
+                     "(every rate is at least 0, so it PASSes whatever the samples); state the share you need")]
+        if r.at_least >= 1:
+            return [(("requirements", j, "at_least"), f"{rp.name!r}: at_least: 1 can never PASS (a one-sided "
+                     "lower bound from finitely many samples is always below 1); ask e.g. 0.999 and size n for it")]
+        return []
+    floor = _metric_floor(rp.metric)
+    if floor is not None and r.at_most is not None and r.at_most <= floor:
+        return [(("requirements", j, "at_most"), f"{rp.name!r}: at_most: {r.at_most:g} can never PASS "
+                 f"({r.metric} is at least {floor:g}, and its upper bound lies above its value)")]
+    return []
+
+
+# Metrics whose value cannot go below a floor (a distance or a share); KID's unbiased estimate can.
+_FLOORS = {"fid": 0.0, "class_tv": 0.0, "memorized": 0.0}
+
+
+def _metric_floor(entry: Entry | None) -> float | None:
+    return None if entry is None else _FLOORS.get(entry.name)

@@ -23,16 +23,21 @@ def cmd_plan(args) -> int:
                    + ("; sequential looks every batch" if sequential else "")))
     # the models' declared class counts; the asked labels come from the spec (a pure function of the seed)
     classes = max([sp.num_classes or 0 for sp in plan.subjects] + [0]) or None
+    cache: dict = {}
     for rp in plan.rate_requirements:
-        _plan_rate(plan, rp, classes, sequential, args.power)
+        _plan_rate(plan, rp, classes, sequential, args.power, cache)
     if plan.metric_requirements:
         _plan_metrics(plan, s.size, args.power)
     return 0
 
 
-def _plan_rate(plan, rp, classes: int | None, sequential: bool, power: float) -> None:
-    """The samples a rate requirement needs for ``power``, for true rates around its target."""
-    from .judge.power import rule_power, samples_for_power
+def _plan_rate(plan, rp, classes: int | None, sequential: bool, power: float, cache: dict | None = None) -> None:
+    """The samples a rate requirement needs for ``power``, for true rates around its target.
+
+    Requirements with the same (target, confidence, per_class) share one computation
+    (``cache``): the sampling, the looks and the asked labels are the spec's, not theirs.
+    """
+    from .judge.power import samples_needed
 
     s, n, target = plan.spec.sampling, plan.spec.sampling.size, float(rp.req.at_least)
     labels_at = None
@@ -44,18 +49,46 @@ def _plan_rate(plan, rp, classes: int | None, sequential: bool, power: float) ->
         labels_at = _labels_at(s, classes)
         rule += f", Holm over {max(plan.classes_asked(sp) for sp in plan.subjects)} classes (from the model)"
     print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})"))
-    print(f"  {'true rate':>10}  {'samples needed':>15}  verdict")
-    for p in (round(target + off, 4) for off in (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1)):
-        if not 0 <= p <= 1 or p == target:
-            continue
+    rates = [p for p in (round(target + off, 4) for off in OFFSETS) if 0 <= p <= 1 and p != target]
+    key = (target, float(rp.confidence), bool(rp.req.per_class), sequential)
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = samples_needed(rates, power, target=target, confidence=rp.confidence,
+                                    per_class=bool(rp.req.per_class), sequential=sequential,
+                                    batch_size=s.batch_size, labels_at=labels_at,
+                                    limit=200_000 if rp.req.per_class else 1_000_000)
+    for line in _need_lines(cache[key], target, n, exact_n=not (sequential or rp.req.per_class)):
+        print(line)
 
-        def power_at(m: int, p=p) -> float:
-            return rule_power(p, m, target=target, confidence=rp.confidence, per_class=rp.req.per_class,
-                              sequential=sequential, batch_size=min(s.batch_size, m), labels_at=labels_at)
 
-        need = samples_for_power(power_at, power, limit=200_000 if rp.req.per_class else 1_000_000)
-        flag = "  <= n" if need is not None and need <= n else ""
-        print(f"  {p:>10.4g}  {'never' if need is None else str(need):>15}  {'PASS' if p > target else 'FAIL'}{flag}")
+OFFSETS = (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1)
+
+
+def _need_lines(needs, target: float, n: int, exact_n: bool) -> list[str]:
+    """The table of one requirement: samples needed, the power there (with its Monte-Carlo error
+    when simulated), the verdict the power is of, and whether the spec's n suffices."""
+    simulated = any(x.se > 0 for x in needs)
+    lines = [f"  {'true rate':>10}  {'samples needed':>15}  {'power there':>16}  verdict"]
+    for x in needs:
+        if x.n is not None:
+            need = str(x.n)
+        elif x.beyond is not None:
+            need = f"> {x.beyond}*"
+        else:
+            need = "never"
+        there = "" if x.power is None else f"{x.power:.3f}" + (f" ± {2 * x.se:.3f}" if x.se else "")
+        flag = "  <= n" if x.n is not None and x.n <= n else ""
+        lines.append(f"  {x.rate:>10.4g}  {need:>15}  {there:>16}  {'PASS' if x.rate > target else 'FAIL'}{flag}")
+    if not exact_n:
+        from .judge.power import GRID_STEP
+
+        lines.append(f"  (n searched in steps of at most {GRID_STEP:.0%}: the size shown reaches the power, "
+                     "one up to that step smaller may too)")
+    if simulated:
+        lines.append("  (power simulated: ± is twice its Monte-Carlo standard error)")
+    if any(x.beyond is not None for x in needs):
+        lines.append("  (* past the simulation budget of sequential per-class looks: at least that many samples)")
+    return lines
 
 
 def _plan_metrics(plan, n: int, power: float) -> None:
@@ -115,8 +148,11 @@ def _plan_metric_on_real(rp, real, n: int, power: float) -> None:
 
 
 def _labels_at(sampling, classes: int):
+    from functools import lru_cache
+
     from .sample.sources import asked_labels
 
+    @lru_cache(maxsize=None)  # the search asks the same sizes for every true rate
     def at(m: int):
         if isinstance(sampling.labels, dict):
             return asked_labels(sampling, classes).numpy()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -22,7 +23,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from . import registry
 from ._errors import DataError, SpecError
+
+log = logging.getLogger("evalkit")
 
 MANIFEST = ".evalkit-manifest.json"
 NAME_MAX = 255  # bytes per path component on every common file system
@@ -200,16 +204,23 @@ def read_baseline(path: str | Path) -> tuple[object | None, list[str]]:
         return None, [f"--baseline {path}: {exc}"]
 
 
-def check_run(spec, outputs: RunOutputs | None, baseline: str | Path | None, *, n: int | None = None) -> Preflight:
+def check_run(spec, outputs: RunOutputs | None, baseline: str | Path | None, *, n: int | None = None,
+              strict: bool = False) -> Preflight:
     """Validate the spec (``plan.make_plan``), the outputs and the baseline together.
 
-    Raises one ``SpecError`` (exit 2) listing every problem; returns the baseline read.
+    Raises one ``SpecError`` (exit 2) listing every problem; returns the baseline read. The plan's
+    warnings (vacuous or unreachable bounds, look-alike names) are logged, and are problems under ``strict``.
     """
     from .plan import make_plan
 
     problems: list[str] = []
     try:
         plan = make_plan(spec, n_override=n)
+        problems += classifier_problems(plan)
+        if strict:
+            problems += plan.warnings
+        for line in [] if strict else plan.warnings:
+            log.warning("%s", line)
         if outputs is not None:
             outputs.n_subjects = len(plan.subjects)
             outputs.n_requirements = max(1, len(plan.requirements))
@@ -234,3 +245,34 @@ def with_spec_problems(exc: SpecError, outputs: RunOutputs | None, baseline: str
     if baseline is not None:
         problems += read_baseline(baseline)[1]
     return SpecError(f"{len(problems)} problem(s) before the run", problems)
+
+
+def classifier_problems(plan) -> list[str]:
+    """A user classifier that label checks need, built once per subject shape (on the CPU, two blank
+    images): it must give class logits, and as many classes as every conditional subject asks.
+    Here and not in ``plan`` because it builds a torch model (``validate`` calls it too)."""
+    from .contract import Input
+    from .plan import subject_shape
+
+    spec = plan.spec
+    if not spec.classifier or Input.CLASSIFIER not in plan.needs or spec.classifier in registry.features:
+        return []
+    from .observe.features import class_count_problem, probe_classifier
+
+    where = f"{spec.where('classifier')}: classifier"
+    seen: dict[tuple, int | None] = {}
+    problems: list[str] = []
+    for sp in plan.subjects:
+        shape = subject_shape(spec, sp)
+        if shape is None or sp.num_classes is None:
+            continue
+        if shape not in seen:
+            try:
+                seen[shape] = probe_classifier(spec.classifier, shape, spec.base_dir)
+            except SpecError as exc:
+                seen[shape] = None
+                problems.append(f"{where}: {exc}")
+        why = None if seen[shape] is None else class_count_problem(seen[shape], sp.name, sp.num_classes)
+        if why:
+            problems.append(f"{where}: {why}")
+    return problems

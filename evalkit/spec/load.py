@@ -140,7 +140,7 @@ def _fields_at(model: type, loc: tuple) -> list[str]:
 def _problems(exc: ValidationError, source: str | None, marks: Marks, data: Any) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = tuple(err["loc"]) + tuple(getattr((err.get("ctx") or {}).get("error"), "path", ()))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             key = loc[-1]

@@ -32,6 +32,15 @@ MAX_SEED = 2**63 - 1  # seeds are int64 for torch; larger ones would alias modul
 MAX_RANGE = 10**9  # dataset slice bounds
 
 
+class FieldProblem(ValueError):
+    """A validator's error that belongs to a field below the one validated (``path`` relative to it),
+    so the loader marks that field's line and column, not the parent's."""
+
+    def __init__(self, message: str, path: tuple = ()):
+        super().__init__(message)
+        self.path = path
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -185,7 +194,9 @@ class Requirement(_Strict):
                     raise ValueError(reg.unknown_message(name))
                 _, problems = reg.get(name).validate_args(self.args)
                 if problems:
-                    raise ValueError("; ".join(map(str, problems)))
+                    key = problems[0].key
+                    raise FieldProblem("; ".join(map(str, problems)),
+                                       ("args", key) if key is not None and key in self.args else ())
         if self.where is not None:
             from .expr import parse_expression
 
