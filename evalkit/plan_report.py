@@ -23,7 +23,7 @@ def cmd_plan(args) -> int:
                    + ("; sequential looks every batch" if sequential else "")))
     # the models' declared class counts; the asked labels come from the spec (a pure function of the seed)
     classes = max([sp.num_classes or 0 for sp in plan.subjects] + [0]) or None
-    cache: dict = {}
+    cache = _fixed_needs_at_once(plan, sequential, args.power)
     for rp in plan.rate_requirements:
         _plan_rate(plan, rp, classes, sequential, args.power, cache)
     if plan.metric_requirements:
@@ -49,7 +49,7 @@ def _plan_rate(plan, rp, classes: int | None, sequential: bool, power: float, ca
         labels_at = _labels_at(s, classes)
         rule += f", Holm over {max(plan.classes_asked(sp) for sp in plan.subjects)} classes (from the model)"
     print("\n" + _visible(f"{rp.name}: rate >= {target:g} at confidence {rp.confidence:g} ({rule})"))
-    rates = [p for p in (round(target + off, 4) for off in OFFSETS) if 0 <= p <= 1 and p != target]
+    rates = _rates_around(target)
     key = (target, float(rp.confidence), bool(rp.req.per_class), sequential)
     cache = {} if cache is None else cache
     if key not in cache:
@@ -62,6 +62,23 @@ def _plan_rate(plan, rp, classes: int | None, sequential: bool, power: float, ca
 
 
 OFFSETS = (-0.1, -0.05, -0.02, -0.01, 0.01, 0.02, 0.05, 0.1)
+
+
+def _rates_around(target: float) -> list[float]:
+    return [p for p in (round(target + off, 4) for off in OFFSETS) if 0 <= p <= 1 and p != target]
+
+
+def _fixed_needs_at_once(plan, sequential: bool, power: float) -> dict:
+    """Every one-look requirement's table in one vectorised search (keys as ``_plan_rate``'s cache)."""
+    from .judge.power import fixed_needs
+
+    if sequential:
+        return {}
+    keys = sorted({(float(rp.req.at_least), float(rp.confidence), False, False)
+                   for rp in plan.rate_requirements if not rp.req.per_class})
+    rows = [(p, key[0], key[1]) for key in keys for p in _rates_around(key[0])]
+    needs = iter(fixed_needs(rows, power))
+    return {key: [next(needs) for _ in _rates_around(key[0])] for key in keys}
 
 
 def _need_lines(needs, target: float, n: int, exact_n: bool) -> list[str]:

@@ -471,6 +471,46 @@ def samples_needed(ps, power: float, *, target: float, confidence: float, per_cl
     return needs
 
 
+def fixed_needs(rows: list[tuple[float, float, float]], power: float, limit: int = 1_000_000) -> list[Need]:
+    """``_fixed_need`` for many (true rate, target, confidence) rows at once: the same doubling
+    and bisection, each step one vectorised exact binomial evaluation over every row, so a spec
+    of a thousand distinct rate requirements plans in about the time of one."""
+    if not rows:
+        return []
+    p, target, conf = (np.array(col, dtype=float) for col in zip(*rows))
+    hi = np.full(len(rows), 8, dtype=np.int64)
+    done = _rows_power(p, target, conf, hi) >= power
+    while not done.all() and (hi[~done] <= limit).any():
+        hi = np.where(done, hi, hi * 2)
+        done = done | ((hi <= limit) & (_rows_power(p, target, conf, np.minimum(hi, limit)) >= power))
+    found = done & (hi <= limit) & (p != target)
+    lo = np.where(hi > 8, hi // 2, 0)
+    while True:  # smallest n in (lo, hi] with power >= goal, as samples_for_power bisects
+        open_ = found & (hi - lo > 1)
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        ok = _rows_power(p, target, conf, np.maximum(mid, 1)) >= power
+        hi = np.where(open_ & ok, mid, hi)
+        lo = np.where(open_ & ~ok, mid, lo)
+    there = _rows_power(p, target, conf, hi)
+    return [Need(float(p[i]), int(hi[i]), float(there[i])) if found[i] else Need(float(p[i]), None)
+            for i in range(len(rows))]
+
+
+def _rows_power(p: np.ndarray, target: np.ndarray, conf: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``fixed_powers`` row by row: row i's true rate, target and confidence at its own n."""
+    out = np.zeros(len(p))
+    up, down = p > target, p < target
+    if up.any():
+        k = _exact_pass_k(n[up], target[up], conf[up])
+        out[up] = sps.binom.sf(k - 1, n[up], p[up])
+    if down.any():
+        k = _exact_fail_k(n[down], target[down], conf[down])
+        out[down] = sps.binom.cdf(k, n[down], p[down])
+    return out
+
+
 def _fixed_need(p: float, power: float, target: float, confidence: float, limit: int) -> Need:
     if p == target:
         return Need(p, None)

@@ -126,3 +126,24 @@ def test_plan_tries_metric_bounds_on_held_out_real_data_and_warns(write_spec, ca
     reachable, unreachable = out.split("unreachable:")
     assert "real data PASSes with power 0.8 from N = " in reachable
     assert "WARNING: even real data does not PASS this bound" in unreachable
+
+
+def test_fixed_needs_vectorised_equals_one_row_at_a_time_and_reaches_the_power():
+    """The plan's one-vectorised-search path gives each row the size the row-by-row search gives,
+    and the power there (recomputed here by an exact binomial sum) reaches the goal while one
+    sample fewer, at the bisection's bracket, does not."""
+    import numpy as np
+    from scipy import stats as sps
+
+    from evalkit.judge.power import _fixed_need, fixed_needs
+    from evalkit.judge.stats import cp_lower
+
+    rows = [(0.95, 0.9, 0.95), (0.8, 0.9, 0.95), (0.99, 0.97, 0.9), (0.6, 0.5, 0.99), (0.45, 0.5, 0.95)]
+    got = fixed_needs(rows, 0.8)
+    for (p, t, c), g in zip(rows, got):
+        assert g.n == _fixed_need(p, 0.8, t, c, 1_000_000).n
+        if p > t:  # PASS side: P(k >= smallest passing k), the passing k found by brute force
+            k = next(k for k in range(g.n + 1) if k > 0 and cp_lower(k, g.n, c) >= t)
+            assert sps.binom.sf(k - 1, g.n, p) >= 0.8
+            assert abs(sps.binom.sf(k - 1, g.n, p) - g.power) < 1e-9
+    assert np.isfinite([g.power for g in got]).all()
