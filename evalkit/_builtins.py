@@ -107,7 +107,7 @@ def _metrics() -> None:
     _metric("fid", "FID", "Fréchet distance between Gaussian fits of real and generated features (lower is better).",
             (I.FEATURES, I.REFERENCE), higher_is_better=False, interval=delta, min_n=2)
     _metric("kid", "KID", "Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
-            (I.FEATURES, I.REFERENCE), Arg("subsets", int, 100, ge=1), Arg("subset_size", int, 1000, ge=2),
+            (I.FEATURES, I.REFERENCE), Arg("subsets", int, 100, ge=2), Arg("subset_size", int, 1000, ge=2),
             higher_is_better=False, min_n=4,
             interval=Interval("jackknife", f"jackknife of the complete U-statistic plus subset noise; covers {est}"))
     _metric("precision", "Precision", "Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",

@@ -320,6 +320,7 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     _tolerance_problems(spec, reqs, problem)
     _reference_problems(spec, problem)
     _shape_problems(spec, subjects, needs, problem)
+    _labelled_reference_problems(spec, reqs, problem)
     if problem.lines:
         raise SpecError(f"{spec.source or '<spec>'}: {len(problem.lines)} problem(s)", problem.lines)
     plan = Plan(spec, subjects, reqs, needs)
@@ -458,6 +459,27 @@ def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], 
                 problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
                         f"({dotted(key)}) are {_x(other)}; evalkit does not resize: give images of one shape "
                         "(or, for features, name an extractor of this shape such as 'pixels')")
+
+
+def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
+    """`cas` tests its CNN on labelled real images: a folder has no labels, an .npz only with a
+    `labels` member (read from its header here, not when the subject has sampled)."""
+    ref = spec.reference
+    cas = [rp for rp in reqs if rp.metric is not None and rp.metric.name == "cas"]
+    if not cas or ref is None or ref.path is None:
+        return
+    path = spec.resolve_path(ref.path)
+    if not path.exists():
+        return
+    from .data.images import infer_format, read_npz_header
+
+    try:
+        labelled = infer_format(path, ref.format) == "npz" and read_npz_header(path).labels
+    except EvalkitError:
+        return  # the reader's own error names the file at run time
+    if not labelled:
+        problem(("requirements", cas[0].index, "metric"), f"metric 'cas' tests on labelled real images, but the "
+                f"reference {str(path)!r} carries no labels; use a dataset reference or an .npz with a `labels` array")
 
 
 def _x(shape) -> str:

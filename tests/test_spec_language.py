@@ -117,12 +117,15 @@ def normalized(value):
 def first_difference(a, b, path: str = "report") -> str | None:
     """Where two normalized reports differ: exact for everything but floats, which may differ in the last bits.
 
-    Floats are held to 1e-12 relative: a measurement reduced over a batch of another size
-    can differ in its last bit (found: ``contrast``, 1e-16 apart at batch sizes 1 and 4),
-    which no verdict can turn on; a count, verdict, index or class may not differ at all.
+    Floats are held to 1e-6 relative: a measurement reduced over a batch of another size
+    can differ in its last bits (found: ``contrast``, 1e-16 apart at batch sizes 1 and 4; a
+    float32 classifier's ``asked_prob``, 1.4e-8 relative apart at batch sizes 1 and 2, since
+    float32 kernels sum in another order for another batch shape; a classifier's ``margin``, a
+    difference of two such probabilities, 1.1e-7 apart), so floats also pass within 1e-6 absolute; a count, verdict, index or
+    class may not differ at all.
     """
     if isinstance(a, float) and isinstance(b, float):
-        return None if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) or (a != a and b != b) else f"{path}: {a!r} != {b!r}"
+        return None if math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) or (a != a and b != b) else f"{path}: {a!r} != {b!r}"
     if type(a) is not type(b):
         return f"{path}: {a!r} != {b!r}"
     if isinstance(a, dict):
@@ -181,8 +184,7 @@ def check_drawn(drawn: Drawn, root: Path, browser) -> None:
     a = run_once(first, folder / "a", None, browser, formats)
     b = run_once(second, folder / "b", (folder / "a" / "report.json") if drawn.baseline else None, browser, formats)
     if drawn.spec["sampling"].get("sequential"):
-        assert a["exit_code"] == b["exit_code"] or not drawn.baseline
-        return
+        return  # the looks follow the batches (README: a look after every batch): n and verdicts may differ
     diff = first_difference(normalized(a), normalized(b))
     assert diff is None, f"the report differs between batch sizes {b1} and {b2}: {diff}"
     if drawn.baseline:  # the same samples: nothing can have regressed
@@ -199,3 +201,38 @@ def check_drawn(drawn: Drawn, root: Path, browser) -> None:
 def test_every_drawn_valid_spec_runs(assets, browser, data):
     drawn = data.draw(valid_specs(assets), label="spec")
     check_drawn(drawn, assets.root, browser)
+
+
+# ---------------------------------------------------------------- shrunk failures, pinned
+
+KID_ONE_SUBSET = """\
+version: 1
+name: kid-one-subset
+features: pixels
+classifier: null
+reference: {path: REF}
+subjects:
+  - {model: spec_language_models:RGBSquares}
+sampling: {n: 20, batch_size: 10, seed: 0}
+requirements:
+  - {metric: kid, args: {subsets: 1}, at_most: 0.5}
+"""
+
+
+def test_kid_with_one_subset_is_refused_at_validate_or_runs(assets, tmp_path):
+    """Found by the drawn specs: kid declares subsets >= 1, but its interval needs >= 2 and
+    every subject broke at run time (exit 3) after validate passed. Either the declaration
+    and validate refuse it (exit 2, SpecError) or the run judges it: never a broken subject."""
+    import evalkit
+    from evalkit import SpecError
+    from evalkit.plan import make_plan
+    from evalkit.spec.load import load_spec
+
+    path = tmp_path / "s.yaml"
+    path.write_text(KID_ONE_SUBSET.replace("REF", str(assets.rgb_ref_npz)))
+    try:
+        make_plan(load_spec(path))
+    except SpecError:
+        return  # refused before anything runs: what a declared bound promises
+    report = evalkit.run(path, out=tmp_path / "out", device="cpu")
+    assert report.exit_code in (0, 1), _broken(read_json(tmp_path / "out" / "report.json"))

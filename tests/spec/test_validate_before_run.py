@@ -104,3 +104,16 @@ def test_look_alike_names_are_named_together(tmp_path, twin):
     assert "'vae-a'" in text and "look alike" in text, text
     code, _ = _cli("validate", "--strict", str(spec))
     assert code == 2
+
+
+def test_cas_against_an_unlabelled_reference_is_refused_at_validate(tmp_path):
+    """Found by the drawn specs: the run broke after validate passed."""
+    np.savez(tmp_path / "ref.npz", images=np.zeros((8, 1, 28, 28), np.float32))
+    spec = _write(tmp_path, "reference: {path: ref.npz}\nclassifier: null\n"
+                            "subjects:\n  - model: dataset\nsampling: {n: 20, batch_size: 10}\n"
+                            "requirements:\n  - {metric: cas, at_least: 0.05}\n")
+    code, text = _cli("validate", str(spec))
+    assert code == 2 and "requirements[0].metric" in text and "carries no labels" in text, text
+    np.savez(tmp_path / "ref.npz", images=np.zeros((8, 1, 28, 28), np.float32), labels=np.arange(8) % 2)
+    code, text = _cli("validate", str(spec))
+    assert code == 0, text
