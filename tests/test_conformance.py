@@ -316,7 +316,7 @@ LACKING = {
     Input.TRAINING: ("training: {dataset: fashion-mnist, split: train, range: [0, 400]}\n", "", "training"),
     Input.REFERENCE: ("reference: {dataset: fashion-mnist, split: test, range: [0, 400]}\n", "", "reference"),
     Input.CLASSIFIER: ("classifier: fashion-classifier", "classifier: null", "classifier"),
-    Input.LABELS: ("{model: dataset, params: {range: [1000, 2000]}}", "{model: 'contract_plugin:Flat'}", "unconditional"),
+    Input.LABELS: ("{model: dataset, params: {range: [1000, 2000]}}", "{model: 'contract_plugin:Flat', params: {size: 28}}", "unconditional"),
 }
 FULL_SPEC = """\
 version: 1

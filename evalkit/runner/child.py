@@ -50,6 +50,11 @@ class ChildSource:
         self._stream = 0
         self.pid: int | None = None
         self.conn: Connection | None = None
+        # known once the child has built the generator (``ready``)
+        self.image_shape: tuple[int, ...] | None = None
+        self.num_classes: int | None = None
+        self.gen: SimpleNamespace | None = None
+        self.labels = None
         self._start(ctx, sp)
 
     # ---------------------------------------------------------------- life

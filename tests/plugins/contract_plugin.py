@@ -38,18 +38,18 @@ class MeanDarkShare:
 
 
 class Flat:
-    """Unconditional 1x8x8 images at a grey ``level`` plus a little noise (for the plugin metric's tests)."""
+    """Unconditional 1x``size``x``size`` images at a grey ``level`` plus a little noise (for the plugin metric's tests)."""
 
     num_classes = None
-    image_shape = (1, 8, 8)
 
-    def __init__(self, level: float = 0.5):
+    def __init__(self, level: float = 0.5, size: int = 8):
         self.level = level
+        self.image_shape = (1, size, size)
 
     def sample(self, n, *, labels, generator):
         import torch
 
-        noise = torch.rand(n, 1, 8, 8, generator=generator, device=generator.device) * 0.02
+        noise = torch.rand(n, *self.image_shape, generator=generator, device=generator.device) * 0.02
         return (self.level + noise).clamp(0, 1)
 
 
