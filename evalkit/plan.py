@@ -149,6 +149,17 @@ def _image_subject(spec: Spec, sp: SubjectPlan, problem: _Problems) -> None:
         problem(("subjects", i, "params"), "an image set subject takes no params")
     if not sp.images_path.exists():
         problem(("subjects", i, "path"), f"{str(sp.images_path)!r} does not exist")
+        return
+    from .data.images import image_set_count
+
+    try:
+        held = image_set_count(sp.images_path, s.format)
+    except EvalkitError:
+        return  # the reader's own error comes at run time, naming the file
+    if held < spec.sampling.size:
+        # never filled up with repeats at run time either: a folder of 300 images is not a sample of 1000
+        problem(("subjects", i, "path"), f"{str(sp.images_path)!r} holds {held} images but sampling.n asks "
+                f"{spec.sampling.size}; lower n (e.g. --n {held}) or add images")
 
 
 def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:

@@ -539,6 +539,14 @@ def open_images(path: Path, fmt: str | None):
     return NpzImages(path) if fmt == "npz" else Folder(path)
 
 
+def image_set_count(path: Path, fmt: str | None) -> int:
+    """How many images an image folder or .npz holds, from file names and headers alone: for
+    validation (a subject asked for more samples than it holds is refused before anything runs)."""
+    if infer_format(path, fmt) == "npz":
+        return int(read_npz_header(path).shape[0])
+    return len(_image_files(path))
+
+
 def image_set_shape(path: Path, fmt: str | None) -> tuple[int, int, int]:
     """(C, H, W) of an image folder or .npz from headers, without torch and without decoding
     pixels (except a WebP's, to see whether it is grey): for validation."""

@@ -117,3 +117,26 @@ def test_cas_against_an_unlabelled_reference_is_refused_at_validate(tmp_path):
     np.savez(tmp_path / "ref.npz", images=np.zeros((8, 1, 28, 28), np.float32), labels=np.arange(8) % 2)
     code, text = _cli("validate", str(spec))
     assert code == 0, text
+
+
+@pytest.mark.parametrize("kind", ["npz", "folder"])
+def test_an_image_set_smaller_than_n_is_refused_at_validate(tmp_path, kind):
+    """Found by the docs-specs test: a 20-image subject with n: 40 validated, then broke at run time."""
+    from PIL import Image
+
+    if kind == "npz":
+        np.savez(tmp_path / "few.npz", images=np.zeros((12, 1, 28, 28), np.float32))
+        path = "few.npz"
+    else:
+        (tmp_path / "few").mkdir()
+        for k in range(12):
+            Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "few" / f"{k}.png")
+        path = "few/"
+    spec = _write(tmp_path, f"features: pixels\nclassifier: null\nsubjects:\n  - path: {path}\n"
+                            "sampling: {n: 13, batch_size: 13}\nrequirements:\n  - {check: finite, at_least: 0.5}\n")
+    code, text = _cli("validate", str(spec))
+    assert code == 2, text
+    assert "s.yaml:6:11: subjects[0].path" in text and "holds 12 images but sampling.n asks 13" in text, text
+    assert "--n 12" in text and "Traceback" not in text
+    spec.write_text(spec.read_text().replace("n: 13, batch_size: 13", "n: 12, batch_size: 12"))
+    assert _cli("validate", str(spec))[0] == 0
