@@ -58,9 +58,10 @@ def _check(name: str, help: str, inputs: tuple[Input, ...], *args: Arg) -> None:
 
 
 def _metric(name: str, cls: str, help: str, inputs: tuple[Input, ...], *args: Arg, higher_is_better: bool,
-            interval: Interval, min_n: int, optional: tuple[Input, ...] = ()) -> None:
+            interval: Interval, min_n: int, optional: tuple[Input, ...] = (), labelled_reference: bool = False) -> None:
     decl = MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=higher_is_better, interval=interval,
-                      min_n=min_n, states=default_states(inputs), help=help, module=HERE)
+                      min_n=min_n, states=default_states(inputs), help=help, module=HERE,
+                      labelled_reference=labelled_reference)
     metrics.declare(name, decl, target=f"evalkit.metrics.suite:{cls}")
 
 
@@ -139,7 +140,7 @@ def _metrics() -> None:
                               "mixes, PASS only when its upper bound is within 0.1)"))
     _metric("cas", "CAS", "Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
             (I.IMAGES, I.LABELS, I.REFERENCE), Arg("epochs", int, 5, ge=1), optional=(I.TRAINING,),
-            higher_is_better=True, min_n=10,
+            higher_is_better=True, min_n=10, labelled_reference=True,
             interval=Interval("clopper-pearson", "exact bounds over the real test images, conditional on the trained CNN"))
 
 

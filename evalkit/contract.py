@@ -117,6 +117,13 @@ class Interval:
         return self.name
 
 
+def bootstrap_minimum(confidence: float) -> int:
+    """The fewest resamples a one-sided bootstrap bound at ``confidence`` can rest on: the bound is
+    the c-quantile of the resamples, which says something only when at least one resample lies
+    beyond it, i.e. B (1 - c) >= 1."""
+    return max(2, math.ceil(1 / (1 - confidence) - 1e-9))
+
+
 # ---------------------------------------------------------------- arguments
 
 
@@ -332,6 +339,9 @@ class MetricDecl(Declaration):
     interval: Interval = Interval("custom", "the metric's own bounds")
     min_n: int = 1
     states: tuple[State, ...] = ()
+    # reads the reference's class labels (a bundled dataset, or an .npz with a `labels` array),
+    # not only its images: checked at validate, since a folder reference has none
+    labelled_reference: bool = False
 
     def _facts(self) -> list[str]:
         orient = "higher is better" if self.higher_is_better else "lower is better"

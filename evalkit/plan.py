@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from . import registry
 from ._errors import EvalkitError, SpecError, SubjectError
+from .contract import bootstrap_minimum
 from .registry import Entry, Input
 from .spec.expr import Expression, parse_expression
 from .spec.limits import declared_size_problems
@@ -215,6 +216,7 @@ def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> Requ
         for m in rp.metric.inputs:  # a metric reading a measurement needs what that measurement reads
             if isinstance(m, registry.Measured):
                 needs |= _plain(registry.measurements.get(m.name).inputs)
+        _bootstrap_problem(rp, j, problem)
         if spec.sampling.size < rp.metric.decl.min_n:
             d = rp.metric.decl
             problem(("sampling", "n"), f"requirement {r.label!r}: metric {r.metric!r} ({d.interval.name} interval) needs "
@@ -223,6 +225,19 @@ def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> Requ
         needs.add(Input.LABELS)
     rp.needs = frozenset(needs)
     return rp
+
+
+def _bootstrap_problem(rp: RequirementPlan, j: int, problem: _Problems) -> None:
+    """A bootstrap interval with too few resamples for its confidence (found at run time before)."""
+    boot = rp.args.get("bootstrap")
+    if rp.metric is None or rp.metric.decl.interval.name != "bootstrap" or not isinstance(boot, int):
+        return
+    minimum = bootstrap_minimum(rp.confidence)
+    if boot < minimum:
+        problem(("requirements", j, "args", "bootstrap"),
+                f"requirement {rp.name!r}: metric {rp.req.metric!r} needs at least {minimum} bootstrap resamples for a "
+                f"bound at confidence {rp.confidence} (its {rp.confidence} quantile), got bootstrap={boot}; set "
+                f"`args: {{bootstrap: {max(minimum, 200)}}}` or leave it at its default 200")
 
 
 def _plain(inputs: tuple) -> set[Input]:
@@ -473,10 +488,11 @@ def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], 
 
 
 def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
-    """`cas` tests its CNN on labelled real images: a folder has no labels, an .npz only with a
-    `labels` member (read from its header here, not when the subject has sampled)."""
+    """A metric declaring ``labelled_reference`` (``cas`` tests its CNN on labelled real images): a folder
+    has no labels, an .npz only with a `labels` member (read from its header here, not when the
+    subject has sampled)."""
     ref = spec.reference
-    cas = [rp for rp in reqs if rp.metric is not None and rp.metric.name == "cas"]
+    cas = [rp for rp in reqs if rp.metric is not None and rp.metric.decl.labelled_reference]
     if not cas or ref is None or ref.path is None:
         return
     path = spec.resolve_path(ref.path)
@@ -489,7 +505,7 @@ def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], proble
     except EvalkitError:
         return  # the reader's own error names the file at run time
     if not labelled:
-        problem(("requirements", cas[0].index, "metric"), f"metric 'cas' tests on labelled real images, but the "
+        problem(("requirements", cas[0].index, "metric"), f"metric {cas[0].req.metric!r} tests on labelled real images, but the "
                 f"reference {str(path)!r} carries no labels; use a dataset reference or an .npz with a `labels` array")
 
 

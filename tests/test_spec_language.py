@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -172,6 +173,18 @@ def _broken(report: dict) -> list:
 
 
 def check_drawn(drawn: Drawn, root: Path, browser) -> None:
+    """One drawn spec end to end; with $EVALKIT_SPEC_LOG set, its seconds and outline are appended there
+    (what ``benchmarks/spec_language.py`` tabulates)."""
+    started = time.perf_counter()
+    try:
+        _check_drawn(drawn, root, browser)
+    finally:
+        if log := os.environ.get("EVALKIT_SPEC_LOG"):
+            with open(log, "a") as fh:
+                fh.write(json.dumps({"seconds": round(time.perf_counter() - started, 2), "outline": drawn.outline()}) + "\n")
+
+
+def _check_drawn(drawn: Drawn, root: Path, browser) -> None:
     from evalkit.plan import make_plan
     from evalkit.spec.load import load_spec
 
@@ -236,3 +249,38 @@ def test_kid_with_one_subset_is_refused_at_validate_or_runs(assets, tmp_path):
         return  # refused before anything runs: what a declared bound promises
     report = evalkit.run(path, out=tmp_path / "out", device="cpu")
     assert report.exit_code in (0, 1), _broken(read_json(tmp_path / "out" / "report.json"))
+
+
+def test_coverage_interval_does_not_move_with_the_batch_size(assets, tmp_path):
+    """Found by the drawn specs: a PNG-folder subject's coverage(k=5) jackknife sd was 0.1002 at
+    batch size 13 and 0.0957 at 6 (the classifier's features 3e-6 apart moved a sample across a
+    ball's edge). Networks now see fixed-size calls (observe/features.in_fixed_rows): identical."""
+    import evalkit
+
+    reports = []
+    for b in (13, 6):
+        path = tmp_path / f"s{b}.yaml"
+        path.write_text(
+            "version: 1\nname: cov\nfeatures: fashion-classifier\nclassifier: null\n"
+            f"reference: {{path: {assets.grey_npz}}}\n"
+            f"subjects:\n  - {{path: {assets.grey_folder}, name: s1}}\n"
+            f"sampling: {{seed: 80, n: 22, block_size: 2, batch_size: {b}}}\n"
+            "requirements:\n  - {name: r2, metric: coverage, args: {k: 5}, at_least: 0.6}\n")
+        assert evalkit.run(path, out=tmp_path / f"o{b}", device="cpu", progress=False).exit_code in (0, 1)
+        reports.append(read_json(tmp_path / f"o{b}" / "report.json")["subjects"][0]["metrics"][0])
+    assert reports[0]["lower"] == reports[1]["lower"] and reports[0]["extra"] == reports[1]["extra"], reports
+
+
+def test_class_tv_with_too_few_resamples_is_refused_at_validate(tmp_path):
+    """Found by the drawn specs: class_tv with bootstrap: 2 at confidence 0.95 validated, then every
+    subject broke at run time. The bound needs B (1 - c) >= 1: validate refuses it, on its line."""
+    from tests.spec.test_validate_before_run import _cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text("version: 1\nname: tv\nsubjects:\n  - {model: dataset}\nsampling: {n: 20}\n"
+                    "requirements:\n  - {name: r0, metric: class_tv, args: {bootstrap: 2}, at_most: 0.5}\n")
+    code, text = _cli("validate", str(path))
+    assert code == 2, text
+    assert "s.yaml:7:" in text and "needs at least 20 bootstrap resamples" in text and "bootstrap=2" in text, text
+    path.write_text(path.read_text().replace("bootstrap: 2}", "bootstrap: 20}"))
+    assert _cli("validate", str(path))[0] == 0

@@ -17,6 +17,7 @@ from torch import Tensor
 from .. import registry
 from .._errors import SpecError, SubjectError
 from ..observe.context import Observation
+from ..observe.features import in_fixed_rows
 from ..observe.indexes import DuplicateIndex
 from ..plan import RequirementPlan
 from ..report.model import FailingExample
@@ -60,14 +61,14 @@ def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
     cx = ctx.refs.extractor(spec.classifier, shape) if use_cls else None
     memo: dict[str, tuple] = {}
 
+    def both(x):
+        if fx is not None and fx is cx:
+            return fx.features_and_logits(x)
+        return (fx.features(x) if fx is not None else None, cx.features_and_logits(x)[1] if cx is not None else None)
+
     def forward(x):
         if "v" not in memo:
-            if fx is not None and fx is cx:
-                memo["v"] = fx.features_and_logits(x)
-            else:
-                f = fx.features(x) if fx is not None else None
-                logits = cx.features_and_logits(x)[1] if cx is not None else None
-                memo["v"] = (f, logits)
+            memo["v"] = in_fixed_rows(both, x)  # so batch_size changes no number (in_fixed_rows says why)
             if cx is not None and memo["v"][1] is None:
                 raise SpecError(f"classifier {spec.classifier!r} gives no class logits; name a classifier extractor")
         return memo["v"]

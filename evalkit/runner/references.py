@@ -14,7 +14,7 @@ from .._version import __version__
 from .._errors import DataError, SpecError
 from ..cache import cached_tensor
 from ..data.images import open_images
-from ..observe.features import Extractor, make_classifier, make_extractor
+from ..observe.features import Extractor, in_fixed_rows, make_classifier, make_extractor
 from ..observe.indexes import MemorizationIndex
 from ..spec.model import Reference, Spec
 
@@ -46,7 +46,7 @@ def features_of(data, extractor: Extractor, device: torch.device, bar: progress.
     with torch.no_grad(), (bar or progress.task("", enabled=False)) as bar:
         for s in range(0, len(data), FEATURE_BATCH):
             x = data.slice(s, min(len(data), s + FEATURE_BATCH)).to(device)
-            out.append(extractor.features(x).cpu())
+            out.append(in_fixed_rows(extractor.features, x).cpu())  # computed as the samples' are
             bar.update(len(x))
     feats = torch.cat(out)
     bad = ~torch.isfinite(feats).all(1)

@@ -115,7 +115,7 @@ class Sampling(_Strict):
     """How many samples to draw, in which batches, from which seed, with which labels."""
 
     n: int | None = Field(None, gt=0, le=MAX_SAMPLES, description="Samples per subject (default 1000, or the sum of per-class counts).")
-    batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once; does not change the samples.")
+    batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once (default 250, or n when smaller); changes neither the samples nor any number in the report.")
     block_size: int = Field(50, gt=0, le=MAX_BATCH, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Base seed; sample i depends only on (seed, i).")
     labels: Literal["uniform", "stratified"] | list[int] | dict[int, int] = Field(
@@ -155,6 +155,8 @@ class Sampling(_Strict):
             raise ValueError("labels list is empty")
         if self.n is None:
             self.n = 1000
+        if "batch_size" not in self.model_fields_set:
+            self.batch_size = min(self.batch_size, self.n)  # the default never exceeds a small n
         if self.batch_size > self.n:
             raise ValueError(f"batch_size ({self.batch_size}) is larger than n ({self.n}); use batch_size <= n")
         return self

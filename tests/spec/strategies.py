@@ -34,8 +34,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from evalkit import registry as R
+from evalkit.contract import bootstrap_minimum
 from evalkit.registry import REQUIRED, Input, Measured
 from evalkit.spec.model import ReportFormat
+
+CONFIDENCES = (0.8, 0.9, 0.95, 0.99)  # drawn for the spec and for single requirements
 
 FORMATS = typing.get_args(ReportFormat)
 GREY = (1, 28, 28)
@@ -373,12 +376,17 @@ def _where_requirement(draw, ctx: Context) -> dict | None:
 
 
 def _metric_requirement(draw, ctx: Context) -> dict | None:
-    entries = usable(R.metrics, ctx.available)
+    entries = [e for e in usable(R.metrics, ctx.available)
+               if not e.decl.labelled_reference or LABELLED_REFERENCE in ctx.available]
     if not entries:
         return None
     e = draw(st.sampled_from(entries))
     req = {"metric": e.name}
     args = draw(args_of(e.args))
+    if e.decl.interval.name == "bootstrap" and "bootstrap" in args:
+        # a bootstrap bound needs B (1 - c) >= 1 at its confidence (refused at validate otherwise);
+        # drawn for the highest confidence a requirement can be given here
+        args["bootstrap"] = max(args["bootstrap"], bootstrap_minimum(max(CONFIDENCES)))
     if args:
         req["args"] = args
     bound = draw(st.sampled_from((0.05, 0.3, 0.6, 0.9, 2.0, 50.0, 500.0)))
@@ -397,7 +405,7 @@ def requirements(draw, ctx: Context) -> list[dict]:
         if req is None:
             continue
         if draw(st.booleans()):
-            req["confidence"] = draw(st.sampled_from((0.8, 0.9, 0.95, 0.99)))
+            req["confidence"] = draw(st.sampled_from(CONFIDENCES))
         out.append({"name": f"r{i}", **req})
     if not out:  # every world has a check on the images themselves
         out.append({"name": "r-finite", **_check_requirement(draw, Context(set(ALWAYS), None, ctx.sequential))})
@@ -471,14 +479,39 @@ class Drawn:
 
         return yaml.safe_dump(self.spec, sort_keys=False, allow_unicode=True)
 
+    def outline(self) -> dict:
+        """What the spec exercises, in a line: for the longer profile's table."""
+        s = self.spec
+        subjects = [x.get("model") or Path(x["path"]).name for x in s["subjects"]]
+        reqs = [r.get("check") or r.get("metric") or "where" for r in s["requirements"]]
+        return {"world": self.world, "subjects": subjects, "requirements": reqs, "n": s["sampling"].get("n"),
+                "batch_sizes": list(self.batch_sizes), "sequential": bool(s["sampling"].get("sequential")),
+                "formats": s["report"]["formats"], "baseline": self.baseline}
+
 
 def _common_classes(subjects: list[tuple[dict, int | None]]) -> int | None:
     counts = [k for _, k in subjects]
     return None if any(k is None for k in counts) else min(counts)
 
 
+LABELLED_REFERENCE = "labelled reference"  # a marker in Context.available: the drawn reference carries labels
+
+
+def _labelled(reference: dict) -> bool:
+    """Whether a drawn reference carries class labels: a bundled dataset, or an .npz with `labels`."""
+    if "dataset" in reference:
+        return True
+    path = Path(reference["path"])
+    if path.suffix != ".npz":
+        return False
+    with np.load(path) as data:
+        return "labels" in data.files
+
+
 def _available(world: World, reference: dict | None, training: dict | None, classes: int | None) -> set:
     avail = set(ALWAYS)
+    if reference is not None and _labelled(reference):
+        avail.add(LABELLED_REFERENCE)
     if world.classifiers:
         avail.add(Input.CLASSIFIER)
     if reference is not None:
@@ -548,7 +581,7 @@ def valid_specs(draw, assets: Assets) -> Drawn:
     sampling, sizes = _sampling(draw, classes, reqs, sequential)
     spec["sampling"] = sampling
     if draw(st.booleans()):
-        spec["confidence"] = draw(st.sampled_from((0.8, 0.9, 0.95, 0.99)))
+        spec["confidence"] = draw(st.sampled_from(CONFIDENCES))
     spec["requirements"] = reqs
     spec["report"] = {"formats": draw(st.lists(st.sampled_from(FORMATS), min_size=1, max_size=len(FORMATS), unique=True))}
     return Drawn(world.name, spec, sizes, draw(st.booleans()))
