@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
-from .report.model import Report
+from .records.model import Report
 from .report.render import write_report
 from .runner import execute, exit_code_of, process_rank
 from .runner.faults import kill_point
@@ -73,7 +73,7 @@ def run(
     base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None, strict=strict)
     match = None
     if base is not None:
-        from .report.regression import match_baseline
+        from .compare.regression import match_baseline
 
         match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
     writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
@@ -86,7 +86,7 @@ def run(
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
                      out=out_dir, resume=resume is not None, sample_sink=records)
     if base is not None:
-        from .report.regression import apply_baseline
+        from .compare.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)

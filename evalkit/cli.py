@@ -364,7 +364,7 @@ def resume_command(args, folder: Path) -> str:
 def _print_results(report) -> None:
     print(_table(report))
     if report.baseline:
-        from .report.regression import baseline_lines
+        from .compare.regression import baseline_lines
 
         print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
 
@@ -421,7 +421,7 @@ def _seconds(text: str) -> float:
 
 
 def _table(report) -> str:
-    from .report.regression import shown_verdict
+    from .compare.regression import shown_verdict
 
     lines = []
     for s in report.subjects:
@@ -545,7 +545,7 @@ def _cmd_render(args) -> int:
 def _cmd_compare(args) -> int:
     from datetime import datetime
 
-    from .report import comparison
+    from .compare import comparison
 
     contenders = comparison.load_contenders(args.reports, args.subjects)
     watched = [comparison.resolve_label(contenders, name) for name in args.fail_if_worse]

@@ -193,8 +193,8 @@ def _unwritable(folder: Path) -> str | None:
 
 def read_baseline(path: str | Path) -> tuple[object | None, list[str]]:
     """(the baseline Report, []) or (None, [one line per problem, naming the file and field])."""
-    from .report.model import read_report
-    from .report.reading import ReportFileError
+    from .records.model import read_report
+    from .records.reading import ReportFileError
 
     try:
         return read_report(path), []

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._errors import DataError, UsageError
 from .plan import make_plan
-from .report.model import read_report
+from .records.model import read_report
 from .runner import pick_device
 from .runner.context import RunContext
 from .runner.loop import build_source

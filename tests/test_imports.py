@@ -7,12 +7,13 @@ also those inside functions, since a lazy import is still a dependency.
     foundation   _version, _errors, boundary, progress, _io, _digest, store, contract, registry, _builtins, cache
     libraries    metrics (the maths), data (image readers, datasets)
     spec         spec/ (the spec schema, its YAML loader, the where: grammar)
-    records      report/model.py, report/reading.py (what a run found: filled by judge, read by report)
+    records      records/ (what a run found: the report and sample records and their readers)
     plan         plan.py (the one validation)
     sample       sample/
     observe      observe/, zoo/ (the bundled models and extractors)
     judge        judge/
-    report       report/ (rendering, baseline)
+    compare      compare/ (baseline matching, regression annotation, evalkit compare)
+    report       report/ (rendering)
     run          runner/
     api          api.py, reproduce.py, preflight.py, outfolder.py, testing.py (contract checks for plugin tests)
     front        cli.py, __init__.py, __main__.py, pytest_plugin.py, model_cards.py
@@ -33,11 +34,12 @@ LAYERS = [
                     "evalkit.registry", "evalkit._builtins", "evalkit.cache"]),
     ("libraries", ["evalkit.metrics", "evalkit.data"]),
     ("spec", ["evalkit.spec"]),
-    ("records", ["evalkit.report.model", "evalkit.report.reading"]),
+    ("records", ["evalkit.records"]),
     ("plan", ["evalkit.plan"]),
     ("sample", ["evalkit.sample"]),
     ("observe", ["evalkit.observe", "evalkit.zoo"]),
     ("judge", ["evalkit.judge"]),
+    ("compare", ["evalkit.compare"]),
     ("report", ["evalkit.report"]),
     ("run", ["evalkit.runner", "evalkit.run"]),
     ("api", ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder", "evalkit.testing"]),

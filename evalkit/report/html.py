@@ -28,9 +28,9 @@ from markupsafe import Markup
 
 from ..judge import stats
 from . import svg
-from .model import Report, RequirementResult, SubjectResult
+from ..records.model import Report, RequirementResult, SubjectResult
 from .render import _bound, _fmt
-from .samples import SampleRecord
+from ..records.samples import SampleRecord
 
 WORDS = ("PASS", "FAIL", "INCONCLUSIVE", "REGRESSED", "ERROR")
 GRID_CELL_PX = 56  # on-screen size of a sample cell (thumbnails are scaled without smoothing)
@@ -463,8 +463,8 @@ def html_for(report: Report, source_dir: Path) -> str:
     """The page of a report whose sample store lies in ``source_dir``. A baseline the report
     names is shown when it can still be read; a bad sample record raises ``DataError``."""
     from .._errors import EvalkitError
-    from .model import read_report
-    from .samples import read_all
+    from ..records.model import read_report
+    from ..records.samples import read_all
 
     records = read_all(source_dir, [s.name for s in report.subjects])
     base = None

@@ -9,8 +9,8 @@ from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 from .._io import atomic_write_text
 from ..judge.verdicts import deciding_class
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
-from .model import Report
-from .regression import baseline_lines, shown_verdict
+from ..records.model import Report
+from ..compare.regression import baseline_lines, shown_verdict
 
 def quoteattr(text: str) -> str:
     """An XML attribute value holding ``text``, with characters XML forbids shown as escapes."""
@@ -273,7 +273,7 @@ def write_report(report: Report, out_dir: Path, formats: list[str], partial: boo
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if samples:
-        from .samples import write_records
+        from ..records.samples import write_records
 
         written += write_records(out_dir, samples)
     stem = "report.partial" if partial else "report"

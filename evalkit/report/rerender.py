@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .._errors import DataError, UsageError
 from .._io import atomic_write_text
-from .model import Report, read_report
+from ..records.model import Report, read_report
 
 FORMATS = ("html", "markdown", "junit")
 FILE_NAMES = {"html": "report.html", "markdown": "report.md", "junit": "junit.xml"}
@@ -21,7 +21,7 @@ FILE_NAMES = {"html": "report.html", "markdown": "report.md", "junit": "junit.xm
 
 def load(report_path: str | Path) -> tuple[Report, Path]:
     """(report, its folder); UsageError (exit 2) naming the file when it cannot be used
-    (``report.reading`` checks it as untrusted input: JSON, fields, schema major version)."""
+    (``records.reading`` checks it as untrusted input: JSON, fields, schema major version)."""
     p = Path(report_path)
     json_path = p / "report.json" if p.is_dir() else p
     try:

@@ -19,7 +19,7 @@ from .._errors import SpecError, SubjectError
 from ..observe.context import Observation
 from ..observe.indexes import DuplicateIndex
 from ..plan import RequirementPlan
-from ..report.model import FailingExample
+from ..records.model import FailingExample
 from ..sample.sources import Batch
 from ..contract import Input, Measured, State
 from .context import RunContext

@@ -48,7 +48,7 @@ from pydantic import Field
 from torch import Tensor
 
 from .._errors import DataError, UsageError
-from .model import MetricResult, Record, Report, SubjectResult, read_report
+from ..records.model import MetricResult, Record, Report, SubjectResult, read_report
 
 COMPARISON_SCHEMA_VERSION = 1
 RowVerdict = Literal["better", "worse", "no significant difference", "not tested"]
@@ -113,7 +113,7 @@ class Contender:
     def record(self):
         """The subject's sample record (None when the report has none)."""
         if not self._loaded:
-            from .samples import read_samples
+            from ..records.samples import read_samples
 
             try:
                 self._record = read_samples(self.folder, self.subject.name)

@@ -271,7 +271,7 @@ class Report(Record):
 def read_report(path: str | Path) -> Report:
     """Read a ``report.json`` (or a report folder) back into a ``Report``.
 
-    The file is untrusted input: see ``report.reading`` for every check it passes.
+    The file is untrusted input: see ``records.reading`` for every check it passes.
     """
     from .reading import read_report_file
 

@@ -6,7 +6,7 @@ version or crafted. Reading it never runs code, never recurses without bound and
 lets an inconsistent count (``passed > n``, ``n = -2``) reach the statistics; every
 problem is a ``ReportFileError`` naming the file, the field path and what is wrong.
 
-Schema versions: ``schema_version`` is MAJOR.MINOR (``report.model``). A report of
+Schema versions: ``schema_version`` is MAJOR.MINOR (``records.model``). A report of
 the same major version written by a newer evalkit may carry fields this one does not
 know; they are ignored (logged), so an older evalkit in CI still reads a newer
 baseline. A different major version, or a missing or mistyped field, is refused.

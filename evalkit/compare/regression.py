@@ -20,7 +20,7 @@ How subjects pair (in this order):
 A subject with an explicit `name:` pairs by that name only: a name is a promise.
 
 The test itself (is the difference significant beyond the tolerance?) is the
-comparison engine's (``report.baseline.compare``, built on ``judge.compare``); this
+comparison engine's (``compare.baseline.compare``, built on ``judge.compare``); this
 module aligns the baseline to the run, hands it over, and records the outcome on
 each requirement (``RequirementResult.regressed`` and ``.baseline``) so every
 rendering can show REGRESSED.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .._errors import UsageError
 from ..spec.model import Spec, Subject
-from .model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
+from ..records.model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
 
 
 @dataclass
