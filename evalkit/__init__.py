@@ -23,7 +23,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_spec": (".spec", "load_spec"),
     "parse_spec": (".spec", "parse_spec"),
     "Report": (".records.model", "Report"),
-    "read_report": (".records.model", "read_report"),
+    "read_report": (".records.reading", "read_report"),
     "Generator": (".sample.protocol", "Generator"),
     "reproduce": (".reproduce", None),
     "check": (".registry", "check"),
@@ -84,6 +84,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .contract import Arg, Input, Interval, Merge, State, measured  # noqa: F401
     from .metrics.suite import MetricInputs, MetricValue  # noqa: F401
     from .registry import check, dataset, feature, generator, measurement, metric  # noqa: F401
-    from .records.model import Report, read_report  # noqa: F401
+    from .records.model import Report  # noqa: F401
+    from .records.reading import read_report  # noqa: F401
     from .sample.protocol import Generator  # noqa: F401
     from .spec import Spec, load_spec, parse_spec  # noqa: F401

@@ -364,7 +364,7 @@ def resume_command(args, folder: Path) -> str:
 def _print_results(report) -> None:
     print(_table(report))
     if report.baseline:
-        from .compare.regression import baseline_lines
+        from .report.regressions import baseline_lines
 
         print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
 
@@ -421,7 +421,7 @@ def _seconds(text: str) -> float:
 
 
 def _table(report) -> str:
-    from .compare.regression import shown_verdict
+    from .report.regressions import shown_verdict
 
     lines = []
     for s in report.subjects:

@@ -48,7 +48,8 @@ from pydantic import Field
 from torch import Tensor
 
 from .._errors import DataError, UsageError
-from ..records.model import MetricResult, Record, Report, SubjectResult, read_report
+from ..records.model import MetricResult, Record, Report, SubjectResult
+from ..records.reading import read_report
 
 COMPARISON_SCHEMA_VERSION = 1
 RowVerdict = Literal["better", "worse", "no significant difference", "not tested"]

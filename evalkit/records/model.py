@@ -268,16 +268,6 @@ class Report(Record):
         raise DataError(f"report has no subject {name!r}{hint} (subjects: {', '.join(s.name for s in self.subjects)})")
 
 
-def read_report(path: str | Path) -> Report:
-    """Read a ``report.json`` (or a report folder) back into a ``Report``.
-
-    The file is untrusted input: see ``records.reading`` for every check it passes.
-    """
-    from .reading import read_report_file
-
-    return read_report_file(path)
-
-
 def schema_major(version: object) -> int | None:
     """The MAJOR of a schema version ("1.3" -> 1; the unversioned layout's 1 -> 1), None if unreadable."""
     if isinstance(version, int) and not isinstance(version, bool):

@@ -49,8 +49,11 @@ class ReportFileError(DataError):
         super().__init__(f"{path}: not a usable evalkit report: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
 
 
-def read_report_file(path: str | Path) -> Report:
-    """Read and check a ``report.json`` (or a report folder); raise ``ReportFileError`` if unusable."""
+def read_report(path: str | Path) -> Report:
+    """Read a ``report.json`` (or a report folder) back into a ``Report``.
+
+    The file is untrusted input: it passes every check of this module, or
+    ``ReportFileError`` (a ``DataError``) names the file and what is wrong with it."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from ..judge import stats
 from . import svg
 from ..records.model import Report, RequirementResult, SubjectResult
-from .render import _bound, _fmt
+from .numbers import bound, number
 from ..records.samples import SampleRecord
 
 WORDS = ("PASS", "FAIL", "INCONCLUSIVE", "REGRESSED", "ERROR")
@@ -263,16 +263,16 @@ def forest_plots(report: Report) -> list[Markup]:
         names += [r.name for r in s.requirements if r.kind == "metric" and r.name not in names]
     plots = []
     for name in names:
-        rows, bound = [], None
+        rows, decl = [], None
         for s in report.subjects:
             r = next((x for x in s.requirements if x.name == name), None)
             if r is None or r.value is None or r.lower is None or r.upper is None:
                 continue
-            bound = r
+            decl = r
             rows.append(svg.ForestRow(s.name, r.value, r.lower, r.upper, verdict_word(s, r)))
         if rows:
-            conf = f" (one-sided bounds at {bound.confidence:g} each)"
-            plots.append(Markup(svg.forest(name + conf, rows, at_most=bound.at_most, at_least=bound.at_least)))
+            conf = f" (one-sided bounds at {decl.confidence:g} each)"
+            plots.append(Markup(svg.forest(name + conf, rows, at_most=decl.at_most, at_least=decl.at_least)))
     return plots
 
 
@@ -306,8 +306,8 @@ def matrix(report: Report) -> tuple[list[str], list[list[tuple[str, RequirementR
 
 
 def cell_title(r: RequirementResult, word: str) -> str:
-    value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-    return (f"{word}: {value}; bound {_bound(r)}; one-sided interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+    value = f"{r.passed}/{r.n} = {number(r.value)}" if r.kind == "rate" else number(r.value)
+    return (f"{word}: {value}; bound {bound(r)}; one-sided interval [{number(r.lower)}, {number(r.upper)}] "
             f"at confidence {r.confidence:.4g}" + (f"; n = {r.n}" if r.n is not None else ""))
 
 
@@ -332,7 +332,7 @@ def to_html(report: Report, samples: dict[str, SampleRecord | None] | None = Non
     return env.from_string(_TEMPLATE).render(
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
-        fmt=_fmt, bound=_bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
+        fmt=number, bound=bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
     )
 
 
@@ -463,7 +463,7 @@ def html_for(report: Report, source_dir: Path) -> str:
     """The page of a report whose sample store lies in ``source_dir``. A baseline the report
     names is shown when it can still be read; a bad sample record raises ``DataError``."""
     from .._errors import EvalkitError
-    from ..records.model import read_report
+    from ..records.reading import read_report
     from ..records.samples import read_all
 
     records = read_all(source_dir, [s.name for s in report.subjects])

@@ -8,9 +8,10 @@ from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from .._io import atomic_write_text
 from ..judge.verdicts import deciding_class
+from .numbers import bound, number
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from ..records.model import Report
-from ..compare.regression import baseline_lines, shown_verdict
+from .regressions import baseline_lines, shown_verdict
 
 def quoteattr(text: str) -> str:
     """An XML attribute value holding ``text``, with characters XML forbids shown as escapes."""
@@ -31,25 +32,6 @@ def reproduce_command(report: Report, subject: str) -> str:
 
 SYMBOL = {"PASS": "PASS", "FAIL": "**FAIL**", "INCONCLUSIVE": "INCONCLUSIVE", "ERROR": "**ERROR**", "REGRESSED": "**REGRESSED**",
           "FAIL+REGRESSED": "**FAIL+REGRESSED**", "INCONCLUSIVE+REGRESSED": "**INCONCLUSIVE+REGRESSED**"}
-
-
-def _fmt(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1000 or (0 < abs(x) < 1e-3):
-        return f"{x:.3g}"
-    return f"{x:.{digits}g}"
-
-
-def _bound(r) -> str:
-    if r.kind == "rate":
-        return f">= {_fmt(r.at_least)}"
-    parts = []
-    if r.at_least is not None:
-        parts.append(f">= {_fmt(r.at_least)}")
-    if r.at_most is not None:
-        parts.append(f"<= {_fmt(r.at_most)}")
-    return " and ".join(parts)
 
 
 def to_markdown(report: Report) -> str:
@@ -100,8 +82,8 @@ def _grid_value(r) -> str:
     """The value beside a verdict in the grid: a per-class verdict's is its deciding class's rate."""
     c = deciding_class(r) if r.per_class else None
     if c is None or not c.n:
-        return _fmt(r.value)
-    return f"{_fmt(c.passed / c.n)} (class {c.label})"
+        return number(r.value)
+    return f"{number(c.passed / c.n)} (class {c.label})"
 
 
 def _md_subject(report: Report, s) -> list[str]:
@@ -134,14 +116,14 @@ def _md_requirements(s) -> list[str]:
         note = md_text("; ".join(x for x in (decided, r.message, r.correction) if x))
         if r.more_samples is not None and not r.message:
             note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
-        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | {interval} "
+        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {bound(r)} | {interval} "
                      f"| {n} | {confidence:.4g} | {note} |")
     lines.append("")
     for r in s.requirements:
         if r.per_class:
             level = f" (one-sided, each at confidence {1 - (1 - r.confidence) / len(r.per_class):.4g}, the Bonferroni level)"
             lines += [f"Per class, {md_text(r.name)}{level}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
-            lines += [f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |"
+            lines += [f"| {c.label} | {c.passed}/{c.n} | [{number(c.lower)}, {number(c.upper)}] | {SYMBOL[c.verdict]} |"
                       for c in r.per_class]
             lines.append("")
     return lines
@@ -152,13 +134,13 @@ def _md_shown(r) -> tuple[str, str, str, float, str | None]:
     those of the class it rests on (judge.verdicts.deciding_class), the pooled rate as context."""
     c = deciding_class(r) if r.per_class else None
     if c is None:
-        value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-        return value, f"[{_fmt(r.lower)}, {_fmt(r.upper)}]", str(r.n) if r.n is not None else "-", r.confidence, None
-    rate = _fmt(c.passed / c.n) if c.n else "-"
-    value = f"class {c.label}: {c.passed}/{c.n} = {rate} (pooled {r.passed}/{r.n} = {_fmt(r.value)})"
+        value = f"{r.passed}/{r.n} = {number(r.value)}" if r.kind == "rate" else number(r.value)
+        return value, f"[{number(r.lower)}, {number(r.upper)}]", str(r.n) if r.n is not None else "-", r.confidence, None
+    rate = number(c.passed / c.n) if c.n else "-"
+    value = f"class {c.label}: {c.passed}/{c.n} = {rate} (pooled {r.passed}/{r.n} = {number(r.value)})"
     note = (f"decided by class {c.label}; its interval at the level Holm decided it at "
-            f"(the pooled interval [{_fmt(r.lower)}, {_fmt(r.upper)}] decides nothing here)")
-    return value, f"[{_fmt(c.lower)}, {_fmt(c.upper)}]", str(c.n), c.confidence, note
+            f"(the pooled interval [{number(r.lower)}, {number(r.upper)}] decides nothing here)")
+    return value, f"[{number(c.lower)}, {number(c.upper)}]", str(c.n), c.confidence, note
 
 
 def _md_failing(report: Report, s) -> list[str]:
@@ -182,7 +164,7 @@ def _md_metrics(s) -> list[str]:
         return []
     lines = ["| metric | value | interval (one-sided) | n | method |", "|---|---|---|---|---|"]
     for m in s.metrics:
-        lines.append(f"| {md_text(m.name)} | {_fmt(m.value)} | [{_fmt(m.lower)}, {_fmt(m.upper)}] | {m.n} | {md_text(m.method)} |")
+        lines.append(f"| {md_text(m.name)} | {number(m.value)} | [{number(m.lower)}, {number(m.upper)}] | {m.n} | {md_text(m.method)} |")
     notes = sorted({m.note for m in s.metrics if m.note})
     return lines + [""] + [f"Note: {md_text(n)}." for n in notes] + [""]
 
@@ -195,11 +177,11 @@ def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
     """
     c = deciding_class(r) if r.per_class else None
     if c is not None:  # a per-class verdict rests on one class: its count and interval, not the pooled ones
-        desc = (f"{r.verdict}: class {c.label} {c.passed}/{c.n}, bound {_bound(r)}, interval [{_fmt(c.lower)}, "
-                f"{_fmt(c.upper)}] at confidence {c.confidence:.4g} (decided by class {c.label}; pooled value "
-                f"{_fmt(r.value)}, n {r.n})")
+        desc = (f"{r.verdict}: class {c.label} {c.passed}/{c.n}, bound {bound(r)}, interval [{number(c.lower)}, "
+                f"{number(c.upper)}] at confidence {c.confidence:.4g} (decided by class {c.label}; pooled value "
+                f"{number(r.value)}, n {r.n})")
     else:
-        desc = (f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+        desc = (f"{r.verdict}: value {number(r.value)}, bound {bound(r)}, interval [{number(r.lower)}, {number(r.upper)}] "
                 f"at confidence {r.confidence:.4g}" + (f", n {r.n}" if r.n is not None else ""))
     reasons = []
     if r.verdict in ("FAIL", "ERROR"):
@@ -217,7 +199,7 @@ def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
 
 def _junit_properties(r) -> str:
     props = {"verdict": r.verdict, "value": r.value, "lower": r.lower, "upper": r.upper, "confidence": r.confidence,
-             "n": r.n, "bound": _bound(r)}
+             "n": r.n, "bound": bound(r)}
     rows = "".join(f"<property name={quoteattr(k)} value={quoteattr(str(v))}/>" for k, v in props.items() if v is not None)
     return f"      <properties>{rows}</properties>"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .._errors import DataError, UsageError
 from .._io import atomic_write_text
-from ..records.model import Report, read_report
+from ..records.model import Report
+from ..records.reading import read_report
 
 FORMATS = ("html", "markdown", "junit")
 FILE_NAMES = {"html": "report.html", "markdown": "report.md", "junit": "junit.xml"}

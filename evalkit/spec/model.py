@@ -322,7 +322,7 @@ class Spec(_Strict):
 
     def where(self, *path: Any) -> str:
         """``file:line:col`` of a field path (or of its closest parent with a mark)."""
-        from .load import format_location
+        from .locations import format_location
 
         return format_location(self._source, self._marks, tuple(path))
 

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from evalkit.records.model import read_report
+from evalkit.records.reading import read_report
 from evalkit.records.reading import ReportFileError
 
 from .conftest import TINY_SPEC
