@@ -7,10 +7,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
 from .records.model import Report
-from .report.render import write_report
+from .report.folder import check_formats, partial_files, write_report
 from .runner import execute, exit_code_of, process_rank
 from .runner.faults import kill_point
 from .spec.load import load_spec
@@ -127,15 +126,13 @@ def _finish(report: Report, name: str, out_dir: Path, fmts: list[str], junit: st
     kill_point("report")
     _write_outputs(report, name, out_dir, fmts, junit, records)
     if resumed and not report.interrupted:  # the partial report of the killed run is superseded
-        for stale in ("report.partial.json", "report.partial.md"):
+        for stale in partial_files():
             (out_dir / stale).unlink(missing_ok=True)
 
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
     fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in REPORT_FORMATS]
-    if bad:  # before anything runs
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
+    check_formats(fmts)  # before anything runs; the spec's plugins, imported by now, may add formats
     return fmts
 
 

@@ -1,17 +1,17 @@
-"""Render a Report as Markdown and JUnit XML, and write a report folder atomically."""
+"""The ``json``, ``markdown`` and ``junit`` formats: the report record, report.md and junit.xml."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
-from .._io import atomic_write_text
 from ..judge.verdicts import deciding_class
-from .numbers import bound, number
-from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from ..records.model import Report
+from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
+from .numbers import bound, number
 from .regressions import baseline_lines, shown_verdict
+from .view import ReportView
+
 
 def quoteattr(text: str) -> str:
     """An XML attribute value holding ``text``, with characters XML forbids shown as escapes."""
@@ -34,13 +34,24 @@ SYMBOL = {"PASS": "PASS", "FAIL": "**FAIL**", "INCONCLUSIVE": "INCONCLUSIVE", "E
           "FAIL+REGRESSED": "**FAIL+REGRESSED**", "INCONCLUSIVE+REGRESSED": "**INCONCLUSIVE+REGRESSED**"}
 
 
-def to_markdown(report: Report) -> str:
-    lines = [f"# evalkit report: {md_text(report.name)}", ""] + _md_provenance(report) + [""] + _md_verdicts(report)
+def record_json(view: ReportView) -> str:
+    """The ``json`` format: the record itself, strict JSON (no NaN or Infinity)."""
+    return json.dumps(strict_json(view.report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"
+
+
+def markdown(view: ReportView) -> str:
+    """The ``markdown`` format: report.md (report.partial.md for an interrupted run)."""
+    report = view.report
+    lines = [f"# evalkit report: {md_text(report.name)}", ""] + _md_provenance(report) + [""] + _md_verdicts(view)
     for s in report.subjects:
         lines += _md_subject(report, s)
     if report.baseline:
         lines += ["## Against the baseline", "", md_block("\n".join(baseline_lines(report))), ""]
     return "\n".join(lines) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    return markdown(ReportView(report))
 
 
 def _md_provenance(report: Report) -> list[str]:
@@ -62,17 +73,17 @@ def _md_provenance(report: Report) -> list[str]:
     return lines
 
 
-def _md_verdicts(report: Report) -> list[str]:
+def _md_verdicts(view: ReportView) -> list[str]:
     """The summary grid: requirements x subjects."""
-    names = list(dict.fromkeys(r.name for s in report.subjects for r in s.requirements))
-    if not names:
+    report = view.report
+    if not view.requirement_names:
         return []
     lines = ["## Verdicts", "", "| requirement | " + " | ".join(md_text(s.name) for s in report.subjects) + " |",
              "|---|" + "---|" * len(report.subjects)]
-    for name in names:
+    for name in view.requirement_names:
         cells = []
         for s in report.subjects:
-            r = next((x for x in s.requirements if x.name == name), None)
+            r = view.result(s, name)
             cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_grid_value(r)}")
         lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -204,6 +215,11 @@ def _junit_properties(r) -> str:
     return f"      <properties>{rows}</properties>"
 
 
+def junit(view: ReportView) -> str:
+    """The ``junit`` format: junit.xml, strict as the run was made."""
+    return to_junit(view.report)
+
+
 def to_junit(report: Report, strict: bool | None = None) -> str:
     """One testsuite per subject, one testcase per requirement, in agreement with the exit code.
 
@@ -246,32 +262,3 @@ def to_junit(report: Report, strict: bool | None = None) -> str:
         out.append("  </testsuite>")
     out.append("</testsuites>")
     return "\n".join(out) + "\n"
-
-
-def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
-                 samples: dict | None = None) -> list[Path]:
-    """Write the report files; each file appears whole or not at all. ``samples``: the run's
-    sample records (subject name -> record), written first to ``samples/`` (the page reads them)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if samples:
-        from ..records.samples import write_records
-
-        written += write_records(out_dir, samples)
-    stem = "report.partial" if partial else "report"
-    js = out_dir / f"{stem}.json"
-    atomic_write_text(js, json.dumps(strict_json(report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n")
-    written.append(js)
-    if "markdown" in formats:
-        md = out_dir / f"{stem}.md"
-        atomic_write_text(md, to_markdown(report))
-        written.append(md)
-    if "junit" in formats and not partial:
-        j = out_dir / "junit.xml"
-        atomic_write_text(j, to_junit(report))
-        written.append(j)
-    if "html" in formats and not partial:
-        from .html import write_html
-
-        written.append(write_html(report, out_dir))
-    return written
