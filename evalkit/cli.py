@@ -549,17 +549,20 @@ def _cmd_render(args) -> int:
 def _cmd_compare(args) -> int:
     from datetime import datetime
 
-    from .compare import comparison
+    from .compare.contenders import load_contenders, resolve_label
+    from .compare.ranking import worse_rows
+    from .compare.table import build
+    from .report.comparison import to_text, write
 
-    contenders = comparison.load_contenders(args.reports, args.subjects)
-    watched = [comparison.resolve_label(contenders, name) for name in args.fail_if_worse]
-    table = comparison.build(contenders, force=args.force, bootstrap=args.bootstrap)
+    contenders = load_contenders(args.reports, args.subjects)
+    watched = [resolve_label(contenders, name) for name in args.fail_if_worse]
+    table = build(contenders, force=args.force, bootstrap=args.bootstrap)
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    paths = comparison.write(table, out)
-    print(_visible(comparison.to_text(table)), end="")
+    paths = write(table, out)
+    print(_visible(to_text(table)), end="")
     code = 0
     for label in watched:
-        worse = comparison.worse_rows(table, label)
+        worse = worse_rows(table, label)
         if worse:
             _err(f"{label} is significantly worse on: {', '.join(sorted({r.name for r in worse}))}")
             code = 1

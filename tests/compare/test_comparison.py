@@ -13,7 +13,8 @@ import pytest
 from scipy import stats
 
 from evalkit.cli import main
-from evalkit.compare.comparison import Row, rank
+from evalkit.compare.ranking import rank
+from evalkit.records.comparison import Row
 from evalkit.records.samples import read_samples
 
 from .cli import cli
@@ -273,7 +274,7 @@ def test_bootstrap_pairs_resample_both_sets_on_the_same_rows():
     import torch
 
     from evalkit.metrics.functional import FrechetReference
-    from evalkit.compare.comparison import bootstrap_pairs
+    from evalkit.compare.paired import bootstrap_pairs
 
     g = torch.Generator().manual_seed(1)
     real, fa = torch.randn(400, 6, generator=g, dtype=torch.float64), torch.randn(150, 6, generator=g, dtype=torch.float64)
