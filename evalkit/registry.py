@@ -69,6 +69,7 @@ from .contract import (  # noqa: F401  (re-exported: the contract's names are re
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "evalkit.plugins"
+BUILTINS_MODULE = "evalkit._builtins"  # the module that declares evalkit's own extensions
 
 
 D = TypeVar("D", bound=Declaration)
@@ -262,7 +263,7 @@ class Registry(Generic[D]):
     def register(self, name: str, obj: Any, help: str | None = None, **facts: Any) -> Any:
         """Register a plugin's object; its arguments are read from its signature."""
         module = getattr(obj, "__module__", None) or "?"
-        if "needs" in facts:  # the older spelling of `inputs`
+        if "needs" in facts and "needs" not in _FACTS[self.kind]:  # the older spelling of `inputs`
             facts.setdefault("inputs", facts.pop("needs"))
         unknown = sorted(set(facts) - _FACTS[self.kind])
         if unknown:
@@ -301,9 +302,11 @@ class Registry(Generic[D]):
         return sorted(self._entries)
 
     def declared(self) -> list[Entry[D]]:
-        """The entries in the order they were declared (built-ins first): the order reports write formats in."""
+        """The built-ins in the order ``_builtins`` declares them, then the plugins' in the order they
+        registered (the order reports write formats in; a plugin imported before the built-ins were
+        declared still comes after them)."""
         load_plugins()
-        return list(self._entries.values())
+        return sorted(self._entries.values(), key=lambda e: e.decl.module != BUILTINS_MODULE)
 
     def suggest(self, name: str) -> str | None:
         near = difflib.get_close_matches(name, self._entries, n=1, cutoff=0.6)
