@@ -19,7 +19,7 @@ Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 class Record(BaseModel):
     """Base of every record evalkit writes and reads back."""
 
-    # unknown fields are refused here; report.reading drops (and logs) those of a later MINOR first
+    # unknown fields are refused here; records.reading drops (and logs) those of a later MINOR first
     model_config = ConfigDict(extra="forbid")
 
 
