@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from evalkit.judge.compare import compare_metrics, compare_rates, holm
-from evalkit.report.comparison import Row, bootstrap_pairs, rank
+from evalkit.compare.paired import bootstrap_pairs
+from evalkit.compare.ranking import rank
+from evalkit.records.comparison import Row
 
 
 def rate_tables(trials: int, rows: int, n: int, seed: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import time
 import torch
 
 from evalkit.metrics.functional import FrechetReference
-from evalkit.report.comparison import bootstrap_pairs
+from evalkit.compare.paired import bootstrap_pairs
 
 
 def cpu(fn):

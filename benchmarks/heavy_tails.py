@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 from evalkit._io import atomic_write_text  # noqa: E402
 from evalkit.judge.verdicts import judge_metric  # noqa: E402
 from evalkit.metrics.suite import FID, KID, MetricInputs  # noqa: E402
-from evalkit.report.model import MetricResult  # noqa: E402
+from evalkit.records.model import MetricResult  # noqa: E402
 
 LEVELS = (0.9, 0.95, 0.99)
 D, N_REF, N = 32, 2000, 1000

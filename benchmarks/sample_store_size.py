@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.report.samples import SampleLog, sample_record, samples_path, write_records  # noqa: E402
+from evalkit.records.samples import SampleLog, sample_record, samples_path, write_records  # noqa: E402
 
 
 class _Obs:

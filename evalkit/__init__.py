@@ -22,8 +22,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Spec": (".spec", "Spec"),
     "load_spec": (".spec", "load_spec"),
     "parse_spec": (".spec", "parse_spec"),
-    "Report": (".report.model", "Report"),
-    "read_report": (".report.model", "read_report"),
+    "Report": (".records.model", "Report"),
+    "read_report": (".records.reading", "read_report"),
     "Generator": (".sample.protocol", "Generator"),
     "reproduce": (".reproduce", None),
     "check": (".registry", "check"),
@@ -32,6 +32,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "generator": (".registry", "generator"),
     "measurement": (".registry", "measurement"),
     "metric": (".registry", "metric"),
+    "report_format": (".registry", "report_format"),
+    "ReportView": (".report.view", "ReportView"),
+    "Beside": (".contract", "Beside"),
     "Input": (".contract", "Input"),
     "measured": (".contract", "measured"),
     "Arg": (".contract", "Arg"),
@@ -81,9 +84,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         UsageError,
     )
     from .api import run  # noqa: F401
-    from .contract import Arg, Input, Interval, Merge, State, measured  # noqa: F401
+    from .contract import Arg, Beside, Input, Interval, Merge, State, measured  # noqa: F401
     from .metrics.suite import MetricInputs, MetricValue  # noqa: F401
-    from .registry import check, dataset, feature, generator, measurement, metric  # noqa: F401
-    from .report.model import Report, read_report  # noqa: F401
+    from .registry import check, dataset, feature, generator, measurement, metric, report_format  # noqa: F401
+    from .report.view import ReportView  # noqa: F401
+    from .records.model import Report  # noqa: F401
+    from .records.reading import read_report  # noqa: F401
     from .sample.protocol import Generator  # noqa: F401
     from .spec import Spec, load_spec, parse_spec  # noqa: F401

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from .registry import (
     Arg,
+    Beside,
     CheckDecl,
     DatasetDecl,
     FeatureDecl,
+    FormatDecl,
     GeneratorDecl,
     Input,
     Interval,
@@ -23,6 +25,7 @@ from .registry import (
     datasets,
     default_states,
     features,
+    formats,
     generators,
     measurements,
     metrics,
@@ -36,9 +39,6 @@ INK_THRESHOLD = 0.25
 
 # k of the k-NN metrics: the library functions (metrics.functional.prdc) and the spec read these
 DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
-
-# every report format evalkit writes, in one place (the CLI's --format, the spec's report.formats, the writer)
-REPORT_FORMATS = ("json", "markdown", "junit", "html")
 
 FASHION_SHAPE = (1, 28, 28)
 FASHION_CLASSES = 10
@@ -173,6 +173,25 @@ def _models() -> None:
         target="evalkit.data.datasets:fashion_mnist")
 
 
+def _format(name: str, help: str, target: str, file: str, partial_file: str | None = None, *,
+            needs: tuple[Beside, ...] = (), record: bool = False) -> None:
+    formats.declare(name, FormatDecl(file=file, partial_file=partial_file, needs=needs, record=record, help=help,
+                                     module=HERE), target=f"evalkit.report.{target}")
+
+
+def _formats() -> None:
+    # declared in the order a run writes them: the record first, which every other format restates
+    _format("json", "The report record (schema MAJOR.MINOR): what every other format and verb reads.",
+            "render:record_json", "report.json", "report.partial.json", record=True)
+    _format("markdown", "report.md: provenance, the verdict grid, per subject its requirements, failing examples, metrics.",
+            "render:markdown", "report.md", "report.partial.md")
+    # junit and html show final verdicts only: an interrupted run's would read as decided
+    _format("junit", "junit.xml: one testsuite per subject, one testcase per requirement, agreeing with the exit code.",
+            "render:junit", "junit.xml")
+    _format("html", "report.html: one self-contained page with the sample grids, plots and the baseline comparison.",
+            "html:page", "report.html", needs=(Beside.SAMPLES, Beside.BASELINE))
+
+
 def _dataset_classes(params: dict) -> int | None:
     name = params.get("dataset", "fashion-mnist")
     return datasets.get(name).decl.num_classes if name in datasets else None
@@ -191,3 +210,4 @@ def declare() -> None:
     _checks()
     _metrics()
     _models()
+    _formats()

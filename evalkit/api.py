@@ -7,10 +7,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from ._builtins import REPORT_FORMATS
 from ._errors import EXIT_BROKEN, UsageError
-from .report.model import Report
-from .report.render import write_report
+from .records.model import Report
+from .report.folder import check_formats, partial_files, write_report
 from .runner import execute, exit_code_of, process_rank
 from .runner.faults import kill_point
 from .spec.load import load_spec
@@ -73,7 +72,7 @@ def run(
     base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None, strict=strict)
     match = None
     if base is not None:
-        from .report.regression import match_baseline
+        from .compare.regression import match_baseline
 
         match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
     writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
@@ -86,7 +85,7 @@ def run(
     report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
                      out=out_dir, resume=resume is not None, sample_sink=records)
     if base is not None:
-        from .report.regression import apply_baseline
+        from .compare.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
@@ -127,15 +126,13 @@ def _finish(report: Report, name: str, out_dir: Path, fmts: list[str], junit: st
     kill_point("report")
     _write_outputs(report, name, out_dir, fmts, junit, records)
     if resumed and not report.interrupted:  # the partial report of the killed run is superseded
-        for stale in ("report.partial.json", "report.partial.md"):
+        for stale in partial_files():
             (out_dir / stale).unlink(missing_ok=True)
 
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
     fmts = formats if formats is not None else list(spec.report.formats)
-    bad = [f for f in fmts if f not in REPORT_FORMATS]
-    if bad:  # before anything runs
-        raise UsageError(f"unknown report format {bad[0]!r}; choose from {', '.join(REPORT_FORMATS)}")
+    check_formats(fmts)  # before anything runs; the spec's plugins, imported by now, may add formats
     return fmts
 
 

@@ -49,7 +49,7 @@ def _formatter(prog):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._builtins import REPORT_FORMATS
+    from .registry import REGISTRIES
 
     p = _Parser(
         prog="evalkit",
@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare only the subjects and requirements that pair with the baseline's (by default "
                    "anything unpaired is an error, exit 2, found before sampling)")
     r.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
-    r.add_argument("--format", action="append", choices=REPORT_FORMATS, dest="formats",
-                   help="report files to write (repeatable) [the spec's report.formats]")
+    # formats are checked once the spec is read, not by argparse: its plugins may add formats
+    r.add_argument("--format", action="append", metavar="FORMAT", dest="formats",
+                   help="report files to write (repeatable; see `evalkit list formats`) [the spec's report.formats]")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (for CI)")
     r.add_argument("--quiet", "-q", action="store_true",
                    help="no progress lines and no table; still prints the report path (progress goes to stderr: "
@@ -99,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     rj.add_argument("spec", metavar="SPEC", help="the changed spec (YAML)")
     rj.add_argument("--out", metavar="DIR", help="where to write the new report [RUN/rejudged]")
     rj.add_argument("--strict", action="store_true", help="treat INCONCLUSIVE as a failure (exit 1)")
-    rj.add_argument("--format", action="append", choices=["json", "markdown", "junit", "html"], dest="formats",
-                    help="report files to write (repeatable) [the spec's report.formats]")
+    rj.add_argument("--format", action="append", metavar="FORMAT", dest="formats",
+                    help="report files to write (repeatable; see `evalkit list formats`) [the spec's report.formats]")
     rj.add_argument("--quiet", "-q", action="store_true", help="no table")
     rj.add_argument("--device", default="cpu", help="device for the reference features [cpu]")
 
@@ -113,11 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the spec language (for editors)",
                    description="Print the JSON Schema of spec version 1, for editor completion and validation.")
 
-    ls = sub.add_parser("list", help="list registered generators, datasets, features, measurements, checks, metrics",
+    ls = sub.add_parser("list", help="list registered " + ", ".join(REGISTRIES),
                         description="List what is registered with its declaration: what it reads, its arguments\n"
-                        "with defaults, and for metrics the orientation, interval method and minimum N.",
+                        "with defaults, for metrics the orientation, interval method and minimum N, and for\n"
+                        "report formats the file each writes.",
                         formatter_class=_formatter)
-    ls.add_argument("kind", nargs="?", choices=["generators", "datasets", "features", "measurements", "checks", "metrics"])
+    ls.add_argument("kind", nargs="?", choices=list(REGISTRIES))
 
     pl = sub.add_parser("plan", help="how many samples each requirement needs to be decided",
                         formatter_class=_formatter,
@@ -144,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "store beside it; nothing is sampled. Bad input (a truncated or edited file) exits 2\n"
                         "and overwrites nothing.")
     rd.add_argument("report", metavar="REPORT", help="report.json or its folder")
-    rd.add_argument("--format", action="append", choices=["html", "markdown", "junit"], dest="formats",
-                    help="what to write (repeatable) [html]")
+    rd.add_argument("--format", action="append", metavar="FORMAT", dest="formats",
+                    help="what to write (repeatable): a format of `evalkit list formats` other than json [html]")
     rd.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
 
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
@@ -364,7 +366,7 @@ def resume_command(args, folder: Path) -> str:
 def _print_results(report) -> None:
     print(_table(report))
     if report.baseline:
-        from .report.regression import baseline_lines
+        from .report.regressions import baseline_lines
 
         print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
 
@@ -378,14 +380,16 @@ def _say_broken(report) -> None:
 
 
 def _cmd_rejudge(args) -> int:
-    from .report.render import write_report
+    from .report.folder import check_formats, write_report
     from .runner.rejudge import rejudge
     from .spec.load import load_spec
 
     spec = load_spec(args.spec)
+    formats = args.formats or list(spec.report.formats)
+    check_formats(formats)  # before the judging
     report = rejudge(args.run, spec, device=args.device, strict=args.strict)
     out = Path(args.out) if args.out else Path(args.run) / "rejudged"
-    write_report(report, out, args.formats or list(spec.report.formats))
+    write_report(report, out, formats)
     if not args.quiet:
         print(_table(report))
         print(f"\nreport: {out}/report.json")
@@ -421,7 +425,7 @@ def _seconds(text: str) -> float:
 
 
 def _table(report) -> str:
-    from .report.regression import shown_verdict
+    from .report.regressions import shown_verdict
 
     lines = []
     for s in report.subjects:
@@ -545,17 +549,20 @@ def _cmd_render(args) -> int:
 def _cmd_compare(args) -> int:
     from datetime import datetime
 
-    from .report import comparison
+    from .compare.contenders import load_contenders, resolve_label
+    from .compare.ranking import worse_rows
+    from .compare.table import build
+    from .report.comparison import to_text, write
 
-    contenders = comparison.load_contenders(args.reports, args.subjects)
-    watched = [comparison.resolve_label(contenders, name) for name in args.fail_if_worse]
-    table = comparison.build(contenders, force=args.force, bootstrap=args.bootstrap)
+    contenders = load_contenders(args.reports, args.subjects)
+    watched = [resolve_label(contenders, name) for name in args.fail_if_worse]
+    table = build(contenders, force=args.force, bootstrap=args.bootstrap)
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    paths = comparison.write(table, out)
-    print(_visible(comparison.to_text(table)), end="")
+    paths = write(table, out)
+    print(_visible(to_text(table)), end="")
     code = 0
     for label in watched:
-        worse = comparison.worse_rows(table, label)
+        worse = worse_rows(table, label)
         if worse:
             _err(f"{label} is significantly worse on: {', '.join(sorted({r.name for r in worse}))}")
             code = 1

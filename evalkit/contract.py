@@ -400,6 +400,43 @@ class DatasetDecl(Declaration):
         splits = ", ".join(f"{k} ({v})" for k, v in self.splits.items()) or "unknown"
         return [f"splits: {splits}; classes: {self.num_classes or 'none'}"]
 
+
+class Beside(str, Enum):
+    """What a report format reads beside the report record, loaded into its ``ReportView``."""
+
+    SAMPLES = "samples"  # the sample store (samples/), written before any format
+    BASELINE = "baseline"  # the baseline report the run was compared with, when it can still be read
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormatDecl(Declaration):
+    """A report format: one file of the report folder, rendered from the run's ``ReportView``.
+
+    ``file`` is its name in a finished run's folder; ``partial_file`` its name in an
+    interrupted run's (None: not written for interrupted runs, whose verdicts are not
+    final); ``needs`` what it reads beside the record. The ``record`` format is the report
+    itself: written by every run whatever formats are asked, and never rendered again
+    from itself by ``evalkit render``.
+    """
+
+    file: str = ""
+    partial_file: str | None = None
+    needs: tuple[Beside, ...] = ()
+    record: bool = False
+
+    def _facts(self) -> list[str]:
+        lines = [f"file: {self.file}" + (f" ({self.partial_file} for an interrupted run)" if self.partial_file
+                                         else " (not written for an interrupted run)")]
+        if self.needs:
+            lines.append("reads beside the report: " + ", ".join(map(str, self.needs)))
+        if self.record:
+            lines.append("the record itself: always written, the source of every other format")
+        return lines
+
+
 def default_states(inputs: tuple[InputRef, ...]) -> tuple[State, ...]:
     """The cat-state a metric folds for each per-sample input it requires. An optional input
     gets none: it is read when the spec provides it, often run-wide (``train_images``), and a

@@ -32,7 +32,8 @@ from .contract import bootstrap_minimum
 from .registry import Entry, Input
 from .spec.expr import Expression, parse_expression
 from .spec.limits import declared_size_problems
-from .spec.load import dotted, spec_folder_on_path
+from .spec.load import spec_folder_on_path
+from .spec.locations import dotted
 from .spec.model import Requirement, Spec, Subject
 
 _UNKNOWN = object()  # a user factory's classes, unknown until it is built

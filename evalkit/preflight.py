@@ -193,8 +193,7 @@ def _unwritable(folder: Path) -> str | None:
 
 def read_baseline(path: str | Path) -> tuple[object | None, list[str]]:
     """(the baseline Report, []) or (None, [one line per problem, naming the file and field])."""
-    from .report.model import read_report
-    from .report.reading import ReportFileError
+    from .records.reading import ReportFileError, read_report
 
     try:
         return read_report(path), []

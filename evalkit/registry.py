@@ -1,11 +1,12 @@
 """The extension contract: typed declarations, one registry per kind.
 
 Every extension (generator, dataset, feature extractor, measurement, check,
-metric) declares its facts once, where it is registered: what it reads (``Input``
+metric, report format) declares its facts once, where it is registered: what it reads (``Input``
 members, or ``Measured`` names resolved against the measurement registry, never
 free strings), its arguments with their types, defaults and bounds, and for a
 metric its orientation, interval method, minimum N and the per-sample state it
-accumulates with that state's merge rule. ``evalkit list``, the spec validator,
+accumulates with that state's merge rule, for a report format its file (and its
+file in an interrupted run's folder) and what it reads beside the report. ``evalkit list``, the spec validator,
 the plan, the runner, the baseline comparison and the reports read these
 declarations; nothing restates them.
 
@@ -40,10 +41,12 @@ from .contract import (  # noqa: F401  (re-exported: the contract's names are re
     CONTRACT_VERSION,
     REQUIRED,
     Arg,
+    Beside,
     CheckDecl,
     DatasetDecl,
     Declaration,
     FeatureDecl,
+    FormatDecl,
     GeneratorDecl,
     Input,
     InputRef,
@@ -66,6 +69,7 @@ from .contract import (  # noqa: F401  (re-exported: the contract's names are re
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "evalkit.plugins"
+BUILTINS_MODULE = "evalkit._builtins"  # the module that declares evalkit's own extensions
 
 
 D = TypeVar("D", bound=Declaration)
@@ -222,6 +226,7 @@ _FACTS: dict[str, set[str]] = {
     "generator": {"params", "num_classes", "image_shape", "output_range", "weights"},
     "feature extractor": {"dim", "num_classes", "input_shape", "weights"},
     "dataset": {"splits", "num_classes", "image_shape"},
+    "report format": {"file", "partial_file", "needs"},
 }
 
 
@@ -258,7 +263,7 @@ class Registry(Generic[D]):
     def register(self, name: str, obj: Any, help: str | None = None, **facts: Any) -> Any:
         """Register a plugin's object; its arguments are read from its signature."""
         module = getattr(obj, "__module__", None) or "?"
-        if "needs" in facts:  # the older spelling of `inputs`
+        if "needs" in facts and "needs" not in _FACTS[self.kind]:  # the older spelling of `inputs`
             facts.setdefault("inputs", facts.pop("needs"))
         unknown = sorted(set(facts) - _FACTS[self.kind])
         if unknown:
@@ -295,6 +300,13 @@ class Registry(Generic[D]):
     def names(self) -> list[str]:
         load_plugins()
         return sorted(self._entries)
+
+    def declared(self) -> list[Entry[D]]:
+        """The built-ins in the order ``_builtins`` declares them, then the plugins' in the order they
+        registered (the order reports write formats in; a plugin imported before the built-ins were
+        declared still comes after them)."""
+        load_plugins()
+        return sorted(self._entries.values(), key=lambda e: e.decl.module != BUILTINS_MODULE)
 
     def suggest(self, name: str) -> str | None:
         near = difflib.get_close_matches(name, self._entries, n=1, cutoff=0.6)
@@ -366,6 +378,8 @@ def _check_decl(kind: str, name: str, decl: Declaration) -> None:
             raise RegistrationError(f"{where}: {owner}: argument {a!r} is not an Arg")
     if isinstance(decl, MetricDecl):
         _check_metric(f"{where}: {owner}", decl, inputs)
+    if isinstance(decl, FormatDecl):
+        _check_format(f"{where}: {owner}", decl)
 
 
 def _check_metric(who: str, decl: MetricDecl, inputs: tuple) -> None:
@@ -380,6 +394,20 @@ def _check_metric(who: str, decl: MetricDecl, inputs: tuple) -> None:
             raise RegistrationError(f"{who}: state {s.name!r} has no merge rule; give merge='sum' or 'cat'")
         if s.source not in inputs:
             raise RegistrationError(f"{who}: state {s.name!r} folds {s.source}, which is not among its inputs")
+
+
+def _check_format(who: str, decl: FormatDecl) -> None:
+    for name in (decl.file, decl.partial_file):
+        if name is None:
+            continue
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise RegistrationError(f"{who}: file {name!r} must be a plain file name in the report folder")
+        taken = next((e for e in formats._entries.values() if name in (e.decl.file, e.decl.partial_file)), None)
+        if taken is not None:
+            raise RegistrationError(f"{who}: file {name!r} is already written by report format {taken.name!r}")
+    for need in decl.needs:
+        if not isinstance(need, Beside):
+            raise RegistrationError(f"{who}: needs {need!r}, which is not one of {', '.join(map(str, Beside))}")
 
 
 # ---- a plugin's declaration, from its object and the facts given to the decorator
@@ -433,8 +461,24 @@ def _dataset_decl(owner: str, obj: Any, base: dict, facts: dict) -> DatasetDecl:
     return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
 
 
+def _format_decl(owner: str, obj: Any, base: dict, facts: dict) -> FormatDecl:
+    module = base["module"]
+    if not callable(obj):
+        raise RegistrationError(f"{module}: {owner} must be a function of the report's view returning the file's text")
+    if "file" not in facts:
+        raise RegistrationError(f"{module}: {owner} must declare file=NAME (its file in the report folder)")
+    needs = facts.get("needs", ())
+    needs = (needs,) if isinstance(needs, (str, Beside)) else tuple(needs)
+    unknown = [n for n in needs if str(n) not in Beside._value2member_map_]
+    if unknown:
+        raise RegistrationError(f"{module}: {owner} needs {unknown[0]!r}; a format may read: {', '.join(map(str, Beside))}")
+    return FormatDecl(file=facts["file"], partial_file=facts.get("partial_file"), needs=tuple(Beside(str(n)) for n in needs),
+                      **base)
+
+
 _DECL_OF = {"measurement": _measurement_decl, "check": _check_decl_of, "metric": _metric_decl,
-            "generator": _generator_decl, "feature extractor": _feature_decl, "dataset": _dataset_decl}
+            "generator": _generator_decl, "feature extractor": _feature_decl, "dataset": _dataset_decl,
+            "report format": _format_decl}
 
 
 def _decl_from_object(reg: Registry, name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
@@ -447,6 +491,7 @@ features: Registry[FeatureDecl] = Registry("feature extractor", FeatureDecl)
 measurements: Registry[MeasurementDecl] = Registry("measurement", MeasurementDecl)
 checks: Registry[CheckDecl] = Registry("check", CheckDecl)
 metrics: Registry[MetricDecl] = Registry("metric", MetricDecl)
+formats: Registry[FormatDecl] = Registry("report format", FormatDecl)
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "generators": generators,
@@ -455,6 +500,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "measurements": measurements,
     "checks": checks,
     "metrics": metrics,
+    "formats": formats,
 }
 
 # Short decorator names, in the style of inspect_ai: ``@evalkit.check("name")``.
@@ -464,6 +510,7 @@ feature = features
 measurement = measurements
 check = checks
 metric = metrics
+report_format = formats  # not `format`: that would shadow the builtin wherever it is imported by name
 
 
 # ---------------------------------------------------------------- plugins
@@ -539,8 +586,9 @@ def resolve_reference(text: str) -> Any:
 __all__ = [
     "CONTRACT_VERSION", "Input", "Measured", "measured", "Merge", "State", "Interval", "Arg", "REQUIRED",
     "Declaration", "MeasurementDecl", "CheckDecl", "MetricDecl", "GeneratorDecl", "FeatureDecl", "DatasetDecl",
+    "FormatDecl", "Beside",
     "Entry", "Registry", "Problem", "UndeclaredInput", "TooFewSamples", "validate_args", "args_from_signature", "default_states",
-    "generators", "datasets", "features", "measurements", "checks", "metrics", "REGISTRIES",
-    "generator", "dataset", "feature", "measurement", "check", "metric",
+    "generators", "datasets", "features", "measurements", "checks", "metrics", "formats", "REGISTRIES",
+    "generator", "dataset", "feature", "measurement", "check", "metric", "report_format",
     "load_plugins", "import_plugin", "is_reference", "resolve_reference",
 ]

@@ -14,10 +14,10 @@ import numpy as np
 
 from ._errors import DataError, UsageError
 from .plan import make_plan
-from .report.model import read_report
+from .records.reading import read_report
 from .runner import pick_device
 from .runner.context import RunContext
-from .runner.loop import build_source
+from .runner.build import build_source
 from .runner.references import References
 from .spec.load import load_spec
 from .spec.model import Spec
@@ -39,7 +39,7 @@ def save_png(image, path: Path) -> None:
 def module_references(spec_data: Any) -> list[tuple[str, str]]:
     """(field path, ``module:attribute``) for every string in a spec that would import user code."""
     from . import registry
-    from .spec.load import dotted
+    from .spec.locations import dotted
 
     found, stack = [], [((), spec_data)]
     while stack:

@@ -175,8 +175,8 @@ def _check_min_n(entry: Any) -> None:
 
 def _check_orientation(entry: Any, mv: MetricValue) -> None:
     """A run whose value moved far in the declared wrong direction regresses; the other way does not."""
-    from .report.baseline import compare
-    from .report.model import Environment, MetricResult, Report, SubjectResult
+    from .compare.baseline import compare
+    from .records.model import Environment, MetricResult, Report, SubjectResult
 
     width = max(mv.high - mv.low, abs(mv.value), 1.0)
 

@@ -16,7 +16,7 @@ from scipy import stats
 
 from evalkit.judge.verdicts import deciding_class, judge_rate
 from evalkit.pytest_plugin import describe
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 

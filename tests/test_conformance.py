@@ -30,7 +30,7 @@ from evalkit.data.datasets import fashion_mnist
 from evalkit.metrics.suite import MetricInputs
 from evalkit.observe.context import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
-from evalkit.report.model import Environment, MetricResult, Report, SubjectResult
+from evalkit.records.model import Environment, MetricResult, Report, SubjectResult
 from evalkit.runner.state import new_row_state
 from evalkit.testing import check_metric, metric_inputs
 
@@ -297,7 +297,7 @@ def report_with(metric: str, value: float, low: float, high: float) -> Report:
 
 @pytest.mark.parametrize("name", METRICS)
 def test_the_baseline_judges_each_metric_in_its_declared_orientation(name):
-    from evalkit.report.baseline import compare
+    from evalkit.compare.baseline import compare
 
     higher = registry.metrics.get(name).decl.higher_is_better
     base = report_with(name, 0.5, 0.45, 0.55)

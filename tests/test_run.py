@@ -10,7 +10,7 @@ import torch
 
 import evalkit
 from evalkit.cli import main
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 from evalkit.sample.sources import GeneratorSource, block_seed
 from evalkit.spec.model import Sampling
 

@@ -77,7 +77,7 @@ def test_a_baseline_that_ignores_the_declared_orientation_is_caught(registered, 
     registered("metric", "t_low", mean_metric(), inputs=(measured("t_ink"),), higher_is_better=False)
     rows = {"t_ink": check_per_sample("t_ink", images)}
     check_metric("t_low", rows)  # the real baseline reads the declaration
-    import evalkit.report.baseline as baseline
+    import evalkit.compare.baseline as baseline
 
     real = baseline.compare_metrics
 

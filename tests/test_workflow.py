@@ -7,7 +7,7 @@ from PIL import Image
 
 import evalkit
 from evalkit.cli import main
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 
 
 SEQ = """\

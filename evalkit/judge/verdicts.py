@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..report.model import ClassResult, MetricResult, RequirementResult
+from ..records.model import ClassResult, MetricResult, RequirementResult
 from . import stats
 
 

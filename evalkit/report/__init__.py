@@ -1,1 +1,1 @@
-"""Reports: the versioned result record and its renderings (JSON, Markdown, JUnit, HTML)."""
+"""Reports: the renderings of a report record (Markdown, JUnit, HTML) and their escaping."""

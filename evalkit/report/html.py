@@ -28,9 +28,10 @@ from markupsafe import Markup
 
 from ..judge import stats
 from . import svg
-from .model import Report, RequirementResult, SubjectResult
-from .render import _bound, _fmt
-from .samples import SampleRecord
+from ..records.model import Report, RequirementResult, SubjectResult
+from .numbers import bound, number
+from ..records.samples import SampleRecord
+from .view import ReportView
 
 WORDS = ("PASS", "FAIL", "INCONCLUSIVE", "REGRESSED", "ERROR")
 GRID_CELL_PX = 56  # on-screen size of a sample cell (thumbnails are scaled without smoothing)
@@ -263,16 +264,16 @@ def forest_plots(report: Report) -> list[Markup]:
         names += [r.name for r in s.requirements if r.kind == "metric" and r.name not in names]
     plots = []
     for name in names:
-        rows, bound = [], None
+        rows, decl = [], None
         for s in report.subjects:
             r = next((x for x in s.requirements if x.name == name), None)
             if r is None or r.value is None or r.lower is None or r.upper is None:
                 continue
-            bound = r
+            decl = r
             rows.append(svg.ForestRow(s.name, r.value, r.lower, r.upper, verdict_word(s, r)))
         if rows:
-            conf = f" (one-sided bounds at {bound.confidence:g} each)"
-            plots.append(Markup(svg.forest(name + conf, rows, at_most=bound.at_most, at_least=bound.at_least)))
+            conf = f" (one-sided bounds at {decl.confidence:g} each)"
+            plots.append(Markup(svg.forest(name + conf, rows, at_most=decl.at_most, at_least=decl.at_least)))
     return plots
 
 
@@ -291,48 +292,49 @@ def precision_recall_plot(report: Report) -> Markup | None:
 # ---------------------------------------------------------------- the page
 
 
-def matrix(report: Report) -> tuple[list[str], list[list[tuple[str, RequirementResult] | None]]]:
-    names: list[str] = []
-    for s in report.subjects:
-        names += [r.name for r in s.requirements if r.name not in names]
+def matrix(view: ReportView) -> tuple[list[str], list[list[tuple[str, RequirementResult] | None]]]:
+    """(requirement names, per name one cell per subject: (word, result) or None where it has none)."""
     rows = []
-    for name in names:
+    for name in view.requirement_names:
         cells = []
-        for s in report.subjects:
-            r = next((x for x in s.requirements if x.name == name), None)
+        for s in view.report.subjects:
+            r = view.result(s, name)
             cells.append(None if r is None else (verdict_word(s, r), r))
         rows.append(cells)
-    return names, rows
+    return view.requirement_names, rows
 
 
 def cell_title(r: RequirementResult, word: str) -> str:
-    value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-    return (f"{word}: {value}; bound {_bound(r)}; one-sided interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+    value = f"{r.passed}/{r.n} = {number(r.value)}" if r.kind == "rate" else number(r.value)
+    return (f"{word}: {value}; bound {bound(r)}; one-sided interval [{number(r.lower)}, {number(r.upper)}] "
             f"at confidence {r.confidence:.4g}" + (f"; n = {r.n}" if r.n is not None else ""))
 
 
 def to_html(report: Report, samples: dict[str, SampleRecord | None] | None = None, *, baseline: Report | None = None,
             report_path: str | Path = "report.json") -> str:
-    """The page. ``samples`` maps subject names to their sample records (None or missing: no images);
-    ``baseline`` is the report compared against, if it could be read; ``report_path`` is what the
-    ``evalkit reproduce`` commands name."""
-    samples = samples or {}
+    """The page of ``report`` with these ``samples`` and ``baseline`` beside it (see ``ReportView``)."""
+    return page(ReportView(report, samples or {}, baseline, str(report_path)))
+
+
+def page(view: ReportView) -> str:
+    """The ``html`` format: the page, from the report's view (its sample store and baseline loaded)."""
+    report, samples = view.report, view.samples
     views = []
     for i, s in enumerate(report.subjects):
         rec = samples.get(s.name)
         v = SubjectView(s, f"subject-{i}", has_store=rec is not None)
         v.grid = grid_rows(rec)
-        v.failing = failing_views(s, rec, str(report_path), report.spec_path)
+        v.failing = failing_views(s, rec, view.report_path, report.spec_path)
         v.class_reqs, v.class_rows = class_table(s, rec)
         v.traces = trace_plots(s)
-        v.baseline = baseline_rows(s, baseline)
+        v.baseline = baseline_rows(s, view.baseline)
         views.append(v)
-    names, rows = matrix(report)
+    names, rows = matrix(view)
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     return env.from_string(_TEMPLATE).render(
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
-        fmt=_fmt, bound=_bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
+        fmt=number, bound=bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
     )
 
 
@@ -457,29 +459,3 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <details><summary>The spec, as run (canonical form)</summary><pre>{{ spec_text }}</pre></details>
 </body></html>
 """
-
-
-def html_for(report: Report, source_dir: Path) -> str:
-    """The page of a report whose sample store lies in ``source_dir``. A baseline the report
-    names is shown when it can still be read; a bad sample record raises ``DataError``."""
-    from .._errors import EvalkitError
-    from .model import read_report
-    from .samples import read_all
-
-    records = read_all(source_dir, [s.name for s in report.subjects])
-    base = None
-    if report.baseline:
-        try:
-            base = read_report(report.baseline)
-        except (EvalkitError, ValueError):
-            base = None  # moved or deleted since the run: the regressions are still marked
-    return to_html(report, records, baseline=base, report_path=str(Path(source_dir) / "report.json"))
-
-
-def write_html(report: Report, out_dir: Path) -> Path:
-    """Write ``out_dir/report.html`` from the report and the sample store beside it."""
-    from .._io import atomic_write_text
-
-    path = Path(out_dir) / "report.html"
-    atomic_write_text(path, html_for(report, Path(out_dir)))
-    return path

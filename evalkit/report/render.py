@@ -1,16 +1,17 @@
-"""Render a Report as Markdown and JUnit XML, and write a report folder atomically."""
+"""The ``json``, ``markdown`` and ``junit`` formats: the report record, report.md and junit.xml."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
-from .._io import atomic_write_text
 from ..judge.verdicts import deciding_class
+from ..records.model import Report
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
-from .model import Report
-from .regression import baseline_lines, shown_verdict
+from .numbers import bound, number
+from .regressions import baseline_lines, shown_verdict
+from .view import ReportView
+
 
 def quoteattr(text: str) -> str:
     """An XML attribute value holding ``text``, with characters XML forbids shown as escapes."""
@@ -33,32 +34,24 @@ SYMBOL = {"PASS": "PASS", "FAIL": "**FAIL**", "INCONCLUSIVE": "INCONCLUSIVE", "E
           "FAIL+REGRESSED": "**FAIL+REGRESSED**", "INCONCLUSIVE+REGRESSED": "**INCONCLUSIVE+REGRESSED**"}
 
 
-def _fmt(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1000 or (0 < abs(x) < 1e-3):
-        return f"{x:.3g}"
-    return f"{x:.{digits}g}"
+def record_json(view: ReportView) -> str:
+    """The ``json`` format: the record itself, strict JSON (no NaN or Infinity)."""
+    return json.dumps(strict_json(view.report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"
 
 
-def _bound(r) -> str:
-    if r.kind == "rate":
-        return f">= {_fmt(r.at_least)}"
-    parts = []
-    if r.at_least is not None:
-        parts.append(f">= {_fmt(r.at_least)}")
-    if r.at_most is not None:
-        parts.append(f"<= {_fmt(r.at_most)}")
-    return " and ".join(parts)
-
-
-def to_markdown(report: Report) -> str:
-    lines = [f"# evalkit report: {md_text(report.name)}", ""] + _md_provenance(report) + [""] + _md_verdicts(report)
+def markdown(view: ReportView) -> str:
+    """The ``markdown`` format: report.md (report.partial.md for an interrupted run)."""
+    report = view.report
+    lines = [f"# evalkit report: {md_text(report.name)}", ""] + _md_provenance(report) + [""] + _md_verdicts(view)
     for s in report.subjects:
         lines += _md_subject(report, s)
     if report.baseline:
         lines += ["## Against the baseline", "", md_block("\n".join(baseline_lines(report))), ""]
     return "\n".join(lines) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    return markdown(ReportView(report))
 
 
 def _md_provenance(report: Report) -> list[str]:
@@ -80,17 +73,17 @@ def _md_provenance(report: Report) -> list[str]:
     return lines
 
 
-def _md_verdicts(report: Report) -> list[str]:
+def _md_verdicts(view: ReportView) -> list[str]:
     """The summary grid: requirements x subjects."""
-    names = list(dict.fromkeys(r.name for s in report.subjects for r in s.requirements))
-    if not names:
+    report = view.report
+    if not view.requirement_names:
         return []
     lines = ["## Verdicts", "", "| requirement | " + " | ".join(md_text(s.name) for s in report.subjects) + " |",
              "|---|" + "---|" * len(report.subjects)]
-    for name in names:
+    for name in view.requirement_names:
         cells = []
         for s in report.subjects:
-            r = next((x for x in s.requirements if x.name == name), None)
+            r = view.result(s, name)
             cells.append("-" if r is None else f"{SYMBOL[shown_verdict(r)]} {_grid_value(r)}")
         lines.append(f"| {md_text(name)} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -100,8 +93,8 @@ def _grid_value(r) -> str:
     """The value beside a verdict in the grid: a per-class verdict's is its deciding class's rate."""
     c = deciding_class(r) if r.per_class else None
     if c is None or not c.n:
-        return _fmt(r.value)
-    return f"{_fmt(c.passed / c.n)} (class {c.label})"
+        return number(r.value)
+    return f"{number(c.passed / c.n)} (class {c.label})"
 
 
 def _md_subject(report: Report, s) -> list[str]:
@@ -134,14 +127,14 @@ def _md_requirements(s) -> list[str]:
         note = md_text("; ".join(x for x in (decided, r.message, r.correction) if x))
         if r.more_samples is not None and not r.message:
             note = (note + "; " if note else "") + f"about {r.more_samples} more samples would decide it"
-        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {_bound(r)} | {interval} "
+        lines.append(f"| {md_text(r.name)} | {SYMBOL[shown_verdict(r)]} | {value} | {bound(r)} | {interval} "
                      f"| {n} | {confidence:.4g} | {note} |")
     lines.append("")
     for r in s.requirements:
         if r.per_class:
             level = f" (one-sided, each at confidence {1 - (1 - r.confidence) / len(r.per_class):.4g}, the Bonferroni level)"
             lines += [f"Per class, {md_text(r.name)}{level}:", "", "| class | passed/n | interval | verdict |", "|---|---|---|---|"]
-            lines += [f"| {c.label} | {c.passed}/{c.n} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | {SYMBOL[c.verdict]} |"
+            lines += [f"| {c.label} | {c.passed}/{c.n} | [{number(c.lower)}, {number(c.upper)}] | {SYMBOL[c.verdict]} |"
                       for c in r.per_class]
             lines.append("")
     return lines
@@ -152,13 +145,13 @@ def _md_shown(r) -> tuple[str, str, str, float, str | None]:
     those of the class it rests on (judge.verdicts.deciding_class), the pooled rate as context."""
     c = deciding_class(r) if r.per_class else None
     if c is None:
-        value = f"{r.passed}/{r.n} = {_fmt(r.value)}" if r.kind == "rate" else _fmt(r.value)
-        return value, f"[{_fmt(r.lower)}, {_fmt(r.upper)}]", str(r.n) if r.n is not None else "-", r.confidence, None
-    rate = _fmt(c.passed / c.n) if c.n else "-"
-    value = f"class {c.label}: {c.passed}/{c.n} = {rate} (pooled {r.passed}/{r.n} = {_fmt(r.value)})"
+        value = f"{r.passed}/{r.n} = {number(r.value)}" if r.kind == "rate" else number(r.value)
+        return value, f"[{number(r.lower)}, {number(r.upper)}]", str(r.n) if r.n is not None else "-", r.confidence, None
+    rate = number(c.passed / c.n) if c.n else "-"
+    value = f"class {c.label}: {c.passed}/{c.n} = {rate} (pooled {r.passed}/{r.n} = {number(r.value)})"
     note = (f"decided by class {c.label}; its interval at the level Holm decided it at "
-            f"(the pooled interval [{_fmt(r.lower)}, {_fmt(r.upper)}] decides nothing here)")
-    return value, f"[{_fmt(c.lower)}, {_fmt(c.upper)}]", str(c.n), c.confidence, note
+            f"(the pooled interval [{number(r.lower)}, {number(r.upper)}] decides nothing here)")
+    return value, f"[{number(c.lower)}, {number(c.upper)}]", str(c.n), c.confidence, note
 
 
 def _md_failing(report: Report, s) -> list[str]:
@@ -182,7 +175,7 @@ def _md_metrics(s) -> list[str]:
         return []
     lines = ["| metric | value | interval (one-sided) | n | method |", "|---|---|---|---|---|"]
     for m in s.metrics:
-        lines.append(f"| {md_text(m.name)} | {_fmt(m.value)} | [{_fmt(m.lower)}, {_fmt(m.upper)}] | {m.n} | {md_text(m.method)} |")
+        lines.append(f"| {md_text(m.name)} | {number(m.value)} | [{number(m.lower)}, {number(m.upper)}] | {m.n} | {md_text(m.method)} |")
     notes = sorted({m.note for m in s.metrics if m.note})
     return lines + [""] + [f"Note: {md_text(n)}." for n in notes] + [""]
 
@@ -195,11 +188,11 @@ def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
     """
     c = deciding_class(r) if r.per_class else None
     if c is not None:  # a per-class verdict rests on one class: its count and interval, not the pooled ones
-        desc = (f"{r.verdict}: class {c.label} {c.passed}/{c.n}, bound {_bound(r)}, interval [{_fmt(c.lower)}, "
-                f"{_fmt(c.upper)}] at confidence {c.confidence:.4g} (decided by class {c.label}; pooled value "
-                f"{_fmt(r.value)}, n {r.n})")
+        desc = (f"{r.verdict}: class {c.label} {c.passed}/{c.n}, bound {bound(r)}, interval [{number(c.lower)}, "
+                f"{number(c.upper)}] at confidence {c.confidence:.4g} (decided by class {c.label}; pooled value "
+                f"{number(r.value)}, n {r.n})")
     else:
-        desc = (f"{r.verdict}: value {_fmt(r.value)}, bound {_bound(r)}, interval [{_fmt(r.lower)}, {_fmt(r.upper)}] "
+        desc = (f"{r.verdict}: value {number(r.value)}, bound {bound(r)}, interval [{number(r.lower)}, {number(r.upper)}] "
                 f"at confidence {r.confidence:.4g}" + (f", n {r.n}" if r.n is not None else ""))
     reasons = []
     if r.verdict in ("FAIL", "ERROR"):
@@ -217,9 +210,14 @@ def _junit_outcome(r, regressed: bool, strict: bool) -> tuple[str | None, str]:
 
 def _junit_properties(r) -> str:
     props = {"verdict": r.verdict, "value": r.value, "lower": r.lower, "upper": r.upper, "confidence": r.confidence,
-             "n": r.n, "bound": _bound(r)}
+             "n": r.n, "bound": bound(r)}
     rows = "".join(f"<property name={quoteattr(k)} value={quoteattr(str(v))}/>" for k, v in props.items() if v is not None)
     return f"      <properties>{rows}</properties>"
+
+
+def junit(view: ReportView) -> str:
+    """The ``junit`` format: junit.xml, strict as the run was made."""
+    return to_junit(view.report)
 
 
 def to_junit(report: Report, strict: bool | None = None) -> str:
@@ -264,32 +262,3 @@ def to_junit(report: Report, strict: bool | None = None) -> str:
         out.append("  </testsuite>")
     out.append("</testsuites>")
     return "\n".join(out) + "\n"
-
-
-def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
-                 samples: dict | None = None) -> list[Path]:
-    """Write the report files; each file appears whole or not at all. ``samples``: the run's
-    sample records (subject name -> record), written first to ``samples/`` (the page reads them)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if samples:
-        from .samples import write_records
-
-        written += write_records(out_dir, samples)
-    stem = "report.partial" if partial else "report"
-    js = out_dir / f"{stem}.json"
-    atomic_write_text(js, json.dumps(strict_json(report.model_dump(mode="json")), indent=2, allow_nan=False) + "\n")
-    written.append(js)
-    if "markdown" in formats:
-        md = out_dir / f"{stem}.md"
-        atomic_write_text(md, to_markdown(report))
-        written.append(md)
-    if "junit" in formats and not partial:
-        j = out_dir / "junit.xml"
-        atomic_write_text(j, to_junit(report))
-        written.append(j)
-    if "html" in formats and not partial:
-        from .html import write_html
-
-        written.append(write_html(report, out_dir))
-    return written

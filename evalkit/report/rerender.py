@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import registry
 from .._errors import DataError, UsageError
 from .._io import atomic_write_text
-from .model import Report, read_report
-
-FORMATS = ("html", "markdown", "junit")
-FILE_NAMES = {"html": "report.html", "markdown": "report.md", "junit": "junit.xml"}
+from ..records.model import Report
+from ..records.reading import read_report
+from .folder import check_formats
+from .view import prepare
 
 
 def load(report_path: str | Path) -> tuple[Report, Path]:
     """(report, its folder); UsageError (exit 2) naming the file when it cannot be used
-    (``report.reading`` checks it as untrusted input: JSON, fields, schema major version)."""
+    (``records.reading`` checks it as untrusted input: JSON, fields, schema major version)."""
     p = Path(report_path)
     json_path = p / "report.json" if p.is_dir() else p
     try:
@@ -33,32 +34,18 @@ def load(report_path: str | Path) -> tuple[Report, Path]:
 def render(report_path: str | Path, formats: list[str] | None = None, out: str | Path | None = None) -> list[Path]:
     """Write the chosen renderings of a report (default HTML) to ``out`` (default: the report's folder)."""
     formats = list(dict.fromkeys(formats or ["html"]))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise UsageError(f"--format {bad[0]!r}: choose from {', '.join(FORMATS)}")
+    check_formats(formats, rendering=True)
     report, folder = load(report_path)
     out_dir = Path(out) if out is not None else folder
-    texts = {}
-    for fmt in formats:
-        try:
-            texts[fmt] = _text(fmt, report, folder)
-        except DataError as exc:  # a bad sample record: named, and nothing written yet
-            raise UsageError(str(exc)) from None
+    files = [(registry.formats.get(name), registry.formats.get(name).decl.file) for name in formats]  # as asked
+    try:
+        view = prepare(report, folder, {need for e, _ in files for need in e.decl.needs})
+        texts = {name: entry.obj(view) for entry, name in files}
+    except DataError as exc:  # a bad sample record: named, and nothing written yet
+        raise UsageError(str(exc)) from None
     written = []
-    for fmt, text in texts.items():
-        path = out_dir / FILE_NAMES[fmt]
+    for name, text in texts.items():
+        path = out_dir / name
         atomic_write_text(path, text)
         written.append(path)
     return written
-
-
-def _text(fmt: str, report: Report, folder: Path) -> str:
-    from .render import to_junit, to_markdown
-
-    if fmt == "markdown":
-        return to_markdown(report)
-    if fmt == "junit":
-        return to_junit(report)
-    from .html import html_for
-
-    return html_for(report, folder)

@@ -1,7 +1,7 @@
 """A generator's sampling in a child process, so a time limit holds whatever its code does.
 
 When a subject has a time limit, evalkit forks a child that builds the generator and
-draws its batches with the very code of an in-process run (``loop.build_source``,
+draws its batches with the very code of an in-process run (``build.build_source``,
 ``GeneratorSource``); the batches come back over a pipe as raw arrays, bit for bit. The
 parent waits for each answer at most until the subject's deadline, then kills the child
 with SIGKILL: ignoring or blocking SIGALRM, ``signal.alarm(0)``, ``except BaseException``
@@ -265,7 +265,7 @@ def _die_with_parent() -> None:
 
 
 def _serve(ctx, sp, conn: Connection, out: _Out) -> None:
-    from .loop import build_source  # the very code of an in-process run
+    from .build import build_source  # the very code of an in-process run
 
     source = _answer(out, lambda: _meta(*build_source(ctx, sp)))
     if source is None:

@@ -10,7 +10,7 @@ import torch
 
 from .._version import __version__
 from .._errors import UsageError
-from ..report.model import Environment
+from ..records.model import Environment
 
 
 def process_rank() -> tuple[int, int]:

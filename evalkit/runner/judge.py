@@ -9,7 +9,7 @@ from ..judge.verdicts import judge_metric, judge_rate
 from ..metrics.suite import MetricInputs
 from ..plan import SubjectPlan
 from ..progress import task
-from ..report.model import MetricResult, RequirementResult, SubjectResult
+from ..records.model import MetricResult, RequirementResult, SubjectResult
 from .context import RunContext
 from .faults import kill_point
 from .looks import SEQUENTIAL_NOTE

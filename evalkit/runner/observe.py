@@ -20,7 +20,7 @@ from ..observe.context import Observation
 from ..observe.features import in_fixed_rows
 from ..observe.indexes import DuplicateIndex
 from ..plan import RequirementPlan
-from ..report.model import FailingExample
+from ..records.model import FailingExample
 from ..sample.sources import Batch
 from ..contract import Input, Measured, State
 from .context import RunContext

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..boundary import forget_warnings, subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
-from ..report.model import Report, SubjectResult
-from ..report.samples import new_log, sample_record
-from ..report.trace import attach_looks, trace_of
+from ..records.model import Report, SubjectResult
+from ..records.samples import new_log, sample_record
+from ..judge.trace import attach_looks, trace_of
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank

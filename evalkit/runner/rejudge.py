@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .._errors import UsageError
 from ..plan import Plan, make_plan
-from ..report.model import Report, SubjectResult
+from ..records.model import Report, SubjectResult
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, pick_device

@@ -15,8 +15,8 @@ from torch import Tensor
 
 from ..contract import Input, Merge, State
 from ..metrics.states import FeatureState
-from ..report.model import FailingExample
-from ..report.samples import SampleLog, log_from_record, log_to_record, new_log
+from ..records.model import FailingExample
+from ..records.samples import SampleLog, log_from_record, log_to_record, new_log
 
 
 @dataclass

@@ -19,13 +19,13 @@ from pydantic import ValidationError
 
 from .. import registry
 from .._errors import EvalkitError, SpecError
+from .locations import Marks, dotted, format_location
 from .model import Spec
 
 MAX_DEPTH = 40
 MAX_NODES = 100_000
 MAX_BYTES = 5_000_000
 
-Marks = dict[tuple, tuple[int, int]]
 _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
@@ -84,30 +84,6 @@ class _Refused(Exception):
     def __init__(self, node: yaml.Node, message: str):
         self.line, self.col = node.start_mark.line + 1, node.start_mark.column + 1
         super().__init__(message)
-
-
-def format_location(source: str | None, marks: Marks, path: tuple) -> str:
-    name = source or "<spec>"
-    p = tuple(path)
-    while p and p not in marks:
-        p = p[:-1]
-    if p in marks:
-        line, col = marks[p]
-        return f"{name}:{line}:{col}"
-    return name
-
-
-def dotted(path: tuple) -> str:
-    """'requirements[3].check' from a field path (the '<key>' markers of key marks are skipped)."""
-    out = ""
-    for part in path:
-        if part == "<key>":
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
 
 
 def _is_model(t: Any) -> bool:

@@ -18,10 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .. import registry
-from .._builtins import REPORT_FORMATS
 
 DEFAULT_CONFIDENCE = 0.95
-ReportFormat = Literal[REPORT_FORMATS]  # type: ignore[valid-type]  (the tuple of _builtins, as a Literal)
 
 # Bounds on everything a spec can size, so a typo or a hostile file is refused at
 # validate time instead of reaching an allocator (n: 10**12 once asked for 8.8 TB).
@@ -258,10 +256,20 @@ class Regression(_Strict):
 class ReportSettings(_Strict):
     """What the run writes."""
 
-    formats: list[ReportFormat] = Field(
-        default_factory=lambda: ["json", "markdown"], description="Files written in the report folder."
+    formats: list[str] = Field(
+        default_factory=lambda: ["json", "markdown"],
+        description="Files written in the report folder: registered report formats (`evalkit list formats`; "
+        "a plugin may add one).",
     )
     failing_examples: int = Field(8, ge=0, le=10_000, description="Failing sample indices kept per requirement.")
+
+    @field_validator("formats")
+    @classmethod
+    def _registered(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if name not in registry.formats:
+                raise FieldProblem(registry.formats.unknown_message(name), (i,))
+        return v
 
 
 class Spec(_Strict):
@@ -324,7 +332,7 @@ class Spec(_Strict):
 
     def where(self, *path: Any) -> str:
         """``file:line:col`` of a field path (or of its closest parent with a mark)."""
-        from .load import format_location
+        from .locations import format_location
 
         return format_location(self._source, self._marks, tuple(path))
 

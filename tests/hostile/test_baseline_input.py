@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from evalkit.report.model import read_report
-from evalkit.report.reading import ReportFileError
+from evalkit.records.reading import read_report
+from evalkit.records.reading import ReportFileError
 
 from .conftest import TINY_SPEC
 

@@ -135,8 +135,9 @@ def test_terminal_shows_control_characters(run):
 
 
 def test_strict_json_round_trips_non_finite_metrics(tmp_path):
-    from evalkit.report.model import Report, read_report
-    from evalkit.report.render import write_report
+    from evalkit.records.model import Report
+    from evalkit.records.reading import read_report
+    from evalkit.report.folder import write_report
 
     base = json.loads(json.dumps(strict_json({"a": [math.nan, math.inf, -math.inf, 1.5]})))
     assert base == {"a": ["NaN", "Infinity", "-Infinity", 1.5]}

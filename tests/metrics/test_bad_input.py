@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from evalkit.metrics import functional as F
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 
 from ..test_run import run_cli
 

@@ -16,7 +16,7 @@ from evalkit.judge.compare import NO_DIFFERENCE, compare_metrics
 from evalkit.judge.verdicts import judge_metric
 from evalkit.metrics import functional as F
 from evalkit.metrics.suite import FID, KID, MetricInputs
-from evalkit.report.model import MetricResult
+from evalkit.records.model import MetricResult
 
 
 def _hill(real, fake):

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from evalkit.report.html import to_html
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 
 from .conftest import HOSTILE
 

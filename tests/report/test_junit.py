@@ -8,7 +8,7 @@ import pytest
 
 junitparser = pytest.importorskip("junitparser")
 
-from evalkit.report.model import Environment, MetricResult, Report, RequirementResult, SubjectResult  # noqa: E402
+from evalkit.records.model import Environment, MetricResult, Report, RequirementResult, SubjectResult  # noqa: E402
 from evalkit.report.render import to_junit  # noqa: E402
 from evalkit.runner import exit_code_of  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.report.samples import samples_path
+from evalkit.records.samples import samples_path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "reports" / "example"
 

@@ -7,7 +7,7 @@ import numpy as np
 import evalkit
 from evalkit.cli import main
 from evalkit.plan import make_plan
-from evalkit.report.samples import read_samples
+from evalkit.records.samples import read_samples
 from evalkit.spec.load import load_spec
 
 SPEC = """\

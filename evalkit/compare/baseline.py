@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .. import registry
 from ..judge.compare import Difference, compare_metrics, compare_rates, holm
-from .model import DifferenceResult, Report, RequirementResult, SubjectResult
+from ..records.model import DifferenceResult, Report, RequirementResult, SubjectResult
 
 
 def higher_is_better(metric: str) -> bool:

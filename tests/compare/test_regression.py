@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from evalkit.cli import main
-from evalkit.report.model import read_report
+from evalkit.records.reading import read_report
 
 from .cli import cli
 

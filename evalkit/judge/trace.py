@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..judge import stats
-from .model import Look, SubjectResult
+from . import stats
+from ..records.model import Look, SubjectResult
 
 
 def look_trace(counts: list[tuple[int, int]], look_confidences: list[float], final_confidence: float) -> list[Look]:

@@ -8,7 +8,7 @@ import torch
 
 import evalkit
 from evalkit._errors import DataError
-from evalkit.report.samples import (GRID_COLUMNS, GRID_ROWS, THUMB_SIDE, SampleLog, read_samples, samples_path,
+from evalkit.records.samples import (GRID_COLUMNS, GRID_ROWS, THUMB_SIDE, SampleLog, read_samples, samples_path,
                                     subject_file_name, thumbnails)
 from evalkit.store import load_record, save_record
 

@@ -6,7 +6,7 @@ version or crafted. Reading it never runs code, never recurses without bound and
 lets an inconsistent count (``passed > n``, ``n = -2``) reach the statistics; every
 problem is a ``ReportFileError`` naming the file, the field path and what is wrong.
 
-Schema versions: ``schema_version`` is MAJOR.MINOR (``report.model``). A report of
+Schema versions: ``schema_version`` is MAJOR.MINOR (``records.model``). A report of
 the same major version written by a newer evalkit may carry fields this one does not
 know; they are ignored (logged), so an older evalkit in CI still reads a newer
 baseline. A different major version, or a missing or mistyped field, is refused.
@@ -49,8 +49,11 @@ class ReportFileError(DataError):
         super().__init__(f"{path}: not a usable evalkit report: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
 
 
-def read_report_file(path: str | Path) -> Report:
-    """Read and check a ``report.json`` (or a report folder); raise ``ReportFileError`` if unusable."""
+def read_report(path: str | Path) -> Report:
+    """Read a ``report.json`` (or a report folder) back into a ``Report``.
+
+    The file is untrusted input: it passes every check of this module, or
+    ``ReportFileError`` (a ``DataError``) names the file and what is wrong with it."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"

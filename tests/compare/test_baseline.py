@@ -5,7 +5,7 @@ import json
 import pytest
 
 import evalkit
-from evalkit.report.baseline import higher_is_better
+from evalkit.compare.baseline import higher_is_better
 
 SPEC = """\
 version: 1

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from evalkit._errors import DataError
-from evalkit.report.model import REPORT_SCHEMA_VERSION, read_report, schema_major
+from evalkit.records.model import REPORT_SCHEMA_VERSION, schema_major
+from evalkit.records.reading import read_report
 
 MINIMAL = {
     "name": "x", "spec": {}, "spec_sha256": "0" * 64, "started": "2026-11-25T00:00:00+00:00", "seed": 0,

@@ -19,7 +19,7 @@ Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 class Record(BaseModel):
     """Base of every record evalkit writes and reads back."""
 
-    # unknown fields are refused here; report.reading drops (and logs) those of a later MINOR first
+    # unknown fields are refused here; records.reading drops (and logs) those of a later MINOR first
     model_config = ConfigDict(extra="forbid")
 
 
@@ -266,16 +266,6 @@ class Report(Record):
         near = difflib.get_close_matches(name, [s.name for s in self.subjects], n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise DataError(f"report has no subject {name!r}{hint} (subjects: {', '.join(s.name for s in self.subjects)})")
-
-
-def read_report(path: str | Path) -> Report:
-    """Read a ``report.json`` (or a report folder) back into a ``Report``.
-
-    The file is untrusted input: see ``report.reading`` for every check it passes.
-    """
-    from .reading import read_report_file
-
-    return read_report_file(path)
 
 
 def schema_major(version: object) -> int | None:

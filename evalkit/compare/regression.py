@@ -20,7 +20,7 @@ How subjects pair (in this order):
 A subject with an explicit `name:` pairs by that name only: a name is a promise.
 
 The test itself (is the difference significant beyond the tolerance?) is the
-comparison engine's (``report.baseline.compare``, built on ``judge.compare``); this
+comparison engine's (``compare.baseline.compare``, built on ``judge.compare``); this
 module aligns the baseline to the run, hands it over, and records the outcome on
 each requirement (``RequirementResult.regressed`` and ``.baseline``) so every
 rendering can show REGRESSED.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .._errors import UsageError
 from ..spec.model import Spec, Subject
-from .model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
+from ..records.model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
 
 
 @dataclass
@@ -238,42 +238,3 @@ def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec:
     compare(report, aligned, spec.regression.tolerance, match.path)
     annotate(report, aligned, match, spec)
     return report
-
-
-def shown_verdict(r: RequirementResult) -> str:
-    """The verdict word every rendering shows: REGRESSED joins the requirement's own verdict."""
-    if not r.regressed:
-        return r.verdict
-    return "REGRESSED" if r.verdict == "PASS" else f"{r.verdict}+REGRESSED"
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:+.4g}" if x < 0 else f"{x:.4g}"
-
-
-def baseline_lines(report: Report) -> list[str]:
-    """The printed comparison: which subjects and requirements, both values, difference, tolerance, verdict."""
-    if not report.baseline:
-        return []
-    lines = [f"baseline {report.baseline}:"]
-    for pair in report.baseline_pairs:
-        how = "same name" if pair.matched_by == "name" else "same model"
-        lines.append(f"  {pair.subject} vs baseline {pair.baseline_subject!r} ({how}"
-                     + (f"; {pair.note}" if pair.note else "") + ")")
-        sub = next((s for s in report.subjects if s.name == pair.subject), None)
-        for r in (sub.requirements if sub else []):
-            c = r.baseline
-            if c is None:
-                continue
-            diff = f"{c.difference:+.4g}" if c.difference is not None else "-"
-            interval = f" [{c.low:+.4g}, {c.high:+.4g}]" if c.low is not None and c.high is not None else ""
-            lines.append(f"    {c.verdict:<26} {r.name:<32} baseline {_num(c.baseline_value):<10} now {_num(c.value):<10} "
-                         f"diff {diff}{interval}  tolerance {c.tolerance:g}")
-    for why in report.baseline_not_compared:
-        lines.append(f"  not compared: {why}")
-    correction = getattr(report, "baseline_correction", None)
-    if correction:
-        lines.append(f"  multiplicity: {correction}")
-    return lines

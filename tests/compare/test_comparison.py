@@ -13,8 +13,9 @@ import pytest
 from scipy import stats
 
 from evalkit.cli import main
-from evalkit.report.comparison import Row, rank
-from evalkit.report.samples import read_samples
+from evalkit.compare.ranking import rank
+from evalkit.records.comparison import Row
+from evalkit.records.samples import read_samples
 
 from .cli import cli
 
@@ -123,12 +124,12 @@ def _check_paired_fid(report_dir, fid, confidence):
 def test_comparison_page_in_a_real_browser(runs, tmp_path, capsys):
     """comparison.html with a hostile subject name: no console error or dialog, no script, and
     it fits a 1280-px window (numbers do not wrap, long names do)."""
-    from .browser import WIDTH, chromium_path
+    from ..report.browser import WIDTH, chromium_path
 
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     if chromium_path() is None:
         pytest.skip("no Chromium on this machine (install Debian's `chromium`; CI does)")
-    from .browser import inspect_report
+    from ..report.browser import inspect_report
 
     cli(["compare", str(runs["both"]), str(runs["seed3"]), "--out", str(tmp_path / "c")], capsys)
     found = inspect_report(tmp_path / "c" / "comparison.html", screenshot=tmp_path / "comparison.png")
@@ -273,7 +274,7 @@ def test_bootstrap_pairs_resample_both_sets_on_the_same_rows():
     import torch
 
     from evalkit.metrics.functional import FrechetReference
-    from evalkit.report.comparison import bootstrap_pairs
+    from evalkit.compare.paired import bootstrap_pairs
 
     g = torch.Generator().manual_seed(1)
     real, fa = torch.randn(400, 6, generator=g, dtype=torch.float64), torch.randn(150, 6, generator=g, dtype=torch.float64)

@@ -1,0 +1,1 @@
+"""Comparing finished runs: --baseline matching and regression annotation, and `evalkit compare`."""

@@ -1,0 +1,1 @@
+"""The versioned records a run writes (report.json, the sample store) and their careful readers."""
