@@ -22,8 +22,6 @@ from . import _dense as D
 from . import _pairwise as P
 
 __all__ = [
-    "GaussianMoments",
-    "gaussian_moments",
     "frechet_distance",
     "fid",
     "kid",
@@ -73,29 +71,6 @@ def _ftz(fn):
             return fn(*args, **kwargs)
 
     return inner
-
-
-@dataclass
-class GaussianMoments:
-    """Running sums that determine a Gaussian fit; merging is addition."""
-
-    n: int
-    sum: Tensor  # (d,) float64
-    outer: Tensor  # (d, d) float64, sum of x x^T
-
-    def merge(self, other: "GaussianMoments") -> "GaussianMoments":
-        return GaussianMoments(self.n + other.n, self.sum + other.sum, self.outer + other.outer)
-
-    def mean_cov(self) -> tuple[Tensor, Tensor]:
-        if self.n < 2:
-            raise ValueError(f"need at least 2 samples for a covariance, got {self.n}")
-        mu, cov = D.mean_cov(self.n, self.sum.numpy(), self.outer.numpy())
-        return torch.from_numpy(mu), torch.from_numpy(cov)
-
-
-def gaussian_moments(x: Tensor) -> GaussianMoments:
-    n, total, outer = D.moments(D.as_numpy(x))
-    return GaussianMoments(n, torch.from_numpy(total), torch.from_numpy(outer))
 
 
 def _np64(t: Tensor) -> np.ndarray:
@@ -361,7 +336,7 @@ def ball_landscape(radii2: Tensor, nbr_idx: Tensor, nbr_d2: Tensor) -> Tensor:
     ``radii2[i]``, the k-th nearest other's) holds i and those of its k nearest others
     strictly closer (``nbr_idx``/``nbr_d2``: each row's nearest others, ascending, exact
     float64, at least k columns). A generated sample in ball i is taken to meet the counts
-    met there (``landscape_sums``): what density's upper bound borrows (``suite.Density``)."""
+    met there (``landscape_sums``): what density's upper bound borrows (``manifold.Density``)."""
     n = radii2.shape[0]
     inside = nbr_d2 < radii2[:, None]  # columns past the k-th are never strictly inside
     rows = torch.arange(n)[:, None].expand_as(inside)

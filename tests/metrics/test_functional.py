@@ -9,8 +9,9 @@ from hypothesis import given, settings, strategies as st
 from scipy import linalg
 
 from evalkit.metrics import functional as F
+from evalkit.metrics.frechet import FID
+from evalkit.metrics.metric import MetricInputs
 from evalkit.metrics.states import FeatureState, MomentState
-from evalkit.metrics.suite import FID, MetricInputs
 
 
 def rel(a, b):
@@ -246,7 +247,7 @@ def test_fid_metric_is_deterministic_and_interval_brackets_value():
 
 def test_class_balance_is_retired_for_class_tv():
     from evalkit._errors import SpecError
-    from evalkit.metrics.suite import ClassBalance
+    from evalkit.metrics.class_mix import ClassBalance
 
     inputs = MetricInputs("s", None, torch.zeros(100, 2), predicted=torch.zeros(100), asked=torch.zeros(100), num_classes=4)
     with pytest.raises(SpecError, match="class_tv, at_most"):
