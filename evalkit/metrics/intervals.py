@@ -49,6 +49,7 @@ def bootstrap_bounds(value: float, values: list[float], confidence: float) -> tu
 
 
 def share_value(indicator: Tensor, confidence: float, n_ref: int | None, what: str) -> MetricValue:
+    """The share of ``indicator`` that is true, with Clopper-Pearson's exact one-sided bounds."""
     n, kk = int(indicator.numel()), int(indicator.sum())
     return MetricValue(kk / n, cp_lower(kk, n, confidence), cp_upper(kk, n, confidence),
                        f"Clopper-Pearson over {what}", n, n_ref)
@@ -61,7 +62,7 @@ def _z(confidence: float) -> float:
 
 
 def normal_value(value: float, sd: float, skew: float, confidence: float, method: str, n: int, n_ref: int | None,
-            lo: float = -math.inf, hi: float = math.inf) -> MetricValue:
+                 lo: float = -math.inf, hi: float = math.inf) -> MetricValue:
     """One-sided bounds value -/+ sd (z -/+ a), a = skew (2 z^2 + 1) / (6 sqrt(n)).
 
     ``skew`` is the skewness of the per-sample contributions (influence values or
@@ -109,7 +110,7 @@ def hall_quantile(z: float, a: float, b: float, cap: float = 2.0) -> float:
 
 
 def hall_bounds(value: float, sd: float, kappa_g: float, kappa_psi: float, confidence: float,
-                 n: int, cap: float = 2.0) -> tuple[float, float]:
+                n: int, cap: float = 2.0) -> tuple[float, float]:
     """One-sided bounds of a studentized statistic whose first Edgeworth term is
     ((2 x^2 + 1) kappa_g + 3 (x^2 + 1) kappa_psi) / (6 sqrt(n)) (Helmers, 1991, for a
     U-statistic; the same form for any smooth statistic with influences of skewness
@@ -123,7 +124,7 @@ def hall_bounds(value: float, sd: float, kappa_g: float, kappa_psi: float, confi
 
 
 def outward_bounds(value: float, sd: float, skew: float, tail: float | None, confidence: float,
-                    n: int) -> tuple[float, float]:
+                   n: int) -> tuple[float, float]:
     """Hall's bounds (``hall_bounds``) with each side's skewness the one of the two estimates
     that moves it outward: a larger skewness raises both bounds (the transform's quantiles
     fall monotonically in it), so the lower bound takes the smaller, the upper the larger."""
