@@ -26,7 +26,7 @@ import torch
 
 from evalkit import registry
 from evalkit.data.datasets import DatasetReplay
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
 from evalkit.observe.features import make_extractor
 from evalkit.observe.measurements import INK_THRESHOLD
 from evalkit.compare.baseline import compare

@@ -97,7 +97,11 @@ def one_run(real, fake, seed: int, shared: dict, metrics: tuple[str, ...]) -> di
     """The asked metrics' values and bounds at each level, through the registered metrics."""
     import torch
 
-    from evalkit.metrics.suite import KID, FID, Coverage, Density, MetricInputs, Precision, Recall, Vendi
+    from evalkit.metrics.diversity import Vendi
+    from evalkit.metrics.frechet import FID
+    from evalkit.metrics.kernel import KID
+    from evalkit.metrics.manifold import Coverage, Density, Precision, Recall
+    from evalkit.metrics.metric import MetricInputs
 
     classes = {"fid": FID, "kid": KID, "precision": Precision, "recall": Recall, "density": Density,
                "coverage": Coverage, "vendi": Vendi}
@@ -238,7 +242,7 @@ def holds(miss: float, se: float, c: float, runs: int) -> str:
 
 
 METHODS = """\
-## Methods (what each interval is; `evalkit/metrics/suite.py`)
+## Methods (what each interval is; `evalkit/metrics/intervals.py` and each family's module)
 
 - **fid**: delta method (each generated sample's influence), the skew removed by Hall's (1992) monotone cubic
   transform fed by FID's two Edgeworth terms: the influences' skewness and the curvature E[IF IF Q] (Q its

@@ -32,7 +32,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from evalkit._io import atomic_write_text  # noqa: E402
 from evalkit.judge.verdicts import judge_metric  # noqa: E402
-from evalkit.metrics.suite import FID, KID, MetricInputs  # noqa: E402
+from evalkit.metrics.frechet import FID  # noqa: E402
+from evalkit.metrics.kernel import KID  # noqa: E402
+from evalkit.metrics.metric import MetricInputs  # noqa: E402
 from evalkit.records.model import MetricResult  # noqa: E402
 
 LEVELS = (0.9, 0.95, 0.99)

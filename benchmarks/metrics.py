@@ -118,7 +118,7 @@ def ek_suite_intervals(r, f):
     import torch
 
     from evalkit import registry
-    from evalkit.metrics.suite import MetricInputs
+    from evalkit.metrics.metric import MetricInputs
 
     inputs = MetricInputs("bench", torch.from_numpy(r), torch.from_numpy(f), seed=KID_SEED, requests=SUITE_REQUESTS)
     out = {}
@@ -137,7 +137,7 @@ def ek_audit_metrics(r, f):
     import torch
 
     from evalkit import registry
-    from evalkit.metrics.suite import MetricInputs
+    from evalkit.metrics.metric import MetricInputs
 
     shared: dict = {}
     out = {}

@@ -29,7 +29,7 @@ import torch
 from evalkit import registry
 from evalkit._io import atomic_write_text
 from evalkit.data.datasets import DatasetReplay
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
 from evalkit.observe.features import make_extractor
 from evalkit.sample.sources import iid_labels
 

@@ -41,8 +41,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Interval": (".contract", "Interval"),
     "State": (".contract", "State"),
     "Merge": (".contract", "Merge"),
-    "MetricValue": (".metrics.suite", "MetricValue"),
-    "MetricInputs": (".metrics.suite", "MetricInputs"),
+    "MetricValue": (".metrics.metric", "MetricValue"),
+    "MetricInputs": (".metrics.metric", "MetricInputs"),
     "EvalkitError": ("._errors", "EvalkitError"),
     "SpecError": ("._errors", "SpecError"),
     "UsageError": ("._errors", "UsageError"),
@@ -85,7 +85,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from .api import run  # noqa: F401
     from .contract import Arg, Beside, Input, Interval, Merge, State, measured  # noqa: F401
-    from .metrics.suite import MetricInputs, MetricValue  # noqa: F401
+    from .metrics.metric import MetricInputs, MetricValue  # noqa: F401
     from .registry import check, dataset, feature, generator, measurement, metric, report_format  # noqa: F401
     from .report.view import ReportView  # noqa: F401
     from .records.model import Report  # noqa: F401

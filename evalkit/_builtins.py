@@ -57,12 +57,12 @@ def _check(name: str, help: str, inputs: tuple[Input, ...], *args: Arg) -> None:
     checks.declare(name, CheckDecl(inputs=inputs, args=args, help=help, module=HERE), target=f"evalkit.observe.checks:{name}")
 
 
-def _metric(name: str, cls: str, help: str, inputs: tuple[Input, ...], *args: Arg, higher_is_better: bool,
+def _metric(name: str, where: str, help: str, inputs: tuple[Input, ...], *args: Arg, higher_is_better: bool,
             interval: Interval, min_n: int, optional: tuple[Input, ...] = (), labelled_reference: bool = False) -> None:
     decl = MetricDecl(inputs=inputs, optional=optional, args=args, higher_is_better=higher_is_better, interval=interval,
                       min_n=min_n, states=default_states(inputs), help=help, module=HERE,
                       labelled_reference=labelled_reference)
-    metrics.declare(name, decl, target=f"evalkit.metrics.suite:{cls}")
+    metrics.declare(name, decl, target=f"evalkit.metrics.{where}")  # where: "module:Class" in evalkit.metrics
 
 
 def _measurements() -> None:
@@ -100,45 +100,45 @@ def _checks() -> None:
 
 
 def _metrics() -> None:
-    # what every distribution-metric interval covers (metrics/suite.py: ESTIMAND)
+    # what every distribution-metric interval covers (metrics/intervals.py: ESTIMAND)
     est = "the metric's expected value over generated sets of this N against this (fixed) reference"
     delta = Interval("delta method", f"normal bounds from the influence function over generated samples, "
                                      f"skew-corrected; covers {est}")
     jack = Interval("jackknife", f"delete-one jackknife over generated samples, balls rebuilt; covers {est}")
-    _metric("fid", "FID", "Fréchet distance between Gaussian fits of real and generated features (lower is better).",
+    _metric("fid", "frechet:FID", "Fréchet distance between Gaussian fits of real and generated features (lower is better).",
             (I.FEATURES, I.REFERENCE), higher_is_better=False, interval=delta, min_n=2)
-    _metric("kid", "KID", "Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
+    _metric("kid", "kernel:KID", "Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over subsets.",
             (I.FEATURES, I.REFERENCE), Arg("subsets", int, 100, ge=2), Arg("subset_size", int, 1000, ge=2),
             higher_is_better=False, min_n=4,
             interval=Interval("jackknife", f"jackknife of the complete U-statistic plus subset noise; covers {est}"))
-    _metric("precision", "Precision", "Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
+    _metric("precision", "manifold:Precision", "Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["precision"], ge=1), higher_is_better=True, min_n=1,
             interval=Interval("clopper-pearson", f"exact one-sided binomial bounds on the share; covers {est}"))
-    _metric("recall", "Recall", "Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).",
+    _metric("recall", "manifold:Recall", "Share of real samples inside the generated k-NN manifold (Kynkäänniemi et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["recall"], ge=1), higher_is_better=True, min_n=5,
             interval=jack)
-    _metric("coverage", "Coverage", "Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).",
+    _metric("coverage", "manifold:Coverage", "Share of real samples whose k-NN ball holds a generated sample (Naeem et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["coverage"], ge=1), higher_is_better=True, min_n=2,
             interval=jack)
-    _metric("density", "Density", "Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).",
+    _metric("density", "manifold:Density", "Mean number of real k-NN balls holding a generated sample, over k (Naeem et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["density"], ge=1), higher_is_better=True, min_n=2,
             interval=Interval("normal", f"normal bounds over the per-sample ball counts, skew-corrected; covers {est}"))
-    _metric("vendi", "Vendi", "Vendi score: effective number of distinct samples (cosine kernel; q = order).",
+    _metric("vendi", "diversity:Vendi", "Vendi score: effective number of distinct samples (cosine kernel; q = order).",
             (I.FEATURES,), Arg("q", float, 1.0, ge=0.0), higher_is_better=True, interval=delta, min_n=2)
-    _metric("class_tv", "ClassTV", "Total variation between predicted and asked class histograms (lower is better).",
+    _metric("class_tv", "class_mix:ClassTV", "Total variation between predicted and asked class histograms (lower is better).",
             (I.CLASSIFIER, I.LABELS), Arg("bootstrap", int, 200, ge=0), higher_is_better=False, min_n=1,
             interval=Interval(_BOOT, "spread over resamples of the predictions, asked labels fixed"))
-    _metric("memorized", "Memorized", "Share of samples closer to a training image than 1/3 of its neighbour distance.",
+    _metric("memorized", "memorization:Memorized", "Share of samples closer to a training image than 1/3 of its neighbour distance.",
             (I.TRAINING,), Arg("ratio", float, 1.0 / 3.0, gt=0.0), higher_is_better=False, min_n=1,
             interval=Interval("clopper-pearson", "exact one-sided binomial bounds on the share of generated samples"))
     # retired (PASSed every non-significant test): the plan refuses a spec naming it with these words
-    _metric("class_balance", "ClassBalance", "Retired: use class_tv with at_most (a bound on the class mix, not a p-value).",
+    _metric("class_balance", "class_mix:ClassBalance", "Retired: use class_tv with at_most (a bound on the class mix, not a p-value).",
             (I.CLASSIFIER, I.LABELS), higher_is_better=True, min_n=1,
             interval=Interval("retired", "metric 'class_balance' is retired: it said PASS whenever its chi-square test "
                               "found no difference, which is absence of evidence, not evidence of balance; use "
                               "{metric: class_tv, at_most: 0.1} (total variation between predicted and asked class "
                               "mixes, PASS only when its upper bound is within 0.1)"))
-    _metric("cas", "CAS", "Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
+    _metric("cas", "cas:CAS", "Classification accuracy score: a CNN trained on the samples, tested on real labelled images.",
             (I.IMAGES, I.LABELS, I.REFERENCE), Arg("epochs", int, 5, ge=1), optional=(I.TRAINING,),
             higher_is_better=True, min_n=10, labelled_reference=True,
             interval=Interval("clopper-pearson", "exact bounds over the real test images, conditional on the trained CNN"))

@@ -131,7 +131,7 @@ def _plan_metrics(plan, n: int, power: float) -> None:
 def _plan_metric_on_real(rp, real, n: int, power: float) -> None:
     """The share of draws in which real data PASSes the bound, for growing N; a warning when out of reach."""
     from .judge.power import metric_reference_power, metric_sizes
-    from .metrics.suite import MetricInputs
+    from .metrics.metric import MetricInputs
 
     draws = 4  # a few draws: a rough power, at a cost of 4 metric evaluations per N
 

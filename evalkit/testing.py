@@ -33,7 +33,8 @@ import torch
 
 from . import registry
 from .contract import Input, Measured, Merge, TooFewSamples
-from .metrics.suite import MetricInputs, MetricValue
+from .metrics.metric import MetricInputs, MetricValue
+from .metrics.states import new_row_state
 
 # the MetricInputs field each per-sample input arrives in
 _FIELD_OF = {Input.FEATURES: "fake", Input.CLASSIFIER: "predicted", Input.LABELS: "asked",
@@ -92,10 +93,8 @@ def _sample_count(entry: Any, rows: dict[str, torch.Tensor]) -> int:
 
 
 def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: int) -> tuple[dict, dict]:
-    """The rows cut into random shards, each folded into the runner's own state for its merge rule,
+    """The rows cut into random shards, each folded into the run's own state for its merge rule (``metrics.states``),
     merged in a shuffled order: (cat rows, sorted by sample index; (sum, count) of each sum state)."""
-    from .runner.state import new_row_state
-
     cuts = sorted(rnd.sample(range(1, n), k=min(n - 1, rnd.randint(1, 6))))
     edges = [0, *cuts, n]
     shards = list(zip(edges, edges[1:]))

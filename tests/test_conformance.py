@@ -27,11 +27,11 @@ from evalkit import registry
 from evalkit._errors import RegistrationError
 from evalkit.contract import REQUIRED, Input, Measured, Merge, TooFewSamples, UndeclaredInput
 from evalkit.data.datasets import fashion_mnist
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
+from evalkit.metrics.states import new_row_state
 from evalkit.observe.context import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
 from evalkit.records.model import Environment, MetricResult, Report, SubjectResult
-from evalkit.runner.state import new_row_state
 from evalkit.testing import check_metric, metric_inputs
 
 registry.load_plugins()

@@ -1,6 +1,8 @@
-"""Distribution metrics: pure functions (``functional``), mergeable states and the registered suite."""
+"""Distribution metrics: pure functions (``functional``), mergeable states (``states``) and the
+registered metrics, one module per family (``frechet``, ``kernel``, ``manifold``, ``diversity``,
+``class_mix``, ``memorization``, ``cas``) on the shared ``metric`` and ``intervals`` modules."""
 
 from . import functional
-from .states import FeatureState, MomentState
+from .states import FeatureState, SumState
 
-__all__ = ["functional", "FeatureState", "MomentState"]
+__all__ = ["functional", "FeatureState", "SumState"]

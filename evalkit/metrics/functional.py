@@ -22,8 +22,6 @@ from . import _dense as D
 from . import _pairwise as P
 
 __all__ = [
-    "GaussianMoments",
-    "gaussian_moments",
     "frechet_distance",
     "fid",
     "kid",
@@ -75,29 +73,6 @@ def _ftz(fn):
     return inner
 
 
-@dataclass
-class GaussianMoments:
-    """Running sums that determine a Gaussian fit; merging is addition."""
-
-    n: int
-    sum: Tensor  # (d,) float64
-    outer: Tensor  # (d, d) float64, sum of x x^T
-
-    def merge(self, other: "GaussianMoments") -> "GaussianMoments":
-        return GaussianMoments(self.n + other.n, self.sum + other.sum, self.outer + other.outer)
-
-    def mean_cov(self) -> tuple[Tensor, Tensor]:
-        if self.n < 2:
-            raise ValueError(f"need at least 2 samples for a covariance, got {self.n}")
-        mu, cov = D.mean_cov(self.n, self.sum.numpy(), self.outer.numpy())
-        return torch.from_numpy(mu), torch.from_numpy(cov)
-
-
-def gaussian_moments(x: Tensor) -> GaussianMoments:
-    n, total, outer = D.moments(D.as_numpy(x))
-    return GaussianMoments(n, torch.from_numpy(total), torch.from_numpy(outer))
-
-
 def _np64(t: Tensor) -> np.ndarray:
     return D.as_numpy(t).astype(np.float64, copy=False)
 
@@ -110,13 +85,25 @@ def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> fl
     Cholesky factor where C1 is definite, else from C1's eigen-decomposition),
     whose eigenvalues a symmetric solver finds stably; this avoids the general
     (complex) ``sqrtm`` of Heusel et al.'s reference code.
+
+    >>> round(frechet_distance(torch.zeros(2), torch.eye(2), torch.tensor([3.0, 4.0]), torch.eye(2)), 9)  # |mu1 - mu2|^2
+    25.0
+    >>> round(frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(2), 4 * torch.eye(2)), 9)  # 2 + 8 - 2 (2 + 2)
+    2.0
     """
     return D.frechet(_np64(mu1), _np64(cov1), _np64(mu2), _np64(cov2))
 
 
 @_ftz
 def fid(real: Tensor, fake: Tensor) -> float:
-    """Fréchet Inception Distance (Heusel et al., 2017) in the given feature space."""
+    """Fréchet Inception Distance (Heusel et al., 2017) in the given feature space.
+
+    A shift by 1 in each of d = 3 dimensions, covariance unchanged: FID = |shift|^2 = 3.
+
+    >>> x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> round(fid(x, x + 1), 6)
+    3.0
+    """
     m1, c1 = D.mean_cov(*D.moments(D.as_numpy(real)))
     m2, c2 = D.mean_cov(*D.moments(D.as_numpy(fake)))
     return D.frechet(m1, c1, m2, c2)
@@ -125,7 +112,11 @@ def fid(real: Tensor, fake: Tensor) -> float:
 def kid_subset_values(
     real: Tensor, fake: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> Tensor:
-    """KID's unbiased MMD^2 on each random subset (float64 vector of length ``subsets``)."""
+    """KID's unbiased MMD^2 on each random subset (float64 vector of length ``subsets``).
+
+    >>> kid_subset_values(torch.zeros(2, 1), torch.ones(2, 1), subsets=1, subset_size=2)  # see ``kid``
+    tensor([7.], dtype=torch.float64)
+    """
     return pairwise(real, fake, kid=KIDConfig(subsets, subset_size, seed)).kid
 
 
@@ -138,12 +129,22 @@ def kid(
 
     Returns (mean, standard deviation over subsets). The subsets are the ones
     torchmetrics draws after ``torch.manual_seed(seed)``.
+
+    Two real samples at 0 and two generated at 1 in d = 1: k(0, 0) = 1, k(1, 1) = (1 + 1)^3 = 8,
+    k(0, 1) = 1, so MMD^2 = 1 + 8 - 2 * 1 = 7 (one subset: no spread).
+
+    >>> kid(torch.zeros(2, 1), torch.ones(2, 1), subsets=1, subset_size=2)
+    (7.0, 0.0)
     """
     return kid_mean_std(kid_subset_values(real, fake, subsets=subsets, subset_size=subset_size, seed=seed))
 
 
 def kid_mean_std(values: Tensor) -> tuple[float, float]:
-    """KID as reported: the mean of the per-subset values and their sample standard deviation."""
+    """KID as reported: the mean of the per-subset values and their sample standard deviation.
+
+    >>> kid_mean_std(torch.tensor([1.0, 2.0, 3.0]))
+    (2.0, 1.0)
+    """
     return float(values.mean()), float(values.std(unbiased=True)) if values.numel() > 1 else 0.0
 
 
@@ -236,6 +237,13 @@ def pairwise(
     None. Each Gram tile (real x real, fake x fake, fake x real) is computed
     once. ``real_pass`` reuses a real x real pass from an earlier subject (see
     ``real_self_pass``).
+
+    >>> pw = pairwise(torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([[0.0], [1.0], [2.0], [10.0]]),
+    ...               real_ks={1}, fake_ks={1}, kid=KIDConfig(subsets=2, subset_size=3))
+    >>> pw.real_radii2[1]  # each real sample's nearest other lies at distance 1
+    tensor([1., 1., 1., 1.], dtype=torch.float64)
+    >>> pw.prdc(1).precision, pw.kid.shape  # the k-NN balls and KID's subsets from the one pass
+    (0.75, torch.Size([2]))
     """
     _check_pairwise_inputs(real, fake, real_ks, fake_ks, kid)
     dtype = P.work_dtype(real, fake)
@@ -291,6 +299,9 @@ def jackknife_sd(deletions: Tensor) -> float:
     By the Efron–Stein inequality its expectation is at least the variance of the
     statistic at n - 1 samples, for any symmetric statistic of i.i.d. samples
     (Efron & Stein, 1981): conservative where the statistic is not smooth.
+
+    >>> jackknife_sd(torch.tensor([1.0, -1.0]))  # sqrt(1/2 * (1 + 1))
+    1.0
     """
     n = deletions.numel()
     if n < 2:
@@ -300,7 +311,13 @@ def jackknife_sd(deletions: Tensor) -> float:
 
 
 def skewness(x: Tensor) -> float:
-    """Sample skewness mean((x - mean)^3) / sd^3 (0 for a constant)."""
+    """Sample skewness mean((x - mean)^3) / sd^3 (0 for a constant).
+
+    >>> round(skewness(torch.tensor([0.0, 0.0, 3.0])), 4)  # deviations -1, -1, 2: m3 / m2^1.5 = 2 / 2^1.5
+    0.7071
+    >>> skewness(torch.ones(4))
+    0.0
+    """
     xv = x.double() - x.double().mean()
     # scale-free: values below ~1e-100 would underflow sd^3 to 0 (a division by zero)
     xv = xv / xv.abs().max() if xv.numel() and float(xv.abs().max()) > 0 else xv
@@ -312,7 +329,13 @@ def ball_overlaps(real: Tensor, radii2: Tensor, chunk: int = 2048) -> Tensor:
     """Which pairs of real k-NN balls overlap, |x_j - x_j'| < r_j + r_j' (0/1 in float32, N x N:
     a count is then one matrix-vector product, exact while N < 2^24): work on the reference
     alone, so a run that scores several subjects against one reference computes it once
-    (``Coverage`` keeps it while N_ref <= ``OVERLAP_MAX``)."""
+    (``Coverage`` keeps it while N_ref <= ``OVERLAP_MAX``).
+
+    >>> ball_overlaps(torch.tensor([[0.0], [1.0], [5.0]]), torch.tensor([1.0, 1.0, 1.0]))  # radius 1 each
+    tensor([[1., 1., 0.],
+            [1., 1., 0.],
+            [0., 0., 1.]])
+    """
     x = real.double()
     r = radii2.double().sqrt()
     return torch.cat([(torch.cdist(x[s : s + chunk], x) < r[s : s + chunk, None] + r[None, :]).float()
@@ -334,6 +357,13 @@ def clumped_variance(real: Tensor, radii2: Tensor, uncovered: Tensor, chunk: int
     it passes ``stop`` (the caller's other estimate, which then wins anyway); every
     ball overlaps itself, so the count is at least the number uncovered. ``overlaps``:
     the reference's ``ball_overlaps``, when kept, read instead of recomputed.
+
+    The balls of ``ball_overlaps``' example with the first two uncovered: the ordered pairs
+    (0, 0), (0, 1), (1, 0), (1, 1) overlap.
+
+    >>> clumped_variance(torch.tensor([[0.0], [1.0], [5.0]]), torch.tensor([1.0, 1.0, 1.0]),
+    ...                  torch.tensor([True, True, False]))
+    4.0
     """
     idx = uncovered.nonzero().flatten()
     if idx.numel() == 0 or idx.numel() >= stop:
@@ -361,7 +391,7 @@ def ball_landscape(radii2: Tensor, nbr_idx: Tensor, nbr_d2: Tensor) -> Tensor:
     ``radii2[i]``, the k-th nearest other's) holds i and those of its k nearest others
     strictly closer (``nbr_idx``/``nbr_d2``: each row's nearest others, ascending, exact
     float64, at least k columns). A generated sample in ball i is taken to meet the counts
-    met there (``landscape_sums``): what density's upper bound borrows (``suite.Density``)."""
+    met there (``landscape_sums``): what density's upper bound borrows (``manifold.Density``)."""
     n = radii2.shape[0]
     inside = nbr_d2 < radii2[:, None]  # columns past the k-th are never strictly inside
     rows = torch.arange(n)[:, None].expand_as(inside)
@@ -387,6 +417,9 @@ def landscape_moments(sums: Tensor, n: int) -> tuple[float, float]:
     the generator's own (measured: skewness 18.5 against 11.2 at d = 128, large shift),
     but, unlike the sample's, they do not collapse when a run lacks the rare large counts
     (10-90 % range 16-22; the sample skewness' median 6.0).
+
+    >>> landscape_moments(torch.tensor([6.0, 12.0]), 3)
+    (2.0, 4.0)
     """
     return float(sums[0]) / n, float(sums[1]) / n
 
@@ -406,7 +439,11 @@ def norm_tail_index(real: Tensor, fake: Tensor) -> float:
     enter: alpha = 1 / mean(log(r_i / r_(k+1))). Light tails give large values (Gaussian
     features: about 8 at d = 16, over 12 at d >= 64; the zoo's: 20-40); +inf where the top
     distances are all equal. Rows are taken in float64 a block at a time: no float64 copy of
-    either set is held (at N = 10,000, d = 2,048 one would be 164 MB)."""
+    either set is held (at N = 10,000, d = 2,048 one would be 164 MB).
+
+    >>> norm_tail_index(torch.tensor([[1.0], [-1.0]]), torch.tensor([[1.0], [-1.0]]))  # every distance 1
+    inf
+    """
     mu = sum(b.double().sum(0) for b in real.split(_NORM_BLOCK)) / len(real)
     r = torch.cat([(b.double() - mu).norm(dim=1) for x in (real, fake) for b in x.split(_NORM_BLOCK)])
     k = math.ceil(math.sqrt(len(r)))
@@ -420,7 +457,11 @@ def norm_tail_index(real: Tensor, fake: Tensor) -> float:
 
 
 def skewness_from_moments(mean: float, m2: float, m3: float) -> float:
-    """Skewness from raw moments E[m], E[m^2], E[m^3] (0 where the variance is 0)."""
+    """Skewness from raw moments E[m], E[m^2], E[m^3] (0 where the variance is 0).
+
+    >>> round(skewness_from_moments(1.0, 3.0, 9.0), 4)  # 0, 0, 3 (see ``skewness``): E m = 1, E m^2 = 3, E m^3 = 9
+    0.7071
+    """
     var = m2 - mean * mean
     return (m3 - 3 * mean * m2 + 2 * mean**3) / var**1.5 if var > 0 else 0.0
 
@@ -431,6 +472,12 @@ def coverage_deletions(hits: Tensor, one: Tensor, n_fake: int) -> Tensor:
     A real sample stays covered unless the left-out sample was the only one in its
     ball (the balls are the reference's: fixed). ``hits``: per real sample, the
     number of generated samples in its open ball; ``one``: one of them.
+
+    Four real balls; the first three hold one generated sample each (sample 0, 0, 1), the
+    fourth holds two: leaving out sample 0 uncovers two balls of four, sample 1 one.
+
+    >>> coverage_deletions(torch.tensor([1, 1, 1, 2]), torch.tensor([0, 0, 1, 1]), 2)
+    tensor([-0.5000, -0.2500], dtype=torch.float64)
     """
     sole = one[hits == 1]
     return -torch.bincount(sole, minlength=n_fake).double() / hits.numel()
@@ -570,6 +617,11 @@ def distribution_suite(
 
     k-NN balls and KID read the same Gram tiles in one pass (``pairwise``).
     ``k`` and ``k_pr`` as in ``prdc``.
+
+    >>> x = torch.randn(8, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    >>> out = distribution_suite(x, x + 1, kid=None)
+    >>> sorted(out), round(out["fid"], 6)  # a shift by 1 in each of 2 dimensions
+    (['coverage', 'density', 'fid', 'precision', 'recall', 'vendi'], 2.0)
     """
     k, k_pr = _prdc_ks(k, k_pr)
     pw = pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}, kid=kid)
@@ -583,7 +635,11 @@ def distribution_suite(
 
 
 def knn_radii(x: Tensor, k: int) -> Tensor:
-    """Distance from each row to its k-th nearest *other* row (the k-NN ball radius)."""
+    """Distance from each row to its k-th nearest *other* row (the k-NN ball radius).
+
+    >>> knn_radii(torch.tensor([[0.0], [1.0], [3.0]]), 1)
+    tensor([1., 1., 2.], dtype=torch.float64)
+    """
     if x.shape[0] <= k:
         raise ValueError(f"need more than k={k} samples for k-NN radii, got {x.shape[0]}")
     dtype = P.work_dtype(x)
@@ -610,6 +666,16 @@ def prdc(real: Tensor, fake: Tensor, *, k: int | None = None, k_pr: int | None =
     radius) each pair follows its authors' released code: precision and recall
     count it (closed balls, ``<=``), density and coverage do not (open balls,
     ``<``, as in the ``prdc`` package).
+
+    Real samples at 0, 1, 2, 3 and generated ones at 0, 1, 2, 10, k = 1 (every real ball has
+    radius 1): three of the four generated samples lie in a real ball (precision, and density:
+    one open ball each); every real sample lies in a generated ball (the one around 10 has
+    radius 8); the real sample at 3 has its nearest generated sample on its ball's rim, outside
+    the open ball (coverage).
+
+    >>> p = prdc(torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([[0.0], [1.0], [2.0], [10.0]]), k=1)
+    >>> p.precision, p.recall, p.density, p.coverage
+    (0.75, 1.0, 0.75, 0.75)
     """
     k, k_pr = _prdc_ks(k, k_pr)
     return pairwise(real, fake, real_ks={k, k_pr}, fake_ks={k_pr}).prdc(k, k_pr)
@@ -622,12 +688,22 @@ def vendi(x: Tensor, *, q: float = 1.0, weights: Tensor | None = None) -> float:
     The eigenvalues of K/n (K = X X^T, rows unit-normalised) equal the non-zero
     eigenvalues of X^T X / n, so the cost is that of the smaller of N x N and d x d.
     ``q`` is the order of the Rényi entropy (1 = Shannon, inf = min-entropy).
+
+    >>> round(vendi(torch.eye(3)), 9), vendi(torch.eye(3), q=2.0)  # three orthogonal samples
+    (3.0, 3.0)
+    >>> vendi(torch.ones(4, 2))  # four copies of one sample
+    1.0
     """
     return D.vendi_from_spectrum(D.cosine_spectrum(D.as_numpy(x), None if weights is None else D.as_numpy(weights)), q)
 
 
 def class_distribution(predicted: Tensor, asked: Tensor, num_classes: int) -> dict[str, float]:
-    """Total variation and KL(asked || predicted) between class histograms."""
+    """Total variation and KL(asked || predicted) between class histograms.
+
+    >>> out = class_distribution(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 0, 1]), 2)
+    >>> out["tv"], round(out["kl"], 4)  # (3/4, 1/4) against (1/2, 1/2)
+    (0.25, 0.1438)
+    """
     p = torch.bincount(predicted.long(), minlength=num_classes).double()
     a = torch.bincount(asked.long(), minlength=num_classes).double()
     p, a = p / p.sum(), a / a.sum()
@@ -643,6 +719,12 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
 
     Returns (ratios, nearest-train distances). A ratio well below 1 means the sample
     sits closer to a training image than training images sit to each other: a copy.
+
+    Training images at 0, 1, 3 (nearest-neighbour distances 1, 1, 2); a sample at 0.25 is 0.25
+    from the one at 0, a sample at 3.5 is 0.5 from the one at 3:
+
+    >>> memorization_ratios(torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[0.25], [3.5]]))
+    (tensor([0.2500, 0.2500], dtype=torch.float64), tensor([0.2500, 0.5000], dtype=torch.float64))
     """
     if train_nn is None:
         train_nn = knn_radii(train, 1)
@@ -657,7 +739,13 @@ def memorization_ratios(train: Tensor, fake: Tensor, train_nn: Tensor | None = N
 
 @dataclass(frozen=True)
 class FrechetReference:
-    """A reference set's Gaussian fit (float64), computed once for many FIDs against it."""
+    """A reference set's Gaussian fit (float64), computed once for many FIDs against it.
+
+    >>> x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> ref = FrechetReference.of(x)
+    >>> ref.fid(x + 1) == fid(x, x + 1), round(ref.fid(x + 1), 6)
+    (True, 3.0)
+    """
 
     mean: np.ndarray
     cov: np.ndarray
@@ -694,6 +782,11 @@ def vendi_influence(x: Tensor, *, q: float = 1.0) -> tuple[float, Tensor]:
     Where the exact leave-one-out scores exist (order 1, N > d) the influence is the
     jackknife's, (N - 1) (mean V_(-j) - V_(-i)) (``_dense.VendiInfluence.per_sample``): the
     spread the metric's own interval uses, which the first-order influence understates
-    where d/N is not small; paired comparisons then carry the same correction."""
+    where d/N is not small; paired comparisons then carry the same correction.
+
+    >>> value, influence = vendi_influence(torch.eye(3))
+    >>> round(value, 9), influence.shape
+    (3.0, torch.Size([3]))
+    """
     vi = D.vendi_influence(D.as_numpy(x), q)
     return vi.value, torch.from_numpy(vi.per_sample())

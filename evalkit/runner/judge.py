@@ -6,7 +6,7 @@ import torch
 
 from .._errors import DataError, SubjectError
 from ..judge.verdicts import judge_metric, judge_rate
-from ..metrics.suite import MetricInputs
+from ..metrics.metric import MetricInputs
 from ..plan import SubjectPlan
 from ..progress import task
 from ..records.model import MetricResult, RequirementResult, SubjectResult

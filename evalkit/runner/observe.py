@@ -23,8 +23,9 @@ from ..plan import RequirementPlan
 from ..records.model import FailingExample
 from ..sample.sources import Batch
 from ..contract import Input, Measured, State
+from ..metrics.states import new_row_state
 from .context import RunContext
-from .state import RateState, SubjectState, new_row_state
+from .state import RateState, SubjectState
 
 
 @dataclass

@@ -2,19 +2,20 @@
 
 Merging is associative and order-free (counts add; per-sample rows are kept with their
 sample indices and sorted by them on read), so batches, journal records and processes
-under torchrun can be combined in any order with the same result.
+under torchrun can be combined in any order with the same result. The per-sample states a
+metric declares are ``metrics.states`` (one home, with their journal form); here they are
+only held, by name, beside the rate counts of the subject's rate requirements.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 from torch import Tensor
 
 from ..contract import Input, Merge, State
-from ..metrics.states import FeatureState
+from ..metrics.states import FeatureState, RowState, from_record, to_record
 from ..records.model import FailingExample
 from ..records.samples import SampleLog, log_from_record, log_to_record, new_log
 
@@ -35,42 +36,6 @@ class RateState:
             pc[c][1] += n
         failing = sorted(self.failing + o.failing, key=lambda f: f.index)[:keep]
         return RateState(self.passed + o.passed, self.n + o.n, self.undefined + o.undefined, pc, failing)
-
-
-class SumState:
-    """A ``Merge.SUM`` state: the running sum of per-sample rows and how many were added."""
-
-    def __init__(self) -> None:
-        self.total: Tensor | None = None
-        self.count = 0
-
-    def update(self, x: Tensor, indices: Tensor) -> None:
-        self.total = _plus(self.total, x.detach().to("cpu", torch.float64).sum(0))
-        self.count += len(indices)
-
-    def merge(self, other: "SumState") -> "SumState":
-        out = SumState()
-        out.total, out.count = _plus(self.total, other.total), self.count + other.count
-        return out
-
-    def __len__(self) -> int:
-        return self.count
-
-    def value(self) -> tuple[Tensor, Tensor]:
-        """(the sum, the number of rows summed)."""
-        return (torch.zeros(0) if self.total is None else self.total), torch.tensor(self.count)
-
-
-def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    """a + b, where None is an empty sum."""
-    return b if a is None else (a if b is None else a + b)
-
-
-RowState = Union[FeatureState, SumState]
-
-
-def new_row_state(merge: Merge) -> RowState:
-    return FeatureState() if merge is Merge.CAT else SumState()
 
 
 @dataclass
@@ -167,14 +132,8 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
         rates.append(m)
     kinds = {}
     for name, rs in sorted(state.rows.items()):
-        if isinstance(rs, SumState):
-            kinds[name] = [Merge.SUM.value, rs.count]
-            if rs.total is not None:
-                tensors[f"row.{name}.total"] = rs.total.contiguous()
-        else:
-            kinds[name] = [Merge.CAT.value, len(rs)]
-            if len(rs):
-                tensors[f"row.{name}.rows"], tensors[f"row.{name}.idx"] = (t.contiguous() for t in rs.value())
+        t, kinds[name] = to_record(name, rs)
+        tensors.update(t)
     meta = {"rates": rates, "n": state.n, "nonfinite": state.nonfinite, "rows": kinds}
     if state.samples is not None:
         t, meta["samples"] = log_to_record(state.samples, "samples")
@@ -185,13 +144,8 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
 def state_from_record(tensors: dict[str, Tensor], meta: dict) -> SubjectState:
     state = SubjectState([rate_from_record(tensors, m, f"rate{i}") for i, m in enumerate(meta["rates"])],
                          n=int(meta["n"]), nonfinite=int(meta["nonfinite"]))
-    for name, (merge, count) in meta["rows"].items():
-        rs = new_row_state(Merge(merge))
-        if isinstance(rs, SumState):
-            rs.total, rs.count = tensors.get(f"row.{name}.total"), int(count)
-        elif f"row.{name}.rows" in tensors:
-            rs.update(tensors[f"row.{name}.rows"], tensors[f"row.{name}.idx"])
-        state.rows[str(name)] = rs
+    for name, meta_row in meta["rows"].items():
+        state.rows[str(name)] = from_record(name, tensors, meta_row)
     if meta.get("samples") is not None:
         state.samples = log_from_record(tensors, meta["samples"], "samples")
     return state

@@ -4,7 +4,7 @@ the uncovered count can exceed the number of real samples)."""
 import torch
 
 from evalkit import registry
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
 
 
 def test_recall_and_coverage_bounds_stay_in_the_unit_interval_far_from_the_reference():

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from evalkit import registry
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
 
 RUNS, MAX_MISSES, CONFIDENCE = 150, 23, 0.9
 D, N, N_REF = 8, 300, 600
@@ -112,7 +112,7 @@ def test_fid_upper_bound_holds_where_fid_is_quadratic():
     # curvature term brings it to 4.4 % (9.5 %). 1,200 runs (FID alone: a few seconds):
     # a side fails above 5.8 % at c = 0.95, which a method missing at 6.4 % does with
     # probability 0.72 and one missing at 2 (1 - c) with probability 1.
-    from evalkit.metrics.suite import FID
+    from evalkit.metrics.frechet import FID
 
     runs, n, d = 1200, 500, 16
     rng = np.random.default_rng(16)

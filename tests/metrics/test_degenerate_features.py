@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from evalkit.metrics.suite import FID, Vendi, MetricInputs
+from evalkit.metrics.diversity import Vendi
+from evalkit.metrics.frechet import FID
+from evalkit.metrics.metric import MetricInputs
 
 
 def _inputs(real, fake):

@@ -1,5 +1,5 @@
 """The tail guard: KID's bounds and FID's upper bound are withdrawn (shown, not claimed)
-where the features' tails are too heavy for them (``suite._tail_guard``), and the judge and
+where the features' tails are too heavy for them (``intervals.tail_guard``), and the judge and
 the comparison engine then decide nothing on them. The tail index against Hill's estimator
 written out here; its reading on Pareto, Student-t and Gaussian features; and the false-PASS
 rate of ``{metric: M, at_most: truth}`` with Student-t features of 5 degrees of freedom,
@@ -15,7 +15,9 @@ import torch
 from evalkit.judge.compare import NO_DIFFERENCE, compare_metrics
 from evalkit.judge.verdicts import judge_metric
 from evalkit.metrics import functional as F
-from evalkit.metrics.suite import FID, KID, MetricInputs
+from evalkit.metrics.frechet import FID
+from evalkit.metrics.kernel import KID
+from evalkit.metrics.metric import MetricInputs
 from evalkit.records.model import MetricResult
 
 

@@ -19,7 +19,7 @@ from gaussgen import Gaussian
 
 import evalkit
 from evalkit import registry
-from evalkit.metrics.suite import MetricInputs
+from evalkit.metrics.metric import MetricInputs
 
 N, N_REF, RUNS, TRUTH_RUNS, MAX_PASS = 200, 400, 100, 200, 16
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "vendi")

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 import evalkit
 import sum_plugin  # noqa: F401  (tests/plugins is on sys.path: registers brightness, bright_mean)
 from evalkit.contract import Input, Merge
-from evalkit.metrics.states import FeatureState
+from evalkit.metrics.states import FeatureState, SumState
 from evalkit.plan import make_plan
-from evalkit.runner.state import (RateState, SubjectState, SumState, declared_states, state_from_record,
-                                  state_to_record)
+from evalkit.runner.state import RateState, SubjectState, declared_states, state_from_record, state_to_record
 from evalkit.sample.sources import GeneratorSource
 from evalkit.spec.load import load_spec
 

@@ -6,7 +6,9 @@ import torch
 
 from evalkit.metrics import _pairwise
 from evalkit.metrics import functional as F
-from evalkit.metrics.suite import KID, Coverage, Density, MetricInputs, Precision, Recall
+from evalkit.metrics.kernel import KID
+from evalkit.metrics.manifold import Coverage, Density, Precision, Recall
+from evalkit.metrics.metric import MetricInputs
 
 from .test_functional import np_kid_subset, np_prdc
 

@@ -11,7 +11,8 @@ import torch
 from scipy import stats
 
 from evalkit.metrics import functional as F
-from evalkit.metrics.suite import Coverage, Density, MetricInputs
+from evalkit.metrics.manifold import Coverage, Density
+from evalkit.metrics.metric import MetricInputs
 
 
 def _dist(a, b):  # squared distances: the balls' open test is d^2 < r^2, the k-th neighbour outside
