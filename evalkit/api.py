@@ -91,34 +91,38 @@ def run(
             match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
         writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
         if writer:
-            _lock(stack, out_dir, "--resume" if resume is not None else "this run")
-        if overwrite and writer and out_dir.is_dir():
-            clear_previous(out_dir)  # only now that nothing can refuse the run any more
+            _take_folder(stack, out_dir, overwrite, resume is not None)
         records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
         _say_device(device, progress)
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
                          time_limit=time_limit, out=out_dir, resume=resume is not None, sample_sink=records)
-        if base is not None:
-            from .report.regression import apply_baseline
-
-            apply_baseline(report, base, match, spec)
-            report.exit_code = exit_code_of(report, strict)
+        _apply_baseline(report, base, match, spec, strict)
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
             _as_given(report, out_dir, given, junit_abs, junit)
     return report
 
 
-def _lock(stack: ExitStack, out_dir: Path, what: str) -> None:
-    """Hold the folder's lock until the run ends; a disk that cannot take the lock file only loses the lock
-    (the write of the report then falls back, exit 3, as for any write error)."""
+def _take_folder(stack: ExitStack, out_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Hold the folder's lock until the run ends, then (``--overwrite``) clear the earlier run's files.
+
+    A disk that cannot take the lock file only loses the lock (the write of the report then
+    falls back, exit 3, as for any write error)."""
     try:
-        fd = take_lock(out_dir, what)
+        stack.callback(os.close, take_lock(out_dir, "--resume" if resume else "this run"))
     except OSError as exc:
         log.warning("%s: cannot take the report folder's lock (%s); going on without it", out_dir,
                     exc.strerror or exc)
-        return
-    stack.callback(os.close, fd)
+    if overwrite and out_dir.is_dir():
+        clear_previous(out_dir)  # only now that nothing can refuse the run any more
+
+
+def _apply_baseline(report: Report, base: Report | None, match, spec: Spec, strict: bool) -> None:
+    if base is not None:
+        from .report.regression import apply_baseline
+
+        apply_baseline(report, base, match, spec)
+        report.exit_code = exit_code_of(report, strict)
 
 
 def _as_given(report: Report, out_dir: Path, given: Path, junit_abs: Path | None, junit) -> None:
