@@ -228,7 +228,8 @@ def test_out_turns_read_only_during_the_run(hostile):
     report = json.loads((fb / "report.json").read_text())
     assert [s["status"] for s in report["subjects"]] == ["ok", "ok"]  # every measurement kept
     assert (fb / "junit.xml").is_file() and (fb / "report.md").is_file()
-    assert [p.name for p in out.iterdir()] in ([], ["journal"])  # at most the run journal, made before the lock
+    # at most the run journal, made before the lock, and the folder's lock file (issue 25)
+    assert sorted(p.name for p in out.iterdir()) in ([], [".evalkit-lock"], [".evalkit-lock", "journal"], ["journal"])
 
 
 def test_disk_full_at_write_time_simulated(hostile):
