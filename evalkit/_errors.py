@@ -81,8 +81,9 @@ class SubjectError(RunError):
 
 def exit_code_for(exc: BaseException) -> int:
     """The documented exit code of an exception, from its type alone."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
+    if isinstance(exc, KeyboardInterrupt):  # SIGTERM's Terminated, a KeyboardInterrupt, carries 143
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+        return code if isinstance(code, int) else EXIT_INTERRUPTED
     if isinstance(exc, EvalkitError):
         return exc.exit_code
     return EXIT_BROKEN

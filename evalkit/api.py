@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
 from ._errors import EXIT_BROKEN, UsageError
+from ._io import confined, remove_file
+from .outfolder import clear_previous, take_lock
 from .records.model import Report
 from .report.folder import check_formats, partial_files, write_report
+
 from .runner import execute, exit_code_of, process_rank
 from .runner.faults import kill_point
+from .runner.orchestrate import sigterm_unwinds
 from .spec.load import load_spec
 from .spec.model import Spec
 
@@ -19,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def default_out_dir(spec: Spec, root: Path | str = "reports") -> Path:
-    from .preflight import slug
+    from .outfolder import slug
 
     base = Path(root) / f"{slug(spec.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out, k = base, 1
@@ -68,30 +73,63 @@ def run(
         spec = load_spec(spec)
     out = _resume_folder(resume, out, overwrite)
     fmts = _formats(spec, formats)
-    out_dir = (Path(out) if out is not None else default_out_dir(spec)) if write else None
-    base = _preflight(spec, out_dir, fmts, junit, overwrite, baseline, n, resume=resume is not None, strict=strict)
-    match = None
-    if base is not None:
-        from .compare.regression import match_baseline
+    given = (Path(out) if out is not None else default_out_dir(spec)) if write else None
+    # absolute now: user code that calls os.chdir must not move the report folder or the JUnit file
+    out_dir = Path(os.path.realpath(given)) if given is not None else None
+    junit_abs = Path(os.path.abspath(junit)) if junit is not None else None
+    with ExitStack() as stack:
+        stack.enter_context(sigterm_unwinds())  # one signal design, from preflight to the last file written
+        if out_dir is not None:
+            stack.enter_context(confined(out_dir))  # no write, read or delete in it passes through a link
+        # preflight names the paths as given (the working folder is still the user's)
+        base = _preflight(spec, given, fmts, junit, overwrite, baseline, n, resume=resume is not None,
+                          strict=strict, cache=cache)
+        match = None
+        if base is not None:
+            from .compare.regression import match_baseline
 
-        match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
-    writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
-    if overwrite and writer and out_dir.is_dir():
-        from .outfolder import clear_previous
+            match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
+        writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
+        if writer:
+            _take_folder(stack, out_dir, overwrite, resume is not None)
+        records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
+        _say_device(device, progress)
+        report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
+                         time_limit=time_limit, out=out_dir, resume=resume is not None, sample_sink=records)
+        _apply_baseline(report, base, match, spec, strict)
+        if out_dir is not None and process_rank()[0] == 0:
+            _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
+            _as_given(report, out_dir, given, junit_abs, junit)
+    return report
 
+
+def _take_folder(stack: ExitStack, out_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Hold the folder's lock until the run ends, then (``--overwrite``) clear the earlier run's files.
+
+    A disk that cannot take the lock file only loses the lock (the write of the report then
+    falls back, exit 3, as for any write error)."""
+    try:
+        stack.callback(os.close, take_lock(out_dir, "--resume" if resume else "this run"))
+    except OSError as exc:
+        log.warning("%s: cannot take the report folder's lock (%s); going on without it", out_dir,
+                    exc.strerror or exc)
+    if overwrite and out_dir.is_dir():
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
-    records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
-    _say_device(device, progress)
-    report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict, time_limit=time_limit,
-                     out=out_dir, resume=resume is not None, sample_sink=records)
+
+
+def _apply_baseline(report: Report, base: Report | None, match, spec: Spec, strict: bool) -> None:
     if base is not None:
         from .compare.regression import apply_baseline
 
         apply_baseline(report, base, match, spec)
         report.exit_code = exit_code_of(report, strict)
-    if out_dir is not None and process_rank()[0] == 0:
-        _finish(report, spec.name, out_dir, fmts, junit, records, resumed=resume is not None)
-    return report
+
+
+def _as_given(report: Report, out_dir: Path, given: Path, junit_abs: Path | None, junit) -> None:
+    """Where the outputs went, in the user's words when they went where asked (relative paths stay relative)."""
+    folder = given if report.written_to == out_dir else report.written_to
+    target = Path(junit) if junit is not None and report.junit_written_to == junit_abs else report.junit_written_to
+    report.record_outputs(folder, target, report.write_errors)
 
 
 def _say_device(device: str, progress: bool) -> None:
@@ -124,10 +162,7 @@ def _resume_folder(resume: str | Path | None, out: str | Path | None, overwrite:
 def _finish(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None, records: dict | None,
             *, resumed: bool) -> None:
     kill_point("report")
-    _write_outputs(report, name, out_dir, fmts, junit, records)
-    if resumed and not report.interrupted:  # the partial report of the killed run is superseded
-        for stale in partial_files():
-            (out_dir / stale).unlink(missing_ok=True)
+    _write_outputs(report, name, out_dir, fmts, junit, records, resumed=resumed)
 
 
 def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
@@ -137,7 +172,8 @@ def _formats(spec: Spec, formats: list[str] | None) -> list[str]:
 
 
 def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | Path | None, overwrite: bool,
-               baseline: str | Path | None, n: int | None, *, resume: bool = False, strict: bool = False) -> Report | None:
+               baseline: str | Path | None, n: int | None, *, resume: bool = False, strict: bool = False,
+               cache: bool = False) -> Report | None:
     """Check the spec, outputs and baseline before sampling (one SpecError, exit 2); return the baseline."""
     from .preflight import RunOutputs, check_run
 
@@ -145,17 +181,23 @@ def _preflight(spec: Spec, out_dir: Path | None, fmts: list[str], junit: str | P
     outputs = None
     if out_dir is not None and writer:
         outputs = RunOutputs(out_dir, fmts, Path(junit) if junit is not None else None, overwrite, resume=resume)
-    return check_run(spec, outputs, baseline, n=n, strict=strict).baseline
+    return check_run(spec, outputs, baseline, n=n, strict=strict, cache=cache).baseline
 
 
 def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], junit: str | Path | None,
-                   records: dict | None = None) -> None:
+                   records: dict | None = None, *, resumed: bool = False) -> None:
     """Write the report folder (and --junit); on an OSError, to a fallback folder with exit 3."""
     from .outfolder import write_file_or_fallback, write_folder
     from .report.render import to_junit
 
-    outcome = write_folder(name, out_dir, lambda d: write_report(report, d, fmts, partial=report.interrupted,
-                                                                 samples=records))
+    def write(folder: Path) -> None:
+        write_report(report, folder, fmts, partial=report.interrupted, samples=records)
+        if resumed and not report.interrupted:  # the partial report of the killed run is superseded
+            for stale in partial_files():
+                if os.path.lexists(folder / stale):
+                    remove_file(folder / stale)
+
+    outcome = write_folder(name, out_dir, write)
     errors = [outcome.error] if outcome.error else []
     target = None
     if junit is not None and not report.interrupted:

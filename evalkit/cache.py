@@ -25,9 +25,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ._errors import DataError
+from ._errors import DataError, UsageError
+from ._io import NotRegularFile, read_regular
 
 log = logging.getLogger(__name__)
+KEY_MAX = 4096  # bytes: evalkit writes 65; a larger "key" is some other file
 CACHE_VERSION = "features-v2"  # v2: HMAC-signed store records
 RECORD_KIND = "feature-cache"
 _warned: set[str] = set()
@@ -68,9 +70,12 @@ def cache_secret() -> bytes | None:
             _warn_once(f"cache key {path} is readable by other users (mode {st.st_mode & 0o777:o}); "
                        f"run `chmod 600 {path}`. The cache is bypassed until then")
             return None
-        secret = path.read_text().strip().encode()
+        secret = _key_text(path).strip().encode()
     except FileExistsError:  # another process created it between our check and open: read theirs
         return cache_secret()
+    except NotRegularFile as exc:  # a FIFO would block the read forever: refused, never bypassed silently
+        raise UsageError(f"$EVALKIT_CACHE_KEY / cache key {path}: {exc.strerror}; point it at the key file "
+                         "evalkit made (or a new path, where it makes one)") from None
     except OSError as exc:
         _warn_once(f"cannot use the cache key {path} ({exc.strerror or exc}); the feature cache is bypassed")
         return None
@@ -78,6 +83,37 @@ def cache_secret() -> bytes | None:
         _warn_once(f"cache key {path} is too short to be one evalkit made; the cache is bypassed")
         return None
     return secret
+
+
+def _key_text(path: Path) -> str:
+    """The key file's text: a regular file of at most KEY_MAX bytes, in UTF-8 (UsageError naming it otherwise)."""
+    raw = read_regular(path, limit=KEY_MAX, why="evalkit's keys are 65 bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"$EVALKIT_CACHE_KEY / cache key {path}: is not UTF-8 text (byte {exc.start} is "
+                         f"0x{raw[exc.start]:02x}); evalkit's keys are 64 hex digits: point it at the key file "
+                         "evalkit made, or remove this one so a new key is made") from None
+
+
+def key_problem() -> str | None:
+    """Why the cache key cannot be used at all (a FIFO, a device, not UTF-8): for preflight, exit 2.
+
+    An absent key is fine (it is made on first use); a key readable by others, or too short,
+    only bypasses the cache, with a warning, as it always did."""
+    path = key_path()
+    try:
+        if not path.exists():
+            return None
+        _key_text(path)
+    except UsageError as exc:
+        return str(exc)
+    except NotRegularFile as exc:
+        return (f"$EVALKIT_CACHE_KEY / cache key {path}: {exc.strerror}; point it at the key file evalkit made "
+                "(or a new path, where it makes one)")
+    except OSError:
+        return None  # unreadable: cache_secret warns and bypasses the cache
+    return None
 
 
 def _mac(secret: bytes, key: str, t: Tensor) -> str:

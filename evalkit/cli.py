@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from ._errors import EXIT_USAGE, EvalkitError, SpecError, exit_code_for
@@ -380,16 +381,22 @@ def _say_broken(report) -> None:
 
 
 def _cmd_rejudge(args) -> int:
+    from .outfolder import writing_into
     from .report.folder import check_formats, write_report
+
     from .runner.rejudge import rejudge
     from .spec.load import load_spec
 
     spec = load_spec(args.spec)
     formats = args.formats or list(spec.report.formats)
     check_formats(formats)  # before the judging
-    report = rejudge(args.run, spec, device=args.device, strict=args.strict)
     out = Path(args.out) if args.out else Path(args.run) / "rejudged"
-    write_report(report, out, formats)
+    with writing_into(args.run, "rejudge") as run_dir, ExitStack() as stack:
+        report = rejudge(run_dir, spec, device=args.device, strict=args.strict)
+        target = Path(os.path.realpath(out))
+        if run_dir not in (target, *target.parents):  # the run folder's lock and manifest cover one inside it
+            target = stack.enter_context(writing_into(target, "rejudge"))
+        write_report(report, target, formats)
     if not args.quiet:
         print(_table(report))
         print(f"\nreport: {out}/report.json")
@@ -539,16 +546,22 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_render(args) -> int:
+    from .outfolder import writing_into
     from .report.rerender import render
 
-    for path in render(args.report, args.formats, args.out):
-        print(path)
+    report = Path(args.report)
+    target = Path(args.out) if args.out else report if report.is_dir() else report.parent
+    with writing_into(target, "render") as folder:  # locked, no link followed, and its files in the manifest
+        paths = render(args.report, args.formats, folder)
+    for path in paths:
+        print(target / path.name)  # in the user's words, as before the folder was resolved
     return 0
 
 
 def _cmd_compare(args) -> int:
     from datetime import datetime
 
+    from .outfolder import writing_into
     from .compare.contenders import load_contenders, resolve_label
     from .compare.ranking import worse_rows
     from .compare.table import build
@@ -558,7 +571,8 @@ def _cmd_compare(args) -> int:
     watched = [resolve_label(contenders, name) for name in args.fail_if_worse]
     table = build(contenders, force=args.force, bootstrap=args.bootstrap)
     out = Path(args.out) if args.out else Path("reports") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    paths = write(table, out)
+    with writing_into(out, "compare") as folder:
+        paths = write(table, folder)
     print(_visible(to_text(table)), end="")
     code = 0
     for label in watched:

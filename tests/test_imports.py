@@ -55,9 +55,6 @@ LAYERS = [(name, prefixes, tier) for tier, layers in enumerate(TIERS) for name, 
 # on first use (registry.load_plugins -> _builtins.declare) and _builtins declares through it.
 ALLOWED_CIRCLES = [
     {"evalkit.registry", "evalkit._builtins"},
-    # TEMPORARY: owned by the output-folder work (issue 24's other half), which removes it;
-    # the test below fails once it is gone, so this entry goes in the same change
-    {"evalkit.outfolder", "evalkit.preflight"},
 ]
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import DataError
+from .._io import memory_cap, open_regular, read_regular
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 # Sizes are read from headers before anything is decoded: a small file may claim a huge image.
 MAX_IMAGE_PIXELS = 8192 * 8192
-MAX_ARRAY_BYTES = 16 << 30
+MAX_ARRAY_BYTES = 16 << 30  # and never more than the machine can hold: _io.memory_cap
 IGNORED = {".ds_store", "thumbs.db", "desktop.ini"}
 
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -62,6 +63,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 INFLATE_STEP = 1 << 20
+MAX_FILE_BYTES = 1 << 30  # one image file read whole
 
 
 def infer_format(path: Path, fmt: str | None) -> str:
@@ -230,7 +232,7 @@ def read_header(f: Path) -> Header:
     from PIL import Image
 
     try:
-        with _strict_pillow(), Image.open(f) as im:
+        with open_regular(f) as fh, _strict_pillow(), Image.open(fh) as im:  # a FIFO would block forever
             _check_opened(f, im)
             grey, (w, h) = _header_grey(im), im.size
             if _orientation(im) in QUARTER_TURNS:
@@ -333,7 +335,7 @@ def decode_image(f: Path) -> tuple[bool, np.ndarray]:
     from PIL import Image, ImageOps
 
     try:
-        data = f.read_bytes()
+        data = read_regular(f, limit=MAX_FILE_BYTES, why="an image file of at most 8192x8192 pixels is far smaller")
         with _strict_pillow(), Image.open(io.BytesIO(data)) as im:
             _check_opened(f, im)  # the header's claims first: a bomb is refused before anything inflates
             fmt = im.format
@@ -437,10 +439,14 @@ def _array_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tup
         version = np.lib.format.read_magic(fh)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read(fh)  # parsed with ast.literal_eval: a header never runs code
-    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if size > MAX_ARRAY_BYTES or info.file_size > MAX_ARRAY_BYTES:
-        raise DataError(f"{path}: array {info.filename.removesuffix('.npy')!r} of shape {shape} would take {size} "
-                        f"bytes (at most {MAX_ARRAY_BYTES}); refusing to load it")
+    elements = int(np.prod(shape, dtype=object))
+    need = elements * dtype.itemsize + elements * 4  # as stored, then as float32 (to_nchw): both at once
+    cap, why = memory_cap()
+    cap, why = (cap, why) if cap < MAX_ARRAY_BYTES else (MAX_ARRAY_BYTES, "evalkit's limit of 16 GiB")
+    if need > cap or info.file_size > cap:  # the zip member's header, read before anything is inflated
+        raise DataError(f"{path}: array {info.filename.removesuffix('.npy')!r} of shape {shape} would take {need} "
+                        f"bytes in memory (inflated to {max(info.file_size, elements * dtype.itemsize)} bytes, then "
+                        f"as float32); evalkit loads at most {cap} here ({why}): refusing to load it")
     return tuple(shape), dtype
 
 
@@ -479,7 +485,7 @@ def read_npz_header(path: Path) -> NpzHeader:
     if not path.is_file():
         raise DataError(f"{path}: .npz file not found")
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
             members = _npz_members(path, zf)
             key = _images_key(path, list(members))
             shape, _ = _array_header(path, zf, members[key])
@@ -501,7 +507,7 @@ class NpzImages:
         where = f"{path} (member {head.member!r})"
         array_layout(head.shape, where, head.layout)  # refuse an ambiguous shape before loading
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
                 images = data[head.key]
                 labels = data["labels"] if head.labels else None
         except Exception as exc:  # headers were sound; a broken body is still the file's fault

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._errors import EXIT_USAGE, DataError
+from .._io import read_regular
 from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult, schema_major
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def _load_json(p: Path) -> dict[str, Any]:
             raise ReportFileError(p, ["not a file"])
         if size > MAX_REPORT_BYTES:
             raise ReportFileError(p, [f"{size} bytes; a report is at most {MAX_REPORT_BYTES} bytes"])
-        raw = p.read_bytes()
+        raw = read_regular(p, limit=MAX_REPORT_BYTES, why="a report's limit")  # a FIFO never blocks the read
     except FileNotFoundError:
         raise ReportFileError(p, ["file not found"]) from None
     except OSError as exc:

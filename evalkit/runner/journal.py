@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from torch import Tensor
 
 from .._version import __version__
 from .._errors import DataError, UsageError
-from .._io import atomic_write_text
+from .._io import adopt, atomic_write_text, read_regular, remove_file, remove_tree, replace_file
 from ..plan import Plan, SubjectPlan
 from ..store import load_record, save_record
 from .faults import kill_point
@@ -39,6 +38,7 @@ from .state import SubjectState, state_from_record, state_to_record
 log = logging.getLogger(__name__)
 JOURNAL_FORMAT = "evalkit-journal"
 JOURNAL_VERSION = 1
+JSON_MAX = 64 << 20  # bytes of a journal JSON file (the canonical spec): far above any real one
 
 
 class JournalMismatch(UsageError):
@@ -99,8 +99,7 @@ class Journal:
             self.attempt(self._start)
 
     def _start(self) -> None:
-        if self.root.exists():
-            shutil.rmtree(self.root)  # a fresh run starts a fresh journal
+        remove_tree(self.root)  # a fresh run starts a fresh journal (never through a link: _io)
         atomic_write_text(self.root / "manifest.json", json.dumps(self.manifest, indent=1, sort_keys=True))
 
     def attempt(self, write) -> None:
@@ -121,8 +120,8 @@ class Journal:
             raise JournalMismatch(f"--resume {self.root.parent}: no journal there ({path} not found); "
                                   "run without --resume to start afresh")
         try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            old = json.loads(read_regular(path, limit=JSON_MAX, why="a journal manifest is a spec and a digest"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise JournalMismatch(f"{path}: unreadable journal manifest ({exc}); run without --resume to start afresh") from None
         if not isinstance(old, dict) or old.get("format") != JOURNAL_FORMAT or old.get("version") != JOURNAL_VERSION:
             raise JournalMismatch(f"{path}: not an evalkit journal of version {JOURNAL_VERSION}; run without --resume")
@@ -133,6 +132,7 @@ class Journal:
             changes = spec_changes(old.get("spec") or {}, self.manifest["spec"])
             raise JournalMismatch(f"{path}: the spec changed since the journal was written ("
                                   + "; ".join(changes or ["its digest differs"]) + "); run without --resume to start afresh")
+        adopt(path)  # verified as this run's: the folder's manifest lists it
 
     def subject(self, sp: SubjectPlan) -> "SubjectJournal":
         return SubjectJournal(self, sp)
@@ -149,8 +149,8 @@ class SubjectJournal:
         path = self.dir / "subject.json"
         if self.journal.resume and path.is_file():
             try:
-                old = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
+                old = json.loads(read_regular(path, limit=JSON_MAX, why="a subject record is a few lines"))
+            except (OSError, ValueError, RecursionError) as exc:
                 old = None
                 log.warning("%s: unreadable (%s); the subject's journal is rebuilt", path, exc)
             if old is not None:
@@ -159,14 +159,15 @@ class SubjectJournal:
                         raise JournalMismatch(
                             f"{path}: subject {self.sp.name!r}: its {what} changed since the journal was written "
                             f"({old.get(key)!r} -> {ident[key]!r}); run without --resume to start afresh")
+                adopt(path)
                 return
             self.clear()
         if self.journal.writer:
             self.journal.attempt(lambda: atomic_write_text(path, json.dumps(ident, indent=1)))
 
     def clear(self) -> None:
-        if self.dir.exists() and self.journal.writer:
-            self.journal.attempt(lambda: shutil.rmtree(self.dir))
+        if os.path.lexists(self.dir) and self.journal.writer:
+            self.journal.attempt(lambda: remove_tree(self.dir))
 
     def _write(self, path: Path, tensors: dict[str, Tensor], meta: dict) -> None:
         def write() -> None:
@@ -174,10 +175,10 @@ class SubjectJournal:
             try:
                 save_record(tmp, tensors, meta, kind="journal")
                 kill_point("rename")
-                os.replace(tmp, path)
+                replace_file(tmp, path)
             finally:
-                if tmp.exists():
-                    tmp.unlink(missing_ok=True)
+                if os.path.lexists(tmp):
+                    remove_file(tmp)
 
         self.journal.attempt(write)
 
@@ -206,7 +207,9 @@ class SubjectJournal:
             tensors, meta = load_record(path, kind="journal")
             self._belongs(meta, j, path)
             history = (tensors.pop("history.idx"), tensors.pop("history.rows")) if "history.idx" in tensors else None
-            return BatchRecord(state_from_record(tensors, meta), history)
+            rec = BatchRecord(state_from_record(tensors, meta), history)
+            adopt(path)
+            return rec
         except (DataError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             log.warning("%s: dropped from the journal (%s); batch %d is sampled again", path, exc, j)
             return None
@@ -234,7 +237,9 @@ class SubjectJournal:
             tensors, meta = load_record(path, kind="journal")
             if meta.get("spec_sha256") != self.journal.manifest["spec_sha256"] or meta.get("subject") != self.sp.name:
                 raise ValueError("it records another spec or subject")
-            return final_from_record(tensors, meta)
+            rec = final_from_record(tensors, meta)
+            adopt(path)
+            return rec
         except (DataError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             log.warning("%s: dropped from the journal (%s); the subject's batches are folded again", path, exc)
             return None

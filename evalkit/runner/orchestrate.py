@@ -33,14 +33,19 @@ log = logging.getLogger(__name__)
 
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
-# Signals that end a run the way SIGTERM does (journal whole, report.partial.json, exit 143):
-# a closed terminal or ssh session (SIGHUP), and the user signals whose default is to kill.
-TERMINATING = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+# Signals that end a run the way SIGTERM does (journal whole, report.partial.json, no temporary
+# file left, exit 143): a closed terminal or ssh session (SIGHUP), and the signals whose default
+# is to kill. SIGALRM is among them: inside a subject's time limit boundary.TimeLimit installs
+# its own handler (a stray alarm before the deadline is ignored there) and restores this one.
+TERMINATING = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM")
+_installed = [0]  # nesting depth of sigterm_unwinds: api.run holds it around execute's own
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (or SIGHUP, SIGUSR1, SIGUSR2) arrived: a CI runner cancelling, a scheduler's
     timeout, a closed terminal. Unwinds like Ctrl-C."""
+
+    exit_code = 143  # _errors.exit_code_for reads it: the same code however far it unwinds
 
     def __init__(self, signame: str = "SIGTERM"):
         super().__init__(signame)
@@ -52,7 +57,7 @@ def sigterm_unwinds():
     """Within the block, the terminating signals raise ``Terminated`` in the main thread, so
     the run stops between two statements with its journal whole and writes
     ``report.partial.json``; any sampling child still alive is killed on the way out."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or _installed[0]:
         try:
             yield
         finally:
@@ -63,9 +68,11 @@ def sigterm_unwinds():
         raise Terminated(signal.Signals(signum).name)
 
     old = {name: signal.signal(getattr(signal, name), handler) for name in TERMINATING if hasattr(signal, name)}
+    _installed[0] += 1
     try:
         yield
     finally:
+        _installed[0] -= 1
         kill_all()
         for name, previous in old.items():
             signal.signal(getattr(signal, name), previous)

@@ -4,6 +4,7 @@ image shape and cached on disk, and the extractors that compute them."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ from torch import Tensor
 from .. import progress, registry
 from .._version import __version__
 from .._errors import DataError, SpecError
+from .._io import open_regular
 from ..cache import cached_tensor
 from ..data.images import open_images
 from ..observe.features import Extractor, in_fixed_rows, make_classifier, make_extractor
@@ -33,12 +35,19 @@ def open_reference(spec: Spec, ref: Reference, what: str):
         raise SpecError(f"{spec.where(what, 'range')}: {what}.range applies to datasets only")
     h = hashlib.sha256()
     if path.is_file():
-        h.update(path.read_bytes())
+        _hash_file(h, path)
     else:
         for f in data.files:
             h.update(f.name.encode())
-            h.update(f.read_bytes())
+            _hash_file(h, f)
     return data, str(path), h.hexdigest()
+
+
+def _hash_file(h, path: Path) -> None:
+    """Feed a regular file to ``h`` in chunks (never a FIFO or a device, never whole in memory)."""
+    with open_regular(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
 
 
 def features_of(data, extractor: Extractor, device: torch.device, bar: progress.Task | None = None) -> Tensor:

@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .._errors import UsageError
+from .._io import read_regular
 from ..plan import Plan, make_plan
 from ..records.model import Report, SubjectResult
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, pick_device
-from .journal import FinalRecord, read_final, spec_changes
+from .journal import JSON_MAX, FinalRecord, read_final, spec_changes
 from .judge import judge_subject
 from .orchestrate import exit_code_of
 from .references import References
@@ -44,9 +45,21 @@ def rate_key(req) -> tuple:
 def read_manifest(out_dir: Path) -> dict:
     path = Path(out_dir) / "journal" / "manifest.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        return json.loads(read_regular(path, limit=JSON_MAX, why="a journal manifest is a spec and a digest"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise RejudgeRefused(f"{path}: no readable run journal there ({exc}); rejudge reads a run written by this evalkit") from None
+
+
+def read_ident(path: Path) -> dict:
+    """A subject's journal identity (name, weights digest, image shape); RejudgeRefused naming it otherwise."""
+    try:
+        ident = json.loads(read_regular(path, limit=JSON_MAX, why="a subject record is a few lines"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise RejudgeRefused(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc}); rejudge reads a run "
+                             "written by this evalkit") from None
+    if not isinstance(ident, dict) or not isinstance(ident.get("image_shape"), list):
+        raise RejudgeRefused(f"{path}: not a subject record evalkit wrote (no image_shape)")
+    return ident
 
 
 def check_sampled_fields(old: dict, new: Spec) -> None:
@@ -111,7 +124,7 @@ def rejudge(out_dir: Path | str, spec: Spec, *, device: str = "cpu", strict: boo
     subjects = []
     for sp in plan.subjects:
         final = read_final(out_dir, sp)
-        ident = json.loads((out_dir / "journal" / f"s{sp.index:03d}" / "subject.json").read_text())
+        ident = read_ident(out_dir / "journal" / f"s{sp.index:03d}" / "subject.json")
         res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
                             n_planned=spec.sampling.size, weights_sha256=ident.get("weights_sha256"),
                             image_shape=ident.get("image_shape"), n=final.state.n, nonfinite=final.state.nonfinite)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .. import registry
 from .._errors import EvalkitError, SpecError
+from .._io import read_regular
 from .locations import Marks, dotted, format_location
 from .model import Spec
 
@@ -245,6 +246,9 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     return spec
 
 
+SPEC_MAX = 64 << 20  # bytes of a spec file
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file."""
     p = Path(path)
@@ -253,7 +257,9 @@ def load_spec(path: str | Path) -> Spec:
     if p.is_dir():
         raise SpecError(f"{p}: is a folder; give a spec file (.yaml)")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular(p, limit=SPEC_MAX, why="a spec is a page of YAML").decode("utf-8")
+    except OSError as exc:  # a FIFO, a device, an over-large file: named, never read
+        raise SpecError(f"{p}: cannot be read as a spec ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); is this a YAML file?") from None
     return parse_spec(text, str(p))

@@ -175,14 +175,15 @@ def test_overwrite_removes_exactly_what_the_manifest_lists(hostile):
     spec = hostile.spec()
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--format", "html", code=0)
     out = hostile.work / "out"
-    listed = json.loads((out / ".evalkit-manifest.json").read_text())["files"]
+    listed = [e["path"] for e in json.loads((out / ".evalkit-manifest.json").read_text())["files"]]
     assert sorted(listed) == sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                                    if p.is_file() and p.name != ".evalkit-manifest.json")
+                                    if p.is_file() and p.name not in (".evalkit-manifest.json", ".evalkit-lock"))
     assert "report.html" in listed
     hostile.run("run", spec, "--out", "out", "--quiet", "--format", "json", "--overwrite", code=0)
     # the earlier run's HTML page is gone: no stale file of another run beside the new report
     # (samples/ holds the new run's sample store: one record per subject, rewritten; journal/ the new run's journal)
-    assert sorted(p.name for p in out.iterdir()) == [".evalkit-manifest.json", "journal", "report.json", "samples"]
+    assert sorted(p.name for p in out.iterdir()) == [".evalkit-lock", ".evalkit-manifest.json", "journal",
+                                                     "report.json", "samples"]
 
 
 def test_overwrite_never_removes_files_evalkit_did_not_write(hostile):
@@ -201,7 +202,9 @@ def test_crafted_manifest_cannot_delete_outside_the_folder(hostile):
     hostile.file("out/.evalkit-manifest.json", json.dumps(
         {"files": [str(victim), "../victim.txt", "report.json"]}))
     hostile.file("out/report.json", "{}")
-    hostile.run("run", spec, "--out", "out", "--overwrite", "--quiet", code=0)
+    # not an evalkit manifest (no format, no digests): nothing it lists is taken as evalkit's (issue 25)
+    r = hostile.run("run", spec, "--out", "out", "--overwrite", "--quiet", code=2)
+    assert "report.json" in r.err and "manifest" in r.err
     assert victim.read_text() == "precious"
 
 
@@ -225,7 +228,8 @@ def test_out_turns_read_only_during_the_run(hostile):
     report = json.loads((fb / "report.json").read_text())
     assert [s["status"] for s in report["subjects"]] == ["ok", "ok"]  # every measurement kept
     assert (fb / "junit.xml").is_file() and (fb / "report.md").is_file()
-    assert [p.name for p in out.iterdir()] in ([], ["journal"])  # at most the run journal, made before the lock
+    # at most the run journal, made before the lock, and the folder's lock file (issue 25)
+    assert sorted(p.name for p in out.iterdir()) in ([], [".evalkit-lock"], [".evalkit-lock", "journal"], ["journal"])
 
 
 def test_disk_full_at_write_time_simulated(hostile):
