@@ -100,6 +100,8 @@ def run(
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
             _as_given(report, out_dir, given, junit_abs, junit)
+            if not report.write_errors:
+                log.info("report written to %s", report.written_to)  # in the user's words
     return report
 
 
@@ -208,8 +210,5 @@ def _write_outputs(report: Report, name: str, out_dir: Path, fmts: list[str], ju
         if error:
             errors.append(error)
     report.record_outputs(outcome.folder, target, errors)
-    if errors:
-        if not report.interrupted:
-            report.exit_code = EXIT_BROKEN
-    else:
-        log.info("report written to %s", out_dir)
+    if errors and not report.interrupted:
+        report.exit_code = EXIT_BROKEN
