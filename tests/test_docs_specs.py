@@ -19,6 +19,7 @@ import pytest
 import evalkit
 from evalkit import parse_spec
 from evalkit.plan import make_plan
+from tests.test_readme_walkthrough import CLASSIFIER  # one 4-class quadrant classifier for both
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -58,17 +59,6 @@ def load_generator(*, device, checkpoint=None):
     return g.to(device)
 '''
 
-CLASSIFIER = (
-    "import torch\n"
-    "from torch import nn\n"
-    "class Quadrants(nn.Module):\n"
-    "    num_classes = 4\n"
-    "    def forward(self, x):\n"
-    "        h, w = x.shape[2] // 2, x.shape[3] // 2\n"
-    "        q = [x[:, :, :h, :w], x[:, :, :h, w:], x[:, :, h:, :w], x[:, :, h:, w:]]\n"
-    "        return torch.stack([4 * t.mean(dim=(1, 2, 3)) for t in q], dim=1)\n"
-    "classify = Quadrants()\n"
-)
 
 
 def _readme_generator() -> str:

@@ -126,7 +126,7 @@ def test_image_header_is_checked_before_decoding(tmp_path):
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     box.write("spec.yaml", _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}", "  - path: imgs"))
-    res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
+    res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet", "--n", "2")
     assert_clean(res, 3)
     assert "b.png" in res.err
 
