@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -99,6 +100,7 @@ def _load_json(p: Path) -> dict[str, Any]:
         raise ReportFileError(p, [str(exc)]) from None
     if not isinstance(data, dict):
         raise ReportFileError(p, [f"a report is a JSON object, this file holds a JSON {_json_type(data)}"])
+    data = visible_strings(data)
     version = data.get("schema_version")
     ours = schema_major(REPORT_SCHEMA_VERSION)
     if schema_major(version) != ours:
@@ -107,6 +109,65 @@ def _load_json(p: Path) -> dict[str, Any]:
     # the unversioned layout wrote 1: read as 1.0
     data["schema_version"] = version if isinstance(version, str) else f"{version}.0"
     return data
+
+
+MAX_SAVED_JSON_BYTES = 64 * 1024 * 1024
+
+
+def read_json_object(path: str | Path, what: str, error: type[DataError] = DataError) -> dict[str, Any]:
+    """A saved JSON object (a journal manifest, a subject record), read as untrusted input:
+    ``error`` naming the file and what is wrong when it is missing, too large, not UTF-8,
+    not JSON, nested deeper than a report can be, or not an object.
+
+    (After the output-folder work merges, the read goes through its regular-file reader.)"""
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise error(f"{p}: the {what} is missing (file not found or not a regular file)")
+        if p.stat().st_size > MAX_SAVED_JSON_BYTES:
+            raise error(f"{p}: the {what} is {p.stat().st_size} bytes; evalkit writes at most {MAX_SAVED_JSON_BYTES}")
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise error(f"{p}: the {what} cannot be read ({exc.strerror or exc})") from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and (depth := nesting_depth(raw, MAX_DEPTH)) > MAX_DEPTH:
+        raise error(f"{p}: the {what} is JSON nested {depth}+ levels deep; evalkit writes at most {MAX_DEPTH}")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise error(f"{p}: the {what} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{p}: the {what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{p}: the {what} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{p}: the {what} must be a JSON object, this file holds a JSON {_json_type(data)}")
+    return visible_strings(data)
+
+
+def visible_strings(data: Any) -> Any:
+    """``data`` with every lone surrogate in its strings (and keys) shown as a ``\\udXXX`` escape:
+    JSON may spell one (``"\\ud800"``), no UTF-8 writer can write one, so it is made visible where
+    it is read, never left to break a writer later."""
+    stack = [data]
+    while stack:  # iterative: a deep document cannot exhaust the stack
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in list(items):
+            if isinstance(v, str) and _SURROGATE.search(v):
+                node[k] = show_surrogates(v)
+            elif isinstance(v, (dict, list)):
+                stack.append(v)
+            if isinstance(k, str) and _SURROGATE.search(k):
+                node[show_surrogates(k)] = node.pop(k)
+    return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def show_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (unencodable in UTF-8) written as a visible ``\\udXXX``."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _refuse_constant(name: str) -> None:
