@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from .._errors import DataError, UsageError
 from ..records.model import Report, SubjectResult
 from ..records.reading import read_report
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,9 +33,10 @@ class Contender:
             from ..records.samples import read_samples
 
             try:
-                self._record = read_samples(self.folder, self.subject.name)
-            except DataError as exc:
-                raise UsageError(str(exc)) from None
+                self._record = read_samples(self.folder, self.subject.name, self.report)
+            except DataError as exc:  # report.json alone suffices: compared unpaired, with a warning naming the file
+                log.warning("%s; %s is compared from report.json alone (unpaired)", exc, self.label)
+                self._record = None
             self._loaded = True
         return self._record
 
@@ -158,4 +162,7 @@ def pairing(a: Contender, b: Contender) -> str | None:
         return "different sample indices (different n, or a sequential run stopped early)"
     if ("asked" in ta) != ("asked" in tb) or ("asked" in ta and not bool((ta["asked"] == tb["asked"]).all())):
         return "different asked labels"
+    fa, fb = ta.get("features"), tb.get("features")
+    if fa is not None and fb is not None and fa.shape[1:] != fb.shape[1:]:
+        return f"feature vectors of different widths ({fa.shape[1]} and {fb.shape[1]})"
     return None

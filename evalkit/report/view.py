@@ -8,12 +8,15 @@ is derived here, so two renderings of one report cannot disagree on it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from .._errors import DataError
 from ..contract import Beside
+from ..records.samples import read_samples
 from ..records.model import Report, RequirementResult, SubjectResult
 
 if TYPE_CHECKING:  # the sample store reads tensors: imported only when a format needs it
@@ -43,6 +46,9 @@ class ReportView:
         return next((x for x in s.requirements if x.name == name), None)
 
 
+log = logging.getLogger(__name__)
+
+
 def prepare(report: Report, folder: Path, needs: Iterable[Beside]) -> ReportView:
     """The view of ``report`` whose sample store lies in ``folder``, loading what ``needs`` names.
 
@@ -51,11 +57,22 @@ def prepare(report: Report, folder: Path, needs: Iterable[Beside]) -> ReportView
     needs = set(needs)
     samples: dict = {}
     if Beside.SAMPLES in needs:
-        from ..records.samples import read_all
-
-        samples = read_all(folder, [s.name for s in report.subjects])
+        samples = _believed_samples(report, folder)
     baseline = _baseline(report) if Beside.BASELINE in needs else None
     return ReportView(report, samples, baseline, str(Path(folder) / "report.json"))
+
+
+def _believed_samples(report: Report, folder: Path) -> dict:
+    """Each subject's sample record where it verifies against the report; a record that does not is
+    left out with a warning naming it (the report renders from report.json alone: no thumbnails)."""
+    out: dict = {}
+    for s in report.subjects:
+        try:
+            out[s.name] = read_samples(folder, s.name, report)
+        except DataError as exc:
+            log.warning("%s; rendered from report.json alone (no sample thumbnails)", exc)
+            out[s.name] = None
+    return out
 
 
 def _baseline(report: Report) -> Report | None:

@@ -113,7 +113,8 @@ def read_manifest(root: Path, error=SavedStateError) -> dict:
         raise error(str(exc)) from None
     if old.get("format") != JOURNAL_FORMAT or old.get("version") != JOURNAL_VERSION:
         raise error(f"{path}: field 'format'/'version': not an evalkit journal of version {JOURNAL_VERSION} "
-                    f"(found {str(old.get('format'))[:40]!r} version {str(old.get('version'))[:20]!r}); "
+                    f"(found {str(old.get('format'))[:40]!r} version {str(old.get('version'))[:20]!r}, written by evalkit "
+                    f"{str(old.get('evalkit'))[:20]}); "
                     "run the spec again without --resume")
     run_id = old.get("run_id")
     check = check_json_seal(old, binding(run_id)) if isinstance(run_id, str) else None
