@@ -13,7 +13,7 @@ from typing import Any
 
 from .._errors import DataError, UsageError
 from ..records.model import Report, SubjectResult
-from ..records.reading import read_report
+from ..records.reading import read_finished_report
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Contender:
 def _read(path: str) -> tuple[Report, Path]:
     p = Path(path)
     try:
-        report = read_report(p)
+        report = read_finished_report(p, "a contender of compare")
     except DataError as exc:  # a bad input file is the command line's problem: exit 2, nothing written
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # pydantic: a hand-edited report.json

@@ -26,13 +26,20 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._errors import EXIT_USAGE, DataError
-from .model import REPORT_SCHEMA_VERSION, Report, RequirementResult, SubjectResult, schema_major
+from ..spec.model import MAX_SAMPLES
+from .model import REPORT_SCHEMA_VERSION, MetricResult, Report, RequirementResult, SubjectResult, schema_major
 
 log = logging.getLogger(__name__)
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64  # a report is about 8 levels deep; anything near this is not a report
 MAX_PROBLEMS = 12
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})")  # ASCII digits only: "١.2" and "01.2" are refused
+MAX_MAGNITUDE = 1e12  # no metric value or bound evalkit writes comes near this: beyond it a report is forged
+# The range of each built-in metric's value (a plugin's metric: finite, within MAX_MAGNITUDE).
+# To move into MetricDecl once the metrics restructuring has merged.
+VALUE_RANGES = {"fid": (0.0, MAX_MAGNITUDE), "density": (0.0, MAX_MAGNITUDE), "vendi": (1.0 - 1e-9, MAX_SAMPLES),
+                **{m: (0.0, 1.0) for m in ("precision", "recall", "coverage", "class_tv", "memorized", "cas")}}
 
 
 class ReportFileError(DataError):
@@ -62,7 +69,7 @@ def read_report(path: str | Path) -> Report:
     ignored: list[str] = []
     data = _drop_unknown(Report, data, "", ignored)
     try:
-        report = Report.model_validate(data)
+        report = Report.model_validate(data, strict=True)  # strict: `n: true` or `n: "60"` is no count
     except ValidationError as exc:
         raise ReportFileError(p, [_pydantic_line(e) for e in exc.errors()]) from None
     problems = consistency_problems(report)
@@ -71,6 +78,26 @@ def read_report(path: str | Path) -> Report:
     if ignored:
         log.warning("%s: ignored %d field(s) this evalkit does not know (a newer evalkit wrote them): %s",
                     p, len(ignored), ", ".join(ignored[:8]) + (" ..." if len(ignored) > 8 else ""))
+    return report
+
+
+def read_finished_report(path: str | Path, role: str) -> Report:
+    """A report of a finished run, for ``role`` (a baseline, a contender of compare): a partial report
+    (``report.partial.json``, any format's partial file) or one marked ``interrupted: true`` is refused,
+    its counts being those of a run that stopped part-way. (``--baseline-partial`` is another thing:
+    a finished baseline that pairs only some subjects.)"""
+    from .. import registry
+
+    p = Path(path)
+    json_path = p / "report.json" if p.is_dir() else p
+    partial = {e.decl.partial_file for e in registry.formats.declared() if e.decl.partial_file}
+    if json_path.name in partial:
+        raise ReportFileError(json_path, [f"a partial report (what an interrupted run leaves) cannot be {role}; "
+                                          "finish the run with `evalkit run --resume` and use its report.json"])
+    report = read_report(json_path)
+    if report.interrupted:
+        raise ReportFileError(json_path, [f"interrupted: true: the run stopped part-way, so it cannot be {role}; "
+                                          "finish it with `evalkit run --resume`"])
     return report
 
 
@@ -103,6 +130,9 @@ def _load_json(p: Path) -> dict[str, Any]:
     data = visible_strings(data)
     version = data.get("schema_version")
     ours = schema_major(REPORT_SCHEMA_VERSION)
+    if not (version == 1 and type(version) is int) and not (isinstance(version, str) and _VERSION.fullmatch(version)):
+        raise ReportFileError(p, [f"schema_version: {_short(version)} is not a version evalkit writes (ASCII MAJOR.MINOR "
+                                  "such as \"1.3\", digits without leading zeros)"])
     if schema_major(version) != ours:
         raise ReportFileError(p, [f"schema_version: {version!r}; this evalkit ({REPORT_SCHEMA_VERSION}) reads major version "
                                   f"{ours} only (compare with the evalkit that wrote it, or re-run the baseline)"])
@@ -259,34 +289,66 @@ def _short(v: Any) -> str:
 
 def consistency_problems(report: Report) -> list[str]:
     """Counts and bounds that cannot come from a real run: each one line naming the field."""
-    out: list[str] = []
+    out: list[str] = _spec_problems(report.spec)
     for i, s in enumerate(report.subjects):
         out += _subject_problems(f"subjects[{i}]", s)
+    return out
+
+
+# the spec fields readers of a report walk, and the JSON type each must have
+_SPEC_SHAPES = {"requirements": list, "sampling": dict, "subjects": list, "reference": (dict, type(None)),
+                "regression": (dict, type(None)), "report": (dict, type(None))}
+
+
+def _spec_problems(spec: dict) -> list[str]:
+    conf = spec.get("confidence", 0.95)
+    out = [] if type(conf) in (int, float) and 0 < conf < 1 else [f"spec.confidence: {_short(conf)} is not in (0, 1)"]
+    out += [f"spec.{key}: a JSON {_json_type(spec[key])}, expected a JSON {'array' if kind is list else 'object'}"
+           for key, kind in _SPEC_SHAPES.items() if key in spec and not isinstance(spec[key], kind)]
+    for key in ("requirements", "subjects"):
+        if isinstance(spec.get(key), list):
+            out += [f"spec.{key}[{i}]: a JSON {_json_type(e)}, expected a JSON object"
+                    for i, e in enumerate(spec[key]) if not isinstance(e, dict)][:3]
     return out
 
 
 def _subject_problems(where: str, s: SubjectResult) -> list[str]:
     out = []
     for name in ("n", "n_planned", "nonfinite"):
-        if getattr(s, name) < 0:
-            out.append(f"{where}.{name}: {getattr(s, name)} is negative")
+        if not 0 <= getattr(s, name) <= MAX_SAMPLES:
+            out.append(f"{where}.{name}: {getattr(s, name)} is not a count of 0..{MAX_SAMPLES} samples")
+    if s.nonfinite > s.n:
+        out.append(f"{where}.nonfinite: {s.nonfinite} of n = {s.n} samples")
     for j, r in enumerate(s.requirements):
         out += _requirement_problems(f"{where}.requirements[{j}]", r)
     for j, m in enumerate(s.metrics):
-        w = f"{where}.metrics[{j}]"
-        if m.n < 0:
-            out.append(f"{w}.n: {m.n} is negative")
-        if not 0 < m.confidence < 1:
-            out.append(f"{w}.confidence: {m.confidence} is not in (0, 1)")
-        if not all(math.isfinite(x) for x in (m.value, m.lower, m.upper)):
-            out.append(f"{w}: value and bounds must be finite numbers")
-        elif m.lower > m.upper:
-            out.append(f"{w}: lower {m.lower} is above upper {m.upper}")
+        out += _metric_problems(f"{where}.metrics[{j}]", m)
+    return out
+
+
+def _metric_problems(w: str, m: MetricResult) -> list[str]:
+    out = []
+    if not 0 <= m.n <= MAX_SAMPLES or (m.n_reference is not None and not 0 <= m.n_reference <= MAX_SAMPLES):
+        out.append(f"{w}.n: {m.n} is not a count of 0..{MAX_SAMPLES} samples")
+    if not 0 < m.confidence < 1:
+        out.append(f"{w}.confidence: {m.confidence} is not in (0, 1)")
+    if not all(math.isfinite(x) and abs(x) <= MAX_MAGNITUDE for x in (m.value, m.lower, m.upper)):
+        out.append(f"{w}: value and bounds must be finite numbers of magnitude at most {MAX_MAGNITUDE:g}")
+        return out
+    if m.lower > m.upper:
+        out.append(f"{w}: lower {m.lower} is above upper {m.upper}")
+    lo, hi = VALUE_RANGES.get(m.registered, (-MAX_MAGNITUDE, MAX_MAGNITUDE))
+    if not lo <= m.value <= hi:
+        out.append(f"{w}.value: {m.value} lies outside the range of {m.registered} ([{lo:g}, {hi:g}])")
     return out
 
 
 def _requirement_problems(w: str, r: RequirementResult) -> list[str]:
     out = []
+    if r.n is not None and r.n > MAX_SAMPLES:
+        out.append(f"{w}.n: {r.n} is more than the {MAX_SAMPLES} samples a spec may ask for")
+    if any(not 0 <= x.n <= MAX_SAMPLES for x in r.looks) or any(x.passed > x.n or x.passed < 0 for x in r.looks):
+        out.append(f"{w}.looks: a look's passed/n is not a count of 0..{MAX_SAMPLES}")
     if not 0 < r.confidence < 1:
         out.append(f"{w}.confidence: {r.confidence} is not in (0, 1)")
     out += _count_problems(w, r)
@@ -321,4 +383,19 @@ def _bound_problems(w: str, r: RequirementResult) -> list[str]:
             out.append(f"{w}.{name}: {v} is not a finite number")
         elif r.kind == "rate" and name in ("value", "lower", "upper") and not 0 <= v <= 1:
             out.append(f"{w}.{name}: {v} is a rate and must lie in [0, 1]")
+        elif abs(v) > MAX_MAGNITUDE:
+            out.append(f"{w}.{name}: {v} is beyond any value evalkit writes")
+    return out or _agreement_problems(w, r)
+
+
+def _agreement_problems(w: str, r: RequirementResult) -> list[str]:
+    """A rate's value must be passed/n and lie within its bounds (1.0 in [0.95, 1] from 10 of 60 is forged)."""
+    eps = 1e-9
+    if r.kind != "rate" or not r.n or r.passed is None or r.passed > r.n:
+        return []
+    out = []
+    if r.value is not None and abs(r.value - r.passed / r.n) > eps:
+        out.append(f"{w}.value: {r.value} is not passed/n = {r.passed}/{r.n}")
+    if r.lower is not None and r.upper is not None and not r.lower - eps <= r.passed / r.n <= r.upper + eps:
+        out.append(f"{w}: bounds [{r.lower}, {r.upper}] do not hold the observed rate {r.passed}/{r.n}")
     return out
