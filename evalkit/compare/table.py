@@ -154,6 +154,10 @@ class _Table:
             self._untested(m, mb, a, b, None, f"metric {m.registered!r} is not registered in this evalkit (a "
                            "plugin's?): its orientation is unknown; compare imports no code a report names")
             return
+        if min(m.confidence, mb.confidence) <= 0.5:
+            self._untested(m, mb, a, b, decl, f"intervals at confidence {min(m.confidence, mb.confidence):g} "
+                           "(<= 0.5) carry no spread to test on")
+            return
         paired = PairedMetric(unpaired=why) if why is not None else paired_metric(m, a, b, self.refs, self.bootstrap)
         if paired.unpaired and paired.unpaired.startswith("the reference features"):
             self.no_reference.setdefault(paired.unpaired, []).append(f"{a.label} | {b.label}")
