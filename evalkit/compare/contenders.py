@@ -157,7 +157,11 @@ def pairing(a: Contender, b: Contender) -> str | None:
     ra, rb = a.record(), b.record()
     if ra is None or rb is None:
         return "no sample store beside " + ("both reports" if ra is None and rb is None else "one report")
-    ta, tb = ra.tensors, rb.tensors
+    return _store_pairing(ra.tensors, rb.tensors)
+
+
+def _store_pairing(ta: dict, tb: dict) -> str | None:
+    """None when two sample stores hold the same samples (indices, asked labels, feature width)."""
     if ta["index"].shape != tb["index"].shape or not bool((ta["index"] == tb["index"]).all()):
         return "different sample indices (different n, or a sequential run stopped early)"
     if ("asked" in ta) != ("asked" in tb) or ("asked" in ta and not bool((ta["asked"] == tb["asked"]).all())):

@@ -102,17 +102,26 @@ def read_finished_report(path: str | Path, role: str) -> Report:
 
 
 def _load_json(p: Path) -> dict[str, Any]:
+    data = visible_strings(_parse(p, _read_bytes(p)))
+    data["schema_version"] = _checked_version(p, data.get("schema_version"))
+    return data
+
+
+def _read_bytes(p: Path) -> bytes:
     try:
         size = p.stat().st_size
         if not p.is_file():
             raise ReportFileError(p, ["not a file"])
         if size > MAX_REPORT_BYTES:
             raise ReportFileError(p, [f"{size} bytes; a report is at most {MAX_REPORT_BYTES} bytes"])
-        raw = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise ReportFileError(p, ["file not found"]) from None
     except OSError as exc:
         raise ReportFileError(p, [f"cannot be read ({exc.strerror or exc})"]) from None
+
+
+def _parse(p: Path, raw: bytes) -> dict[str, Any]:
     # a file with few brackets cannot be deep: the byte-by-byte scan runs only on the others
     depth = nesting_depth(raw, MAX_DEPTH) if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
@@ -127,18 +136,20 @@ def _load_json(p: Path) -> dict[str, Any]:
         raise ReportFileError(p, [str(exc)]) from None
     if not isinstance(data, dict):
         raise ReportFileError(p, [f"a report is a JSON object, this file holds a JSON {_json_type(data)}"])
-    data = visible_strings(data)
-    version = data.get("schema_version")
-    ours = schema_major(REPORT_SCHEMA_VERSION)
-    if not (version == 1 and type(version) is int) and not (isinstance(version, str) and _VERSION.fullmatch(version)):
-        raise ReportFileError(p, [f"schema_version: {_short(version)} is not a version evalkit writes (ASCII MAJOR.MINOR "
-                                  "such as \"1.3\", digits without leading zeros)"])
-    if schema_major(version) != ours:
-        raise ReportFileError(p, [f"schema_version: {version!r}; this evalkit ({REPORT_SCHEMA_VERSION}) reads major version "
-                                  f"{ours} only (compare with the evalkit that wrote it, or re-run the baseline)"])
-    # the unversioned layout wrote 1: read as 1.0
-    data["schema_version"] = version if isinstance(version, str) else f"{version}.0"
     return data
+
+
+def _checked_version(p: Path, version: Any) -> str:
+    """The report's schema version as MAJOR.MINOR: strict ASCII, of this evalkit's MAJOR (the
+    unversioned layout's integer 1 reads as "1.0"), else ``ReportFileError``."""
+    ours = schema_major(REPORT_SCHEMA_VERSION)
+    well_formed = (version == 1 and type(version) is int) or (isinstance(version, str) and _VERSION.fullmatch(version))
+    if not well_formed or schema_major(version) != ours:
+        shown = str(version)[:40] if isinstance(version, (list, dict)) else repr(version)[:40]
+        form = "" if well_formed else " (not ASCII MAJOR.MINOR such as \"1.3\", digits without leading zeros)"
+        raise ReportFileError(p, [f"schema_version: {shown}{form}; this evalkit ({REPORT_SCHEMA_VERSION}) reads major "
+                                  f"version {ours} only (compare with the evalkit that wrote it, or re-run the baseline)"])
+    return version if isinstance(version, str) else f"{version}.0"
 
 
 MAX_SAVED_JSON_BYTES = 64 * 1024 * 1024

@@ -461,13 +461,21 @@ def _tensor_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
     for a, b in (("grid", "grid_index"), ("grid", "grid_label"), ("failing", "failing_index"), ("features", "features_index")):
         if (a in t) != (b in t) or (a in t and len(t[a]) != len(t[b])):
             return f"tensors {a!r} and {b!r} do not match"
+    return _thumb_problem(t) or _index_problem(t) or _feature_problem(t, meta)
+
+
+def _thumb_problem(t: dict[str, Tensor]) -> str | None:
     for key in ("grid", "failing"):
         if key in t and (t[key].dtype != torch.uint8 or t[key].ndim != 4):
             return f"tensor {key!r} must be uint8 (N, C, H, W)"
+    return None
+
+
+def _index_problem(t: dict[str, Tensor]) -> str | None:
     idx = t["index"]
     if len(idx) > 1 and not bool((idx[1:] > idx[:-1]).all()):
         return "tensor 'index': sample indices are not unique and ascending"
-    return _feature_problem(t, meta)
+    return None
 
 
 def _feature_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
