@@ -69,10 +69,10 @@ def read_report(path: str | Path) -> Report:
     ignored: list[str] = []
     data = _drop_unknown(Report, data, "", ignored)
     try:
-        report = Report.model_validate(data, strict=True)  # strict: `n: true` or `n: "60"` is no count
+        report = Report.model_validate(data)
     except ValidationError as exc:
         raise ReportFileError(p, [_pydantic_line(e) for e in exc.errors()]) from None
-    problems = consistency_problems(report)
+    problems = loose_counts(Report, data, "") + consistency_problems(report)
     if problems:
         raise ReportFileError(p, problems)
     if ignored:
@@ -280,6 +280,39 @@ def _drop_unknown(model: type[BaseModel], data: Any, where: str, ignored: list[s
         elif sub is not None and not many:
             value = _drop_unknown(sub, value, path, ignored)
         out[key] = value
+    return out
+
+
+def _is_int_field(annotation: Any) -> bool:
+    """An ``int`` or ``int | None`` field (a count, a seed): JSON must give it an integer."""
+    if annotation is int:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args == [int]
+    return False
+
+
+def loose_counts(model: type[BaseModel], data: Any, where: str) -> list[str]:
+    """The integer fields whose JSON value is a boolean or a string (``n: true``, ``n: "60"``):
+    pydantic would read them as 1 and 60; a report evalkit wrote never holds them."""
+    if not isinstance(data, dict):
+        return []
+    out = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        path = f"{where}.{key}" if where else str(key)
+        if _is_int_field(field.annotation) and isinstance(value, (bool, str)):
+            out.append(f"{path}: {_short(value)} is a JSON {_json_type(value)}, not an integer")
+            continue
+        sub, many = _model_of(field.annotation)
+        if sub is not None and many and isinstance(value, list):
+            for i, v in enumerate(value):
+                out += loose_counts(sub, v, f"{path}[{i}]")
+        elif sub is not None and not many:
+            out += loose_counts(sub, value, path)
     return out
 
 
