@@ -51,17 +51,17 @@ Metadata (JSON): ``layout``, ``subject`` (the exact name), ``n``, ``requirements
 requirement names, the rows of ``passed``), ``measurements`` (names), ``features``
 (``{"space", "dim", "dtype"}`` or null), ``thumbnail`` (``{"max_side", "source_shape"}``),
 ``grid`` (``{"columns", "rows", "rule"}``), ``evalkit`` (version that wrote it); since
-layout 2: ``seed`` and ``spec_sha256`` (of the run that drew the samples) and ``seal``
+layout 2: ``seed`` (of the run that drew the samples) and ``seal``
 (``evalkit._seal``: the content digest and an HMAC under the user's cache key). The
 report beside the store records the digest (``subjects[i].samples_sha256``).
 
 Reading (``read_samples``) believes a record only when it is intact and belongs to the
 report beside it: its digest equals the report's ``samples_sha256`` (any machine), or,
 for a report that records none, its HMAC verifies under this user's key; and it agrees
-with the report (subject, n, seed, spec digest, each rate requirement's pass count),
+with the report (subject, n, seed, each rate requirement's pass count),
 holds unique sample indices and features of the width it declares. Layout 1 (no seal)
-cannot be verified and is not believed. ``compare`` and ``render`` then fall back to
-``report.json`` alone with a warning; nothing else trusts the store.
+cannot be verified and is not believed: ``compare`` then falls back to ``report.json``
+alone with a warning, ``render`` refuses (exit 2, naming the file).
 
 Size: about n * (8 + 8 + 2R + 4M + 2d) bytes plus thumbnails; the README states the
 measured size at n = 10,000.
@@ -323,8 +323,7 @@ def new_log(plan) -> SampleLog:
 
 
 def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] | None = None,
-                  feature_space: str | None = None, *, seed: int | None = None,
-                  spec_sha256: str | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+                  feature_space: str | None = None, *, seed: int | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """The subject's record, (tensors, meta), made when the subject ends: compact (float16
     features, uint8 thumbnails), so the run can drop the subject's full state. Sealed:
     ``meta["seal"]["sha256"]`` is the digest the report records (``samples_sha256``)."""
@@ -338,7 +337,7 @@ def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] 
         "thumbnail": {"max_side": THUMB_SIDE, "source_shape": log.source_shape},
         "grid": {"columns": GRID_COLUMNS, "rows": GRID_ROWS,
                  "rule": "first indices asked for each class (all indices when unconditional)"},
-        "evalkit": __version__, "seed": seed, "spec_sha256": spec_sha256,
+        "evalkit": __version__, "seed": seed,
     }
     meta["seal"] = make_seal(content_digest(meta, tensors), SEAL_BINDING)
     return tensors, meta
@@ -440,7 +439,7 @@ def _report_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject:
     sub = next((s for s in report.subjects if s.name == subject), None)
     if sub is None:
         return None
-    for key, ours in (("seed", report.seed), ("spec_sha256", report.spec_sha256), ("n", sub.n)):
+    for key, ours in (("seed", report.seed), ("n", sub.n)):
         if meta.get(key) != ours:
             return f"field {key!r}: {str(meta.get(key))[:70]} in the store, {str(ours)[:70]} in report.json"
     for r in sub.requirements:

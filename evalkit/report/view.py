@@ -8,13 +8,11 @@ is derived here, so two renderings of one report cannot disagree on it.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .._errors import DataError
 from ..contract import Beside
 from ..records.samples import read_samples
 from ..records.model import Report, RequirementResult, SubjectResult
@@ -46,9 +44,6 @@ class ReportView:
         return next((x for x in s.requirements if x.name == name), None)
 
 
-log = logging.getLogger(__name__)
-
-
 def prepare(report: Report, folder: Path, needs: Iterable[Beside]) -> ReportView:
     """The view of ``report`` whose sample store lies in ``folder``, loading what ``needs`` names.
 
@@ -63,16 +58,9 @@ def prepare(report: Report, folder: Path, needs: Iterable[Beside]) -> ReportView
 
 
 def _believed_samples(report: Report, folder: Path) -> dict:
-    """Each subject's sample record where it verifies against the report; a record that does not is
-    left out with a warning naming it (the report renders from report.json alone: no thumbnails)."""
-    out: dict = {}
-    for s in report.subjects:
-        try:
-            out[s.name] = read_samples(folder, s.name, report)
-        except DataError as exc:
-            log.warning("%s; rendered from report.json alone (no sample thumbnails)", exc)
-            out[s.name] = None
-    return out
+    """Each subject's sample record, verified against the report: one that does not verify or agree
+    raises ``SavedStateError`` (exit 2) naming its file, before any file is written."""
+    return {s.name: read_samples(folder, s.name, report) for s in report.subjects}
 
 
 def _baseline(report: Report) -> Report | None:

@@ -113,7 +113,7 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
         attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
     if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
         record = sample_record(sp.name, final.state.samples, final.state.row("features").value(), ctx.spec.features,
-                               seed=ctx.spec.sampling.seed, spec_sha256=ctx.spec.digest())
+                               seed=ctx.spec.sampling.seed)
         ctx.sample_sink[sp.name] = record
         res.samples_sha256 = record[1]["seal"]["sha256"]
     return final.state
