@@ -8,6 +8,9 @@ The exit code of a failure comes from the error's *type*, never from its text:
 * ``RunError`` and its kinds (``DataError``, ``CheckpointError``, ``SubjectError``):
   exit 3, the run broke on something outside the spec's grammar. Anything raised
   after validation breaks that subject, whatever its type.
+* ``SavedStateError``: exit 2, a saved file evalkit was asked to read back (a journal
+  record, a sample store, a rejudge input) is malformed, inconsistent or does not verify;
+  the message names the file and the field, and nothing ran on it.
 * ``KeyboardInterrupt``: exit 130; SIGTERM: 143.
 """
 
@@ -22,6 +25,7 @@ __all__ = [
     "DataError",
     "CheckpointError",
     "SubjectError",
+    "SavedStateError",
     "EXIT_USAGE",
     "EXIT_BROKEN",
     "EXIT_INTERRUPTED",
@@ -77,6 +81,12 @@ class CheckpointError(RunError):
 
 class SubjectError(RunError):
     """A subject (a model under test) raised or produced unusable samples."""
+
+
+class SavedStateError(DataError):
+    """A saved file (journal, sample store, rejudge input) is malformed, inconsistent or forged (exit code 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def exit_code_for(exc: BaseException) -> int:

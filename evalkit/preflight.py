@@ -45,10 +45,10 @@ def cache_key_problems(plan, cache: bool) -> list[str]:
 
 def read_baseline(path: str | Path) -> tuple[object | None, list[str]]:
     """(the baseline Report, []) or (None, [one line per problem, naming the file and field])."""
-    from .records.reading import ReportFileError, read_report
+    from .records.reading import ReportFileError, read_finished_report
 
     try:
-        return read_report(path), []
+        return read_finished_report(path, "a baseline"), []
     except ReportFileError as exc:
         return None, [f"--baseline {exc.path}: {line}" for line in exc.problems]
     except DataError as exc:

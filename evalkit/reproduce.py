@@ -95,6 +95,9 @@ def _compare(spec: Spec, copied: Spec, subject: str, report_path) -> None:
                          "its samples would not be the report's. Give the spec the report was made with")
 
 
+MAX_INDICES = 10_000  # PNGs one call writes (each index costs at most one block of samples)
+
+
 def reproduce(report_path: str | Path, subject: str, indices: list[int] | None = None, *, out: str | Path = "reproduced",
               device: str = "cpu", spec: str | Path | None = None, trust_report: bool = False, say=None):
     """Regenerate samples ``indices`` (default: the failing examples) of ``subject`` as PNG files."""
@@ -104,9 +107,12 @@ def reproduce(report_path: str | Path, subject: str, indices: list[int] | None =
     if indices is None:
         indices = _failing_indices(sub, subject)
     spec_obj = _spec_for(report, report_path, subject, spec, trust_report, say)
-    bad = [i for i in indices if not 0 <= i < spec_obj.sampling.size]
+    if len(indices) > MAX_INDICES:
+        raise UsageError(f"{len(indices)} sample indices asked; reproduce regenerates at most {MAX_INDICES} at a time")
+    drawn = min(spec_obj.sampling.size, sub.n) if sub.n else spec_obj.sampling.size
+    bad = [i for i in indices if not 0 <= i < drawn]
     if bad:
-        raise UsageError(f"sample index {bad[0]} is out of range: the run drew indices 0..{spec_obj.sampling.size - 1}")
+        raise UsageError(f"sample index {bad[0]} is out of range: the run drew indices 0..{drawn - 1}")
     plan = make_plan(spec_obj)
     sp = next(s for s in plan.subjects if s.name == subject)
     dev = pick_device(device)

@@ -20,6 +20,17 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    # module-scoped fixtures run before the function-scoped one below: they, too, must seal
+    # saved state under the same cache key as the tests that read it back
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EVALKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    mp.setenv("EVALKIT_CACHE_KEY", str(tmp_path_factory.getbasetemp() / "cache-key" / "cache.key"))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -36,7 +36,7 @@ PKG = Path(__file__).resolve().parent.parent / "evalkit"
 TIERS = [
     {"foundation": ["evalkit._version", "evalkit._errors", "evalkit.boundary", "evalkit.progress", "evalkit._io",
                     "evalkit._digest", "evalkit.store", "evalkit.contract", "evalkit.registry", "evalkit._builtins",
-                    "evalkit.cache"]},
+                    "evalkit.cache", "evalkit._seal"]},
     {"libraries": ["evalkit.metrics", "evalkit.data"]},
     {"spec": ["evalkit.spec"]},
     {"records": ["evalkit.records"]},

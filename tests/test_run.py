@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 import pytest
+
+from evalkit.records.model import REPORT_SCHEMA_VERSION
 import torch
 
 import evalkit
@@ -30,7 +32,7 @@ def test_run_writes_report_that_reads_back(basic_spec, tmp_path, capsys):
                                  "--format", "junit", "--quiet"], capsys)
     assert code == 0, err
     report = read_report(out)
-    assert report.schema_version == "1.2" and report.name == "basic"
+    assert report.schema_version == REPORT_SCHEMA_VERSION and report.name == "basic"
     sub = report.subjects[0]
     assert sub.status == "ok" and sub.n == 200
     rng = {r.name: r for r in sub.requirements}

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._errors import DataError, UsageError
 from ..records.model import Report, SubjectResult
-from ..records.reading import read_report
+from ..records.reading import read_finished_report
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,9 +33,10 @@ class Contender:
             from ..records.samples import read_samples
 
             try:
-                self._record = read_samples(self.folder, self.subject.name)
-            except DataError as exc:
-                raise UsageError(str(exc)) from None
+                self._record = read_samples(self.folder, self.subject.name, self.report)
+            except DataError as exc:  # report.json alone suffices: compared unpaired, with a warning naming the file
+                log.warning("%s; %s is compared from report.json alone (unpaired)", exc, self.label)
+                self._record = None
             self._loaded = True
         return self._record
 
@@ -40,7 +44,7 @@ class Contender:
 def _read(path: str) -> tuple[Report, Path]:
     p = Path(path)
     try:
-        report = read_report(p)
+        report = read_finished_report(p, "a contender of compare")
     except DataError as exc:  # a bad input file is the command line's problem: exit 2, nothing written
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # pydantic: a hand-edited report.json
@@ -153,9 +157,16 @@ def pairing(a: Contender, b: Contender) -> str | None:
     ra, rb = a.record(), b.record()
     if ra is None or rb is None:
         return "no sample store beside " + ("both reports" if ra is None and rb is None else "one report")
-    ta, tb = ra.tensors, rb.tensors
+    return _store_pairing(ra.tensors, rb.tensors)
+
+
+def _store_pairing(ta: dict, tb: dict) -> str | None:
+    """None when two sample stores hold the same samples (indices, asked labels, feature width)."""
     if ta["index"].shape != tb["index"].shape or not bool((ta["index"] == tb["index"]).all()):
         return "different sample indices (different n, or a sequential run stopped early)"
     if ("asked" in ta) != ("asked" in tb) or ("asked" in ta and not bool((ta["asked"] == tb["asked"]).all())):
         return "different asked labels"
+    fa, fb = ta.get("features"), tb.get("features")
+    if fa is not None and fb is not None and fa.shape[1:] != fb.shape[1:]:
+        return f"feature vectors of different widths ({fa.shape[1]} and {fb.shape[1]})"
     return None

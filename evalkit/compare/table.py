@@ -37,12 +37,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .. import progress
 from .._errors import UsageError
 from ..records.comparison import Comparison, ContenderInfo, Row
 from ..records.model import MetricResult
 from .contenders import Contender, not_comparable, pairing
 from .paired import PairedMetric, ReferenceFeatures, paired_metric
 from .ranking import rank
+
+
+# The most work any reports can ask of compare (docs/compare.md states it): n <= 10^8 per subject
+# (the spec's MAX_SAMPLES, checked on reading), so a rate test takes at most ~0.2 s.
+MAX_CONTENDERS = 64
+MAX_TESTS = 20_000
+MAX_BOOTSTRAP = 100_000
 
 
 def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 0) -> Comparison:
@@ -57,9 +65,11 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
     confidence, notes = _confidence(contenders)
     rates, _ = _names(contenders)
     table = _Table(ReferenceFeatures(), bootstrap)
-    for i, a in enumerate(contenders):
-        for b in contenders[i + 1:]:
+    pairs = [(a, b) for i, a in enumerate(contenders) for b in contenders[i + 1:]]
+    with progress.task("compare: pairs of contenders", len(pairs), "pairs", enabled=len(pairs) > 1) as bar:
+        for a, b in pairs:
             table.add_pair(a, b, rates, confidence)
+            bar.update(1)
     adjusted = holm(table.tested, confidence, sides="both") if table.tested else []
     rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, table.meta)] + table.untested
     ranking, ranking_note = rank([c.label for c in contenders], rows)
@@ -76,8 +86,16 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
 
 def _refusals(contenders: list[Contender], force: bool, bootstrap: int) -> list[str]:
     """Why the reports are not comparable (allowed with ``force``); UsageError where nothing may run."""
-    if bootstrap < 0 or bootstrap == 1:
-        raise UsageError(f"--bootstrap must be 0 (the paired delta method) or a number of replicates >= 2, got {bootstrap}")
+    if bootstrap < 0 or bootstrap == 1 or bootstrap > MAX_BOOTSTRAP:
+        raise UsageError(f"--bootstrap must be 0 (the paired delta method) or a number of replicates from 2 to "
+                         f"{MAX_BOOTSTRAP}, got {bootstrap}")
+    if len(contenders) > MAX_CONTENDERS:
+        raise UsageError(f"compare takes at most {MAX_CONTENDERS} contenders ({MAX_CONTENDERS * (MAX_CONTENDERS - 1) // 2} "
+                         f"pairs), got {len(contenders)}; pick some with --subjects")
+    tests = len(contenders) * (len(contenders) - 1) // 2 * len(_names(contenders)[0] + _names(contenders)[1])
+    if tests > MAX_TESTS:
+        raise UsageError(f"compare would run {tests} tests (pairs x requirements), at most {MAX_TESTS}; "
+                         "pick fewer subjects with --subjects")
     reasons = not_comparable(contenders)
     if reasons and not force:
         raise UsageError("these reports cannot be compared:\n  " + "\n  ".join(reasons)
@@ -135,6 +153,10 @@ class _Table:
         if decl is None:
             self._untested(m, mb, a, b, None, f"metric {m.registered!r} is not registered in this evalkit (a "
                            "plugin's?): its orientation is unknown; compare imports no code a report names")
+            return
+        if min(m.confidence, mb.confidence) <= 0.5:
+            self._untested(m, mb, a, b, decl, f"intervals at confidence {min(m.confidence, mb.confidence):g} "
+                           "(<= 0.5) carry no spread to test on")
             return
         paired = PairedMetric(unpaired=why) if why is not None else paired_metric(m, a, b, self.refs, self.bootstrap)
         if paired.unpaired and paired.unpaired.startswith("the reference features"):

@@ -12,7 +12,7 @@ from .._errors import DataError
 # MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
 # ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
 # the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
-REPORT_SCHEMA_VERSION = "1.2"
+REPORT_SCHEMA_VERSION = "1.3"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
@@ -170,7 +170,11 @@ class SubjectResult(Record):
     model: str | None = None
     path: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    weights_sha256: str | None = Field(None, description="SHA-256 of the weights file, when there is one.")
+    weights_sha256: str | None = Field(None, description="The weights' identity (runner.identity): the SHA-256 of the one "
+                                       "weights file, or of the digests of a user generator's checkpoint, declared weights "
+                                       "files and module source; None when there are none (1.3: user generators too).")
+    samples_sha256: str | None = Field(None, description="Content digest of the subject's sample store (samples/), "
+                                       "checked before the store is believed (1.3).")
     image_shape: list[int] | None = None
     status: Literal["ok", "broken", "interrupted"] = "ok"
     error: str | None = Field(None, description="Why the subject broke, if it did.")

@@ -9,7 +9,7 @@ The runner makes each subject's record when the subject ends (``sample_record``)
 ``write_report`` writes them with the rest of the report folder, so they share its
 guarantees (fresh folder, manifest, fallback folder on a write error).
 
-Layout (``LAYOUT_VERSION`` 1)
+Layout (``LAYOUT_VERSION`` 2)
 -----------------------------
 
 ``<report folder>/samples/<slug>.safetensors`` with ``kind="samples"``, where ``slug``
@@ -50,7 +50,18 @@ image in two runs with the same seed, so two runs show the same cells.
 Metadata (JSON): ``layout``, ``subject`` (the exact name), ``n``, ``requirements`` (rate
 requirement names, the rows of ``passed``), ``measurements`` (names), ``features``
 (``{"space", "dim", "dtype"}`` or null), ``thumbnail`` (``{"max_side", "source_shape"}``),
-``grid`` (``{"columns", "rows", "rule"}``), ``evalkit`` (version that wrote it).
+``grid`` (``{"columns", "rows", "rule"}``), ``evalkit`` (version that wrote it); since
+layout 2: ``seed`` (of the run that drew the samples) and ``seal``
+(``evalkit._seal``: the content digest and an HMAC under the user's cache key). The
+report beside the store records the digest (``subjects[i].samples_sha256``).
+
+Reading (``read_samples``) believes a record only when it is intact and belongs to the
+report beside it: its digest equals the report's ``samples_sha256`` (any machine), or,
+for a report that records none, its HMAC verifies under this user's key; and it agrees
+with the report (subject, n, seed, each rate requirement's pass count),
+holds unique sample indices and features of the width it declares. Layout 1 (no seal)
+cannot be verified and is not believed: ``compare`` then falls back to ``report.json``
+alone with a warning, ``render`` refuses (exit 2, naming the file).
 
 Size: about n * (8 + 8 + 2R + 4M + 2d) bytes plus thumbnails; the README states the
 measured size at n = 10,000.
@@ -69,10 +80,12 @@ from torch import Tensor
 
 from .. import registry
 from .._version import __version__
-from .._errors import DataError
+from .._errors import DataError, SavedStateError
+from .._seal import check_seal, content_digest, make_seal
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: seed, spec_sha256 and a seal (digest + HMAC); the report records the digest
 KIND = "samples"
+SEAL_BINDING = "evalkit-samples"
 THUMB_SIDE = 64
 GRID_COLUMNS = 8
 GRID_ROWS = 4  # unconditional subjects: GRID_ROWS x GRID_COLUMNS first samples
@@ -310,9 +323,10 @@ def new_log(plan) -> SampleLog:
 
 
 def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] | None = None,
-                  feature_space: str | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+                  feature_space: str | None = None, *, seed: int | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """The subject's record, (tensors, meta), made when the subject ends: compact (float16
-    features, uint8 thumbnails), so the run can drop the subject's full state."""
+    features, uint8 thumbnails), so the run can drop the subject's full state. Sealed:
+    ``meta["seal"]["sha256"]`` is the digest the report records (``samples_sha256``)."""
     tensors = log.tensors(features)
     feats = tensors.get("features")
     meta: dict[str, Any] = {
@@ -323,8 +337,9 @@ def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] 
         "thumbnail": {"max_side": THUMB_SIDE, "source_shape": log.source_shape},
         "grid": {"columns": GRID_COLUMNS, "rows": GRID_ROWS,
                  "rule": "first indices asked for each class (all indices when unconditional)"},
-        "evalkit": __version__,
+        "evalkit": __version__, "seed": seed,
     }
+    meta["seal"] = make_seal(content_digest(meta, tensors), SEAL_BINDING)
     return tensors, meta
 
 
@@ -367,33 +382,71 @@ class SampleRecord:
         return dict(zip(self.tensors[f"{which}_index"].tolist(), self.tensors[which]))
 
 
-def read_samples(report_dir: str | Path, subject: str) -> SampleRecord | None:
-    """The subject's record, None when the report has none; DataError naming the file when it is bad."""
+def read_samples(report_dir: str | Path, subject: str, report=None) -> SampleRecord | None:
+    """The subject's record, None when the report has none; ``SavedStateError`` (exit 2) naming
+    the file when it is bad, or does not verify against ``report`` (the ``Report`` beside it)."""
     from ..store import load_record
 
     path = samples_path(report_dir, subject)
     if not path.exists():
         return None
-    tensors, meta = load_record(path, kind=KIND)
-    _check(path, tensors, meta, subject)
-    return SampleRecord(path, meta, tensors)
-
-
-def _check(path: Path, t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> None:
-    """Refuse a record whose tensors do not fit its metadata (hand-edited or from another layout)."""
-    why = _header_problem(t, meta, subject) or _tensor_problem(t, meta)
+    try:
+        tensors, meta = load_record(path, kind=KIND)
+    except DataError as exc:
+        raise SavedStateError(str(exc)) from None
+    why = _header_problem(tensors, meta, subject) or _seal_problem(tensors, meta, report, subject) \
+        or _tensor_problem(tensors, meta) or (_report_problem(tensors, meta, report, subject) if report else None)
     if why:
-        raise DataError(f"{path}: not a valid sample record ({why}); re-run the spec to rebuild it")
+        raise SavedStateError(f"{path}: not a valid sample record of this report ({why}); re-run the spec to rebuild it")
+    return SampleRecord(path, meta, tensors)
 
 
 def _header_problem(t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> str | None:
     if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
-        return f"layout {meta.get('layout') if isinstance(meta, dict) else None!r}, this evalkit reads {LAYOUT_VERSION}"
+        layout = meta.get("layout") if isinstance(meta, dict) else None
+        return f"field 'layout': {str(layout)[:20]!r}, this evalkit reads {LAYOUT_VERSION} (layout 1 carries no seal)"
     if meta.get("subject") != subject:
-        return f"it holds subject {meta.get('subject')!r}, not {subject!r}"
+        return f"field 'subject': it holds subject {str(meta.get('subject'))[:80]!r}, not {subject!r}"
     n, reqs = meta.get("n"), meta.get("requirements")
-    if not isinstance(n, int) or not isinstance(reqs, list) or "index" not in t or t["index"].shape != (n,):
+    if type(n) is not int or not isinstance(reqs, list) or "index" not in t or tuple(t["index"].shape) != (n,):
         return "field 'n' or 'index' does not match"
+    return None
+
+
+def _seal_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject: str) -> str | None:
+    """Why the record is not believed: damaged, or neither the report's digest nor this user's HMAC vouches for it."""
+    digest = content_digest(meta, t)
+    check = check_seal(meta.get("seal"), digest, SEAL_BINDING)
+    if not check.intact:
+        return f"field 'seal': {check.why}"
+    recorded = _recorded_digest(report, subject)
+    if recorded is not None:
+        return None if recorded == digest else (
+            "its digest differs from the samples_sha256 that report.json records for it (edited, or the store of "
+            "another run)")
+    return None if check.trusted else f"field 'seal': {check.why}, and the report records no digest for it"
+
+
+def _recorded_digest(report, subject: str) -> str | None:
+    for s in getattr(report, "subjects", None) or []:
+        if s.name == subject:
+            return s.samples_sha256
+    return None
+
+
+def _report_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject: str) -> str | None:
+    """Where the record disagrees with the report beside it."""
+    sub = next((s for s in report.subjects if s.name == subject), None)
+    if sub is None:
+        return None
+    for key, ours in (("seed", report.seed), ("n", sub.n)):
+        if meta.get(key) != ours:
+            return f"field {key!r}: {str(meta.get(key))[:70]} in the store, {str(ours)[:70]} in report.json"
+    for r in sub.requirements:
+        if r.kind == "rate" and r.name in meta["requirements"] and "passed" in t and r.n == meta["n"]:
+            k = int(t["passed"][meta["requirements"].index(r.name)].sum())
+            if k != r.passed:
+                return f"requirement {r.name!r}: {k} passed in the store, {r.passed} in report.json"
     return None
 
 
@@ -407,13 +460,35 @@ def _tensor_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
     for a, b in (("grid", "grid_index"), ("grid", "grid_label"), ("failing", "failing_index"), ("features", "features_index")):
         if (a in t) != (b in t) or (a in t and len(t[a]) != len(t[b])):
             return f"tensors {a!r} and {b!r} do not match"
+    return _thumb_problem(t) or _index_problem(t) or _feature_problem(t, meta)
+
+
+def _thumb_problem(t: dict[str, Tensor]) -> str | None:
     for key in ("grid", "failing"):
         if key in t and (t[key].dtype != torch.uint8 or t[key].ndim != 4):
             return f"tensor {key!r} must be uint8 (N, C, H, W)"
     return None
 
 
-def read_all(report_dir: str | Path, subjects: list[str]) -> dict[str, SampleRecord | None]:
+def _index_problem(t: dict[str, Tensor]) -> str | None:
+    idx = t["index"]
+    if len(idx) > 1 and not bool((idx[1:] > idx[:-1]).all()):
+        return "tensor 'index': sample indices are not unique and ascending"
+    return None
+
+
+def _feature_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
+    feats, decl = t.get("features"), meta.get("features")
+    if feats is None:
+        return None
+    if feats.ndim != 2 or not isinstance(decl, dict) or decl.get("dim") != feats.shape[1]:
+        return f"tensor 'features' of shape {tuple(feats.shape)} does not match field 'features.dim'"
+    if feats.dtype not in (torch.float16, torch.float32) or not bool(torch.isfinite(feats).all()):
+        return "tensor 'features' must hold finite float16 or float32 values"
+    return None
+
+
+def read_all(report_dir: str | Path, subjects: list[str], report=None) -> dict[str, SampleRecord | None]:
     """Every subject's record (None where there is none); the first bad record raises, naming its file."""
-    return {name: read_samples(report_dir, name) for name in subjects}
+    return {name: read_samples(report_dir, name, report) for name in subjects}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .._io import atomic_write_text
 from ..records.comparison import Comparison, Row
+from .escape import md_cell_code, md_text
 from .numbers import p_value, short, signed
 
 
@@ -52,14 +53,16 @@ def to_text(c: Comparison) -> str:
 
 
 def _md(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    """Text in comparison.md: escaped as in report.md (one module, ``escape``)."""
+    return md_text(text)
 
 
 def to_markdown(c: Comparison) -> str:
     lines = ["# evalkit comparison", ""]
     if not c.comparable:
         lines += ["> **NOT COMPARABLE** (compared with --force): " + _md("; ".join(c.not_comparable)), ""]
-    lines += [f"- {_md(x.label)}: subject `{_md(x.subject)}` of `{_md(x.report)}`, n = {x.n}" for x in c.contenders]
+    lines += [f"- {md_text(x.label)}: subject {md_cell_code(x.subject)} of {md_cell_code(x.report)}, n = {x.n}"
+              for x in c.contenders]
     lines += [""] + [f"- {_md(x)}" for x in _summary(c)] + [""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in c.rows:

@@ -16,7 +16,21 @@ from __future__ import annotations
 import re
 import shlex
 
-__all__ = ["shell_command", "visible", "strip_ansi", "xml_text", "md_text", "md_code", "md_block"]
+__all__ = ["shell_command", "visible", "strip_ansi", "xml_text", "md_text", "md_code", "md_block", "bounded", "MAX_TEXT"]
+
+MAX_TEXT = 20_000  # characters of one message or name in a written report; the rest is cut, its length stated
+
+
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` writable by every format: lone surrogates (which no UTF-8 writer can write) shown as
+    ``\\udXXX``, and anything past ``limit`` characters cut with the full length stated."""
+    text = _SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f" ... [cut: {len(text)} characters in all]"
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 # C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import registry
 from .._errors import UsageError
 from .._io import atomic_write_text
+from .escape import bounded
 from ..records.model import Report
 from .view import prepare
 
@@ -44,6 +45,32 @@ def partial_files() -> list[str]:
     return [e.decl.partial_file for e in registry.formats.declared() if e.decl.partial_file]
 
 
+def writable(report: Report) -> Report:
+    """``report`` as every format can write it whole: each string passed through ``escape.bounded``
+    (surrogates made visible, huge messages cut with their length stated). The same report when
+    nothing needed it; else a copy, with where its files went."""
+    data = report.model_dump()
+    changed = [False]
+
+    def walk(v):
+        if isinstance(v, str):
+            out = bounded(v)
+            changed[0] |= out != v
+            return out
+        if isinstance(v, dict):
+            return {walk(k) if isinstance(k, str) else k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    data = walk(data)
+    if not changed[0]:
+        return report
+    out = Report.model_validate(data)
+    out.record_outputs(report.written_to, report.junit_written_to, report.write_errors)
+    return out
+
+
 def write_report(report: Report, out_dir: Path, formats: list[str], partial: bool = False,
                  samples: dict | None = None) -> list[Path]:
     """Write the report files; each file appears whole or not at all. ``samples``: the run's
@@ -56,6 +83,7 @@ def write_report(report: Report, out_dir: Path, formats: list[str], partial: boo
 
         written += write_records(out_dir, samples)
     files = chosen(formats, partial=partial)
+    report = writable(report)
     view = prepare(report, out_dir, {need for e, _ in files for need in e.decl.needs})
     for entry, name in files:
         path = out_dir / name

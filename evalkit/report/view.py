@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from ..contract import Beside
+from ..records.samples import read_samples
 from ..records.model import Report, RequirementResult, SubjectResult
 
 if TYPE_CHECKING:  # the sample store reads tensors: imported only when a format needs it
@@ -51,11 +52,15 @@ def prepare(report: Report, folder: Path, needs: Iterable[Beside]) -> ReportView
     needs = set(needs)
     samples: dict = {}
     if Beside.SAMPLES in needs:
-        from ..records.samples import read_all
-
-        samples = read_all(folder, [s.name for s in report.subjects])
+        samples = _believed_samples(report, folder)
     baseline = _baseline(report) if Beside.BASELINE in needs else None
     return ReportView(report, samples, baseline, str(Path(folder) / "report.json"))
+
+
+def _believed_samples(report: Report, folder: Path) -> dict:
+    """Each subject's sample record, verified against the report: one that does not verify or agree
+    raises ``SavedStateError`` (exit 2) naming its file, before any file is written."""
+    return {s.name: read_samples(folder, s.name, report) for s in report.subjects}
 
 
 def _baseline(report: Report) -> Report | None:

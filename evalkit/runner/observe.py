@@ -51,13 +51,28 @@ def screen_values(ctx: RunContext, batch: Batch) -> Screened:
     return Screened(images, finite_rows.cpu(), nonfinite)
 
 
-def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
-    """Per-batch (features, logits) functions; one forward pass serves both when one
-    extractor is both the feature space and the classifier (the default)."""
+def _models_used(ctx: RunContext, has_labels: bool) -> tuple[bool, bool]:
+    """(features extractor used, classifier used) by a subject's observation."""
     spec, need_feats = ctx.spec, ctx.needs_features
     # The classifier also runs for class statistics when that pass is made anyway.
     use_cls = spec.classifier is not None and (
         "classifier" in ctx.plan.needs or (has_labels and need_feats and spec.classifier == spec.features))
+    return need_feats, use_cls
+
+
+def model_digests(ctx: RunContext, shape: tuple, has_labels: bool) -> dict[str, str | None]:
+    """The digests of the feature extractor and classifier the subject's observation uses (None: not used),
+    for the journal: ``--resume`` after either changed is refused."""
+    need_feats, use_cls = _models_used(ctx, has_labels)
+    return {"features": ctx.refs.extractor(ctx.spec.features, shape).digest if need_feats else None,
+            "classifier": ctx.refs.extractor(ctx.spec.classifier, shape).digest if use_cls else None}
+
+
+def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
+    """Per-batch (features, logits) functions; one forward pass serves both when one
+    extractor is both the feature space and the classifier (the default)."""
+    spec = ctx.spec
+    need_feats, use_cls = _models_used(ctx, has_labels)
     fx = ctx.refs.extractor(spec.features, shape) if need_feats else None
     cx = ctx.refs.extractor(spec.classifier, shape) if use_cls else None
     memo: dict[str, tuple] = {}

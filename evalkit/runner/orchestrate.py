@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import signal
 import threading
@@ -21,7 +20,9 @@ from .context import RunContext
 from .environment import environment, init_distributed, pick_device, process_rank
 from .gather import gather_state
 from .journal import FinalRecord, Journal, JournalMismatch
+from .identity import weights_files, weights_identity
 from .judge import judge_subject
+from .observe import model_digests
 from .looks import Looks
 from .child import kill_all
 from .loop import Fold, check_needs, sample_loop, subject_source
@@ -79,11 +80,11 @@ def sigterm_unwinds():
 
 
 def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: SubjectResult, fold: Fold,
-                 limit) -> FinalRecord:
+                 limit, files: list[dict]) -> FinalRecord:
     """The subject's gathered state: from a finished journal, or by sampling (journaling as it goes)."""
     sj = ctx.journal.subject(sp) if ctx.journal is not None else None
     if sj is not None:
-        sj.bind(res.weights_sha256, res.image_shape)
+        sj.bind(res.weights_sha256, res.image_shape, files, model_digests(ctx, shape, source.labels is not None))
         final = sj.load_final()
         if final is not None:
             return final
@@ -103,23 +104,25 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
     limit = subject_time_limit(ctx.spec, sp.spec, ctx.time_limit)  # charged: building and sampling, not metrics
     with subject_source(ctx, sp, limit) as (source, weights):  # a child process under a limit, closed here
         res.image_shape = list(source.image_shape)
-        if weights is not None:
-            res.weights_sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+        files = [] if sp.images_path is not None else weights_files(ctx.spec, sp.spec, weights, getattr(source, "gen", None))
+        res.weights_sha256 = weights_identity(files)
         check_needs(ctx, sp, source)
         shape = tuple(source.image_shape)
         if "real" in ctx.plan.needs:
             ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
         if "training" in ctx.plan.needs:
             ctx.refs.memorization(shape)  # built once, outside the timed sampling loop
-        final = fold_subject(ctx, sp, source, shape, res, fold, limit)
+        final = fold_subject(ctx, sp, source, shape, res, fold, limit, files)
     res.stopped_early = final.stopped_early
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
     judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
     if final.counts is not None:
         attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
     if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
-        ctx.sample_sink[sp.name] = sample_record(sp.name, final.state.samples, final.state.row("features").value(),
-                                                 ctx.spec.features)
+        record = sample_record(sp.name, final.state.samples, final.state.row("features").value(), ctx.spec.features,
+                               seed=ctx.spec.sampling.seed)
+        ctx.sample_sink[sp.name] = record
+        res.samples_sha256 = record[1]["seal"]["sha256"]
     return final.state
 
 

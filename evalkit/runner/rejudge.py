@@ -16,14 +16,13 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import UsageError
-from .._io import read_regular
+from .._errors import SavedStateError, UsageError
 from ..plan import Plan, make_plan
 from ..records.model import Report, SubjectResult
 from ..spec.model import Spec
 from .context import RunContext
 from .environment import environment, pick_device
-from .journal import JSON_MAX, FinalRecord, read_final, spec_changes
+from .journal import FinalRecord, Journal, read_final, read_manifest as read_journal_manifest, read_subject, spec_changes
 from .judge import judge_subject
 from .orchestrate import exit_code_of
 from .references import References
@@ -43,23 +42,11 @@ def rate_key(req) -> tuple:
 
 
 def read_manifest(out_dir: Path) -> dict:
-    path = Path(out_dir) / "journal" / "manifest.json"
-    try:
-        return json.loads(read_regular(path, limit=JSON_MAX, why="a journal manifest is a spec and a digest"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise RejudgeRefused(f"{path}: no readable run journal there ({exc}); rejudge reads a run written by this evalkit") from None
-
-
-def read_ident(path: Path) -> dict:
-    """A subject's journal identity (name, weights digest, image shape); RejudgeRefused naming it otherwise."""
-    try:
-        ident = json.loads(read_regular(path, limit=JSON_MAX, why="a subject record is a few lines"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise RejudgeRefused(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc}); rejudge reads a run "
-                             "written by this evalkit") from None
-    if not isinstance(ident, dict) or not isinstance(ident.get("image_shape"), list):
-        raise RejudgeRefused(f"{path}: not a subject record evalkit wrote (no image_shape)")
-    return ident
+    """The run's journal manifest, verified (``journal.read_manifest``), with a spec that is an object."""
+    manifest = read_journal_manifest(Path(out_dir) / "journal")
+    if not isinstance(manifest.get("spec"), dict) or not isinstance(manifest["spec"].get("sampling", {}), dict):
+        raise SavedStateError(f"{Path(out_dir) / 'journal' / 'manifest.json'}: field 'spec': not a spec object")
+    return manifest
 
 
 def check_sampled_fields(old: dict, new: Spec) -> None:
@@ -72,7 +59,10 @@ def check_sampled_fields(old: dict, new: Spec) -> None:
 
 def rate_sources(old_spec: dict, plan: Plan) -> list[int]:
     """For each rate requirement of the new plan, the index of the old run's rate state it reads."""
-    old_rates = [r for r in Spec.model_validate(old_spec).requirements if r.kind == "rate"]
+    try:
+        old_rates = [r for r in Spec.model_validate(old_spec).requirements if r.kind == "rate"]
+    except ValueError as exc:
+        raise SavedStateError(f"journal/manifest.json: field 'spec': not a valid spec ({str(exc).splitlines()[0][:200]})") from None
     where = {rate_key(r): i for i, r in enumerate(old_rates)}
     out, missing = [], []
     for rp in plan.rate_requirements:
@@ -122,9 +112,10 @@ def rejudge(out_dir: Path | str, spec: Spec, *, device: str = "cpu", strict: boo
     ctx = RunContext(plan, dev, References(plan.spec, dev, cache=cache))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     subjects = []
+    journal = Journal.reader(out_dir, plan, manifest)  # the subjects and sampling are the run's (checked above)
     for sp in plan.subjects:
-        final = read_final(out_dir, sp)
-        ident = read_ident(out_dir / "journal" / f"s{sp.index:03d}" / "subject.json")
+        final = read_final(journal, sp)
+        ident = read_subject(journal, sp)
         res = SubjectResult(name=sp.name, model=sp.spec.model, path=sp.spec.path, params=dict(sp.spec.params),
                             n_planned=spec.sampling.size, weights_sha256=ident.get("weights_sha256"),
                             image_shape=ident.get("image_shape"), n=final.state.n, nonfinite=final.state.nonfinite)

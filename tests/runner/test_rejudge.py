@@ -78,4 +78,4 @@ def test_rejudge_refuses_metrics_without_saved_features(tmp_path):
 
 def test_rejudge_refuses_a_folder_without_journal(tmp_path, basic_spec):
     p = evalkit("rejudge", tmp_path, basic_spec, "--quiet", rc=2)
-    assert "no readable run journal" in p.stderr
+    assert "no journal there" in p.stderr

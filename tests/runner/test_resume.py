@@ -139,7 +139,7 @@ def test_resume_refuses_a_missing_or_foreign_journal(setup, tmp_path):
     assert "evalkit 0.0.1" in p.stderr
     (bad / "journal" / "manifest.json").write_text("{trunc")
     p = evalkit("run", spec, "--resume", bad, "--quiet", check_rc=2)
-    assert "unreadable journal manifest" in p.stderr
+    assert "journal manifest is not valid JSON" in p.stderr
 
 
 @pytest.mark.slow
