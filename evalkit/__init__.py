@@ -25,6 +25,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Report": (".records.model", "Report"),
     "read_report": (".records.reading", "read_report"),
     "Generator": (".sample.protocol", "Generator"),
+    "Observation": (".observation", "Observation"),
+    "NearestTraining": (".observation", "NearestTraining"),
     "reproduce": (".reproduce", None),
     "check": (".registry", "check"),
     "dataset": (".registry", "dataset"),
@@ -86,6 +88,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .api import run  # noqa: F401
     from .contract import Arg, Beside, Input, Interval, Merge, State, measured  # noqa: F401
     from .metrics.metric import MetricInputs, MetricValue  # noqa: F401
+    from .observation import NearestTraining, Observation  # noqa: F401
     from .registry import check, dataset, feature, generator, measurement, metric, report_format  # noqa: F401
     from .report.view import ReportView  # noqa: F401
     from .records.model import Report  # noqa: F401

@@ -101,7 +101,7 @@ _DEFAULT_STATE: dict[Input, str] = {
     Input.FEATURES: "features",
     Input.CLASSIFIER: "predicted",
     Input.LABELS: "asked",
-    Input.TRAINING: "memo",
+    Input.TRAINING: "nn_ratio",
     Input.IMAGES: "images",
 }
 

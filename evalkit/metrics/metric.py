@@ -30,7 +30,7 @@ class MetricInputs:
     predicted: Tensor | None = None  # classifier predictions of the subject's samples
     asked: Tensor | None = None  # asked labels
     num_classes: int | None = None
-    memo_ratios: Tensor | None = None
+    nn_ratio: Tensor | None = None  # each sample's nearest-training ratio (observation.NearestTraining)
     seed: int = 0
     images: Tensor | None = None  # uint8 generated images (for metrics that train on them)
     image_labels: Tensor | None = None
@@ -53,7 +53,7 @@ class MetricInputs:
     INPUT_OF_ATTRIBUTE = {
         "real": Input.REFERENCE, "real_images": Input.REFERENCE, "fake": Input.FEATURES,
         "predicted": Input.CLASSIFIER, "num_classes": Input.CLASSIFIER, "asked": Input.LABELS,
-        "image_labels": Input.LABELS, "memo_ratios": Input.TRAINING, "train_images": Input.TRAINING,
+        "image_labels": Input.LABELS, "nn_ratio": Input.TRAINING, "train_images": Input.TRAINING,
         "images": Input.IMAGES,
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .context import Observation
+from ..observation import Observation
 from .._builtins import INK_THRESHOLD
 
 def finite(obs: Observation) -> Tensor:
@@ -37,8 +37,7 @@ def not_blank(obs: Observation, *, min_ink: float = 0.01, min_std: float = 0.02)
 
 
 def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:
-    ratios = obs.memo[0]
-    return ratios > ratio
+    return obs.nearest_training.ratio > ratio
 
 
 def no_duplicate(obs: Observation, *, threshold: float = 0.02) -> Tensor:
