@@ -34,7 +34,7 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypedDict, TypeVar, cast
 
 from ._errors import RegistrationError, SpecError
 from .contract import (  # noqa: F401  (re-exported: the contract's names are reached through the registry too)
@@ -231,8 +231,7 @@ def _signature_holder(kind: str, obj: object) -> Callable[..., object] | None:
     if kind == "metric":
         return getattr(obj, "compute", None)
     if kind in ("check", "generator"):
-        holder: Callable[..., object] = getattr(obj, "params", obj)
-        return holder
+        return cast("Callable[..., object]", getattr(obj, "params", obj))  # a class may state its params apart
     return None
 
 
@@ -437,7 +436,15 @@ def _check_format(who: str, decl: FormatDecl) -> None:
 # ---- a plugin's declaration, from its object and the facts given to the decorator
 
 
-def _measurement_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> MeasurementDecl:
+class _Base(TypedDict):
+    """The facts every declaration made from a plugin's object shares."""
+
+    help: str
+    module: str
+
+
+
+def _measurement_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> MeasurementDecl:
     # a check or measurement that declares nothing reads the samples' pixels, and only them
     inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
     if any(a.required for a in args_from_signature(obj)):
@@ -445,13 +452,13 @@ def _measurement_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[st
     return MeasurementDecl(inputs=inputs, **base)
 
 
-def _check_decl_of(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> CheckDecl:
+def _check_decl_of(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> CheckDecl:
     inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
     args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj)
     return CheckDecl(inputs=inputs, args=args, **base)
 
 
-def _metric_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> MetricDecl:
+def _metric_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> MetricDecl:
     module = base["module"]
     if not hasattr(obj, "compute"):
         raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
@@ -467,7 +474,7 @@ def _metric_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, An
                       min_n=facts.get("min_n", 1), states=states, **base)
 
 
-def _generator_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> GeneratorDecl:
+def _generator_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> GeneratorDecl:
     holder = getattr(obj, "params", obj)
     params = tuple(facts["params"]) if "params" in facts else args_from_signature(
         holder, keyword_only=False, skip=("self", "device", "checkpoint"))
@@ -476,16 +483,16 @@ def _generator_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str,
                          accepts_any_params=takes_any_keyword(holder), **rest, **base)
 
 
-def _feature_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> FeatureDecl:
+def _feature_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> FeatureDecl:
     return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
                        weights=tuple(facts.get("weights", ())), **base)
 
 
-def _dataset_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> DatasetDecl:
+def _dataset_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> DatasetDecl:
     return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
 
 
-def _format_decl(owner: str, obj: Any, base: dict[str, str], facts: dict[str, Any]) -> FormatDecl:
+def _format_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> FormatDecl:
     module = base["module"]
     if not callable(obj):
         raise RegistrationError(f"{module}: {owner} must be a function of the report's view returning the file's text")

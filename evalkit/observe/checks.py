@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._errors import RunError
 from ..observation import Observation
 from .._builtins import INK_THRESHOLD
 
@@ -41,4 +42,6 @@ def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:
 
 
 def no_duplicate(obs: Observation, *, threshold: float = 0.02) -> Tensor:
+    if obs.history is None:  # validation gives every subject its history; None here is a bug
+        raise RunError("no_duplicate needs the subject's earlier samples, but the run keeps none")
     return ~obs.history.duplicates(obs.images, obs.indices, threshold)
