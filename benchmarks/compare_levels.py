@@ -74,7 +74,8 @@ def main() -> int:
             worst = max(worst, lv)
             cells.append(f"{lv:.4f}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", f"Worst cell: {worst:.4f}. Without the continuity corrections the score tests reached (an earlier measurement, not repeated by this script) 0.08 "
+    lines += ["", f"Worst cell: {worst:.4f}. Without the continuity corrections the score tests reached "
+              "(an earlier measurement, not repeated by this script) 0.08 "
               f"(unpaired, n = 150, rate 0.99, tol 0.02) and 0.082 (paired, n = 400). ({time.time() - t0:.0f} s)"]
     Path(__file__).with_name("COMPARE_LEVELS.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

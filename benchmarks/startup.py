@@ -61,7 +61,7 @@ def main() -> None:
                 times.setdefault((cmd, name), []).append(t)
                 torch_seen[(cmd, name)] = imported
     names = list(trees)
-    print(f"| command | " + " | ".join(f"{n} (s)" for n in names) + " | " + " | ".join(f"torch in {n}" for n in names) + " |")
+    print("| command | " + " | ".join(f"{n} (s)" for n in names) + " | " + " | ".join(f"torch in {n}" for n in names) + " |")
     print("|---|" + "---|" * (2 * len(names)))
     for cmd in COMMANDS:
         med = [statistics.median(times[(cmd, n)]) for n in names]

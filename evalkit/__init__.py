@@ -17,14 +17,20 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 # public name -> (module, attribute)
-_LAZY: dict[str, tuple[str, str]] = {
+_LAZY: dict[str, tuple[str, str | None]] = {
     "run": (".api", "run"),
     "Spec": (".spec", "Spec"),
     "load_spec": (".spec", "load_spec"),
     "parse_spec": (".spec", "parse_spec"),
     "Report": (".records.model", "Report"),
     "read_report": (".records.reading", "read_report"),
-    "Generator": (".sample.protocol", "Generator"),
+    "Generator": (".protocols", "Generator"),
+    "Check": (".protocols", "Check"),
+    "Measurement": (".protocols", "Measurement"),
+    "Metric": (".protocols", "Metric"),
+    "FeatureExtractor": (".protocols", "FeatureExtractor"),
+    "Observation": (".observation", "Observation"),
+    "NearestTraining": (".observation", "NearestTraining"),
     "reproduce": (".reproduce", None),
     "check": (".registry", "check"),
     "dataset": (".registry", "dataset"),
@@ -41,8 +47,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Interval": (".contract", "Interval"),
     "State": (".contract", "State"),
     "Merge": (".contract", "Merge"),
-    "MetricValue": (".metrics.metric", "MetricValue"),
-    "MetricInputs": (".metrics.metric", "MetricInputs"),
+    "MetricValue": (".metric_io", "MetricValue"),
+    "MetricInputs": (".metric_io", "MetricInputs"),
     "EvalkitError": ("._errors", "EvalkitError"),
     "SpecError": ("._errors", "SpecError"),
     "UsageError": ("._errors", "UsageError"),
@@ -85,10 +91,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from .api import run  # noqa: F401
     from .contract import Arg, Beside, Input, Interval, Merge, State, measured  # noqa: F401
-    from .metrics.metric import MetricInputs, MetricValue  # noqa: F401
+    from .metric_io import MetricInputs, MetricValue  # noqa: F401
+    from .observation import NearestTraining, Observation  # noqa: F401
+    from .protocols import Check, FeatureExtractor, Generator, Measurement, Metric  # noqa: F401
     from .registry import check, dataset, feature, generator, measurement, metric, report_format  # noqa: F401
     from .report.view import ReportView  # noqa: F401
     from .records.model import Report  # noqa: F401
     from .records.reading import read_report  # noqa: F401
-    from .sample.protocol import Generator  # noqa: F401
     from .spec import Spec, load_spec, parse_spec  # noqa: F401

@@ -9,6 +9,8 @@ defaults), so the two cannot drift apart.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .registry import (
     Arg,
     Beside,
@@ -32,7 +34,7 @@ from .registry import (
 )
 
 HERE = __name__
-I = Input
+I = Input  # noqa: E741  (short on purpose: the declarations below name an input on every line)
 
 # the one place the ink threshold of `ink`, `components` and `not_blank` is stated
 INK_THRESHOLD = 0.25
@@ -145,7 +147,8 @@ def _metrics() -> None:
 
 
 def _models() -> None:
-    zoo = dict(num_classes=FASHION_CLASSES, image_shape=FASHION_SHAPE, output_range=(0.0, 1.0), module=HERE)
+    zoo: dict[str, Any] = dict(num_classes=FASHION_CLASSES, image_shape=FASHION_SHAPE, output_range=(0.0, 1.0),
+                               module=HERE)  # the same facts of every zoo model
     generators.declare("fashion-dcgan", GeneratorDecl(
         help="Class-conditional DCGAN (projection discriminator, hinge loss, EMA generator).",
         weights=("fashion-dcgan.safetensors",), **zoo), target="evalkit.zoo.models:fashion_dcgan")

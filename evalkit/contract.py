@@ -101,7 +101,7 @@ _DEFAULT_STATE: dict[Input, str] = {
     Input.FEATURES: "features",
     Input.CLASSIFIER: "predicted",
     Input.LABELS: "asked",
-    Input.TRAINING: "memo",
+    Input.TRAINING: "nn_ratio",
     Input.IMAGES: "images",
 }
 
@@ -188,12 +188,13 @@ class Arg:
 
     def _within_bounds(self, value: Any, owner: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            for op, bound, ok in (
+            checks: tuple[tuple[str, float | None, Callable[[float, float], bool]], ...] = (
                 (">=", self.ge, lambda v, b: v >= b),
                 (">", self.gt, lambda v, b: v > b),
                 ("<=", self.le, lambda v, b: v <= b),
                 ("<", self.lt, lambda v, b: v < b),
-            ):
+            )
+            for op, bound, ok in checks:
                 if bound is not None and not (isinstance(value, float) and math.isnan(value)) and not ok(value, bound):
                     raise ValueError(f"{owner} argument {self.name!r} must be {op} {bound:g}, got {value!r}")
                 if bound is not None and isinstance(value, float) and math.isnan(value):
@@ -243,7 +244,7 @@ def validate_args(owner: str, declared: tuple[Arg, ...], given: dict[str, Any],
     return out, problems
 
 
-def args_from_signature(fn: Callable, *, keyword_only: bool = True, skip: tuple[str, ...] = ()) -> tuple[Arg, ...]:
+def args_from_signature(fn: Callable[..., object], *, keyword_only: bool = True, skip: tuple[str, ...] = ()) -> tuple[Arg, ...]:
     """The arguments of ``fn`` as ``Arg``s: keyword-only ones (checks, metrics) or every named one (generators)."""
     try:
         sig = inspect.signature(fn)
@@ -261,7 +262,8 @@ def args_from_signature(fn: Callable, *, keyword_only: bool = True, skip: tuple[
             continue
         default = REQUIRED if p.default is inspect.Parameter.empty else p.default
         hint = hints.get(p.name, Any)
-        out.append(Arg(p.name, hint, default, **_bounds_of(hint)))
+        b = _bounds_of(hint)
+        out.append(Arg(p.name, hint, default, ge=b.get("ge"), gt=b.get("gt"), le=b.get("le"), lt=b.get("lt")))
     return tuple(out)
 
 
@@ -279,7 +281,7 @@ def _bounds_of(hint: Any) -> dict[str, float]:
     return out
 
 
-def takes_any_keyword(fn: Callable) -> bool:
+def takes_any_keyword(fn: Callable[..., object]) -> bool:
     try:
         return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):

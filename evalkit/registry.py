@@ -34,7 +34,7 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypedDict, TypeVar, cast
 
 from ._errors import RegistrationError, SpecError
 from .contract import (  # noqa: F401  (re-exported: the contract's names are reached through the registry too)
@@ -66,6 +66,13 @@ from .contract import (  # noqa: F401  (re-exported: the contract's names are re
     validate_args,
 )
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from .metric_io import MetricInputs, MetricValue
+    from .observation import Observation
+    from .protocols import Check, FeatureFactory, GeneratorFactory, Measurement, MetricClass
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "evalkit.plugins"
@@ -73,26 +80,35 @@ BUILTINS_MODULE = "evalkit._builtins"  # the module that declares evalkit's own 
 
 
 D = TypeVar("D", bound=Declaration)
+T = TypeVar("T")  # what an entry of the kind is: its protocol (evalkit.protocols)
+V = TypeVar("V")
+X = TypeVar("X")
+
+# What a dataset and a report format are: a dataset's factory returns an ImageSet and a
+# format reads a ReportView, types of later stages that the foundation does not import.
+DatasetFactory = Callable[..., Any]
+FormatFunction = Callable[..., str]
 
 
 @dataclass
-class Entry(Generic[D]):
+class Entry(Generic[D, T]):
     """One registered extension: its name, declaration and implementation (loaded on first use)."""
 
     name: str
     kind: str
     decl: D
     target: str | None = None  # "module:attribute", for built-ins loaded lazily
-    _obj: Any = None
+    _obj: T | None = None
 
     @property
     def help(self) -> str:
         return self.decl.help
 
     @property
-    def obj(self) -> Any:
+    def obj(self) -> T:
         if self._obj is None:
-            self._obj = _load_target(self)
+            # a built-in's target is held to its declaration on load; its type is the kind's protocol
+            self._obj = cast(T, _load_target(self))
         return self._obj
 
     @property
@@ -113,19 +129,21 @@ class Entry(Generic[D]):
         noun = "parameter" if self.kind == "generator" else "argument"
         return validate_args(f"{self.kind} {self.name!r}", self.args, given, noun)
 
-    def guarded(self, view_of: Any) -> Any:
+    def guarded(self, view_of: V) -> V:
         """``view_of`` as this entry may see it: reading an undeclared input raises ``UndeclaredInput``."""
-        return InputGuard(view_of, self)
+        return cast(V, InputGuard(view_of, self))  # the guard passes every declared read through
 
-    def call(self, obs: Any, args: dict[str, Any] | None = None) -> Any:
+    def call(self, obs: Observation, args: dict[str, Any] | None = None) -> Tensor:
         """Run a check or a measurement on one batch's ``Observation``, its inputs guarded."""
-        return self.obj(self.guarded(obs), **(args or {}))
+        fn = cast("Check", self.obj)  # a check's or a measurement's entry (a measurement takes no args)
+        return fn(self.guarded(obs), **(args or {}))
 
-    def __call__(self, obs: Any, **args: Any) -> Any:
+    def __call__(self, obs: Observation, **args: Any) -> Tensor:
         """``entry(obs, **args)``: the same as ``call`` (a check or measurement entry is callable)."""
         return self.call(obs, args)
 
-    def compute(self, inputs: Any, confidence: float, args: dict[str, Any], *, n: int, requirement: str | None = None) -> Any:
+    def compute(self, inputs: MetricInputs, confidence: float, args: dict[str, Any], *, n: int,
+                requirement: str | None = None) -> MetricValue:
         """Compute a metric: refuse an N below the declared minimum, then call it with its inputs guarded."""
         decl = self.decl
         assert isinstance(decl, MetricDecl), f"{self.name} is a {self.kind}, not a metric"
@@ -135,7 +153,8 @@ class Entry(Generic[D]):
                 f"{who}metric {self.name!r} ({decl.interval.name} interval) needs at least {decl.min_n} samples, got N = {n}; "
                 "raise sampling.n"
             )
-        return self.obj().compute(self.guarded(inputs), confidence, **args)
+        metric = cast("MetricClass", self.obj)()
+        return metric.compute(self.guarded(inputs), confidence, **args)
 
 
 class InputGuard:
@@ -148,7 +167,7 @@ class InputGuard:
 
     __slots__ = ("_target", "_entry")
 
-    def __init__(self, target: Any, entry: Entry):
+    def __init__(self, target: object, entry: Entry[Any, Any]):
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_entry", entry)
 
@@ -176,19 +195,19 @@ class InputGuard:
         return len(object.__getattribute__(self, "_target"))
 
 
-class _NarrowedMeasurements(dict):
-    def __init__(self, values: dict, allowed: set[str], entry: Entry):
+class _NarrowedMeasurements(dict[str, "Tensor"]):
+    def __init__(self, values: dict[str, Tensor], allowed: set[str], entry: Entry[Any, Any]):
         super().__init__({k: v for k, v in values.items() if k in allowed})
         self._entry = entry
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key: str) -> Tensor:
         raise UndeclaredInput(
             f"{self._entry.kind} {self._entry.name!r} read measurement {key!r}, which it does not declare; "
             f"add measured({key!r}) to its inputs"
         )
 
 
-def _load_target(entry: Entry) -> Any:
+def _load_target(entry: Entry[Any, Any]) -> Any:  # Any: whatever the target module holds
     """Import a built-in's ``module:attribute`` and hold it to its declaration."""
     mod_name, _, attr = (entry.target or "").partition(":")
     obj: Any = importlib.import_module(mod_name)
@@ -208,11 +227,11 @@ def _load_target(entry: Entry) -> Any:
     return obj
 
 
-def _signature_holder(kind: str, obj: Any) -> Callable | None:
+def _signature_holder(kind: str, obj: object) -> Callable[..., object] | None:
     if kind == "metric":
         return getattr(obj, "compute", None)
     if kind in ("check", "generator"):
-        return getattr(obj, "params", obj)
+        return cast("Callable[..., object]", getattr(obj, "params", obj))  # a class may state its params apart
     return None
 
 
@@ -230,16 +249,19 @@ _FACTS: dict[str, set[str]] = {
 }
 
 
-class Registry(Generic[D]):
-    """Name -> ``Entry`` map: typed declarations, duplicates refused, near names suggested on a miss."""
+class Registry(Generic[D, T]):
+    """Name -> ``Entry`` map: typed declarations, duplicates refused, near names suggested on a miss.
+
+    ``D`` is the kind's declaration, ``T`` what an entry of the kind is (its protocol). Each
+    kind's subclass below gives the decorator, typed with its protocol."""
 
     def __init__(self, kind: str, decl_type: type[D]):
         self.kind = kind
         self.decl_type = decl_type
-        self._entries: dict[str, Entry[D]] = {}
+        self._entries: dict[str, Entry[D, T]] = {}
 
     # ---- declaring
-    def declare(self, name: str, decl: D, *, target: str | None = None, obj: Any = None) -> Entry[D]:
+    def declare(self, name: str, decl: D, *, target: str | None = None, obj: T | None = None) -> Entry[D, T]:
         """Add a declared entry (a built-in with a lazy ``target``, or a plugin's object)."""
         where = decl.module or "?"
         if not name or not isinstance(name, str):
@@ -256,11 +278,11 @@ class Registry(Generic[D]):
                 f"this evalkit reads contract {CONTRACT_VERSION}"
             )
         _check_decl(self.kind, name, decl)
-        entry = Entry(name, self.kind, decl, target, obj)
+        entry: Entry[D, T] = Entry(name, self.kind, decl, target, obj)
         self._entries[name] = entry
         return entry
 
-    def register(self, name: str, obj: Any, help: str | None = None, **facts: Any) -> Any:
+    def register(self, name: str, obj: T, help: str | None = None, **facts: Any) -> T:
         """Register a plugin's object; its arguments are read from its signature."""
         module = getattr(obj, "__module__", None) or "?"
         if "needs" in facts and "needs" not in _FACTS[self.kind]:  # the older spelling of `inputs`
@@ -272,15 +294,15 @@ class Registry(Generic[D]):
                 f"{', '.join(sorted(_FACTS[self.kind]))})"
             )
         doc = help if help is not None else ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
-        decl = _decl_from_object(self, name, obj, doc, module, facts)
+        decl = cast(D, _decl_from_object(self, name, obj, doc, module, facts))  # the kind's own _DECL_OF
         self.declare(name, decl, obj=obj)
         return obj
 
-    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Any], Any]:
-        """Decorator form: ``@evalkit.check("my_check", inputs=(Input.CLASSIFIER,))``."""
+    def _decorator(self, name: str | None, help: str | None, facts: dict[str, Any]) -> Callable[[X], X]:
+        """The decorator form: registers the object and returns it as written (its own type kept)."""
 
-        def deco(obj: Any) -> Any:
-            self.register(name or getattr(obj, "__name__"), obj, help, **facts)
+        def deco(obj: X) -> X:
+            self.register(name or getattr(obj, "__name__"), cast(T, obj), help, **facts)
             return obj
 
         return deco
@@ -293,7 +315,7 @@ class Registry(Generic[D]):
         load_plugins()
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry[D]]:
+    def __iter__(self) -> Iterator[Entry[D, T]]:
         load_plugins()
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
@@ -301,7 +323,7 @@ class Registry(Generic[D]):
         load_plugins()
         return sorted(self._entries)
 
-    def declared(self) -> list[Entry[D]]:
+    def declared(self) -> list[Entry[D, T]]:
         """The built-ins in the order ``_builtins`` declares them, then the plugins' in the order they
         registered (the order reports write formats in; a plugin imported before the built-ins were
         declared still comes after them)."""
@@ -319,7 +341,7 @@ class Registry(Generic[D]):
         known = ", ".join(self.names()) or "none registered"
         return f"unknown {self.kind} {name!r}; known: {known}"
 
-    def get(self, name: str) -> Entry[D]:
+    def get(self, name: str) -> Entry[D, T]:
         load_plugins()
         if name in self._entries:
             return self._entries[name]
@@ -349,6 +371,7 @@ def _resolve_inputs(module: str, owner: str, raw: Any) -> tuple[InputRef, ...]:
 def _resolve_states(module: str, owner: str, raw: Any) -> tuple[State, ...]:
     out = []
     for s in raw or ():
+        merge: object
         if isinstance(s, State):
             name, source, merge = s.name, s.source, s.merge
         elif isinstance(s, (tuple, list)) and len(s) in (2, 3):
@@ -382,7 +405,7 @@ def _check_decl(kind: str, name: str, decl: Declaration) -> None:
         _check_format(f"{where}: {owner}", decl)
 
 
-def _check_metric(who: str, decl: MetricDecl, inputs: tuple) -> None:
+def _check_metric(who: str, decl: MetricDecl, inputs: tuple[InputRef, ...]) -> None:
     if not isinstance(decl.higher_is_better, bool):
         raise RegistrationError(f"{who}: higher_is_better must be True or False, got {decl.higher_is_better!r}")
     if not isinstance(decl.min_n, int) or decl.min_n < 1:
@@ -413,7 +436,15 @@ def _check_format(who: str, decl: FormatDecl) -> None:
 # ---- a plugin's declaration, from its object and the facts given to the decorator
 
 
-def _measurement_decl(owner: str, obj: Any, base: dict, facts: dict) -> MeasurementDecl:
+class _Base(TypedDict):
+    """The facts every declaration made from a plugin's object shares."""
+
+    help: str
+    module: str
+
+
+
+def _measurement_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> MeasurementDecl:
     # a check or measurement that declares nothing reads the samples' pixels, and only them
     inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
     if any(a.required for a in args_from_signature(obj)):
@@ -421,13 +452,13 @@ def _measurement_decl(owner: str, obj: Any, base: dict, facts: dict) -> Measurem
     return MeasurementDecl(inputs=inputs, **base)
 
 
-def _check_decl_of(owner: str, obj: Any, base: dict, facts: dict) -> CheckDecl:
+def _check_decl_of(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> CheckDecl:
     inputs = _resolve_inputs(base["module"], owner, facts.get("inputs", (Input.IMAGES,)))
     args = tuple(facts["args"]) if "args" in facts else args_from_signature(obj)
     return CheckDecl(inputs=inputs, args=args, **base)
 
 
-def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
+def _metric_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> MetricDecl:
     module = base["module"]
     if not hasattr(obj, "compute"):
         raise RegistrationError(f"{module}: {owner} must be a class with compute(inputs, confidence, /, **args)")
@@ -443,7 +474,7 @@ def _metric_decl(owner: str, obj: Any, base: dict, facts: dict) -> MetricDecl:
                       min_n=facts.get("min_n", 1), states=states, **base)
 
 
-def _generator_decl(owner: str, obj: Any, base: dict, facts: dict) -> GeneratorDecl:
+def _generator_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> GeneratorDecl:
     holder = getattr(obj, "params", obj)
     params = tuple(facts["params"]) if "params" in facts else args_from_signature(
         holder, keyword_only=False, skip=("self", "device", "checkpoint"))
@@ -452,16 +483,16 @@ def _generator_decl(owner: str, obj: Any, base: dict, facts: dict) -> GeneratorD
                          accepts_any_params=takes_any_keyword(holder), **rest, **base)
 
 
-def _feature_decl(owner: str, obj: Any, base: dict, facts: dict) -> FeatureDecl:
+def _feature_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> FeatureDecl:
     return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
                        weights=tuple(facts.get("weights", ())), **base)
 
 
-def _dataset_decl(owner: str, obj: Any, base: dict, facts: dict) -> DatasetDecl:
+def _dataset_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> DatasetDecl:
     return DatasetDecl(**{k: facts[k] for k in ("splits", "num_classes", "image_shape") if k in facts}, **base)
 
 
-def _format_decl(owner: str, obj: Any, base: dict, facts: dict) -> FormatDecl:
+def _format_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> FormatDecl:
     module = base["module"]
     if not callable(obj):
         raise RegistrationError(f"{module}: {owner} must be a function of the report's view returning the file's text")
@@ -481,19 +512,72 @@ _DECL_OF = {"measurement": _measurement_decl, "check": _check_decl_of, "metric":
             "report format": _format_decl}
 
 
-def _decl_from_object(reg: Registry, name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
+def _decl_from_object(reg: Registry[Any, Any], name: str, obj: Any, doc: str, module: str, facts: dict[str, Any]) -> Declaration:
     return _DECL_OF[reg.kind](f"{reg.kind} {name!r}", obj, {"help": doc, "module": module}, facts)
 
 
-generators: Registry[GeneratorDecl] = Registry("generator", GeneratorDecl)
-datasets: Registry[DatasetDecl] = Registry("dataset", DatasetDecl)
-features: Registry[FeatureDecl] = Registry("feature extractor", FeatureDecl)
-measurements: Registry[MeasurementDecl] = Registry("measurement", MeasurementDecl)
-checks: Registry[CheckDecl] = Registry("check", CheckDecl)
-metrics: Registry[MetricDecl] = Registry("metric", MetricDecl)
-formats: Registry[FormatDecl] = Registry("report format", FormatDecl)
+# One subclass per kind, for its decorator: ``@evalkit.check("name", ...)`` takes a ``Check``
+# (a TypeVar bound to the protocol keeps the decorated object's own type).
+Ch = TypeVar("Ch", bound="Check")
+Me = TypeVar("Me", bound="Measurement")
+Mc = TypeVar("Mc", bound="MetricClass")
+Ge = TypeVar("Ge", bound="GeneratorFactory")
+Fe = TypeVar("Fe", bound="FeatureFactory")
+Da = TypeVar("Da", bound=DatasetFactory)
+Fo = TypeVar("Fo", bound=FormatFunction)
 
-REGISTRIES: dict[str, Registry[Any]] = {
+
+class CheckRegistry(Registry[CheckDecl, "Check"]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Ch], Ch]:
+        """``@evalkit.check("my_check", inputs=(Input.CLASSIFIER,))``: register a check."""
+        return self._decorator(name, help, facts)
+
+
+class MeasurementRegistry(Registry[MeasurementDecl, "Measurement"]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Me], Me]:
+        """``@evalkit.measurement("my_number")``: register a measurement."""
+        return self._decorator(name, help, facts)
+
+
+class MetricRegistry(Registry[MetricDecl, "MetricClass"]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Mc], Mc]:
+        """``@evalkit.metric("my_metric", higher_is_better=True, ...)`` on a class: register a metric."""
+        return self._decorator(name, help, facts)
+
+
+class GeneratorRegistry(Registry[GeneratorDecl, "GeneratorFactory"]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Ge], Ge]:
+        """``@evalkit.generator("my-gan", num_classes=10, ...)`` on a factory: register a generator."""
+        return self._decorator(name, help, facts)
+
+
+class FeatureRegistry(Registry[FeatureDecl, "FeatureFactory"]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Fe], Fe]:
+        """``@evalkit.feature("my-embedding", dim=64)`` on a factory: register a feature extractor."""
+        return self._decorator(name, help, facts)
+
+
+class DatasetRegistry(Registry[DatasetDecl, DatasetFactory]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Da], Da]:
+        """``@evalkit.dataset("my-data", splits={"test": 1000})`` on a factory: register a dataset."""
+        return self._decorator(name, help, facts)
+
+
+class FormatRegistry(Registry[FormatDecl, FormatFunction]):
+    def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Fo], Fo]:
+        """``@evalkit.report_format("tsv", file="verdicts.tsv")``: register a report format."""
+        return self._decorator(name, help, facts)
+
+
+generators = GeneratorRegistry("generator", GeneratorDecl)
+datasets = DatasetRegistry("dataset", DatasetDecl)
+features = FeatureRegistry("feature extractor", FeatureDecl)
+measurements = MeasurementRegistry("measurement", MeasurementDecl)
+checks = CheckRegistry("check", CheckDecl)
+metrics = MetricRegistry("metric", MetricDecl)
+formats = FormatRegistry("report format", FormatDecl)
+
+REGISTRIES: dict[str, Registry[Any, Any]] = {
     "generators": generators,
     "datasets": datasets,
     "features": features,

@@ -38,7 +38,7 @@ from .metrics.states import new_row_state
 
 # the MetricInputs field each per-sample input arrives in
 _FIELD_OF = {Input.FEATURES: "fake", Input.CLASSIFIER: "predicted", Input.LABELS: "asked",
-             Input.TRAINING: "memo_ratios", Input.IMAGES: "images"}
+             Input.TRAINING: "nn_ratio", Input.IMAGES: "images"}
 
 
 class ContractViolation(AssertionError):
@@ -202,7 +202,7 @@ def check_per_sample(name: str, images: torch.Tensor, *, labels: torch.Tensor | 
                      args: dict | None = None) -> torch.Tensor:
     """Check a check or measurement that reads the images (and labels): one value per sample, the
     same in one batch or two, nothing undeclared read. Returns its values on ``images``."""
-    from .observe.context import Observation
+    from .observation import Observation
 
     entry = registry.checks.get(name) if name in registry.checks else registry.measurements.get(name)
     provided = {Input.IMAGES} | ({Input.LABELS} if labels is not None else set())

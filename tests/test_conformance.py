@@ -29,7 +29,7 @@ from evalkit.contract import REQUIRED, Input, Measured, Merge, TooFewSamples, Un
 from evalkit.data.datasets import fashion_mnist
 from evalkit.metrics.metric import MetricInputs
 from evalkit.metrics.states import new_row_state
-from evalkit.observe.context import Observation
+from evalkit import Observation
 from evalkit.observe.indexes import DuplicateIndex, MemorizationIndex
 from evalkit.records.model import Environment, MetricResult, Report, SubjectResult
 from evalkit.testing import check_metric, metric_inputs
@@ -59,7 +59,7 @@ def world():
         train = ex.features(data.slice(2000, 2400)).double()
     ref_labels = torch.as_tensor(data.labels[1000:1300]).long()
     return {"x": x, "labels": labels, "feats": feats.double(), "logits": logits.double(), "real": real,
-            "memory": MemorizationIndex(train), "ref": (data.slice(1000, 1300), ref_labels), "ex": ex}
+            "training_index": MemorizationIndex(train), "ref": (data.slice(1000, 1300), ref_labels), "ex": ex}
 
 
 def observation(world, provide: set, lo: int = 0, hi: int = N) -> Observation:
@@ -69,7 +69,7 @@ def observation(world, provide: set, lo: int = 0, hi: int = N) -> Observation:
         x, x.clone(), world["labels"][lo:hi] if Input.LABELS in provide else None, torch.arange(lo, hi),
         (lambda imgs: (ex.features(imgs), None)) if Input.FEATURES in provide or Input.TRAINING in provide else None,
         (lambda imgs: ex.features_and_logits(imgs)[1]) if Input.CLASSIFIER in provide else None,
-        world["memory"] if Input.TRAINING in provide else None,
+        world["training_index"] if Input.TRAINING in provide else None,
         DuplicateIndex() if Input.HISTORY in provide else None,
     )
 
@@ -185,7 +185,7 @@ def state_rows(world, entry) -> dict:
         elif src == Input.LABELS:
             rows[s.name] = world["labels"]
         elif src == Input.TRAINING:
-            rows[s.name] = world["memory"].query(world["feats"])[0]
+            rows[s.name] = world["training_index"].query(world["feats"])[0]
         elif src == Input.IMAGES:
             rows[s.name] = (world["x"] * 255).round().to(torch.uint8)
     return rows

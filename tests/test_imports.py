@@ -7,7 +7,8 @@ one, never a higher one, nor a sibling of its tier (report and compare both sit 
 judge and neither reads the other); every import counts, also those inside functions,
 since a lazy import is still a dependency.
 
-    foundation   _version, _errors, boundary, progress, _io, _digest, store, contract, registry, _builtins, cache
+    foundation   _version, _errors, boundary, progress, _io, _digest, store, contract, observation, metric_io, protocols,
+                 registry, _builtins, cache
     libraries    metrics/ (the maths), data/ (image readers, datasets)
     spec         spec/ (the spec schema, its YAML loader, the where: grammar)
     records      records/ (what a run found: the report, sample and comparison records and their readers)
@@ -35,8 +36,8 @@ PKG = Path(__file__).resolve().parent.parent / "evalkit"
 # tiers, lowest first; the layers of one tier are siblings: neither may import the other
 TIERS = [
     {"foundation": ["evalkit._version", "evalkit._errors", "evalkit.boundary", "evalkit.progress", "evalkit._io",
-                    "evalkit._digest", "evalkit.store", "evalkit.contract", "evalkit.registry", "evalkit._builtins",
-                    "evalkit.cache", "evalkit._seal"]},
+                    "evalkit._digest", "evalkit.store", "evalkit.contract", "evalkit.observation", "evalkit.metric_io",
+                    "evalkit.protocols", "evalkit.registry", "evalkit._builtins", "evalkit.cache", "evalkit._seal"]},
     {"libraries": ["evalkit.metrics", "evalkit.data"]},
     {"spec": ["evalkit.spec"]},
     {"records": ["evalkit.records"]},

@@ -1,8 +1,6 @@
 """End-to-end runs through the CLI and the Python API, with real data and real user code."""
 
 import json
-import signal
-import threading
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import evalkit
 from evalkit.cli import main
 from evalkit.records.reading import read_report
 from evalkit.sample.sources import GeneratorSource, block_seed
-from evalkit.spec.model import Sampling
 
 from tests.conftest import BASIC
 

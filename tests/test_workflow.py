@@ -7,7 +7,6 @@ from PIL import Image
 
 import evalkit
 from evalkit.cli import main
-from evalkit.records.reading import read_report
 
 
 SEQ = """\
@@ -41,7 +40,7 @@ def test_plan_prints_samples_needed(write_spec, capsys):
     assert main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "in range: rate >= 0.9 at confidence 0.95" in out
-    line = next(l for l in out.splitlines() if l.strip().startswith("0.95 "))
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("0.95 "))
     from evalkit.judge.stats import samples_needed
 
     assert int(line.split()[1]) == samples_needed(0.95, 0.9, 0.95, 0.8)
@@ -68,7 +67,6 @@ def test_per_class_verdicts_are_hand_checkable(write_spec, tmp_path):
     assert all(c.n == 100 for c in req.per_class)
     assert "Holm over 4 classes" in req.correction
     # independent count: class k has k+1 stripe columns every 28//(k+1)+1 pixels
-    from tests.plugins.usergen import Striped
 
     for c in req.per_class:
         cols = torch.arange(28)

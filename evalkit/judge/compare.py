@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 from scipy import stats
@@ -233,11 +233,11 @@ def _xlogy(k: float, x: float) -> float:
     return k * math.log(x) if x > 0 else -math.inf
 
 
-def _invert(z_of, estimate: float, confidence: float) -> tuple[float, float]:
+def _invert(z_of: Callable[[float], float], estimate: float, confidence: float) -> tuple[float, float]:
     """One-sided bounds on the difference: the deltas where the score statistic reaches ±z_c."""
     zc = float(stats.norm.ppf(confidence))
 
-    def bisect(lo: float, hi: float, inside) -> float:
+    def bisect(lo: float, hi: float, inside: Callable[[float], bool]) -> float:
         # ``inside(d)`` is True on the estimate's side of the bound; 40 halvings reach 1e-12
         for _ in range(40):
             mid = (lo + hi) / 2
@@ -313,6 +313,8 @@ def _paired_se(replicates: tuple[np.ndarray, np.ndarray] | None,
             raise ValueError("paired influences need two arrays of one length >= 2 (one value per shared sample)")
         se = float(np.std(ib - ia, ddof=1)) / math.sqrt(len(ia))
         return se, f"paired delta method (influence of each of the {len(ia)} shared samples on both values), normal"
+    if replicates is None:
+        raise ValueError("a paired comparison needs paired replicates or paired influences")
     ra, rb = (np.asarray(r, dtype=float).ravel() for r in replicates)
     if len(ra) != len(rb) or len(ra) < 2:
         raise ValueError("paired replicates need two arrays of one length >= 2 (the same resampling indices)")
@@ -338,8 +340,9 @@ def _check_common(confidence: float, tolerance: float) -> None:
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance}")
 
 
-def _finish(kind, a, b, low, high, p_worse, p_better, paired, method, hib, tol, conf, n_a, n_b, sides, subject,
-            requirement) -> Difference:
+def _finish(kind: Literal["rate", "metric"], a: float, b: float, low: float, high: float, p_worse: float,
+            p_better: float, paired: bool, method: str, hib: bool, tol: float, conf: float, n_a: int | None,
+            n_b: int | None, sides: Sides, subject: str, requirement: str) -> Difference:
     d = Difference(kind=kind, a=float(a), b=float(b), diff=float(b - a), low=float(low), high=float(high),
                    p_worse=float(p_worse), p_better=float(p_better), p_value=1.0, paired=paired, method=method,
                    verdict=NO_DIFFERENCE, higher_is_better=hib, tolerance=float(tol), confidence=float(conf),

@@ -43,8 +43,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats as sps
 
-from . import stats
-from .stats import samples_for_power  # noqa: F401  (the search lives with the exact one-look sizes)
+from .stats import samples_for_power as samples_for_power  # re-exported: the search lives with the exact one-look sizes
 
 PER_CLASS_DRAWS = 20_000  # s.e. of a simulated power <= 0.5 / sqrt(20,000) = 0.0035
 SEQ_CLASS_DRAWS = 4_000  # at most; fewer when the looks are many (SIM_CELLS)

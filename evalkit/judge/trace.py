@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import stats
 from ..records.model import Look, SubjectResult
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 
 def look_trace(counts: list[tuple[int, int]], look_confidences: list[float], final_confidence: float) -> list[Look]:
@@ -17,7 +22,7 @@ def look_trace(counts: list[tuple[int, int]], look_confidences: list[float], fin
             for (k, n), c in zip(counts, confs)]
 
 
-def trace_of(plan, counts: list[list[tuple[int, int]]], conf: dict[int, list[float]], final: dict[int, float]
+def trace_of(plan: Plan, counts: list[list[tuple[int, int]]], conf: dict[int, list[float]], final: dict[int, float]
              ) -> dict[str, list[Look]]:
     """Per rate requirement name, its looks (``counts[j][i]``: requirement i after look j)."""
     return {rp.name: look_trace([c[i] for c in counts], conf[rp.index], final[rp.index])

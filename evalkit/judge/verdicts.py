@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..records.model import ClassResult, MetricResult, RequirementResult
 from . import stats
@@ -48,7 +49,8 @@ def _judge_per_class(res: RequirementResult, per_class: dict[int, tuple[int, int
     if res.verdict == "INCONCLUSIVE":
         # each undecided class at the Bonferroni level; None when any of them cannot be decided by more samples
         worst = [stats.samples_to_decide(r.passed, r.n, target, 1 - alpha / m) for r in rows if r.verdict == "INCONCLUSIVE"]
-        res.more_samples = None if None in worst else max(worst) * m
+        known = [w for w in worst if w is not None]
+        res.more_samples = max(known) * m if len(known) == len(worst) else None
 
 
 def _class_rows(per_class: dict[int, tuple[int, int]], target: float, alpha: float) -> list[ClassResult]:
@@ -125,7 +127,7 @@ def deciding_class(r: RequirementResult) -> DecidingClass | None:
     return _at_level(pick, 1 - alpha / m)
 
 
-def _holm_levels(rows: list[ClassResult], pvalue, alpha: float, m: int) -> dict[int, float]:
+def _holm_levels(rows: list[ClassResult], pvalue: Callable[[ClassResult], float], alpha: float, m: int) -> dict[int, float]:
     """Each class's Holm step-down level: alpha/m for the smallest p-value, ..., alpha for the largest."""
     order = sorted(rows, key=lambda c: (pvalue(c), c.label))
     return {c.label: alpha / (m - rank) for rank, c in enumerate(order)}

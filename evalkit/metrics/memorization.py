@@ -9,8 +9,8 @@ from .metric import MetricInputs, MetricValue
 
 class Memorized:
     def compute(self, inputs: MetricInputs, confidence: float, /, *, ratio: float = 1.0 / 3.0) -> MetricValue:
-        if inputs.memo_ratios is None:
+        if inputs.nn_ratio is None:
             raise DataError("metric 'memorized' needs a training set (spec field `training:`)")
-        v = share_value(inputs.memo_ratios < ratio, confidence, None, "generated samples")
+        v = share_value(inputs.nn_ratio < ratio, confidence, None, "generated samples")
         v.method = "Clopper-Pearson over generated samples"
         return v

@@ -1,7 +1,7 @@
-"""What every registered metric reads and returns, and the work metrics share.
+"""The work metrics share, and what every registered metric reads and returns.
 
 A metric's ``compute(inputs, confidence, /, *, <args>)`` reads a ``MetricInputs`` and
-returns a ``MetricValue``; its declaration (inputs, states, arguments, orientation,
+returns a ``MetricValue`` (both defined in ``evalkit.metric_io``, re-exported here); its declaration (inputs, states, arguments, orientation,
 interval method, minimum N) lives in ``evalkit._builtins``. Metrics that share work
 reach it through ``shared`` (work on the reference alone, once per run) and
 ``gram_pass`` (the one Gram pass of a subject, for every k-NN metric and KID asked).
@@ -9,80 +9,14 @@ reach it through ``shared`` (work on the reference alone, once per run) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
-
-from torch import Tensor
 
 from .._builtins import DEFAULT_K
 from .._errors import DataError
-from ..registry import Input
+from ..metric_io import MetricInputs, MetricValue
 from . import functional as Fn
 
-
-@dataclass
-class MetricInputs:
-    """Everything a distribution metric may read for one subject."""
-
-    subject: str
-    real: Tensor | None  # (N, d) reference features
-    fake: Tensor  # (M, d) subject features
-    predicted: Tensor | None = None  # classifier predictions of the subject's samples
-    asked: Tensor | None = None  # asked labels
-    num_classes: int | None = None
-    memo_ratios: Tensor | None = None
-    seed: int = 0
-    images: Tensor | None = None  # uint8 generated images (for metrics that train on them)
-    image_labels: Tensor | None = None
-    real_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled reference images
-    train_images: Callable[[], tuple[Tensor, Tensor]] | None = None  # labelled training images
-    # every (metric name, args) the spec asks of this subject: metrics that share work
-    # (the k-NN metrics and KID walk the same Gram tiles) compute it once for all of them
-    requests: list[tuple[str, dict]] = field(default_factory=list)
-    # a dict the runner keeps across subjects, for work on the reference set alone
-    shared: dict | None = None
-    # per-sample values of the registered measurements a metric declares as inputs
-    measured: dict[str, Tensor] = field(default_factory=dict)
-    # every per-sample state the metric declares, by name: (rows, sample indices) for a cat
-    # state, (sum, count) for a sum state (narrowed to the metric's own states)
-    states: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
-    _cache: dict = field(default_factory=dict)
-
-    # which declared input each field carries: a metric reading a field it did not
-    # declare fails (registry.InputGuard)
-    INPUT_OF_ATTRIBUTE = {
-        "real": Input.REFERENCE, "real_images": Input.REFERENCE, "fake": Input.FEATURES,
-        "predicted": Input.CLASSIFIER, "num_classes": Input.CLASSIFIER, "asked": Input.LABELS,
-        "image_labels": Input.LABELS, "memo_ratios": Input.TRAINING, "train_images": Input.TRAINING,
-        "images": Input.IMAGES,
-    }
-
-    def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
-    def need_real(self, name: str) -> Tensor:
-        if self.real is None:
-            raise DataError(f"metric {name!r} compares against real images, but the spec has no `reference:`")
-        return self.real
-
-
-@dataclass
-class MetricValue:
-    value: float
-    low: float  # one-sided lower bound at the requested confidence
-    high: float  # one-sided upper bound at the requested confidence
-    method: str
-    n: int
-    n_reference: int | None = None
-    note: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
-    # False where a bound's assumptions fail (``intervals.tail_guard``): it is shown, not claimed, and
-    # the judge decides nothing on it (an at_most PASS and an at_least FAIL need the upper
-    # bound; an at_most FAIL and an at_least PASS the lower)
-    upper_holds: bool = True
-    lower_holds: bool = True
+__all__ = ["MetricInputs", "MetricValue", "shared", "need_samples", "gram_pass"]
 
 
 def shared(inputs: MetricInputs, key: tuple, fn: Callable[[], Any]) -> Any:

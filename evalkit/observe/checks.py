@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .context import Observation
+from .._errors import RunError
+from ..observation import Observation
 from .._builtins import INK_THRESHOLD
 
 def finite(obs: Observation) -> Tensor:
@@ -37,9 +38,10 @@ def not_blank(obs: Observation, *, min_ink: float = 0.01, min_std: float = 0.02)
 
 
 def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:
-    ratios = obs.memo[0]
-    return ratios > ratio
+    return obs.nearest_training.ratio > ratio
 
 
 def no_duplicate(obs: Observation, *, threshold: float = 0.02) -> Tensor:
+    if obs.history is None:  # validation gives every subject its history; None here is a bug
+        raise RunError("no_duplicate needs the subject's earlier samples, but the run keeps none")
     return ~obs.history.duplicates(obs.images, obs.indices, threshold)

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .._builtins import INK_THRESHOLD
-from .context import Observation
+from ..observation import Observation
 
 def mean(obs: Observation) -> Tensor:
     return obs.gray.mean(dim=(1, 2))
@@ -76,8 +76,8 @@ def asked_prob(obs: Observation) -> Tensor:
 
 
 def nn_distance(obs: Observation) -> Tensor:
-    return obs.memo[1]
+    return obs.nearest_training.distance
 
 
 def nn_ratio(obs: Observation) -> Tensor:
-    return obs.memo[0]
+    return obs.nearest_training.ratio

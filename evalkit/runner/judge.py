@@ -43,11 +43,11 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
         raise SubjectError(f"subject {sp.name!r}: no finite samples to compute metrics on")
     pred, _ = filled.get("predicted", none)
     asked, _ = filled.get("asked", none)
-    memo, _ = filled.get("memo", none)
+    nn_ratio, _ = filled.get("nn_ratio", none)
     real = ctx.refs.real_features(shape) if "real" in plan.needs else None
     if real is not None and real.shape[1] != fake.shape[1]:
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
-    inputs = MetricInputs(sp.name, real, fake, pred, asked, None, memo, seed=spec.sampling.seed,
+    inputs = MetricInputs(sp.name, real, fake, pred, asked, None, nn_ratio, seed=spec.sampling.seed,
                           requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
     inputs.measured = {name: filled[name][0] for name in plan.measured_inputs if name in filled}

@@ -176,7 +176,7 @@ def state_rows(ctx: RunContext, st: State, obs: Observation, screened: Screened)
     if src is Input.FEATURES:
         return _features(obs, screened, ctx.spec.features)
     if src is Input.TRAINING:  # an optional input: the memorization index is built only when required
-        return None if obs.memory is None else _finite(obs, screened, obs.memo[0])
+        return None if obs.training_index is None else _finite(obs, screened, obs.nearest_training.ratio)
     if src is Input.IMAGES:
         return _images(obs, screened)
     if src is Input.CLASSIFIER:

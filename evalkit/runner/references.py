@@ -79,7 +79,7 @@ class References:
         self.progress = progress  # show a progress task while features are built (rank 0 only)
         self._extractors: dict[tuple, Extractor] = {}
         self._real: dict[tuple, Tensor] = {}
-        self._memo: dict[tuple, MemorizationIndex] = {}
+        self._training_indexes: dict[tuple, MemorizationIndex] = {}
         self._info: dict[tuple, dict[str, Any]] = {}
         self.reference_work: dict = {}  # work on the reference alone (FID moments), shared by every subject
 
@@ -124,7 +124,7 @@ class References:
         return list(self._info.values())[-1] if self._info else None
 
     def memorization(self, shape: tuple) -> MemorizationIndex:
-        if shape not in self._memo:
+        if shape not in self._training_indexes:
             data, desc, digest = open_reference(self.spec, self.spec.training, "training")
             ex = self.extractor(self.spec.features, shape)
             feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: features_of(
@@ -136,5 +136,5 @@ class References:
                     return MemorizationIndex(feats).train_nn
 
             nn = cached_tensor(["train-nn", digest, ex.digest, __version__], train_nn, self.cache)
-            self._memo[shape] = MemorizationIndex(feats, nn)
-        return self._memo[shape]
+            self._training_indexes[shape] = MemorizationIndex(feats, nn)
+        return self._training_indexes[shape]

@@ -113,7 +113,8 @@ class Sampling(_Strict):
     """How many samples to draw, in which batches, from which seed, with which labels."""
 
     n: int | None = Field(None, gt=0, le=MAX_SAMPLES, description="Samples per subject (default 1000, or the sum of per-class counts).")
-    batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once (default 250, or n when smaller); changes neither the samples nor any number in the report.")
+    batch_size: int = Field(250, gt=0, le=MAX_BATCH, description="Samples observed at once (default 250, or n when smaller); "
+                            "changes neither the samples nor any number in the report.")
     block_size: int = Field(50, gt=0, le=MAX_BATCH, description="Latents are drawn in blocks seeded by (seed, block index); changing it changes the samples.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Base seed; sample i depends only on (seed, i).")
     labels: Literal["uniform", "stratified"] | list[int] | dict[int, int] = Field(

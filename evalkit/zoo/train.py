@@ -13,12 +13,10 @@ import copy
 import json
 import logging
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 import evalkit
 from evalkit.compare.baseline import higher_is_better

@@ -7,7 +7,6 @@ real regression. The baseline is a report written by an earlier run.
 """
 
 import json
-import textwrap
 
 import pytest
 

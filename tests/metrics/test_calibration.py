@@ -81,7 +81,7 @@ def _class_tv_and_memorized(skew: float) -> dict[str, np.ndarray]:
         toward = torch.where(torch.rand(n, generator=g) < skew, torch.zeros(n, dtype=torch.long),
                              torch.randint(0, 10, (n,), generator=g))
         inputs = MetricInputs("sim", None, torch.zeros(n, 1), predicted=torch.where(wrong, toward, asked), asked=asked,
-                              num_classes=10, memo_ratios=torch.rand(n, generator=g), seed=run)
+                              num_classes=10, nn_ratio=torch.rand(n, generator=g), seed=run)
         for m in out:
             v = registry.metrics.get(m).obj().compute(inputs, CONFIDENCE)
             out[m].append((v.value, v.low, v.high))

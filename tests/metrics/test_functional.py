@@ -167,6 +167,7 @@ def test_vendi_gram_and_covariance_paths_agree():
     rng = np.random.default_rng(4)
     wide, tall = rng.normal(size=(20, 50)), rng.normal(size=(80, 5))
     assert rel(F.vendi(torch.from_numpy(wide)), np_vendi(wide)) < 1e-9
+    assert rel(F.vendi(torch.from_numpy(tall)), np_vendi(tall)) < 1e-9  # N > d: the covariance path
     w = torch.from_numpy(rng.integers(0, 3, size=20).astype(np.float64))
     rep = np.repeat(wide, w.numpy().astype(int), axis=0)  # integer weights = repeated rows
     assert rel(F.vendi(torch.from_numpy(wide), weights=w), np_vendi(rep)) < 1e-9

@@ -3,7 +3,7 @@
 import torch
 
 from evalkit import registry
-from evalkit.observe.context import Observation
+from evalkit import Observation
 from evalkit.observe.indexes import DuplicateIndex
 
 

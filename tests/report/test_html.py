@@ -131,7 +131,7 @@ def test_per_class_rates_have_simultaneous_bounds(page, small_run):
     html, _ = page
     sub = report.subjects[0]  # the dataset replay asks the 10 classes
     req = next(r for r in sub.requirements if r.name == HOSTILE.format("req"))
-    section = html.split(f'id="subject-0"')[1].split("Per class")[1].split("</table>")[0]
+    section = html.split('id="subject-0"')[1].split("Per class")[1].split("</table>")[0]
     cells = re.findall(r"(\d+)/(\d+) = [^<]*</span> <span class=\"note nw\">\[([^,]+), ([^\]]+)\]", section)
     assert len(cells) == 20  # 10 classes x 2 rate requirements
     ink = cells[1::2]

@@ -8,7 +8,6 @@ from hypothesis import given, settings, strategies as st
 
 from evalkit import SpecError, parse_spec
 from evalkit.cli import main
-from evalkit.spec.model import Spec
 
 from tests.conftest import BASIC
 

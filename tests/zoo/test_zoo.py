@@ -1,6 +1,5 @@
 """The bundled zoo: shipped weights load and sample deterministically; bad input is named."""
 
-from pathlib import Path
 
 import pytest
 import torch
