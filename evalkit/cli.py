@@ -392,10 +392,11 @@ def _cmd_rejudge(args) -> int:
     check_formats(formats)  # before the judging
     out = Path(args.out) if args.out else Path(args.run) / "rejudged"
     with writing_into(args.run, "rejudge") as run_dir, ExitStack() as stack:
-        report = rejudge(run_dir, spec, device=args.device, strict=args.strict)
         target = Path(os.path.realpath(out))
         if run_dir not in (target, *target.parents):  # the run folder's lock and manifest cover one inside it
+            # taken before the judging, so an unusable --out is said before any saved state is read
             target = stack.enter_context(writing_into(target, "rejudge"))
+        report = rejudge(run_dir, spec, device=args.device, strict=args.strict)
         write_report(report, target, formats)
     if not args.quiet:
         print(_table(report))
