@@ -79,7 +79,7 @@ def modules() -> list[str]:
                   if p.name not in ("__init__.py", "__main__.py"))
 
 
-def test_modules(module: str) -> list[Path]:
+def mirror_paths(module: str) -> list[Path]:
     """The test modules that would mirror ``module`` (any one of them existing is enough)."""
     rel = Path(module)
     name = f"test_{rel.stem.lstrip('_')}.py"
@@ -89,11 +89,8 @@ def test_modules(module: str) -> list[Path]:
     return out
 
 
-test_modules.__test__ = False  # a helper, not a test
-
-
 def mirrored(module: str) -> bool:
-    return any(p.is_file() for p in test_modules(module))
+    return any(p.is_file() for p in mirror_paths(module))
 
 
 def test_every_module_has_a_test_module_or_an_allowed_reason():
@@ -113,7 +110,6 @@ def test_the_allow_list_only_shrinks():
 def test_the_reasons_name_test_files_that_exist():
     import re
 
-    named = {m: re.findall(r"tests/[\w/]*?test_\w+\.py", reason) for m, reason in ALLOW.items()}
     # "tests/judge/test_stats.py, test_cli_messages.py": a bare name is in the folder named before it, or tests/
     missing = []
     for module, reason in ALLOW.items():
@@ -128,13 +124,13 @@ def test_the_reasons_name_test_files_that_exist():
                     path = TESTS / token
             if not path.is_file():
                 missing.append(f"{module}: {token}")
-    assert not missing and named, f"ALLOW reasons name test files that do not exist: {missing}"
+    assert not missing, f"ALLOW reasons name test files that do not exist: {missing}"
 
 
 def test_the_rule_itself():
     # the mapping the docstring states, on known modules, so a broken rule cannot pass everything
-    assert test_modules("plan.py") == [TESTS / "test_plan.py", TESTS / "hostile" / "test_plan.py"]
-    assert test_modules("runner/journal.py") == [TESTS / "runner" / "test_journal.py"]
-    assert test_modules("_io.py")[0] == TESTS / "test_io.py"
+    assert mirror_paths("plan.py") == [TESTS / "test_plan.py", TESTS / "hostile" / "test_plan.py"]
+    assert mirror_paths("runner/journal.py") == [TESTS / "runner" / "test_journal.py"]
+    assert mirror_paths("_io.py")[0] == TESTS / "test_io.py"
     assert "plan.py" in modules() and "__init__.py" not in modules()
     assert mirrored("runner/loop.py") and not mirrored("zoo/nets.py")
