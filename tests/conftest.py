@@ -66,3 +66,15 @@ requirements:
 @pytest.fixture
 def basic_spec(write_spec):
     return write_spec(BASIC)
+
+
+@pytest.fixture
+def make_spec(tmp_path):
+    """make_spec(sampling={...}, filename="spec.yaml") -> the path of a spec built by tests/specs.py
+    from keyword parts, with defaults for the rest (pixel features, no classifier, a replay)."""
+    from tests.specs import write_spec_file
+
+    def make(filename: str = "spec.yaml", **parts) -> Path:
+        return write_spec_file(tmp_path, filename, **parts)
+
+    return make

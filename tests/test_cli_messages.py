@@ -17,6 +17,7 @@ from scipy import stats
 from evalkit.judge.verdicts import deciding_class, judge_rate
 from evalkit.pytest_plugin import describe
 from evalkit.records.reading import read_report
+from tests.specs import OMIT, REQUIREMENT, spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,18 +48,10 @@ class Quota:
         return x
 """
 
-SPEC = """\
-version: 1
-name: per-class-messages
-features: pixels
-classifier: null
-subjects:
-  - {model: 'quotagen:Quota'}
-sampling: {n: 400, batch_size: 400, labels: uniform}
-requirements:
-  - {name: bright per class, where: "mean > 0.5", at_least: 0.8, per_class: true}
-report: {formats: [json, markdown]}
-"""
+SPEC = spec_text(name="per-class-messages", reference=OMIT, subjects=[{"model": "quotagen:Quota"}],
+                 sampling={"n": 400, "batch_size": 400, "labels": "uniform"},
+                 requirements=[{"name": "bright per class", "where": "mean > 0.5", "at_least": 0.8, "per_class": True}],
+                 report={"formats": ["json", "markdown"]})
 
 
 def _cp(k, n, confidence):
@@ -137,18 +130,9 @@ def test_per_class_inconclusive_names_the_undecided_class():
     assert c.lower < 0.8 <= c.upper
 
 
-SMALL = """\
-version: 1
-name: small
-features: pixels
-classifier: null
-subjects:
-  - {model: 'usergen:Blobs'}
-sampling: {n: 20, batch_size: 20}
-requirements:
-  - {name: in range, check: in_range, at_least: 0.5}
-report: {formats: [json]}
-"""
+SMALL = spec_text(name="small", reference=OMIT, subjects=[{"model": "usergen:Blobs"}],
+                  sampling={"n": 20, "batch_size": 20}, requirements=[dict(REQUIREMENT, at_least=0.5)],
+                  report={"formats": ["json"]})
 
 # stderr replaced by a probe that notes, at the first line written, whether torch is loaded yet
 PROBE = """\

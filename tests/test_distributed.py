@@ -11,24 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BASIC
+from tests.specs import OMIT, REQUIREMENT, spec_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SEQUENTIAL = """\
-version: 1
-name: sequential
-features: pixels
-classifier: null
-subjects:
-  - model: dataset
-    params: {range: [5000, 7000]}
-sampling: {n: 2000, batch_size: 50, seed: 5, sequential: true}
-requirements:
-  - {name: in range, check: in_range, at_least: 0.9}
-  - {name: inky per class, where: "ink > 0.05", at_least: 0.5, per_class: true}
-  - {check: no_duplicate, at_least: 0.5, args: {threshold: 0.05}}
-"""
-
+SEQUENTIAL = spec_text(
+    name="sequential", reference=OMIT, subjects=[{"model": "dataset", "params": {"range": [5000, 7000]}}],
+    sampling={"n": 2000, "batch_size": 50, "seed": 5, "sequential": True},
+    requirements=[REQUIREMENT,
+                  {"name": "inky per class", "where": "ink > 0.05", "at_least": 0.5, "per_class": True},
+                  {"check": "no_duplicate", "at_least": 0.5, "args": {"threshold": 0.05}}])
 
 def run(spec: Path, out: Path, procs: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

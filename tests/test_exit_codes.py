@@ -24,20 +24,16 @@ from evalkit._errors import (
     UsageError,
     exit_code_for,
 )
+from tests.specs import OMIT, REQUIREMENT, spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SPEC = """\
-version: 1
-name: codes
-features: pixels
-classifier: null
-subjects:
-  - {model: MODEL}
-sampling: {n: 40, batch_size: 20}
-requirements:
-  - {name: in range, check: in_range, at_least: AT_LEAST}
-"""
+
+
+def _spec(model: str, at_least: float = 0.5, params: dict | None = None, sampling: dict | None = None) -> str:
+    subject = {"model": model, **({} if params is None else {"params": params})}
+    return spec_text(name="codes", reference=OMIT, subjects=[subject], sampling=sampling or {"n": 40, "batch_size": 20},
+                     requirements=[dict(REQUIREMENT, at_least=at_least)])
 
 SLOW = """\
 import time
@@ -61,9 +57,9 @@ def evalkit(args, cwd, **popen):
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
-def run(tmp_path, model="'usergen:Blobs'", at_least="0.9", name="s.yaml"):
+def run(tmp_path, model="usergen:Blobs", at_least=0.9, name="s.yaml", params=None):
     spec = tmp_path / name
-    spec.write_text(SPEC.replace("MODEL", model).replace("AT_LEAST", at_least))
+    spec.write_text(_spec(model, at_least, params))
     p = evalkit(["run", str(spec), "--out", str(tmp_path / f"out-{name}"), "--quiet", "--device", "cpu"], tmp_path)
     out, err = p.communicate(timeout=300)
     assert "Traceback" not in err, err
@@ -77,21 +73,22 @@ def test_exit_0_every_requirement_passed(tmp_path):
 def test_exit_1_a_requirement_failed(tmp_path):
     # Blobs' pixels lie in [0, 1]; a rate of 1 is PASS, so ask for a where: it cannot meet
     spec = tmp_path / "f.yaml"
-    spec.write_text(SPEC.replace("MODEL", "'usergen:Blobs'").replace(
-        "{name: in range, check: in_range, at_least: AT_LEAST}", "{where: 'mean > 0.9', at_least: 0.9}"))
+    spec.write_text(spec_text(name="codes", reference=OMIT, subjects=[{"model": "usergen:Blobs"}],
+                              sampling={"n": 40, "batch_size": 20},
+                              requirements=[{"where": "mean > 0.9", "at_least": 0.9}]))
     p = evalkit(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path)
     p.communicate(timeout=300)
     assert p.returncode == 1
 
 
 def test_exit_2_zoo_steps_zero_and_nothing_ran(tmp_path):
-    code, err = run(tmp_path, model="fashion-ddpm, params: {steps: 0}")
+    code, err = run(tmp_path, model="fashion-ddpm", params={"steps": 0})
     assert code == 2 and "steps" in err and "got 0" in err
     assert not (tmp_path / "out-s.yaml").exists()
 
 
 def test_exit_3_the_model_raised(tmp_path):
-    code, err = run(tmp_path, model="'usergen:Raises'")
+    code, err = run(tmp_path, model="usergen:Raises")
     assert code == 3 and "out of cheese" in err
     assert "[spec]" not in err
 
@@ -99,8 +96,7 @@ def test_exit_3_the_model_raised(tmp_path):
 def test_exit_130_interrupted_keeps_a_partial_report(tmp_path):
     (tmp_path / "slowgen.py").write_text(SLOW)
     spec = tmp_path / "slow.yaml"
-    spec.write_text(SPEC.replace("MODEL", "'slowgen:Slow'").replace("AT_LEAST", "0.5")
-                    .replace("{n: 40, batch_size: 20}", "{n: 400, batch_size: 10, block_size: 10}"))
+    spec.write_text(_spec("slowgen:Slow", sampling={"n": 400, "batch_size": 10, "block_size": 10}))
     p = evalkit(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path)
     deadline = time.monotonic() + 120
     while not (tmp_path / "started").exists():
@@ -164,7 +160,7 @@ def _report_code(folder: Path) -> int:
 def test_a_generator_closing_stderr_does_not_change_the_exit_code(tmp_path, quiet):
     (tmp_path / "closer.py").write_text(CLOSES_STDERR)
     spec = tmp_path / "c.yaml"
-    spec.write_text(SPEC.replace("MODEL", "'closer:ClosesStderr'").replace("AT_LEAST", "0.5"))
+    spec.write_text(_spec("closer:ClosesStderr"))
     p = evalkit(["run", str(spec), "--out", str(tmp_path / "o"), "--device", "cpu"] + (["--quiet"] if quiet else []),
                 tmp_path)
     out, err = p.communicate(timeout=300)
@@ -181,7 +177,7 @@ def test_a_generator_closing_stderr_does_not_change_the_exit_code(tmp_path, quie
 def test_a_lingering_user_thread_does_not_keep_the_process_alive(tmp_path):
     (tmp_path / "lingers.py").write_text(LINGERS)
     spec = tmp_path / "t.yaml"
-    spec.write_text(SPEC.replace("MODEL", "'lingers:Lingers'").replace("AT_LEAST", "0.5"))
+    spec.write_text(_spec("lingers:Lingers"))
     p = evalkit(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"], tmp_path)
     try:
         out, err = p.communicate(timeout=120)  # the thread sleeps an hour
@@ -221,8 +217,7 @@ def test_an_interrupted_run_prints_the_command_that_finishes_it(tmp_path, sig, c
     (tmp_path / "slow").touch()
     folder = tmp_path / "my out"  # a space: the printed command must quote it
     spec = tmp_path / "slow spec.yaml"
-    spec.write_text(SPEC.replace("MODEL", "'slowgen:SlowUntilTold'").replace("AT_LEAST", "0.5")
-                    .replace("{n: 40, batch_size: 20}", "{n: 200, batch_size: 10, block_size: 10}"))
+    spec.write_text(_spec("slowgen:SlowUntilTold", sampling={"n": 200, "batch_size": 10, "block_size": 10}))
     p = evalkit(["run", "slow spec.yaml", "--out", "my out", "--n", "120", "--device", "cpu", "--quiet"], tmp_path)
     deadline = time.monotonic() + 120
     while not (folder / "journal").exists() or not (tmp_path / "started").exists():

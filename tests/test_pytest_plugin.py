@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.specs import REFERENCE, REQUIREMENT, spec_text
+
 ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
 
@@ -15,21 +17,18 @@ pytest_plugins = ["pytester"]
 # (200/200): ">= 0.9" passes; ">= 0.995" cannot be decided at n = 200 (the one-sided
 # 95% Clopper-Pearson lower bound of 200/200 is 0.05 ** (1/200) = 0.98513, the upper
 # bound is 1): INCONCLUSIVE. FID at most 0.001 fails (pixel FID of 200 samples is large).
-SPEC = """\
-version: 1
-name: plugin
-reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
-features: pixels
-classifier: null
-subjects:
-  - {model: usergen:noisy_replay, name: clean, params: {noise: 0.0}}
-  - {model: usergen:noisy_replay, name: noisy, params: {noise: 0.5}}
-sampling: {n: 200, batch_size: 100, seed: 3}
-requirements:
-  - {name: in range, check: in_range, at_least: 0.9}
-  - {name: surely in range, check: in_range, at_least: 0.995}
-  - {metric: fid, at_most: 0.001}
-"""
+CLEAN = {"model": "usergen:noisy_replay", "name": "clean", "params": {"noise": 0.0}}
+NOISY = {"model": "usergen:noisy_replay", "name": "noisy", "params": {"noise": 0.5}}
+
+
+def _spec(subjects=(CLEAN, NOISY)) -> str:
+    return spec_text(name="plugin", reference=dict(REFERENCE, range=[0, 400]), subjects=subjects,
+                     sampling={"n": 200, "batch_size": 100, "seed": 3},
+                     requirements=[REQUIREMENT, {"name": "surely in range", "check": "in_range", "at_least": 0.995},
+                                   {"metric": "fid", "at_most": 0.001}])
+
+
+SPEC = _spec()
 
 COUNTING_CONFTEST = """\
 import json, os
@@ -119,8 +118,7 @@ def test_strict_turns_inconclusive_into_failures(project):
 def test_evalkit_option_takes_a_spec_anywhere(pytester, tmp_path):
     spec = tmp_path / "elsewhere" / "audit.yaml"  # not under the test folder, not matching the pattern
     spec.parent.mkdir()
-    spec.write_text(SPEC.replace("usergen:noisy_replay", "dataset").replace("params: {noise: 0.0}", "params: {}")
-                    .replace("  - {model: dataset, name: noisy, params: {noise: 0.5}}\n", ""))
+    spec.write_text(_spec(subjects=[{"model": "dataset", "name": "clean", "params": {}}]))
     pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
     res = pytester.runpytest("--evalkit", str(spec), "-v")
     res.assert_outcomes(passed=2, skipped=1, failed=1)  # the plain test, plus the spec's three items

@@ -14,6 +14,7 @@ from evalkit.records.reading import read_report
 from evalkit.sample.sources import GeneratorSource, block_seed
 
 from tests.conftest import BASIC
+from tests.specs import OMIT
 
 
 def run_cli(args, capsys):
@@ -69,21 +70,12 @@ def test_samples_do_not_depend_on_batch_size():
     assert torch.equal(gen.sample(50, labels=None, generator=g)[3], outs[0][53])
 
 
-def test_rgb_user_generator_any_shape(write_spec, tmp_path, capsys):
-    spec = write_spec("""\
-        version: 1
-        name: rgb
-        features: pixels
-        classifier: null
-        subjects:
-          - model: usergen:make_blobs
-            params: {size: 24}
-        sampling: {n: 120, batch_size: 40}
-        requirements:
-          - {check: in_range, at_least: 0.95}
-          - {where: "mean < 0.5 and symmetry > 0", at_least: 0.5}
-          - {metric: vendi, at_least: 1.5}
-    """)
+def test_rgb_user_generator_any_shape(make_spec, tmp_path, capsys):
+    spec = make_spec(name="rgb", reference=OMIT, subjects=[{"model": "usergen:make_blobs", "params": {"size": 24}}],
+                     sampling={"n": 120, "batch_size": 40},
+                     requirements=[{"check": "in_range", "at_least": 0.95},
+                                   {"where": "mean < 0.5 and symmetry > 0", "at_least": 0.5},
+                                   {"metric": "vendi", "at_least": 1.5}])
     code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 0, err
     rep = read_report(tmp_path / "o")
@@ -98,20 +90,10 @@ def test_rgb_user_generator_any_shape(write_spec, tmp_path, capsys):
         ("usergen:NaNAfter", "hold NaN/Inf; add a `check: finite` requirement"),
     ],
 )
-def test_broken_subject_exit_3_and_others_still_run(write_spec, tmp_path, capsys, model, expected):
-    spec = write_spec(f"""\
-        version: 1
-        name: broken
-        features: pixels
-        classifier: null
-        subjects:
-          - model: {model}
-          - model: usergen:Blobs
-            params: {{size: 8, channels: 1}}
-        sampling: {{n: 100, batch_size: 50}}
-        requirements:
-          - {{check: in_range, at_least: 0.5}}
-    """)
+def test_broken_subject_exit_3_and_others_still_run(make_spec, tmp_path, capsys, model, expected):
+    spec = make_spec(name="broken", reference=OMIT,
+                     subjects=[{"model": model}, {"model": "usergen:Blobs", "params": {"size": 8, "channels": 1}}],
+                     sampling={"n": 100, "batch_size": 50}, requirements=[{"check": "in_range", "at_least": 0.5}])
     code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o")], capsys)
     assert code == 3
     assert expected in stdout
@@ -119,20 +101,10 @@ def test_broken_subject_exit_3_and_others_still_run(write_spec, tmp_path, capsys
     assert rep.subjects[0].status == "broken" and rep.subjects[1].status == "ok"
 
 
-def test_nan_samples_count_as_failures_with_a_finite_check(write_spec, tmp_path, capsys):
-    spec = write_spec("""\
-        version: 1
-        name: nan
-        features: pixels
-        classifier: null
-        subjects:
-          - model: usergen:NaNAfter
-            params: {start: 90}
-        sampling: {n: 100, batch_size: 50, block_size: 50}
-        requirements:
-          - {check: finite, at_least: 0.5}
-          - {check: in_range, at_least: 0.5}
-    """)
+def test_nan_samples_count_as_failures_with_a_finite_check(make_spec, tmp_path, capsys):
+    spec = make_spec(name="nan", reference=OMIT, subjects=[{"model": "usergen:NaNAfter", "params": {"start": 90}}],
+                     sampling={"n": 100, "batch_size": 50, "block_size": 50},
+                     requirements=[{"check": "finite", "at_least": 0.5}, {"check": "in_range", "at_least": 0.5}])
     code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     rep = read_report(tmp_path / "o")
     sub = rep.subjects[0]
@@ -195,7 +167,7 @@ def test_ctrl_c_leaves_no_report_json(basic_spec, tmp_path, capsys, monkeypatch)
     assert partial["interrupted"] and partial["subjects"][0]["status"] == "interrupted"
 
 
-def test_npz_and_folder_subjects(write_spec, tmp_path, capsys):
+def test_npz_and_folder_subjects(make_spec, tmp_path, capsys):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -205,20 +177,10 @@ def test_npz_and_folder_subjects(write_spec, tmp_path, capsys):
     folder.mkdir()
     for i in range(30):
         Image.fromarray(arr[i]).save(folder / f"{i:03d}.png")
-    spec = write_spec("""\
-        version: 1
-        name: files
-        features: pixels
-        classifier: null
-        reference: {path: g.npz}
-        subjects:
-          - {path: g.npz, name: npz}
-          - {path: imgs, name: folder}
-        sampling: {n: 30, batch_size: 10}
-        requirements:
-          - {check: in_range, at_least: 0.9}
-          - {metric: fid, at_most: 1.0e-3}
-    """)
+    spec = make_spec(name="files", reference={"path": "g.npz"},
+                     subjects=[{"path": "g.npz", "name": "npz"}, {"path": "imgs", "name": "folder"}],
+                     sampling={"n": 30, "batch_size": 10},
+                     requirements=[{"check": "in_range", "at_least": 0.9}, {"metric": "fid", "at_most": 1.0e-3}])
     code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     rep = read_report(tmp_path / "o")
     fids = [s.metrics[0].value for s in rep.subjects]
@@ -226,7 +188,7 @@ def test_npz_and_folder_subjects(write_spec, tmp_path, capsys):
     assert fids[0] == pytest.approx(0.0, abs=1e-4) and fids[1] == pytest.approx(0.0, abs=1e-4)
 
 
-def test_folder_with_non_images_and_mixed_sizes(write_spec, tmp_path, capsys):
+def test_folder_with_non_images_and_mixed_sizes(make_spec, tmp_path, capsys):
     from PIL import Image
 
     bad = tmp_path / "bad"
@@ -238,15 +200,8 @@ def test_folder_with_non_images_and_mixed_sizes(write_spec, tmp_path, capsys):
     Image.new("L", (8, 8)).save(mixed / "a.png")
     Image.new("L", (9, 8)).save(mixed / "b.png")
     for folder, expected in ((bad, "not images (notes.txt)"), (mixed, "images of mixed sizes")):
-        spec = write_spec(f"""\
-            version: 1
-            name: f
-            features: pixels
-            classifier: null
-            subjects: [{{path: {folder}}}]
-            sampling: {{n: 2, batch_size: 2}}
-            requirements: [{{check: finite, at_least: 0.5}}]
-        """)
+        spec = make_spec(name="f", reference=OMIT, subjects=[{"path": str(folder)}], sampling={"n": 2, "batch_size": 2},
+                         requirements=[{"check": "finite", "at_least": 0.5}], filename=f"{folder.name}.yaml")
         code, stdout, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--overwrite"], capsys)
         assert code == 3 and expected in stdout
 

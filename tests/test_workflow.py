@@ -7,26 +7,19 @@ from PIL import Image
 
 import evalkit
 from evalkit.cli import main
+from tests.specs import OMIT, REQUIREMENT
 
 
-SEQ = """\
-version: 1
-name: seq
-features: pixels
-classifier: null
-subjects:
-  - model: usergen:Blobs
-    params: {{size: 8, channels: 1}}
-sampling: {{n: 2000, batch_size: 100, seed: 0, sequential: {seq}}}
-requirements:
-  - {{name: in range, check: in_range, at_least: 0.9}}
-  - {{name: bright centre, where: "mean > 0.99", at_least: 0.5}}
-"""
+def _seq(make_spec, sequential: bool, filename: str = "spec.yaml"):
+    return make_spec(filename, name="seq", reference=OMIT,
+                     subjects=[{"model": "usergen:Blobs", "params": {"size": 8, "channels": 1}}],
+                     sampling={"n": 2000, "batch_size": 100, "seed": 0, "sequential": sequential},
+                     requirements=[REQUIREMENT, {"name": "bright centre", "where": "mean > 0.99", "at_least": 0.5}])
 
 
-def test_sequential_stops_early_and_fixed_n_does_not(write_spec):
-    seq = evalkit.run(write_spec(SEQ.format(seq="true"), "a.yaml"), write=False)
-    fixed = evalkit.run(write_spec(SEQ.format(seq="false"), "b.yaml"), write=False)
+def test_sequential_stops_early_and_fixed_n_does_not(make_spec):
+    seq = evalkit.run(_seq(make_spec, True, "a.yaml"), write=False)
+    fixed = evalkit.run(_seq(make_spec, False, "b.yaml"), write=False)
     s, f = seq.subjects[0], fixed.subjects[0]
     assert s.stopped_early and s.n < 2000 and f.n == 2000
     assert [r.verdict for r in s.requirements] == [r.verdict for r in f.requirements] == ["PASS", "FAIL"]
@@ -35,8 +28,8 @@ def test_sequential_stops_early_and_fixed_n_does_not(write_spec):
     assert "error spending" in s.requirements[0].correction
 
 
-def test_plan_prints_samples_needed(write_spec, capsys):
-    spec = write_spec(SEQ.format(seq="false"))
+def test_plan_prints_samples_needed(make_spec, capsys):
+    spec = _seq(make_spec, False)
     assert main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "in range: rate >= 0.9 at confidence 0.95" in out

@@ -8,6 +8,7 @@ import torch
 import evalkit
 from evalkit.data.datasets import DatasetReplay
 from evalkit.sample.sources import GeneratorSource, iid_labels
+from tests.specs import OMIT
 
 
 def _images(replay, n, seed, batch_size):
@@ -49,21 +50,12 @@ def test_direct_sample_calls_draw_without_replacement():
     assert len(torch.unique(out.flatten(1), dim=0)) == len(torch.unique(replay.data.take(torch.arange(300)).flatten(1), dim=0))
 
 
-def test_an_image_folder_smaller_than_n_is_an_error(write_spec, tmp_path):
+def test_an_image_folder_smaller_than_n_is_an_error(make_spec, tmp_path):
     import numpy as np
 
     np.savez(tmp_path / "few.npz", images=np.zeros((30, 28, 28), np.uint8))
-    spec = write_spec(f"""\
-    version: 1
-    name: few
-    features: pixels
-    classifier: null
-    subjects:
-      - path: {tmp_path / 'few.npz'}
-    sampling: {{n: 100, batch_size: 50}}
-    requirements:
-      - {{check: in_range, at_least: 0.9}}
-    """)
+    spec = make_spec(name="few", reference=OMIT, subjects=[{"path": str(tmp_path / "few.npz")}],
+                     sampling={"n": 100, "batch_size": 50}, requirements=[{"check": "in_range", "at_least": 0.9}])
     # Counted before anything samples: a spec error (exit 2) naming the file and the fix.
     with pytest.raises(evalkit.SpecError, match="holds 30 images but sampling.n asks 100; lower n"):
         evalkit.run(spec, device="cpu", write=False)

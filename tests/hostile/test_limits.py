@@ -16,39 +16,28 @@ import numpy as np
 import pytest
 
 from tests.hostile.trust_support import Sandbox, assert_clean
+from tests.specs import REFERENCE, spec_text
 
-BASE = """\
-version: 1
-name: limits
-reference: {{dataset: fashion-mnist, split: test, range: [0, 200]}}
-features: pixels
-classifier: null
-subjects:
-  - model: dataset
-    params: {{range: [5000, 5100]}}
-sampling: {{n: {n}, batch_size: 20, seed: {seed}, labels: {labels}}}
-requirements:
-  - {{name: r, where: {where}, at_least: 0.5}}
-  - {{metric: fid, at_most: {at_most}}}
-"""
-OK = dict(n=40, seed=1, labels="uniform", where='"ink < 1"', at_most=1000)
 LOC = re.compile(r"spec\.yaml:\d+:\d+: ")
 
 
-def _spec(**kw) -> str:
-    return BASE.format(**{**OK, **kw})
+def _spec(n=40, seed=1, labels="uniform", where="ink < 1", at_most=1000, **parts) -> str:
+    """A spec that validates as it stands; each case changes one sized part."""
+    return spec_text(name="limits", sampling={"n": n, "batch_size": 20, "seed": seed, "labels": labels},
+                     requirements=[{"name": "r", "where": where, "at_least": 0.5}, {"metric": "fid", "at_most": at_most}],
+                     **parts)
 
 
 @pytest.mark.parametrize("field,kw,needle", [
     ("n", dict(n=10**12), "sampling.n"),
     ("seed", dict(seed=2**64 + 1), "sampling.seed"),
     ("seed-2^63", dict(seed=2**63), "sampling.seed"),
-    ("labels", dict(labels="[0, 1000000000]"), "class 1000000000"),
-    ("nan-bound", dict(at_most=".nan"), "not a finite number"),
-    ("inf-bound", dict(at_most="-.inf"), "not a finite number"),
-    ("unicode-digit", dict(where='"ink < \u0661"'), "unexpected character"),
-    ("long-chain", dict(where='"ink < ' + "+".join(["1"] * 990) + '"'), "nested too deeply"),
-    ("deep-parens", dict(where='"' + "(" * 400 + "ink" + ")" * 400 + ' < 1"'), "nested too deeply"),
+    ("labels", dict(labels=[0, 1000000000]), "class 1000000000"),
+    ("nan-bound", dict(at_most=float("nan")), "not a finite number"),
+    ("inf-bound", dict(at_most=float("-inf")), "not a finite number"),
+    ("unicode-digit", dict(where="ink < \u0661"), "unexpected character"),
+    ("long-chain", dict(where="ink < " + "+".join(["1"] * 990)), "nested too deeply"),
+    ("deep-parens", dict(where="(" * 400 + "ink" + ")" * 400 + " < 1"), "nested too deeply"),
 ])
 def test_spec_bounds_are_refused_at_validate_time(tmp_path, field, kw, needle):
     box = Sandbox(tmp_path)
@@ -87,7 +76,7 @@ def test_zero_width_features_are_refused_not_scored(tmp_path):
     """A (N, 0) extractor once scored FID 0 and PASS."""
     box = Sandbox(tmp_path)
     (box.work / "zerofeat.py").write_text("def features(images):\n    return images.flatten(1)[:, :0]\n")
-    box.write("spec.yaml", _spec().replace("features: pixels", "features: zerofeat:features"))
+    box.write("spec.yaml", _spec(features="zerofeat:features"))
     res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
     assert_clean(res, 3)
     assert "0-dimensional features" in res.err
@@ -106,7 +95,7 @@ def _npz_bomb(path):
 def test_npz_header_is_checked_before_loading(tmp_path):
     box = Sandbox(tmp_path)
     _npz_bomb(box.work / "bomb.npz")
-    box.write("spec.yaml", _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}", "  - path: bomb.npz"))
+    box.write("spec.yaml", _spec(subjects=[{"path": "bomb.npz"}]))
     res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
     assert_clean(res, 3)
     assert "bomb.npz" in res.err and "refusing to load" in res.err
@@ -125,7 +114,7 @@ def test_image_header_is_checked_before_decoding(tmp_path):
         Image.new("1", (30000, 30000)).save(folder / "b.png")  # 1-bit, compresses to a small file
     finally:
         Image.MAX_IMAGE_PIXELS = saved
-    box.write("spec.yaml", _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}", "  - path: imgs"))
+    box.write("spec.yaml", _spec(subjects=[{"path": "imgs"}]))
     res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet", "--n", "2")
     assert_clean(res, 3)
     assert "b.png" in res.err
@@ -143,8 +132,7 @@ def test_checkpoint_metadata_sizes_are_bounded(tmp_path):
     info["kwargs"] = {**info.get("kwargs", {}), "num_classes": 10**6}
     (box.work / "vae.safetensors").write_bytes(save({k: v.contiguous() for k, v in tensors.items()},
                                                     metadata={"evalkit": json.dumps(info)}))
-    spec = _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}",
-                           "  - model: fashion-vae\n    checkpoint: vae.safetensors")
+    spec = _spec(subjects=[{"model": "fashion-vae", "checkpoint": "vae.safetensors"}])
     box.write("spec.yaml", spec)
     res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
     assert_clean(res, 3)
@@ -152,14 +140,14 @@ def test_checkpoint_metadata_sizes_are_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("edit,needle", [
-    (("labels: uniform", "labels: [0, 99]"), "class 99 is asked"),
-    (("range: [5000, 5100]", "range: [5000, 10001]"), "runs past the 10000 images"),
-    (("range: [0, 200]", "range: [0, 70000]"), "runs past the 10000 images"),
+    (dict(labels=[0, 99]), "class 99 is asked"),
+    (dict(subjects=[{"model": "dataset", "params": {"range": [5000, 10001]}}]), "runs past the 10000 images"),
+    (dict(reference=dict(REFERENCE, range=[0, 70000])), "runs past the 10000 images"),
 ])
 def test_declared_sizes_are_checked_at_validate_time(tmp_path, edit, needle):
     """Classes beyond a model's and ranges beyond a dataset's are refused before any subject samples."""
     box = Sandbox(tmp_path)
-    box.write("spec.yaml", _spec().replace(*edit))
+    box.write("spec.yaml", _spec(**edit))
     res = box.evalkit("validate", "spec.yaml")
     assert_clean(res, 2)
     assert needle in res.err and LOC.search(res.err), res.err
@@ -175,9 +163,8 @@ def test_a_generator_declaring_huge_sizes_breaks_only_itself(tmp_path):
         "        self.image_shape, self.num_classes = (1, side, side), classes\n"
         "    def sample(self, n, *, labels=None, generator=None):\n"
         "        return torch.zeros(n, *self.image_shape)\n")
-    spec = _spec().replace("  - model: dataset\n    params: {range: [5000, 5100]}",
-                           "  - model: hugegen:Huge\n    name: classes\n    params: {classes: 1000000000000}\n"
-                           "  - model: hugegen:Huge\n    name: side\n    params: {side: 1000000}")
+    spec = _spec(subjects=[{"model": "hugegen:Huge", "name": "classes", "params": {"classes": 1000000000000}},
+                           {"model": "hugegen:Huge", "name": "side", "params": {"side": 1000000}}])
     box.write("spec.yaml", spec)
     res = box.evalkit("run", "spec.yaml", "--out", "out", "--quiet")
     assert_clean(res, 3)

@@ -21,6 +21,7 @@ import torch
 
 from evalkit.observe.archives import check_expr, check_target
 from tests.hostile.trust_support import Sandbox, assert_clean
+from tests.specs import REFERENCE, spec_text
 
 
 class _Net(torch.nn.Module):
@@ -112,19 +113,15 @@ def _extra_pickle(marker: Path):
     return edit
 
 
-SPEC = """\
-version: 1
-name: hostile-features
-reference: {{dataset: fashion-mnist, split: test, range: [0, 300]}}
-features: {features}
-classifier: null
-subjects:
-  - model: dataset
-    params: {{range: [5000, 5300]}}
-sampling: {{n: 300, batch_size: 100, seed: 1}}
-requirements:
-  - {{metric: fid, at_most: 1000}}
-"""
+# 300 against 300: enough for FID's N floor, still under a second with pixel features.
+REF_300 = dict(REFERENCE, range=[0, 300])
+REPLAY_300 = {"model": "dataset", "params": {"range": [5000, 5300]}}
+
+
+def _features_spec(features):
+    return spec_text(name="hostile-features", reference=REF_300, features=features, subjects=[REPLAY_300],
+                     sampling={"n": 300, "batch_size": 100, "seed": 1},
+                     requirements=[{"metric": "fid", "at_most": 1000}])
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +132,7 @@ def plain_pt2(tmp_path_factory):
 def test_the_plain_export_works(tmp_path, plain_pt2):
     box = Sandbox(tmp_path)
     (box.work / "net.pt2").write_bytes(plain_pt2.read_bytes())
-    spec = box.write("spec.yaml", SPEC.format(features="net.pt2"))
+    spec = box.write("spec.yaml", _features_spec(features="net.pt2"))
     res = box.evalkit("run", str(spec), "--out", "out", "--quiet", "--format", "json")
     assert_clean(res, 0)
     report = json.loads((box.work / "out" / "report.json").read_text())
@@ -148,7 +145,7 @@ def test_crafted_pt2_is_refused_and_runs_nothing(tmp_path, plain_pt2, craft):
     box = Sandbox(tmp_path)
     marker = tmp_path / "PWNED"
     rewrite_zip(plain_pt2, box.work / "evil.pt2", craft(marker))
-    spec = box.write("spec.yaml", SPEC.format(features="evil.pt2"))
+    spec = box.write("spec.yaml", _features_spec(features="evil.pt2"))
     before = box.snapshot()
     res = box.evalkit("run", str(spec), "--out", "out", "--quiet", "--format", "json")
     assert_clean(res, 3)
@@ -162,7 +159,7 @@ def test_pickled_sample_inputs_are_never_read(tmp_path, plain_pt2):
     box = Sandbox(tmp_path)
     marker = tmp_path / "PWNED"
     rewrite_zip(plain_pt2, box.work / "evil.pt2", _pickled_sample_inputs(marker))
-    spec = box.write("spec.yaml", SPEC.format(features="evil.pt2"))
+    spec = box.write("spec.yaml", _features_spec(features="evil.pt2"))
     res = box.evalkit("run", str(spec), "--out", "out", "--quiet", "--format", "json")
     assert_clean(res, 0)
     assert not marker.exists()
@@ -189,7 +186,7 @@ def test_torchscript_pickle_with_a_python_global_is_refused(tmp_path):
         return [(name, pickle.dumps(_Payload(f"touch {marker}"), protocol=2) if name.endswith("/data.pkl") else data)]
 
     rewrite_zip(plain, box.work / "evil.pt", edit)
-    spec = box.write("spec.yaml", SPEC.format(features="evil.pt"))
+    spec = box.write("spec.yaml", _features_spec(features="evil.pt"))
     res = box.evalkit("run", str(spec), "--out", "out", "--quiet", "--format", "json")
     assert_clean(res, 3)
     assert "evil.pt" in res.err and not marker.exists()
@@ -199,7 +196,7 @@ def test_a_pickle_file_named_pt_is_refused(tmp_path):
     box = Sandbox(tmp_path)
     marker = tmp_path / "PWNED"
     (box.work / "weights.pt").write_bytes(pickle.dumps(_Payload(f"touch {marker}")))
-    spec = box.write("spec.yaml", SPEC.format(features="weights.pt"))
+    spec = box.write("spec.yaml", _features_spec(features="weights.pt"))
     res = box.evalkit("run", str(spec), "--out", "out", "--quiet", "--format", "json")
     assert_clean(res, 3)
     assert "weights.pt: refused" in res.err and not marker.exists()
@@ -225,26 +222,15 @@ def test_call_targets(target, ok):
 
 # ---------------------------------------------------------------- reports are data: evalkit reproduce
 
-REPRO_SPEC = """\
-version: 1
-name: repro
-reference: {dataset: fashion-mnist, split: test, range: [0, 200]}
-features: pixels
-classifier: null
-subjects:
-  - model: dataset
-    name: replay
-    params: {range: [5000, 5100]}
-sampling: {n: 40, batch_size: 20, seed: 1}
-requirements:
-  - {name: never, where: "ink < 0", at_least: 0.5}
-"""
+def _repro_spec(subject_name="replay"):
+    return spec_text(name="repro", subjects=[{"model": "dataset", "name": subject_name, "params": {"range": [5000, 5100]}}],
+                     requirements=[{"name": "never", "where": "ink < 0", "at_least": 0.5}])
 
 
 @pytest.fixture
 def repro_box(tmp_path):
     box = Sandbox(tmp_path)
-    spec = box.write("spec.yaml", REPRO_SPEC)
+    spec = box.write("spec.yaml", _repro_spec())
     assert_clean(box.evalkit("run", str(spec), "--out", "run", "--quiet"), 1)
     return box
 
@@ -311,7 +297,7 @@ def test_suggested_reproduce_command_survives_a_real_shell(tmp_path, name):
     box = Sandbox(tmp_path)
     marker = tmp_path / "PWNED"
     name = name.format(m=marker)
-    spec = box.write("spec.yaml", REPRO_SPEC.replace("name: replay", f"name: {json.dumps(name)}"))
+    spec = box.write("spec.yaml", _repro_spec(subject_name=name))
     assert_clean(box.evalkit("run", str(spec), "--out", "run", "--quiet", "--format", "markdown"), 1)
     md = (box.work / "run" / "report.md").read_text()
     block = md.split("```sh\n", 1)[1].split("\n```", 1)[0]
@@ -325,21 +311,10 @@ def test_suggested_reproduce_command_survives_a_real_shell(tmp_path, name):
 
 # ---------------------------------------------------------------- the cache cannot lie
 
-CACHE_SPEC = """\
-version: 1
-name: cache
-reference: {{dataset: fashion-mnist, split: test, range: [0, 300]}}
-features: {features}
-classifier: null
-subjects:
-  - model: dataset
-    name: replay
-    params: {{range: [5000, 5300]}}
-sampling: {{n: 300, batch_size: 100, seed: 1}}
-report: {{formats: [json]}}
-requirements:
-  - {{metric: fid, at_most: 100000}}
-"""
+def _cache_spec(features):
+    return spec_text(name="cache", reference=REF_300, features=features,
+                     subjects=[dict(REPLAY_300, name="replay")], sampling={"n": 300, "batch_size": 100, "seed": 1},
+                     report={"formats": ["json"]}, requirements=[{"metric": "fid", "at_most": 100000}])
 
 EXTRACTOR = """\
 from pathlib import Path
@@ -376,7 +351,7 @@ def test_editing_an_extractor_or_its_weights_rebuilds_the_cache(tmp_path):
 
     box = Sandbox(tmp_path)
     module = f"feat_{os.getpid()}_{id(box)}"
-    box.write("spec.yaml", CACHE_SPEC.format(features=f"{module}:features"))
+    box.write("spec.yaml", _cache_spec(features=f"{module}:features"))
     g = torch.Generator().manual_seed(0)
     save_file({"proj": torch.randn(200, 8, generator=g)}, str(box.work / "proj.safetensors"))
     _fresh_module(box, module, "100:300")
@@ -398,7 +373,7 @@ def _small_features_box(tmp_path) -> Sandbox:
 
     box = Sandbox(tmp_path)
     module = f"feat_{os.getpid()}_{id(box)}"
-    box.write("spec.yaml", CACHE_SPEC.format(features=f"{module}:features"))
+    box.write("spec.yaml", _cache_spec(features=f"{module}:features"))
     save_file({"proj": torch.randn(200, 8, generator=torch.Generator().manual_seed(0))}, str(box.work / "proj.safetensors"))
     _fresh_module(box, module, "100:300")
     return box

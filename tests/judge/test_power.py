@@ -13,6 +13,7 @@ from evalkit.plan import make_plan
 from evalkit.runner.looks import Looks
 from evalkit.runner.state import RateState, SubjectState
 from evalkit.spec.load import load_spec
+from tests.specs import OMIT, REFERENCE
 
 
 def test_fixed_power_is_the_binomial_sum_over_passing_counts():
@@ -42,21 +43,13 @@ def test_per_class_power_matches_the_judge_holm_rule(p):
     assert 0.3 < sim < 0.95  # a point where power is in question, not a trivial 0 or 1
 
 
-SEQ = """\
-version: 1
-name: seq
-features: pixels
-classifier: null
-subjects:
-  - model: dataset
-sampling: {{n: {n}, batch_size: {bs}, sequential: true}}
-requirements:
-  - {{name: r, check: in_range, at_least: {target}}}
-"""
+def _sequential_spec(make_spec, n, bs, target):
+    return make_spec(name="seq", reference=OMIT, subjects=[{"model": "dataset"}],
+                     sampling={"n": n, "batch_size": bs, "sequential": True},
+                     requirements=[{"name": "r", "check": "in_range", "at_least": target}])
 
-
-def _simulated_sequential(write_spec, p, target, n, bs, runs, rng):
-    plan = make_plan(load_spec(write_spec(SEQ.format(n=n, bs=bs, target=target))))
+def _simulated_sequential(make_spec, p, target, n, bs, runs, rng):
+    plan = make_plan(load_spec(_sequential_spec(make_spec, n, bs, target)))
     looks = Looks(plan, n, bs)
     right = 0
     for _ in range(runs):
@@ -74,9 +67,9 @@ def _simulated_sequential(write_spec, p, target, n, bs, runs, rng):
 
 
 @pytest.mark.parametrize("p", [0.94, 0.86])
-def test_sequential_power_matches_the_runner_looks(write_spec, p):
+def test_sequential_power_matches_the_runner_looks(make_spec, p):
     runs = 1200
-    sim = _simulated_sequential(write_spec, p, 0.9, 400, 50, runs, np.random.default_rng(2))
+    sim = _simulated_sequential(make_spec, p, 0.9, 400, 50, runs, np.random.default_rng(2))
     got = power.sequential_power(p, 0.9, 0.95, 400, 50)
     assert abs(got - sim) <= 3 * math.sqrt(got * (1 - got) / runs) + 0.005
     # one look at n would have a different chance: the plan must model the looks
@@ -89,38 +82,21 @@ def test_samples_for_power_is_minimal_for_a_monotone_rule():
     assert f(n) >= 0.8 and f(n - 1) < 0.8
 
 
-def test_plan_reads_the_number_of_classes_from_the_model(write_spec, capsys):
-    spec = write_spec("""\
-    version: 1
-    name: pc
-    features: pixels
-    classifier: null
-    subjects:
-      - model: usergen:Striped
-    sampling: {n: 600, batch_size: 100, labels: [0, 1, 2]}
-    requirements:
-      - {name: r, check: in_range, at_least: 0.8, per_class: true}
-    """)
+def test_plan_reads_the_number_of_classes_from_the_model(make_spec, capsys):
+    spec = make_spec(name="pc", reference=OMIT, subjects=[{"model": "usergen:Striped"}],
+                     sampling={"n": 600, "batch_size": 100, "labels": [0, 1, 2]},
+                     requirements=[{"name": "r", "check": "in_range", "at_least": 0.8, "per_class": True}])
     assert main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "Holm over 3 classes" in out
 
 
-def test_plan_tries_metric_bounds_on_held_out_real_data_and_warns(write_spec, capsys):
-    spec = write_spec("""\
-    version: 1
-    name: mp
-    reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
-    features: pixels
-    classifier: null
-    subjects:
-      - model: dataset
-        params: {range: [5000, 6000]}
-    sampling: {n: 100, batch_size: 50}
-    requirements:
-      - {name: reachable, metric: precision, at_least: 0.05}
-      - {name: unreachable, metric: precision, at_least: 0.9999}
-    """)
+def test_plan_tries_metric_bounds_on_held_out_real_data_and_warns(make_spec, capsys):
+    spec = make_spec(name="mp", reference=dict(REFERENCE, range=[0, 400]),
+                     subjects=[{"model": "dataset", "params": {"range": [5000, 6000]}}],
+                     sampling={"n": 100, "batch_size": 50},
+                     requirements=[{"name": "reachable", "metric": "precision", "at_least": 0.05},
+                                   {"name": "unreachable", "metric": "precision", "at_least": 0.9999}])
     assert main(["plan", str(spec)]) == 0
     out = capsys.readouterr().out
     reachable, unreachable = out.split("unreachable:")

@@ -6,23 +6,15 @@ import pytest
 from scipy import stats
 
 import evalkit
+from tests.specs import REFERENCE, REQUIREMENT
 
 
-def test_looks_recorded_with_their_bounds(write_spec, tmp_path):
-    spec = write_spec("""\
-        version: 1
-        name: seq
-        reference: {dataset: fashion-mnist, split: test, range: [0, 400]}
-        features: pixels
-        classifier: null
-        subjects:
-          - model: dataset
-            params: {range: [5000, 6000]}
-        sampling: {n: 400, batch_size: 50, seed: 3, sequential: true}
-        requirements:
-          - {name: in range, check: in_range, at_least: 0.5}
-          - {name: inky, where: "0.02 < ink < 0.8", at_least: 0.3}
-    """)
+def test_looks_recorded_with_their_bounds(make_spec, tmp_path):
+    spec = make_spec(name="seq", reference=dict(REFERENCE, range=[0, 400]),
+                     subjects=[{"model": "dataset", "params": {"range": [5000, 6000]}}],
+                     sampling={"n": 400, "batch_size": 50, "seed": 3, "sequential": True},
+                     requirements=[dict(REQUIREMENT, at_least=0.5),
+                                   {"name": "inky", "where": "0.02 < ink < 0.8", "at_least": 0.3}])
     report = evalkit.run(spec, write=False)
     sub = report.subjects[0]
     assert sub.stopped_early  # both rates are far above their targets

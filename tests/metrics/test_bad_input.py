@@ -6,26 +6,20 @@ import torch
 from evalkit.metrics import functional as F
 from evalkit.records.reading import read_report
 
+from ..specs import OMIT, REFERENCE
 from ..test_run import run_cli
 
 
-def _spec(write_spec, subject: str, n: int, requirements: str, features: str = "pixels", extra: str = "") -> str:
-    return write_spec(f"""\
-        version: 1
-        name: bad-metrics
-        reference: {{dataset: fashion-mnist, split: test, range: [0, 300]}}
-        features: {features}
-        classifier: null
-        subjects:
-          - {subject}
-        sampling: {{n: {n}, batch_size: {min(n, 50)}}}
-        requirements:
-{requirements}
-{extra}""")
+BLOBS = {"model": "usergen:Blobs", "name": "tiny", "params": {"size": 28, "channels": 1}}
 
 
-def test_nan_features_name_the_subject_and_the_rows(write_spec, tmp_path, capsys):
-    spec = _spec(write_spec, "{model: usergen:Striped, name: stripes}", 100, "          - {metric: fid, at_most: 1000}",
+def _spec(make_spec, subject: dict, n: int, requirements: list, **parts):
+    return make_spec(name="bad-metrics", reference=dict(REFERENCE, range=[0, 300]), subjects=[subject],
+                     sampling={"n": n, "batch_size": min(n, 50)}, requirements=requirements, **parts)
+
+
+def test_nan_features_name_the_subject_and_the_rows(make_spec, tmp_path, capsys):
+    spec = _spec(make_spec, {"model": "usergen:Striped", "name": "stripes"}, 100, [{"metric": "fid", "at_most": 1000}],
                  features="usergen:nan_features")
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 3
@@ -33,9 +27,8 @@ def test_nan_features_name_the_subject_and_the_rows(write_spec, tmp_path, capsys
     assert "evalkit: subject 'stripes': features of 50 samples hold NaN/Inf" in err
 
 
-def test_fewer_samples_than_k_plus_one(write_spec, tmp_path, capsys):
-    spec = _spec(write_spec, "{model: usergen:Blobs, name: tiny, params: {size: 28, channels: 1}}", 3,
-                 "          - {metric: recall, at_least: 0.1}")  # recall draws k-NN balls around the 3 samples
+def test_fewer_samples_than_k_plus_one(make_spec, tmp_path, capsys):
+    spec = _spec(make_spec, BLOBS, 3, [{"metric": "recall", "at_least": 0.1}])  # recall draws k-NN balls around the 3 samples
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     # recall declares min N = 5 (its jackknife), so validation refuses n = 3 before anything runs
     assert code == 2 and not (tmp_path / "o").exists()
@@ -43,39 +36,29 @@ def test_fewer_samples_than_k_plus_one(write_spec, tmp_path, capsys):
     assert "metric 'recall' (jackknife interval) needs N >= 5 samples, but sampling.n is 3" in err
 
 
-def test_fid_with_fewer_samples_than_dimensions_says_rank_deficient(write_spec, tmp_path, capsys):
-    spec = _spec(write_spec, "{model: dataset, name: few, params: {range: [300, 600]}}", 100,
-                 "          - {metric: fid, at_most: 1000}")
+def test_fid_with_fewer_samples_than_dimensions_says_rank_deficient(make_spec, tmp_path, capsys):
+    spec = _spec(make_spec, {"model": "dataset", "name": "few", "params": {"range": [300, 600]}}, 100,
+                 [{"metric": "fid", "at_most": 1000}])
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 0, out + err
     note = read_report(tmp_path / "o").subjects[0].metrics[0].note
     assert "rank-deficient (N <= d = 784)" in note and "N=100" in note
 
 
-def test_a_subject_with_no_finite_samples(write_spec, tmp_path, capsys):
-    spec = write_spec("""\
-        version: 1
-        name: empty
-        reference: {dataset: fashion-mnist, split: test, range: [0, 100]}
-        features: pixels
-        classifier: null
-        subjects:
-          - {model: usergen:NaNAfter, name: all-nan, params: {size: 28}}
-        sampling: {n: 50, batch_size: 50}
-        requirements:
-          - {check: finite, at_least: 0.5}
-          - {metric: fid, at_most: 1000}
-    """)
+def test_a_subject_with_no_finite_samples(make_spec, tmp_path, capsys):
+    spec = make_spec(name="empty", reference=dict(REFERENCE, range=[0, 100]),
+                     subjects=[{"model": "usergen:NaNAfter", "name": "all-nan", "params": {"size": 28}}],
+                     sampling={"n": 50, "batch_size": 50},
+                     requirements=[{"check": "finite", "at_least": 0.5}, {"metric": "fid", "at_most": 1000}])
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 3
     assert "subject 'all-nan'" in err and "no finite samples to compute metrics on" in err
 
 
 @pytest.mark.parametrize("metric,args,n,minimum", [
-    ("recall", "{k: 6}", 7, 8), ("kid", "{}", 3, 4), ("coverage", "{k: 1}", 1, 2), ("vendi", "{}", 1, 2)])
-def test_too_few_samples_for_the_interval_names_requirement_n_and_minimum(write_spec, tmp_path, capsys, metric, args, n, minimum):
-    spec = _spec(write_spec, "{model: usergen:Blobs, name: tiny, params: {size: 28, channels: 1}}", n,
-                 f"          - {{name: my {metric}, metric: {metric}, at_least: 0.1, args: {args}}}")
+    ("recall", {"k": 6}, 7, 8), ("kid", {}, 3, 4), ("coverage", {"k": 1}, 1, 2), ("vendi", {}, 1, 2)])
+def test_too_few_samples_for_the_interval_names_requirement_n_and_minimum(make_spec, tmp_path, capsys, metric, args, n, minimum):
+    spec = _spec(make_spec, BLOBS, n, [{"name": f"my {metric}", "metric": metric, "at_least": 0.1, "args": args}])
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     from evalkit import registry
 
@@ -101,19 +84,12 @@ def test_functional_errors():
 
 
 @pytest.mark.parametrize("bootstrap", [0, 5])
-def test_class_tv_with_too_few_bootstrap_resamples_names_requirement_value_and_minimum(write_spec, tmp_path, capsys, bootstrap):
+def test_class_tv_with_too_few_bootstrap_resamples_names_requirement_value_and_minimum(make_spec, tmp_path, capsys, bootstrap):
     # a one-sided bound at c = 0.95 is the 0.95 quantile of the resamples: it needs 1 / (1 - c) = 20 of them
-    spec = write_spec(f"""\
-        version: 1
-        name: bad-class-tv
-        features: pixels
-        classifier: fashion-classifier
-        subjects:
-          - {{model: dataset, name: replay, params: {{range: [0, 200]}}}}
-        sampling: {{n: 60, batch_size: 60, labels: uniform}}
-        requirements:
-          - {{name: mix, metric: class_tv, at_most: 0.5, args: {{bootstrap: {bootstrap}}}}}
-    """)
+    spec = make_spec(name="bad-class-tv", reference=OMIT, classifier="fashion-classifier",
+                     subjects=[{"model": "dataset", "name": "replay", "params": {"range": [0, 200]}}],
+                     sampling={"n": 60, "batch_size": 60, "labels": "uniform"},
+                     requirements=[{"name": "mix", "metric": "class_tv", "at_most": 0.5, "args": {"bootstrap": bootstrap}}])
     code, out, err = run_cli(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code in (2, 3), out + err
     assert "requirement 'mix'" in err and "needs at least 20 bootstrap resamples" in err

@@ -5,32 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.specs import REFERENCE, REQUIREMENT, spec_text
+
 HOSTILE = "<script>alert('{}')</script>\"><img src=x onerror=alert(1)>"
 
-SPEC = """\
-version: 1
-name: "{spec_name}"
-reference: {{dataset: fashion-mnist, split: test, range: [0, 400]}}
-features: pixels
-classifier: null
-subjects:
-  - model: dataset
-    params: {{range: [5000, 6000]}}
-  - path: g.npz
-    name: "{subject_name}"
-sampling: {{n: 200, batch_size: 50, seed: 3}}
-report: {{formats: [json, markdown, junit, html], failing_examples: 6}}
-requirements:
-  - {{name: in range, check: in_range, at_least: 0.9}}
-  - {{name: "{req_name}", where: "0.1 < ink < 0.3", at_least: 0.5}}
-  - {{metric: precision, at_least: 0.3}}
-  - {{metric: recall, at_least: 0.3}}
-  - {{metric: fid, at_most: 80}}
-"""
 
-
-def _q(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+def _spec(spec_name: str, subject_name: str, req_name: str) -> str:
+    # the builder quotes and escapes the hostile names, so they reach the report as written here
+    return spec_text(
+        name=spec_name, reference=dict(REFERENCE, range=[0, 400]),
+        subjects=[{"model": "dataset", "params": {"range": [5000, 6000]}}, {"path": "g.npz", "name": subject_name}],
+        sampling={"n": 200, "batch_size": 50, "seed": 3},
+        report={"formats": ["json", "markdown", "junit", "html"], "failing_examples": 6},
+        requirements=[REQUIREMENT, {"name": req_name, "where": "0.1 < ink < 0.3", "at_least": 0.5},
+                      {"metric": "precision", "at_least": 0.3}, {"metric": "recall", "at_least": 0.3},
+                      {"metric": "fid", "at_most": 80}])
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +32,6 @@ def small_run(tmp_path_factory):
     images = (rng.random((200, 28, 28)) ** 2).astype(np.float32)
     np.savez(tmp / "g.npz", images=images)
     spec = tmp / "spec.yaml"
-    spec.write_text(SPEC.format(spec_name=_q(HOSTILE.format("spec")), subject_name=_q(HOSTILE.format("subject")),
-                                req_name=_q(HOSTILE.format("req"))))
+    spec.write_text(_spec(HOSTILE.format("spec"), HOSTILE.format("subject"), HOSTILE.format("req")))
     report = evalkit.run(spec, out=tmp / "out")
     return report, tmp / "out", images

@@ -16,23 +16,17 @@ from evalkit._errors import RegistrationError, SpecError
 from evalkit.cli import main
 from evalkit.spec.load import parse_spec
 
+from tests.specs import REFERENCE, REQUIREMENT, spec_text
+
 import tsv_format  # noqa: F401  (tests/plugins is on sys.path: registers the "tsv" format)
 
-SPEC = """\
-version: 1
-name: tsv
-plugins: [tsv_format]
-reference: {{dataset: fashion-mnist, split: test, range: [0, 400]}}
-features: pixels
-classifier: null
-subjects:
-  - {{name: real, model: dataset, params: {{range: [5000, 6000]}}}}
-sampling: {{n: 100, batch_size: 50, seed: 3}}
-report: {{formats: [{formats}]}}
-requirements:
-  - {{name: in range, check: in_range, at_least: 0.5}}
-  - {{name: inky, where: "0.02 < ink < 0.8", at_least: 0.3}}
-"""
+
+def _spec(formats: list) -> str:
+    return spec_text(name="tsv", plugins=["tsv_format"], reference=dict(REFERENCE, range=[0, 400]),
+                     subjects=[{"name": "real", "model": "dataset", "params": {"range": [5000, 6000]}}],
+                     sampling={"n": 100, "batch_size": 50, "seed": 3}, report={"formats": formats},
+                     requirements=[dict(REQUIREMENT, at_least=0.5),
+                                   {"name": "inky", "where": "0.02 < ink < 0.8", "at_least": 0.3}])
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,7 @@ def run_folder(tmp_path_factory):
     """A report folder written by `evalkit run` (in-process) with the plugin's format asked by the spec."""
     tmp = tmp_path_factory.mktemp("tsv-run")
     spec = tmp / "spec.yaml"
-    spec.write_text(SPEC.format(formats="json, tsv"))
+    spec.write_text(_spec(["json", "tsv"]))
     assert main(["run", str(spec), "--out", str(tmp / "out"), "--quiet"]) == 0
     return tmp / "out"
 
@@ -76,17 +70,17 @@ def test_list_formats_shows_builtins_and_the_plugin_with_their_files(capsys):
 
 
 def test_the_spec_accepts_a_registered_format_and_suggests_a_near_one():
-    spec = parse_spec(SPEC.format(formats="json, tsv"), "s.yaml")
+    spec = parse_spec(_spec(["json", "tsv"]), "s.yaml")
     assert spec.report.formats == ["json", "tsv"]
     with pytest.raises(SpecError) as info:
-        parse_spec(SPEC.format(formats="json, tsvv"), "s.yaml")
+        parse_spec(_spec(["json", "tsvv"]), "s.yaml")
     (line,) = [p for p in info.value.problems if "report.formats[1]" in p]
     assert "unknown report format 'tsvv'" in line and "did you mean 'tsv'?" in line
 
 
 def test_the_command_line_format_option_reads_the_registry(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(formats="json"))
+    spec.write_text(_spec(["json"]))
     assert main(["run", str(spec), "--out", str(tmp_path / "a"), "--quiet", "--format", "pdf"]) == 2
     assert "unknown report format 'pdf'" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()  # refused before anything ran

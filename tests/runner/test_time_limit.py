@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 import evalkit
+from tests.specs import spec_text
 
 TRICKS = '''
 import ctypes, os, signal, time, torch
@@ -52,26 +53,14 @@ def make(mode="ok"):
     return Gen(mode)
 '''
 
-SPEC = """\
-version: 1
-name: limits
-reference: {{dataset: fashion-mnist, split: test, range: [0, 200]}}
-features: pixels
-classifier: null
-subjects:
-  - {{model: '{mod}:make', name: hostile, params: {{mode: {mode}}}}}
-  - {{model: dataset, name: honest, params: {{range: [5000, 5100]}}}}
-sampling: {{n: 20, batch_size: 20, seed: 1{limit}}}
-requirements:
-  - {{name: in range, check: in_range, at_least: 0.9}}
-"""
-
-
 def _spec(tmp_path, mode: str, limit) -> object:
     mod = f"tl_{uuid.uuid4().hex[:10]}"
     (tmp_path / f"{mod}.py").write_text(textwrap.dedent(TRICKS))
     p = tmp_path / f"{mode}.yaml"
-    p.write_text(SPEC.format(mod=mod, mode=mode, limit="" if limit is None else f", time_limit: {limit}"))
+    sampling = {"n": 20, "batch_size": 20, "seed": 1, **({} if limit is None else {"time_limit": limit})}
+    p.write_text(spec_text(name="limits", sampling=sampling,
+                           subjects=[{"model": f"{mod}:make", "name": "hostile", "params": {"mode": mode}},
+                                     {"model": "dataset", "name": "honest", "params": {"range": [5000, 5100]}}]))
     return p
 
 

@@ -18,6 +18,7 @@ import torch
 import evalkit
 from evalkit.boundary import user_code
 from evalkit.sample.sources import GeneratorSource
+from tests.specs import OMIT, write_spec_file
 
 HOSTILE = '''
 import torch
@@ -47,22 +48,6 @@ def make(mode="dtype"):
     return Gen(mode)
 '''
 
-SPEC = """\
-version: 1
-name: isolation
-reference: {{dataset: fashion-mnist, split: test, range: [0, 200]}}
-features: pixels
-subjects:
-{subjects}
-  - model: dataset
-    name: honest
-    params: {{range: [5000, 5100]}}
-sampling: {{n: 40, batch_size: 20, seed: 4{limit}}}
-requirements:
-  - {{name: agrees, check: label_agreement, at_least: 0.5}}
-  - {{name: sane ink, where: "0.02 < ink < 0.8", at_least: 0.5}}
-"""
-
 MODES = ("dtype", "device", "grad", "deterministic")
 
 
@@ -79,17 +64,24 @@ def _comparable(subject) -> dict:
     return d
 
 
-def _spec(tmp_path, subjects: str, limit: float | None, name: str) -> object:
-    p = tmp_path / name
-    p.write_text(SPEC.format(subjects=subjects, limit="" if limit is None else f", time_limit: {limit}"))
-    return p
+def _sampling(seed: int, limit: float | None, **more) -> dict:
+    return {"n": 40, "batch_size": 20, "seed": seed, **more, **({} if limit is None else {"time_limit": limit})}
+
+
+def _spec(tmp_path, subjects: list, limit: float | None, name: str) -> object:
+    # features pixels, the bundled classifier (the spec's default): label_agreement reads it
+    return write_spec_file(
+        tmp_path, name, name="isolation", classifier=OMIT, sampling=_sampling(4, limit),
+        subjects=[*subjects, {"model": "dataset", "name": "honest", "params": {"range": [5000, 5100]}}],
+        requirements=[{"name": "agrees", "check": "label_agreement", "at_least": 0.5},
+                      {"name": "sane ink", "where": "0.02 < ink < 0.8", "at_least": 0.5}])
 
 
 @pytest.mark.parametrize("limit", [None, 600], ids=["in-process", "child-process"])
 def test_global_torch_state_cannot_leak_into_the_next_subject(tmp_path, caplog, limit):
     mod = _module(tmp_path, HOSTILE)
-    hostile = "\n".join(f"  - {{model: '{mod}:make', name: {m}, params: {{mode: {m}}}}}" for m in MODES)
-    alone = evalkit.run(_spec(tmp_path, "", limit, "alone.yaml"), out=tmp_path / "alone")
+    hostile = [{"model": f"{mod}:make", "name": m, "params": {"mode": m}} for m in MODES]
+    alone = evalkit.run(_spec(tmp_path, [], limit, "alone.yaml"), out=tmp_path / "alone")
     with caplog.at_level(logging.WARNING):
         mixed = evalkit.run(_spec(tmp_path, hostile, limit, "mixed.yaml"), out=tmp_path / "mixed")
     by_name = {s.name: s for s in mixed.subjects}
@@ -157,24 +149,16 @@ def make(in_place=True):
     return Gen(in_place)
 '''
 
-LABELS_SPEC = """\
-version: 1
-name: zeroing
-features: pixels
-subjects:
-  - {{model: '{mod}:make', name: zeroing, params: {{in_place: true}}}}
-  - {{model: '{mod}:make', name: copying, params: {{in_place: false}}}}
-sampling: {{n: 40, batch_size: 20, seed: 5, labels: [1, 7]{limit}}}
-requirements:
-  - {{name: agrees, check: label_agreement, at_least: 0.5}}
-"""
-
 
 @pytest.mark.parametrize("limit", [None, 600], ids=["in-process", "child-process"])
 def test_zeroing_the_asked_labels_in_place_changes_nothing(tmp_path, limit):
     mod = _module(tmp_path, ZEROING)
-    spec = tmp_path / "labels.yaml"
-    spec.write_text(LABELS_SPEC.format(mod=mod, limit="" if limit is None else f", time_limit: {limit}"))
+    spec = write_spec_file(
+        tmp_path, "labels.yaml", name="zeroing", reference=OMIT, classifier=OMIT,
+        subjects=[{"model": f"{mod}:make", "name": "zeroing", "params": {"in_place": True}},
+                  {"model": f"{mod}:make", "name": "copying", "params": {"in_place": False}}],
+        sampling=_sampling(5, limit, labels=[1, 7]),
+        requirements=[{"name": "agrees", "check": "label_agreement", "at_least": 0.5}])
     rep = evalkit.run(spec, out=tmp_path / "out")
     zeroing, copying = rep.subjects
     assert zeroing.status == copying.status == "ok"
