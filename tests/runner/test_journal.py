@@ -15,7 +15,7 @@ import torch
 
 from evalkit._errors import DataError, EvalkitError
 from evalkit.plan import make_plan
-from evalkit.runner.journal import (BatchRecord, FinalRecord, Journal, JournalMismatch, read_final,
+from evalkit.runner.journal import (BatchRecord, FinalRecord, Journal, JournalMismatch, read_final, read_manifest,
                                     spec_changes)
 from evalkit.records.model import FailingExample
 from evalkit.runner.state import RateState, SubjectState
@@ -24,6 +24,12 @@ from evalkit.spec.load import load_spec
 
 def _plan(make_spec, filename="spec.yaml", **parts):
     return make_plan(load_spec(make_spec(filename, **parts)))
+
+
+def _reader(tmp_path, plan) -> Journal:
+    """The finished run's journal as rejudge reads it: bound to the run id its verified manifest names."""
+    out = tmp_path / "out"
+    return Journal.reader(out, plan, read_manifest(out / "journal"))
 
 
 def _state(passed: int, n: int) -> SubjectState:
@@ -78,7 +84,7 @@ def test_the_final_record_reads_back_equal_for_resume_and_rejudge(make_spec, tmp
     sj = _written(tmp_path, plan, {})
     final = FinalRecord(_state(37, 40), True, {0: 0.9875}, [[(19, 20)], [(37, 40)]])
     sj.write_final(final)
-    for got in (_resumed(tmp_path, plan).load_final(), read_final(tmp_path / "out", plan.subjects[0])):
+    for got in (_resumed(tmp_path, plan).load_final(), read_final(_reader(tmp_path, plan), plan.subjects[0])):
         assert _same(got.state, final.state)
         assert (got.stopped_early, got.look_conf, got.counts) == (True, {0: 0.9875}, [[(19, 20)], [(37, 40)]])
 
@@ -122,7 +128,7 @@ def test_a_damaged_final_record_is_a_data_error_for_rejudge(make_spec, tmp_path)
     assert path.is_file()
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DataError) as info:
-        read_final(tmp_path / "out", plan.subjects[0])
+        read_final(_reader(tmp_path, plan), plan.subjects[0])
     assert str(path) in str(info.value)
 
 
@@ -130,7 +136,7 @@ def test_rejudge_of_a_subject_that_did_not_finish_names_the_missing_file(make_sp
     plan = _plan(make_spec)
     _written(tmp_path, plan, {0: BatchRecord(_state(8, 10), None)})
     with pytest.raises(DataError, match="did not finish in that run"):
-        read_final(tmp_path / "out", plan.subjects[0])
+        read_final(_reader(tmp_path, plan), plan.subjects[0])
 
 
 def test_resume_without_a_journal_is_refused(make_spec, tmp_path):
