@@ -1,6 +1,6 @@
 """Every spec shown anywhere runs: each full spec block in README.md and docs/*.md, and every
 spec in specs/, is validated (`make_plan`, the same check as `evalkit validate`) and then run
-end to end, in a folder that holds the real files the blocks name (the README's generator
+end to end, in a folder that holds the real files the blocks name (docs/models.md's generator
 module, a factory package with a safetensors checkpoint, a classifier module, a folder of
 RGB PNGs, an `.npz` of samples).
 
@@ -32,7 +32,7 @@ def _blocks(text: str, lang: str) -> list[str]:
 SHOWN = [(f"{p.name}-{i}", b) for p in DOCS for i, b in enumerate(_blocks(p.read_text(), "yaml")) if b.startswith("version:")]
 SHIPPED = [(f"specs/{p.name}", p.read_text()) for p in sorted((ROOT / "specs").glob("*.yaml"))]
 
-# A factory with a real checkpoint: README's `mypackage.gen:load_generator` + `ckpt/g.safetensors`.
+# A factory with a real checkpoint: docs/specs.md's `mypackage.gen:load_generator` + `ckpt/g.safetensors`.
 FACTORY = '''\
 import torch
 from safetensors.torch import load_file
@@ -62,11 +62,12 @@ def load_generator(*, device, checkpoint=None):
 
 
 def _readme_generator() -> str:
-    text = (ROOT / "README.md").read_text()
+    """The `class Generator` module of docs/models.md, which the README's `mygen:Generator` names."""
+    text = (ROOT / "docs" / "models.md").read_text()
     for block in _blocks(text, "python"):
         if "class Generator" in block:
             return block
-    raise AssertionError("the README shows no `class Generator` module")
+    raise AssertionError("docs/models.md shows no `class Generator` module")
 
 
 @pytest.fixture(scope="module")

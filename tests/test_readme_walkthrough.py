@@ -1,6 +1,7 @@
-"""Every YAML block shown in the README and docs/ parses as a spec, and the README's "Your own
-model" walkthrough runs as written: its generator module and spec, beside a folder of real RGB
-PNGs and a 4-class classifier module (the README names it `myclf:classify`)."""
+"""Every YAML block shown in the README and docs/ parses as a spec, and the "Your own model"
+walkthrough of docs/models.md (where the README sends a user with their own model) runs as
+written: its generator module and spec, beside a folder of real RGB PNGs and a 4-class
+classifier module (the page names it `myclf:classify`)."""
 
 import json
 import re
@@ -44,13 +45,24 @@ CLASSIFIER = (
 )
 
 
+def own_model_section() -> str:
+    """docs/models.md's "Your own model" section, up to the next heading of its level."""
+    text = (ROOT / "docs" / "models.md").read_text()
+    start = text.index("## Your own model")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_readme_sends_its_reader_to_the_walkthrough():
+    assert "docs/models.md#your-own-model" in (ROOT / "README.md").read_text()
+
+
 def test_readme_own_model_walkthrough_runs(tmp_path):
     from PIL import Image
 
     import evalkit
 
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Your own model"):text.index("## What the verdicts mean")]
+    section = own_model_section()
     (tmp_path / "mygen.py").write_text(_blocks_in(section, "python")[0])
     (tmp_path / "myclf.py").write_text(CLASSIFIER)
     spec_text = _blocks_in(section, "yaml")[0]
