@@ -13,7 +13,7 @@ from pathlib import Path
 from ..boundary import forget_warnings, subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
 from ..records.model import Report, SubjectResult
-from ..records.samples import new_log, sample_record
+from ..records.samples import sample_record
 from ..judge.trace import attach_looks, trace_of
 from ..spec.model import Spec
 from .context import RunContext
