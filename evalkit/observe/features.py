@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, cast, overload
 
 import torch
 from torch import Tensor, nn
 
 from .. import registry
 from .._digest import file_sha256
-from .._errors import CheckpointError, DataError, EvalkitError, SpecError
+from .._errors import CheckpointError, DataError, EvalkitError, SpecError, present
 
 
 def net_rows(device: torch.device) -> int:
@@ -30,7 +30,13 @@ def net_rows(device: torch.device) -> int:
     return 16 if device.type == "cpu" else 256
 
 
-def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple], images: Tensor) -> Tensor | tuple:
+@overload
+def in_fixed_rows(fn: Callable[[Tensor], Tensor], images: Tensor) -> Tensor: ...
+@overload
+def in_fixed_rows(fn: Callable[[Tensor], tuple[Any, ...]], images: Tensor) -> tuple[Any, ...]: ...
+
+
+def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple[Any, ...]], images: Tensor) -> Tensor | tuple[Any, ...]:
     """``fn(images)``, computed in calls of exactly :func:`net_rows` rows (the last padded with
     zeros), so a sample's features and logits do not depend on the samples that share its batch.
 
@@ -43,7 +49,7 @@ def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple], images: Tensor) -> Ten
     rows = net_rows(images.device)
     if len(images) == 0:
         return fn(images)
-    parts = []
+    parts: list[Any] = []  # all Tensors, or all tuples of (Tensor or None)
     for s in range(0, len(images), rows):
         chunk = images[s:s + rows]
         m = len(chunk)
@@ -271,7 +277,8 @@ def probe_classifier(name: str, image_shape: tuple[int, int, int], base_dir: Pat
     a model that fails on the shape) is a :class:`SpecError` naming the classifier.
     """
     try:
-        return int(make_classifier(name, tuple(image_shape), torch.device("cpu"), base_dir).num_classes)
+        built = make_classifier(name, cast("tuple[int, int, int]", tuple(image_shape)), torch.device("cpu"), base_dir)
+        return int(present(built.num_classes, f"the class count of classifier {name!r}"))  # checked by make_classifier
     except SpecError:
         raise
     except EvalkitError as exc:  # a model file that does not load, a model failing on the shape: the spec's choice

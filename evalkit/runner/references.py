@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .. import progress, registry
 from .._version import __version__
-from .._errors import DataError, SpecError
+from .._errors import DataError, SpecError, present
 from .._io import open_regular
 from ..cache import cached_tensor
 from ..data.images import open_images
@@ -101,7 +101,7 @@ class References:
 
     def real_features(self, shape: tuple) -> Tensor:
         if shape not in self._real:
-            data, desc, digest = open_reference(self.spec, self.spec.reference, "reference")
+            data, desc, digest = open_reference(self.spec, present(self.spec.reference, "the spec's reference"), "reference")
             if tuple(data.image_shape) != tuple(shape):
                 raise DataError(
                     f"reference images are {'x'.join(map(str, data.image_shape))} but the subject's are "
@@ -125,7 +125,7 @@ class References:
 
     def memorization(self, shape: tuple) -> MemorizationIndex:
         if shape not in self._training_indexes:
-            data, desc, digest = open_reference(self.spec, self.spec.training, "training")
+            data, desc, digest = open_reference(self.spec, present(self.spec.training, "the spec's training set"), "training")
             ex = self.extractor(self.spec.features, shape)
             feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: features_of(
                 data, ex, self.device, self._task(f"training features of {desc} (cached for later runs)", len(data))),
