@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._errors import DataError, SpecError, SubjectError
+from .._errors import DataError, SpecError, SubjectError, present
 from ..boundary import user_code
 from ..spec.model import Sampling
 
@@ -205,7 +205,7 @@ class ImageSource:
 
 
 def _cat(parts: list[Batch]) -> Batch:
-    labels = None if parts[0].labels is None else torch.cat([p.labels for p in parts])
+    labels = None if parts[0].labels is None else torch.cat([present(p.labels, "a batch's labels") for p in parts])  # all or none
     return Batch(torch.cat([p.indices for p in parts]), torch.cat([p.images for p in parts]), labels)
 
 
