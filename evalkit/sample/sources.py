@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, overload
 
 import numpy as np
 import torch
@@ -62,6 +62,12 @@ def _checked(classes, num_classes: int) -> None:
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
         raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+
+
+@overload
+def asked_labels(sampling: Sampling, num_classes: int) -> Tensor: ...
+@overload
+def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None: ...
 
 
 def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None:
