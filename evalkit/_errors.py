@@ -16,6 +16,8 @@ The exit code of a failure comes from the error's *type*, never from its text:
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 __all__ = [
     "EvalkitError",
     "SpecError",
@@ -97,3 +99,14 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, EvalkitError):
         return exc.exit_code
     return EXIT_BROKEN
+
+
+_T = TypeVar("_T")
+
+
+def present(value: _T | None, what: str) -> _T:
+    """``value``, which an earlier stage (validation, the plan) always sets: None here is a bug
+    in evalkit, raised as a ``RunError`` (exit 3) naming ``what``, never passed on."""
+    if value is None:
+        raise RunError(f"internal error: {what} is not set; please report this as an evalkit bug")
+    return value

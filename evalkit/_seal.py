@@ -53,8 +53,9 @@ def content_digest(meta: Mapping[str, Any], tensors: Mapping[str, Any] | None = 
 
     h = hashlib.sha256(b"evalkit-content-v1\n")
     h.update(_canonical(meta))
-    for name in sorted(tensors or {}):
-        t = tensors[name].detach().to("cpu").contiguous()
+    given = tensors or {}
+    for name in sorted(given):
+        t = given[name].detach().to("cpu").contiguous()
         h.update(f"\n{name}\n{str(t.dtype)}\n{tuple(t.shape)}\n".encode())
         if t.numel():
             h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from ._errors import EXIT_BROKEN, UsageError
+from ._errors import EXIT_BROKEN, UsageError, present
 from ._io import confined, remove_file
 from .outfolder import clear_previous, take_lock
 from .records.model import Report
@@ -91,7 +91,7 @@ def run(
             match = match_baseline(spec, base, path=str(baseline), partial=baseline_partial)  # before sampling
         writer = out_dir is not None and int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 writes
         if writer:
-            _take_folder(stack, out_dir, overwrite, resume is not None)
+            _take_folder(stack, present(out_dir, "the report folder"), overwrite, resume is not None)  # a writer has one
         records: dict | None = {} if writer else None  # each subject's sample record, made as the subject ends
         _say_device(device, progress)
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
@@ -99,7 +99,7 @@ def run(
         _apply_baseline(report, base, match, spec, strict)
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
-            _as_given(report, out_dir, given, junit_abs, junit)
+            _as_given(report, out_dir, present(given, "the report folder as given"), junit_abs, junit)
             if not report.write_errors:
                 log.info("report written to %s", report.written_to)  # in the user's words
     return report

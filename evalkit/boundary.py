@@ -22,9 +22,10 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from types import FrameType
+from typing import Any, Callable, Iterator
 
-from ._errors import EXIT_BROKEN, EvalkitError
+from ._errors import EXIT_BROKEN, EvalkitError, present
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class TimeLimit:
                 and threading.current_thread() is threading.main_thread())
 
     def expired(self) -> SubjectTimeout:
-        return SubjectTimeout(self.seconds, self.source)
+        return SubjectTimeout(present(self.seconds, "the time limit"), self.source)  # asked only of a set limit
 
     def remaining(self) -> float | None:
         """Seconds left of the budget now (None: no limit)."""
@@ -144,7 +145,7 @@ class TimeLimit:
         if frame is not None and frame.f_code in _QUIET_CODES:
             return  # inside the timer's own set-up or clean-up: the block is ending anyway
         if self._deadline is not None and time.monotonic() >= self._deadline - 1e-3:
-            raise SubjectTimeout(self.seconds, self.source)
+            raise SubjectTimeout(present(self.seconds, "the time limit"), self.source)
 
 
 class _Running:
@@ -153,7 +154,7 @@ class _Running:
     def __init__(self, limit: TimeLimit):
         self.limit = limit
         self.start = 0.0
-        self.previous = None
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None  # what signal.signal returns
         self.armed = False
 
     def __enter__(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import registry
+from ._errors import UsageError
 from ._io import atomic_write_bytes, atomic_write_text
 from .api import run
 from .data.fashion import CLASS_NAMES
@@ -70,14 +71,14 @@ def _grid(name: str, per_class: int = 10, seed: int = 0) -> bytes:
     labels = torch.arange(10).repeat_interleave(per_class)
     with torch.no_grad():
         x = gen.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(seed))
-    x = (x.clamp(0, 1) * 255).round().byte().numpy()[:, 0]
+    pixels = (x.clamp(0, 1) * 255).round().byte().numpy()[:, 0]
     pad = 2
     h = w = 28
     canvas = np.full((10 * (h + pad) + pad, per_class * (w + pad) + pad), 255, dtype=np.uint8)
-    for i, img in enumerate(x):
+    for i, img in enumerate(pixels):
         r, c = divmod(i, per_class)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
-    im = Image.fromarray(canvas).resize((canvas.shape[1] * 3, canvas.shape[0] * 3), Image.NEAREST)
+    im = Image.fromarray(canvas).resize((canvas.shape[1] * 3, canvas.shape[0] * 3), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
@@ -116,6 +117,8 @@ def write_card(name: str, n: int) -> Path:
         params = sum(p.numel() for p in FashionClassifier().parameters())
     else:
         gen = registry.generators.get(name).obj(device=torch.device("cpu"))
+        if not isinstance(gen, torch.nn.Module):  # the zoo's generators are modules
+            raise UsageError(f"{name}: not a torch module, so it has no parameter count")
         params = sum(p.numel() for p in gen.parameters())
     lines += [
         f"- **Weights**: `models/{path.name}` ({path.stat().st_size / 1e6:.1f} MB, safetensors; sha256 `{_sha(path)}`)",
@@ -149,7 +152,7 @@ def write_card(name: str, n: int) -> Path:
         lines += ["", f"**Known weaknesses**: {WEAKNESSES[name]}"]
     lines += ["", f"Sampling speed here: {sub.samples_per_second} samples/s (with observation) on {report.environment.device}.",
               "", f"Re-measure: `python -m evalkit.model_cards {name} --n {n}`.", ""]
-    if hasattr(gen, "steps"):
+    if hasattr(gen, "steps") and hasattr(gen, "guidance"):
         lines.insert(3, f"- **Defaults**: steps = {gen.steps}, guidance = {gen.guidance} (see the sweep below)")
     atomic_write_bytes(out / f"{name}-grid.png", _grid(name))
     lines += ["## Samples", "", "One row per class (" + ", ".join(f"{i} {c}" for i, c in enumerate(CLASS_NAMES)) + "), seed 0:", "",

@@ -24,10 +24,10 @@ import difflib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, cast
 
 from . import registry
-from ._errors import EvalkitError, SpecError, SubjectError
+from ._errors import EvalkitError, SpecError, SubjectError, present
 from .contract import bootstrap_minimum
 from .registry import Entry, Input
 from .spec.expr import Expression, parse_expression
@@ -94,7 +94,7 @@ class Plan:
     @property
     def measured_inputs(self) -> list[str]:
         """The registered measurements some metric declares as an input: the run folds a cat-state of each."""
-        return sorted({i.name for rp in self.metric_requirements for i in rp.metric.readable
+        return sorted({i.name for rp in self.metric_requirements for i in present(rp.metric, f"the metric of {rp.name!r}").readable
                        if isinstance(i, registry.Measured)})
 
     def classes_asked(self, sp: SubjectPlan) -> int:
@@ -102,16 +102,19 @@ class Plan:
         labels = self.spec.sampling.labels
         if sp.num_classes is None:
             return 0
-        if labels in ("uniform", "stratified"):  # every class of the model, as far as n reaches
+        if isinstance(labels, str):  # "uniform", "stratified": every class of the model, as far as n reaches
             return min(sp.num_classes, self.spec.sampling.size)
-        return len({c for c in labels if not isinstance(labels, dict) or labels[c] > 0})
+        if isinstance(labels, dict):
+            return len({c for c in labels if labels[c] > 0})
+        return len(set(labels))
 
 
 class _Problems:
     """Every problem of one spec, each with its file:line:col and field path."""
 
     def __init__(self, spec: Spec):
-        self.spec, self.lines = spec, []
+        self.spec = spec
+        self.lines: list[str] = []
 
     def __call__(self, path: tuple, msg: str) -> None:
         self.lines.append(f"{self.spec.where(*path)}: {dotted(path)}: {msg}")
@@ -169,7 +172,7 @@ def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
     from a ``num_classes`` attribute when it has one (a factory function is not built here)."""
     s, i = sp.spec, sp.index
     try:
-        obj = registry.resolve_reference(s.model)
+        obj = registry.resolve_reference(present(s.model, f"the model of subject {i}"))
         sp.factory = _user_factory(obj)
     except SpecError as exc:
         problem(("subjects", i, "model"), str(exc))
@@ -178,13 +181,13 @@ def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
         problem(("subjects", i, "model"), f"{s.model!r} is a generator object, not a factory: it takes no params or checkpoint")
     for p in _param_problems(sp.factory, s.params):
         problem(("subjects", i, "params") + ((p.key, "<key>") if p.key else ()), p.message)
-    classes = getattr(obj, "num_classes", _UNKNOWN)
+    classes: Any = getattr(obj, "num_classes", _UNKNOWN)  # user code: whatever the attribute holds
     sp.classes_known = classes is not _UNKNOWN
     sp.num_classes = None if classes is _UNKNOWN else classes
 
 
 def _registered_subject(sp: SubjectPlan, problem: _Problems) -> None:
-    entry = registry.generators.get(sp.spec.model)
+    entry = registry.generators.get(present(sp.spec.model, f"the model of subject {sp.index}"))
     sp.factory, sp.declaration = _loaded_on_call(entry), entry.decl
     params, problems = entry.validate_args(sp.spec.params)
     for p in problems:
@@ -208,7 +211,7 @@ def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> Requ
         for name in rp.expr.names:
             needs |= _plain(registry.measurements.get(name).inputs)
     else:
-        rp.metric = registry.metrics.get(r.metric)
+        rp.metric = registry.metrics.get(present(r.metric, f"the metric of requirement {j}"))
         if rp.metric.decl.interval.name == "retired":
             problem(("requirements", j, "metric"), rp.metric.decl.interval.words)
             return None
@@ -267,7 +270,7 @@ def _needs_problems(spec: Spec, reqs: list[RequirementPlan], subjects: list[Subj
 def _label_problems(spec: Spec, subjects: list[SubjectPlan], problem: _Problems) -> None:
     labels = spec.sampling.labels
     asked: list[int] = []  # uniform and stratified ask the model's own classes, none outside them
-    if labels not in ("uniform", "stratified"):
+    if not isinstance(labels, str):  # "uniform", "stratified"
         asked = sorted(labels) if isinstance(labels, dict) else sorted(set(labels))
     for sp in subjects:
         if not sp.classes_known:
@@ -308,8 +311,8 @@ def _extractor_problem(spec: Spec, key: str, name: str, must_classify: bool, pro
         if not path.is_file():
             problem((key,), f"model file {str(path)!r} not found")
         return
-    near = registry.features.suggest(name)
-    hint = f"; did you mean {near!r}?" if near else f" (registered: {', '.join(registry.features.names())})"
+    guess = registry.features.suggest(name)
+    hint = f"; did you mean {guess!r}?" if guess else f" (registered: {', '.join(registry.features.names())})"
     problem((key,), f"unknown feature extractor {name!r}{hint}; or give a module:attribute or a .pt/.pt2 file")
 
 
@@ -406,7 +409,7 @@ def _user_factory(obj: Any) -> Callable:
             raise SubjectError(f"{getattr(obj, '__name__', obj)!r} returned {type(gen).__name__}, which has no sample() method")
         return gen.to(device) if hasattr(gen, "to") and "device" not in kwargs else gen
 
-    build.params = obj  # lets the planner check params against its signature
+    setattr(build, "params", obj)  # lets the planner check params against its signature (read back by getattr)
     return build
 
 
@@ -422,12 +425,12 @@ def _signature(obj):
 def subject_shape(spec: Spec, sp: SubjectPlan) -> tuple[int, int, int] | None:
     """The (C, H, W) a subject will give, where it is known without building or decoding it."""
     if sp.declaration is not None and sp.declaration.image_shape is not None:
-        return tuple(sp.declaration.image_shape)
+        return _shape(sp.declaration.image_shape)
     if sp.images_path is not None and sp.images_path.exists():
         from .data.images import image_set_shape
 
         try:
-            return tuple(image_set_shape(sp.images_path, sp.spec.format))
+            return _shape(image_set_shape(sp.images_path, sp.spec.format))
         except EvalkitError:
             return None  # the reader's own error comes at run time, naming the file
     if sp.spec.model is not None and registry.is_reference(sp.spec.model):
@@ -436,8 +439,13 @@ def subject_shape(spec: Spec, sp: SubjectPlan) -> tuple[int, int, int] | None:
         except SpecError:
             return None
         if isinstance(shape, (tuple, list)) and len(shape) == 3 and all(isinstance(v, int) for v in shape):
-            return tuple(shape)
+            return _shape(shape)
     return None
+
+
+def _shape(seq: Sequence[int]) -> tuple[int, int, int]:
+    """A declared or read (C, H, W) as a tuple (a plugin's declaration may give a list)."""
+    return cast("tuple[int, int, int]", tuple(seq))
 
 
 def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
@@ -449,14 +457,14 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
             shape = registry.datasets.get(ref.dataset).decl.image_shape
         except (KeyError, SpecError):
             return None
-        return None if shape is None else tuple(shape)
-    path = spec.resolve_path(ref.path)
+        return None if shape is None else _shape(shape)
+    path = spec.resolve_path(present(ref.path, "the reference's path"))
     if not path.exists():
         return None
     from .data.images import image_set_shape
 
     try:
-        return tuple(image_set_shape(path, ref.format))
+        return _shape(image_set_shape(path, ref.format))
     except EvalkitError:
         return None
 
@@ -464,7 +472,7 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
 def _feature_input_shape(name: str) -> tuple[int, int, int] | None:
     if name in registry.features:
         shape = registry.features.get(name).decl.input_shape
-        return None if shape is None else tuple(shape)
+        return None if shape is None else _shape(shape)
     return None
 
 
@@ -531,10 +539,11 @@ def spec_warnings(spec: Spec, reqs: list[RequirementPlan]) -> list[str]:
 def _bound_warning(rp: RequirementPlan) -> list[tuple[tuple, str]]:
     r, j = rp.req, rp.index
     if r.kind == "rate":
-        if r.at_least <= 0:
+        at_least = present(r.at_least, f"at_least of rate requirement {rp.name!r}")
+        if at_least <= 0:
             return [(("requirements", j, "at_least"), f"{rp.name!r}: at_least: {r.at_least:g} is vacuous "
                      "(every rate is at least 0, so it PASSes whatever the samples); state the share you need")]
-        if r.at_least >= 1:
+        if at_least >= 1:
             return [(("requirements", j, "at_least"), f"{rp.name!r}: at_least: 1 can never PASS (a one-sided "
                      "lower bound from finitely many samples is always below 1); ask e.g. 0.999 and size n for it")]
         return []

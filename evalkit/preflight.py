@@ -15,10 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import registry
 from ._errors import DataError, SpecError
 from .outfolder import SLUG_MAX, RunOutputs, output_problems, slug
+
+if TYPE_CHECKING:
+    from .records.model import Report
 
 __all__ = ["SLUG_MAX", "RunOutputs", "Preflight", "output_problems", "slug", "read_baseline", "check_run",
            "with_spec_problems", "classifier_problems", "cache_key_problems"]
@@ -29,7 +33,7 @@ log = logging.getLogger("evalkit")
 @dataclass
 class Preflight:
     problems: list[str] = field(default_factory=list)
-    baseline: object | None = None  # the Report read from --baseline
+    baseline: Report | None = None  # the Report read from --baseline
 
 
 def cache_key_problems(plan, cache: bool) -> list[str]:
@@ -43,7 +47,7 @@ def cache_key_problems(plan, cache: bool) -> list[str]:
     return [why] if why else []
 
 
-def read_baseline(path: str | Path) -> tuple[object | None, list[str]]:
+def read_baseline(path: str | Path) -> tuple[Report | None, list[str]]:
     """(the baseline Report, []) or (None, [one line per problem, naming the file and field])."""
     from .records.reading import ReportFileError, read_finished_report
 
@@ -124,7 +128,8 @@ def classifier_problems(plan) -> list[str]:
             except SpecError as exc:
                 seen[shape] = None
                 problems.append(f"{where}: {exc}")
-        why = None if seen[shape] is None else class_count_problem(seen[shape], sp.name, sp.num_classes)
+        count = seen[shape]
+        why = None if count is None else class_count_problem(count, sp.name, sp.num_classes)
         if why:
             problems.append(f"{where}: {why}")
     return problems

@@ -64,7 +64,7 @@ class Task:
 
             # a window that reports its size follows resizes; a width known only from COLUMNS stays fixed
             self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=width == "window",
-                             ncols=None if width == "window" else width, file=self.stream, mininterval=0.5)
+                             ncols=width if isinstance(width, int) else None, file=self.stream, mininterval=0.5)
         else:
             what = f"{total} {unit}" if total is not None else "started"
             self._print(f"{desc}: {what}")

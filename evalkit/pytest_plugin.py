@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 DEFAULT_PATTERN = "evalkit_*.yaml"
-_SPECS = pytest.StashKey[dict]()
+_SPECS = pytest.StashKey[dict[str, set[Path]]]()  # the spec files and folders named by --evalkit
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    specs = parent.config.stash.get(_SPECS, {"files": set(), "folders": set()})
+    specs: dict[str, set[Path]] = parent.config.stash.get(_SPECS, {"files": set(), "folders": set()})
     resolved = file_path.resolve()
     chosen = resolved in specs["files"] or resolved.parent in specs["folders"]
     if chosen or fnmatch.fnmatch(file_path.name, parent.config.getini("evalkit_pattern") or DEFAULT_PATTERN):
@@ -166,13 +166,17 @@ class RequirementItem(pytest.Item):
     def runtest(self) -> None:
         from ._errors import EvalkitError
 
-        report = self.parent.parent.report()
+        subject = self.parent
+        spec_file = subject.parent if subject is not None else None
+        if subject is None or not isinstance(spec_file, SpecFile):  # collected as SpecFile > SubjectNode > item
+            raise EvalkitFailure(f"internal error: requirement {self.name!r} was collected outside a spec file's subject")
+        report = spec_file.report()
         if isinstance(report, EvalkitError):
-            raise EvalkitFailure(f"the evalkit run of {self.parent.parent.path.name} stopped: {report}")
-        sub = next((s for s in report.subjects if s.name == self.parent.name), None)
+            raise EvalkitFailure(f"the evalkit run of {spec_file.path.name} stopped: {report}")
+        sub = next((s for s in report.subjects if s.name == subject.name), None)
         if sub is None or sub.status != "ok":
             why = sub.error if sub is not None else "it was not run (the run was interrupted)"
-            raise EvalkitFailure(f"subject {self.parent.name!r} broke: {why}")
+            raise EvalkitFailure(f"subject {subject.name!r} broke: {why}")
         r = next(x for x in sub.requirements if x.name == self.name)
         for key in ("verdict", "value", "lower", "upper", "n", "confidence"):
             self.user_properties.append((key, getattr(r, key)))

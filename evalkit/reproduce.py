@@ -41,7 +41,8 @@ def module_references(spec_data: Any) -> list[tuple[str, str]]:
     from . import registry
     from .spec.locations import dotted
 
-    found, stack = [], [((), spec_data)]
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), spec_data)]
     while stack:
         path, cur = stack.pop()
         if isinstance(cur, dict):

@@ -34,7 +34,7 @@ import torch
 from . import registry
 from .contract import Input, Measured, Merge, TooFewSamples
 from .metrics.metric import MetricInputs, MetricValue
-from .metrics.states import new_row_state
+from .metrics.states import merge_states, new_row_state
 
 # the MetricInputs field each per-sample input arrives in
 _FIELD_OF = {Input.FEATURES: "fake", Input.CLASSIFIER: "predicted", Input.LABELS: "asked",
@@ -107,7 +107,7 @@ def _merged(rows: dict[str, torch.Tensor], entry: Any, rnd: random.Random, n: in
         for a, b in shards:
             part = new_row_state(merge)
             part.update(v[a:b], torch.arange(a, b))
-            total = total.merge(part)
+            total = merge_states(total, part)
         if merge is Merge.SUM:
             sums[key] = total.value()
         else:

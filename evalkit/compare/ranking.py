@@ -26,11 +26,11 @@ def rank(labels: list[str], rows: list[Row]) -> tuple[list[str] | None, str]:
     if open_pairs:
         return None, "no ranking: " + "; ".join(open_pairs)
     wins = {x: sum(1 for (p, _) in above if p == x) for x in labels}
-    order = sorted(labels, key=lambda x: -wins[x])
-    consistent = all((order[i], order[j]) in above for i in range(len(order)) for j in range(i + 1, len(order)))
+    ranked = sorted(labels, key=lambda x: -wins[x])
+    consistent = all((ranked[i], ranked[j]) in above for i in range(len(ranked)) for j in range(i + 1, len(ranked)))
     if not consistent:
         return None, "no ranking: the significant differences are not transitive"
-    return order, "ranked by significant differences only (each is better on something and worse on nothing)"
+    return ranked, "ranked by significant differences only (each is better on something and worse on nothing)"
 
 
 def _pair_order(x: str, y: str, rows: list[Row]) -> tuple[str, str] | str:

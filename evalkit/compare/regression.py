@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from .._errors import UsageError
+from .._errors import UsageError, present
 from ..spec.model import Spec, Subject
 from ..records.model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
 
@@ -190,7 +190,7 @@ def _tolerance(spec: Spec, req_name: str, key: str | None) -> float:
         return float(tol[req_name])
     req = next((r for r in spec.requirements if r.label == req_name), None)
     metric = req.metric if req is not None else None
-    return float(tol.get(key, tol.get(metric, 0.0))) if key is not None else 0.0
+    return float(tol.get(key, tol.get(metric, 0.0) if metric is not None else 0.0)) if key is not None else 0.0
 
 
 def annotate(report: Report, aligned: Report, match: BaselineMatch, spec: Spec) -> None:
@@ -220,7 +220,8 @@ def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, basel
     """Flag ``r`` regressed if the engine listed it (by requirement or metric name) and keep the comparison."""
     r.regressed = r.name in s.regressions or (key is not None and key in s.regressions)
     r.baseline = BaselineComparison(
-        baseline_subject=baseline_subject, baseline_value=br.value, value=r.value, difference=r.value - br.value,
+        baseline_subject=baseline_subject, baseline_value=br.value, value=r.value,
+        difference=present(r.value, "the value") - present(br.value, "the baseline's value"),
         tolerance=_tolerance(spec, r.name, key), verdict="REGRESSED" if r.regressed else "no significant regression",
     )
     # the engine's own record of the test, where it keeps one: its interval, tolerance and method

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .. import registry
-from .._errors import DataError, UsageError
+from .._errors import DataError, UsageError, present
 from . import fashion
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class DatasetReplay:
     numbers. Called directly, ``sample`` draws without replacement within the call.
     """
 
-    def __init__(self, dataset: str = "fashion-mnist", split: str = "test", range: tuple[int, int] | None = None):
+    def __init__(self, dataset: str = "fashion-mnist", split: str = "test", range: Sequence[int] | None = None):
         entry = registry.datasets.get(dataset)
         self.data: ImageSet = entry.obj(split=split, range=tuple(range) if range else None)
         self.image_shape = self.data.image_shape
@@ -89,15 +90,16 @@ class DatasetReplay:
         self._device = torch.device(device)
         return self
 
-    def _pools(self, labels: Tensor | None) -> list[tuple[int, Tensor, Tensor]]:
-        """(class or -1, positions asking it, its pool of image indices) for every asked class."""
+    def _pools(self, labels: Tensor | None) -> list[tuple[int, Tensor | None, Tensor]]:
+        """(class or -1, positions asking it (None: every position of an unconditional run), its pool of
+        image indices) for every asked class."""
         if labels is None or self._by_class is None:
             n = len(labels) if labels is not None else None
             return [(-1, torch.arange(n) if n is not None else None, torch.arange(len(self.data)))]
         labels = labels.cpu().long()
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise UsageError(f"labels must lie in 0..{self.num_classes - 1}")
-        out = []
+        out: list[tuple[int, Tensor | None, Tensor]] = []
         for c in labels.unique().tolist():
             pool = self._by_class[c]
             if len(pool) == 0:
@@ -136,14 +138,16 @@ class DatasetReplay:
         if labels is None:
             return self.data.take(_without_replacement(torch.arange(len(self.data)), n, seed, -1)).to(self._device)
         idx = torch.empty(n, dtype=torch.long)
-        for c, where, pool in self._pools(labels):
+        for c, asking, pool in self._pools(labels):
+            where = present(asking, "the positions asking a class")  # labels were given, so every class has them
             idx[where] = _without_replacement(pool, len(where), seed, c)
         return self.data.take(idx).to(self._device)
 
 
 def _without_replacement(pool: Tensor, k: int, seed: int, stream: int) -> Tensor:
     """k picks from ``pool``: whole permutations seeded by (seed, stream, round), one after another."""
-    out, rounds = [], 0
+    out: list[Tensor] = []
+    rounds = 0
     while sum(len(o) for o in out) < k:
         digest = hashlib.sha256(f"replay:{seed}:{stream}:{rounds}".encode()).digest()
         g = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)

@@ -38,12 +38,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
+from .._errors import RunError
 from .stats import samples_for_power as samples_for_power  # re-exported: the search lives with the exact one-look sizes
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+Rates = Sequence[float] | np.ndarray  # true pass rates, one power each
 
 PER_CLASS_DRAWS = 20_000  # s.e. of a simulated power <= 0.5 / sqrt(20,000) = 0.0035
 SEQ_CLASS_DRAWS = 4_000  # at most; fewer when the looks are many (SIM_CELLS)
@@ -55,7 +62,7 @@ GRID_STEP = 0.03  # relative step of the n searched for the rules that are costl
 # ---- count thresholds -------------------------------------------------------------------
 
 
-def pass_threshold(n, target: float, confidence) -> np.ndarray:
+def pass_threshold(n: ArrayLike, target: ArrayLike, confidence: ArrayLike) -> np.ndarray:
     """Smallest k with ``cp_lower(k, n, confidence) >= target``, for arrays of n and confidence;
     n + 1 where no k passes (confidence 1 included)."""
     n = np.asarray(n, dtype=np.int64)
@@ -66,7 +73,7 @@ def pass_threshold(n, target: float, confidence) -> np.ndarray:
     return np.clip(k, 1, n + 1)
 
 
-def fail_threshold(n, target: float, confidence) -> np.ndarray:
+def fail_threshold(n: ArrayLike, target: ArrayLike, confidence: ArrayLike) -> np.ndarray:
     """Largest k with ``cp_upper(k, n, confidence) < target``; -1 where no k fails."""
     n = np.asarray(n, dtype=np.int64)
     alpha = 1.0 - np.asarray(confidence, dtype=float)
@@ -76,14 +83,14 @@ def fail_threshold(n, target: float, confidence) -> np.ndarray:
     return np.clip(k, -1, n)
 
 
-def _exact_pass_k(n: np.ndarray, target: float, confidence: float) -> np.ndarray:
+def _exact_pass_k(n: np.ndarray, target: float | np.ndarray, confidence: float | np.ndarray) -> np.ndarray:
     """``pass_threshold`` checked against the bound the runner computes (beta quantiles), so the
     one-look power decides exactly where ``stats.decide_rate`` does."""
     k = pass_threshold(n, target, confidence)
 
-    def ok(kk):
+    def ok(kk: np.ndarray) -> np.ndarray:
         inside = (kk >= 1) & (kk <= n)
-        low = sps.beta.ppf(1.0 - confidence, np.maximum(kk, 1), np.maximum(n - kk + 1, 1))
+        low: np.ndarray = sps.beta.ppf(1.0 - confidence, np.maximum(kk, 1), np.maximum(n - kk + 1, 1))
         return inside & (low >= target)
 
     for _ in range(4):  # the quantile is right but for float ties: a step or two at most
@@ -95,12 +102,12 @@ def _exact_pass_k(n: np.ndarray, target: float, confidence: float) -> np.ndarray
     return k
 
 
-def _exact_fail_k(n: np.ndarray, target: float, confidence: float) -> np.ndarray:
+def _exact_fail_k(n: np.ndarray, target: float | np.ndarray, confidence: float | np.ndarray) -> np.ndarray:
     k = fail_threshold(n, target, confidence)
 
-    def ok(kk):
+    def ok(kk: np.ndarray) -> np.ndarray:
         inside = (kk >= 0) & (kk < n)
-        high = sps.beta.ppf(confidence, np.maximum(kk + 1, 1), np.maximum(n - kk, 1))
+        high: np.ndarray = sps.beta.ppf(confidence, np.maximum(kk + 1, 1), np.maximum(n - kk, 1))
         return inside & (high < target)
 
     for _ in range(4):
@@ -115,7 +122,7 @@ def _exact_fail_k(n: np.ndarray, target: float, confidence: float) -> np.ndarray
 # ---- one look ---------------------------------------------------------------------------
 
 
-def fixed_powers(p: float, target: float, confidence: float, n) -> np.ndarray:
+def fixed_powers(p: float, target: float, confidence: float, n: ArrayLike) -> np.ndarray:
     """P(right verdict) of one Clopper–Pearson decision, for an array of n."""
     n = np.atleast_1d(np.asarray(n, dtype=np.int64))
     out = np.zeros(len(n))
@@ -180,7 +187,7 @@ def _add_batch(state: np.ndarray, ps: np.ndarray, add: int) -> np.ndarray:
 NEGLIGIBLE = 1e-15  # mass dropped from the carried band: a power is exact to about 1e-13
 
 
-def sequential_powers(ps, target: float, confidence: float, n: int, batch_size: int) -> np.ndarray:
+def sequential_powers(ps: Rates, target: float, confidence: float, n: int, batch_size: int) -> np.ndarray:
     """P(right verdict) with sequential looks, exact, for every true rate in ``ps`` at once.
 
     Rows whose undecided mass is negligible leave the carried state, and so do the counts
@@ -245,7 +252,7 @@ def _holm_all(levels: np.ndarray) -> np.ndarray:
     with the levels sorted in decreasing order."""
     m = levels.shape[1]
     srt = -np.sort(-levels, axis=1)
-    return (srt >= m - np.arange(m)).all(axis=1)
+    return np.asarray((srt >= m - np.arange(m)).all(axis=1))
 
 
 def _class_levels(counts: np.ndarray, target: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +269,7 @@ def _class_levels(counts: np.ndarray, target: float, alpha: float) -> tuple[np.n
     return np.maximum(reach, 1), fail
 
 
-def per_class_powers(ps, target: float, confidence: float, counts, *, draws: int = PER_CLASS_DRAWS,
+def per_class_powers(ps: Rates, target: float, confidence: float, counts: Iterable[int], *, draws: int = PER_CLASS_DRAWS,
                      seed: int = 0) -> np.ndarray:
     """P(right verdict) of a per-class requirement (Holm over classes with these counts), every
     rate in ``ps``: the FAIL side exact, the PASS side simulated (s.e. <= 0.5 / sqrt(draws))."""
@@ -335,7 +342,7 @@ def seq_class_draws(looks: int, classes: int) -> int:
     return d if d >= SEQ_CLASS_MIN_DRAWS else 0
 
 
-def sequential_per_class_powers(ps, target: float, confidence: float, labels, batch_size: int, *,
+def sequential_per_class_powers(ps: Rates, target: float, confidence: float, labels: ArrayLike, batch_size: int, *,
                                 draws: int | None = None, seed: int = 0) -> tuple[np.ndarray, int]:
     """(power of each rate in ``ps``, draws used) of a per-class requirement under sequential looks.
 
@@ -391,7 +398,7 @@ def _levels_of(k: np.ndarray, counts: np.ndarray, target: float, alpha: float) -
     """Holm levels of each run's classes and whether Holm's first step FAILs one of them."""
     reach, fail = _class_levels(counts, target, alpha)
     levels = (k[:, :, None] >= reach[None, :, :]).sum(axis=2)
-    return levels, (k <= fail[None, :]).any(axis=1)
+    return levels, np.asarray((k <= fail[None, :]).any(axis=1))
 
 
 # ---- the rule the runner applies, and the search over n ---------------------------------
@@ -407,7 +414,7 @@ def rule_power(p: float, n: int, *, target: float, confidence: float, per_class:
                              sequential=sequential, batch_size=batch_size, labels_at=labels_at)[0][0])
 
 
-def rule_powers(ps, n: int, *, target: float, confidence: float, per_class: bool, sequential: bool,
+def rule_powers(ps: Rates, n: int, *, target: float, confidence: float, per_class: bool, sequential: bool,
                 batch_size: int, labels_at: Callable[[int], np.ndarray] | None) -> tuple[np.ndarray, int]:
     """(power of each rate in ``ps`` at n, draws behind it; 0 when exact)."""
     batch_size = min(batch_size, n)
@@ -446,7 +453,7 @@ def _grid(limit: int, start: int = 8) -> list[int]:
     return out
 
 
-def samples_needed(ps, power: float, *, target: float, confidence: float, per_class: bool, sequential: bool,
+def samples_needed(ps: Rates, power: float, *, target: float, confidence: float, per_class: bool, sequential: bool,
                    batch_size: int, labels_at: Callable[[int], np.ndarray] | None,
                    limit: int = 1_000_000) -> list[Need]:
     """For each true rate in ``ps``: the smallest n at which the rule reaches ``power``."""
@@ -517,7 +524,7 @@ def _fixed_need(p: float, power: float, target: float, confidence: float, limit:
     return Need(p, n, None if n is None else fixed_power(p, target, confidence, n))
 
 
-def _grid_need(r: int, p: float, power: float, grid: list[int], at) -> Need:
+def _grid_need(r: int, p: float, power: float, grid: list[int], at: Callable[[int], tuple[np.ndarray, int]]) -> Need:
     """Doubling over grid indices, then the bracket narrowed by interpolation of the power
     (near linear in log n, which the grid's index is) with bisection as a guard."""
 
@@ -548,7 +555,10 @@ def _grid_need(r: int, p: float, power: float, grid: list[int], at) -> Need:
             hi, p_hi = mid, v[0]
         else:
             lo, p_lo = mid, (v[0] if v is not None else p_lo)
-    pw, draws = value(hi)
+    last = value(hi)
+    if last is None:  # hi was probed and reached the power above; the same probe cannot fail now
+        raise RunError(f"internal: the power at n = {grid[hi]} could not be evaluated again")
+    pw, draws = last
     return Need(p, grid[hi], pw, math.sqrt(pw * (1 - pw) / draws) if draws else 0.0)
 
 
@@ -568,7 +578,7 @@ def _index_at(grid: list[int], m: int) -> int:
 # ---- metric bounds on real data ----------------------------------------------------------
 
 
-def metric_reference_power(interval: Callable[[object, object], tuple[float, float]], real, size: int, *,
+def metric_reference_power(interval: Callable[[object, object], tuple[float, float]], real: Tensor, size: int, *,
                            at_least: float | None, at_most: float | None, draws: int = 8, seed: int = 0) -> float:
     """Share of draws in which real data PASSes a metric bound at N = ``size``.
 
@@ -581,7 +591,7 @@ def metric_reference_power(interval: Callable[[object, object], tuple[float, flo
     return passed
 
 
-def metric_reference_shares(interval: Callable[[object, object], tuple[float, float]], real, size: int, *,
+def metric_reference_shares(interval: Callable[[object, object], tuple[float, float]], real: Tensor, size: int, *,
                             at_least: float | None, at_most: float | None, max_draws: int, min_draws: int = 20,
                             se_goal: float = 0.01, time_budget: float | None = None, decide_at: float | None = None,
                             seed: int = 0) -> tuple[float, int]:

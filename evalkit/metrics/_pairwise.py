@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .._errors import present
+
 TILE = 2048  # rows and columns per tile: 4M entries, 16 MB in float32
 KEEP_EXTRA = 16  # float32 neighbours kept per row beyond k + 1, to absorb near-ties
 PAIR_CHUNK = 256  # pairs per exact recompute: small enough for the temporaries to stay in cache
@@ -306,7 +308,7 @@ def self_pass(side: Side, ks: list[int], members: Tensor | None, gamma: float, n
             values, _ = _exact_kth(side, side, near, [k + 1 for k in ks], gamma, False)
             kth = {k: values[k + 1] for k in ks}
     if neighbours:
-        idx, d2 = _exact_neighbours(side, near, neighbours, gamma)
+        idx, d2 = _exact_neighbours(side, present(near, "the neighbour buffer of a self pass"), neighbours, gamma)
         return SelfResult(kth, sums, idx, d2)
     return SelfResult(kth, sums)
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .._builtins import DEFAULT_K
+from .._errors import present
 from . import _dense as D
 from . import _pairwise as P
 
@@ -117,7 +118,7 @@ def kid_subset_values(
     >>> kid_subset_values(torch.zeros(2, 1), torch.ones(2, 1), subsets=1, subset_size=2)  # see ``kid``
     tensor([7.], dtype=torch.float64)
     """
-    return pairwise(real, fake, kid=KIDConfig(subsets, subset_size, seed)).kid
+    return present(pairwise(real, fake, kid=KIDConfig(subsets, subset_size, seed)).kid, "KID's subset values")
 
 
 def kid(
@@ -253,17 +254,19 @@ def pairwise(
     rr = real_pass or P.self_pass(rs, sorted(set(real_ks)), members[0] if members else None, gamma,
                                   max(real_ks, default=0))
     # the count landscape density's upper bound borrows: from the reference's neighbour lists
-    land = {k: ball_landscape(rr.kth[k], rr.nbr_idx, rr.nbr_d2) for k in real_ks} if rr.nbr_idx is not None else {}
+    land = {k: ball_landscape(rr.kth[k], rr.nbr_idx, present(rr.nbr_d2, "the reference's neighbour distances"))
+            for k in real_ks} if rr.nbr_idx is not None else {}
     # recall's jackknife needs each fake sample's k + 1 nearest others (see ``recall_deletions``)
     jack_ks = [k for k in fake_ks if fake.shape[0] > k + 1]  # a jackknife leaves k + 1 others
     neighbours = max(jack_ks) + 1 if jack_ks else 0
     ff = P.self_pass(fs, sorted(set(fake_ks)), members[1] if members else None, gamma, neighbours)
-    outer = {k: ff.nbr_d2[:, k] for k in jack_ks} if neighbours else None
+    fake_lists = (present(ff.nbr_idx, "the neighbour lists"), present(ff.nbr_d2, "the neighbour distances")) if neighbours else None
+    outer = {k: fake_lists[1][:, k] for k in jack_ks} if fake_lists is not None else None
     cross = P.cross_pass(fs, rs, rr.kth, ff.kth, members, gamma, outer, land)
     kid_values, kid_rows = _kid_from_sums(members, rr, ff, cross)
     return Pairwise(rr.kth, ff.kth, cross.fake_in_real, cross.ball_count, cross.real_covered, cross.real_in_fake,
                     kid_values, cross.real_hits, cross.real_one,
-                    (ff.nbr_idx, ff.nbr_d2) if neighbours else None, cross.fake_ball_pairs, cross.fake_outer_pairs,
+                    fake_lists, cross.fake_ball_pairs, cross.fake_outer_pairs,
                     kid_rows, cross.landscape_sums)
 
 

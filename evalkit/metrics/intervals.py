@@ -147,7 +147,7 @@ def tail_guard(inputs: MetricInputs, v: MetricValue, metric: str, *, lower_too: 
     rare runs, so these are not claimed: where the tail index of the features' distances from
     the reference mean (``functional.norm_tail_index``) is below 6, they stay as numbers
     shown and the note says why."""
-    alpha = inputs.cached(("norm-tail-index",), lambda: Fn.norm_tail_index(inputs.real, inputs.fake))
+    alpha = inputs.cached(("norm-tail-index",), lambda: Fn.norm_tail_index(inputs.need_real(metric), inputs.fake))
     if math.isfinite(alpha):
         v.extra["tail_index"] = alpha
     if alpha < HEAVY_TAIL:

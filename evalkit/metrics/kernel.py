@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import DataError
+from .._errors import DataError, present
 from . import functional as Fn
 from .intervals import ESTIMAND, hall_bounds, tail_guard
 from .metric import MetricInputs, MetricValue, gram_pass, need_samples
@@ -29,10 +29,12 @@ class KID:
         pw = gram_pass(inputs, "kid", {"subsets": subsets, "subset_size": subset_size})
         if subsets < 2 and min(subset_size, n, len(real)) < max(n, len(real)):
             raise DataError(f"metric 'kid': its interval needs subsets >= 2 to measure the subset noise, got subsets={subsets}")
-        mean, std = Fn.kid_mean_std(pw.kid)
-        sd = Fn.kid_sd(pw.kid, pw.kid_rows[0], pw.kid_rows[1], len(real))
+        kid = present(pw.kid, "KID's subset values")  # the pass was asked for KID
+        rows = present(pw.kid_rows, "KID's kernel row sums")
+        mean, std = Fn.kid_mean_std(kid)
+        sd = Fn.kid_sd(kid, rows[0], rows[1], len(real))
         kappa_g, kappa_psi = inputs.cached(("kid-skew", subsets, subset_size), lambda: Fn.kid_skew_terms(
-            inputs.fake, pw.kid_rows[0], pw.kid_rows[1], len(real), seed=inputs.seed))
+            inputs.fake, rows[0], rows[1], len(real), seed=inputs.seed))
         low, high = hall_bounds(mean, sd, kappa_g, kappa_psi, confidence, n)
         method = ("jackknife of the complete U-statistic plus subset noise, skewness removed by Hall's cubic "
                   "transform with the U-statistic's Edgeworth terms")

@@ -11,6 +11,7 @@ import math
 from torch import Tensor
 
 from .._builtins import DEFAULT_K
+from .._errors import present
 from . import functional as Fn
 from .binomial import cp_upper, garwood_bounds
 from .intervals import ESTIMAND, normal_value, outward_bounds, share_value
@@ -44,7 +45,7 @@ class Precision:
 
     def compute(self, inputs: MetricInputs, confidence: float, /, *, k: int = DEFAULT_K["precision"]) -> MetricValue:
         p = _prdc(inputs, "precision", k)
-        v = share_value(p.fake_in_real[k], confidence, len(inputs.real), "generated samples (exact)")
+        v = share_value(p.fake_in_real[k], confidence, len(inputs.need_real("precision")), "generated samples (exact)")
         v.method += f"; {ESTIMAND}"
         return v
 
@@ -57,12 +58,12 @@ class Recall:
         n = len(inputs.fake)
         need_samples("recall", n, k + 2, f"its jackknife rebuilds k={k} balls without each sample")
         p = _prdc(inputs, "recall", k)
-        idx, d2 = p.fake_neighbours
+        idx, d2 = present(p.fake_neighbours, "the generated samples' neighbour lists")
         deletions = inputs.cached(("recall-deletions", k), lambda: Fn.recall_deletions(
-            len(inputs.real), p.fake_ball_pairs[k], p.fake_outer_pairs[k], idx, d2, k))
+            len(inputs.need_real("recall")), p.fake_ball_pairs[k], p.fake_outer_pairs[k], idx, d2, k))
         covered = p.real_in_fake[k]
         v = normal_value(float(covered.double().mean()), Fn.jackknife_sd(deletions), -Fn.skewness(deletions), confidence,
-                    "delete-one jackknife over generated samples, balls rebuilt", n, len(inputs.real), 0.0, 1.0)
+                    "delete-one jackknife over generated samples, balls rebuilt", n, len(inputs.need_real("recall")), 0.0, 1.0)
         return _poisson_guard(v, covered, confidence)
 
 
@@ -138,7 +139,7 @@ class Density:
         method = ("normal over generated samples, skewness removed by Hall's cubic transform "
                   "(each bound's skewness the outward one of the sample's and the reference's count landscape's)")
         extra = {"sd": sd, "skew": skew, "skew_landscape": tail}
-        return MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(inputs.real), extra=extra)
+        return MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(inputs.need_real("density")), extra=extra)
 
 
 class Coverage:
@@ -167,14 +168,15 @@ class Coverage:
         p = _prdc(inputs, "coverage", k)
         deletions = Fn.coverage_deletions(p.real_hits[k], p.real_one[k], n)
         covered = p.real_covered[k]
-        n_ref = len(inputs.real)
+        real = inputs.need_real("coverage")
+        n_ref = len(real)
         jack = Fn.jackknife_sd(deletions)
         overlaps = None
         if n_ref <= Fn.OVERLAP_MAX:  # the reference's own work: once per run, shared by every subject
             overlaps = shared(inputs, ("coverage-overlaps", id(inputs.real), k),
-                               lambda: Fn.ball_overlaps(inputs.real, p.real_radii2[k]))
+                               lambda: Fn.ball_overlaps(real, p.real_radii2[k]))
         clumped = math.sqrt(inputs.cached(("coverage-clumped", k), lambda: Fn.clumped_variance(
-            inputs.real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2, overlaps=overlaps))) / n_ref
+            real, p.real_radii2[k], ~covered, stop=(jack * n_ref) ** 2, overlaps=overlaps))) / n_ref
         value, sd = float(covered.double().mean()), min(jack, clumped)
         # the counts stand for the deletions only where most samples lie in no ball
         tail = _landscape_skewness(p, k) if 2 * int((p.ball_count[k] > 0).sum()) < n else None

@@ -17,6 +17,7 @@ from typing import Union
 import torch
 from torch import Tensor
 
+from .._errors import RunError
 from ..contract import Merge
 
 
@@ -83,6 +84,15 @@ RowState = Union[FeatureState, SumState]
 def new_row_state(merge: Merge) -> RowState:
     """An empty state for the merge rule ``merge``."""
     return FeatureState() if merge is Merge.CAT else SumState()
+
+
+def merge_states(a: RowState, b: RowState) -> RowState:
+    """Two shards' states of one name, merged; both have the kind of the name's merge rule."""
+    if isinstance(a, FeatureState) and isinstance(b, FeatureState):
+        return a.merge(b)
+    if isinstance(a, SumState) and isinstance(b, SumState):
+        return a.merge(b)
+    raise RunError(f"cannot merge a {type(a).__name__} with a {type(b).__name__}")
 
 
 def to_record(name: str, rs: RowState) -> tuple[dict[str, Tensor], list]:

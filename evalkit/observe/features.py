@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, cast, overload
 
 import torch
 from torch import Tensor, nn
 
 from .. import registry
+from ..protocols import FeatureExtractor
 from .._digest import file_sha256
-from .._errors import CheckpointError, DataError, EvalkitError, SpecError
+from .._errors import CheckpointError, DataError, EvalkitError, SpecError, present
 
 
 def net_rows(device: torch.device) -> int:
@@ -30,7 +31,13 @@ def net_rows(device: torch.device) -> int:
     return 16 if device.type == "cpu" else 256
 
 
-def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple], images: Tensor) -> Tensor | tuple:
+@overload
+def in_fixed_rows(fn: Callable[[Tensor], Tensor], images: Tensor) -> Tensor: ...
+@overload
+def in_fixed_rows(fn: Callable[[Tensor], tuple[Any, ...]], images: Tensor) -> tuple[Any, ...]: ...
+
+
+def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple[Any, ...]], images: Tensor) -> Tensor | tuple[Any, ...]:
     """``fn(images)``, computed in calls of exactly :func:`net_rows` rows (the last padded with
     zeros), so a sample's features and logits do not depend on the samples that share its batch.
 
@@ -43,7 +50,7 @@ def in_fixed_rows(fn: Callable[[Tensor], Tensor | tuple], images: Tensor) -> Ten
     rows = net_rows(images.device)
     if len(images) == 0:
         return fn(images)
-    parts = []
+    parts: list[Any] = []  # all Tensors, or all tuples of (Tensor or None)
     for s in range(0, len(images), rows):
         chunk = images[s:s + rows]
         m = len(chunk)
@@ -189,7 +196,7 @@ def class_count_problem(classes: int, subject: str, subject_classes: int | None)
 
 
 def make_classifier(name: str, image_shape: tuple[int, int, int], device: torch.device,
-                    base_dir: Path | None = None) -> Extractor:
+                    base_dir: Path | None = None) -> FeatureExtractor:
     """Build the classifier a spec's ``classifier:`` names, for images of ``image_shape``.
 
     A registered extractor that gives logits, a ``module:attribute`` (a callable or module
@@ -245,7 +252,7 @@ def _declared_classes(obj):
         return None
 
 
-def _checked_classifier(name: str, built: Extractor, image_shape, device) -> Extractor:
+def _checked_classifier(name: str, built: FeatureExtractor, image_shape, device) -> FeatureExtractor:
     """An :class:`Extractor` (registered or a user subclass) that really gives (N, K) logits."""
     try:
         with torch.no_grad():
@@ -259,7 +266,8 @@ def _checked_classifier(name: str, built: Extractor, image_shape, device) -> Ext
         raise SpecError(f"classifier {name!r} gives no class logits (it is a feature extractor only); "
                         "name a classifier: a registered one such as 'fashion-classifier', a module:attribute or "
                         "a TorchScript file returning (N, K) logits")
-    built.num_classes = logits_width(name, logits, image_shape, built.num_classes)
+    # the protocol only reads `num_classes`; the checked count is recorded on the object itself
+    setattr(built, "num_classes", logits_width(name, logits, image_shape, built.num_classes))
     return built
 
 
@@ -271,7 +279,8 @@ def probe_classifier(name: str, image_shape: tuple[int, int, int], base_dir: Pat
     a model that fails on the shape) is a :class:`SpecError` naming the classifier.
     """
     try:
-        return int(make_classifier(name, tuple(image_shape), torch.device("cpu"), base_dir).num_classes)
+        built = make_classifier(name, cast("tuple[int, int, int]", tuple(image_shape)), torch.device("cpu"), base_dir)
+        return int(present(built.num_classes, f"the class count of classifier {name!r}"))  # checked by make_classifier
     except SpecError:
         raise
     except EvalkitError as exc:  # a model file that does not load, a model failing on the shape: the spec's choice
@@ -305,7 +314,7 @@ def declared_weights(obj) -> list[Path]:
     return [Path(f) for f in [*files, *([one] if one else [])] if isinstance(f, (str, Path))]
 
 
-def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.device, base_dir: Path | None = None) -> Extractor:
+def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.device, base_dir: Path | None = None) -> FeatureExtractor:
     """Build the extractor a spec names, for images of ``image_shape``."""
     registry.load_plugins()
     if name in registry.features:
@@ -338,13 +347,14 @@ def model_file(name: str, base_dir: Path | None, key: str) -> Path:
     raise SpecError(registry.features.unknown_message(name))
 
 
-def _checked(name: str, built: Extractor, factory) -> Extractor:
+def _checked(name: str, built: FeatureExtractor, factory) -> FeatureExtractor:
     """A built extractor with a usable width, keyed by content when it is user code."""
     if not isinstance(getattr(built, "dim", None), int) or built.dim <= 0:
         raise SpecError(f"features {name!r}: feature width must be a positive integer, got {getattr(built, 'dim', None)!r}")
     module = getattr(inspect.getmodule(factory), "__name__", "")
     if not module.startswith("evalkit."):  # user code: its digest must follow its source and weights
-        built.digest = f"{getattr(built, 'digest', name)}:{source_digest(factory)}:{source_digest(built)}"
+        # the protocol only reads `digest`; on the object it is a plain attribute, rewritten here
+        setattr(built, "digest", f"{getattr(built, 'digest', name)}:{source_digest(factory)}:{source_digest(built)}")
     return built
 
 

@@ -22,9 +22,10 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .._errors import EXIT_USAGE, DataError
 from .._io import read_regular
@@ -183,11 +184,14 @@ def read_json_object(path: str | Path, what: str, error: type[DataError] = DataE
     return visible_strings(data)
 
 
-def visible_strings(data: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def visible_strings(data: _T) -> _T:
     """``data`` with every lone surrogate in its strings (and keys) shown as a ``\\udXXX`` escape:
     JSON may spell one (``"\\ud800"``), no UTF-8 writer can write one, so it is made visible where
     it is read, never left to break a writer later."""
-    stack = [data]
+    stack: list[Any] = [data]
     while stack:  # iterative: a deep document cannot exhaust the stack
         node = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
@@ -314,7 +318,7 @@ def loose_counts(model: type[BaseModel], data: Any, where: str) -> list[str]:
     return out
 
 
-def _pydantic_line(err: dict) -> str:
+def _pydantic_line(err: ErrorDetails) -> str:
     loc = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(err["loc"]))
     got = err.get("input")
     shown = "" if err["type"] == "missing" else f" (got {_short(got)})"
@@ -338,11 +342,11 @@ def consistency_problems(report: Report) -> list[str]:
 
 
 # the spec fields readers of a report walk, and the JSON type each must have
-_SPEC_SHAPES = {"requirements": list, "sampling": dict, "subjects": list, "reference": (dict, type(None)),
+_SPEC_SHAPES: dict[str, type | tuple[type, ...]] = {"requirements": list, "sampling": dict, "subjects": list, "reference": (dict, type(None)),
                 "regression": (dict, type(None)), "report": (dict, type(None))}
 
 
-def _spec_problems(spec: dict) -> list[str]:
+def _spec_problems(spec: dict[str, Any]) -> list[str]:
     conf = spec.get("confidence", 0.95)
     out = [] if type(conf) in (int, float) and 0 < conf < 1 else [f"spec.confidence: {_short(conf)} is not in (0, 1)"]
     out += [f"spec.{key}: a JSON {_json_type(spec[key])}, expected a JSON {'array' if kind is list else 'object'}"

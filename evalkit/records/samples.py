@@ -73,7 +73,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -83,6 +83,12 @@ from .._version import __version__
 from .._errors import DataError, SavedStateError
 from .._seal import check_seal, content_digest, make_seal
 
+if TYPE_CHECKING:
+    from ..observation import Observation
+    from ..spec.expr import Expression
+    from ..spec.model import Spec
+    from .model import Report
+
 LAYOUT_VERSION = 2  # 2: seed, spec_sha256 and a seal (digest + HMAC); the report records the digest
 KIND = "samples"
 SEAL_BINDING = "evalkit-samples"
@@ -91,6 +97,24 @@ GRID_COLUMNS = 8
 GRID_ROWS = 4  # unconditional subjects: GRID_ROWS x GRID_COLUMNS first samples
 FOLDER = "samples"
 CLASSIFIER_MEASUREMENTS = ("predicted", "confidence")
+
+
+class RatePlanLike(Protocol):
+    """What the store reads of a rate requirement's plan (``evalkit.plan.RequirementPlan``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def expr(self) -> Expression | None: ...
+
+
+class PlanLike(Protocol):
+    """What the store reads of a plan (``evalkit.plan.Plan``, a layer above records)."""
+
+    @property
+    def spec(self) -> Spec: ...
+    @property
+    def rate_requirements(self) -> Sequence[RatePlanLike]: ...
 
 
 def subject_file_name(name: str) -> str:
@@ -142,7 +166,7 @@ class SampleLog:
         if not self.failing:
             self.failing = [[] for _ in self.requirements]
 
-    def observe(self, obs, outcomes: list[tuple[Tensor, Tensor]]) -> None:
+    def observe(self, obs: Observation, outcomes: list[tuple[Tensor, Tensor]]) -> None:
         """Fold one batch: ``obs`` an ``Observation``, ``outcomes`` (passed, undefined) per rate requirement."""
         idx = obs.indices.detach().cpu().long()
         self.source_shape = list(obs.images.shape[1:])
@@ -160,7 +184,7 @@ class SampleLog:
         self._keep_grid(obs, idx)
         self._keep_failing(obs, idx, outcomes)
 
-    def _keep_grid(self, obs, idx: Tensor) -> None:
+    def _keep_grid(self, obs: Observation, idx: Tensor) -> None:
         labels = obs.labels.detach().cpu().long() if obs.labels is not None else torch.full_like(idx, -1)
         cap = GRID_COLUMNS if obs.labels is not None else GRID_ROWS * GRID_COLUMNS
         counts: dict[int, int] = {}
@@ -176,7 +200,7 @@ class SampleLog:
             for t, (_, s, c) in zip(thumbs, take):
                 self.grid[s], self.grid_label[s] = t, c
 
-    def _keep_failing(self, obs, idx: Tensor, outcomes: list[tuple[Tensor, Tensor]]) -> None:
+    def _keep_failing(self, obs: Observation, idx: Tensor, outcomes: list[tuple[Tensor, Tensor]]) -> None:
         want: list[int] = []
         for r, (ok, _) in enumerate(outcomes):
             room = self.keep - len(self.failing[r])
@@ -260,7 +284,7 @@ def _merged_measured(a: dict[str, list[Tensor]], b: dict[str, list[Tensor]]) -> 
     return {k: v for k, v in out.items() if v}
 
 
-def measurement_names(plan) -> list[str]:
+def measurement_names(plan: PlanLike) -> list[str]:
     """The measurements worth keeping per sample: those the ``where:`` expressions read,
     plus the classifier's prediction and confidence when a classifier runs."""
     names: set[str] = set()
@@ -317,7 +341,7 @@ def log_from_record(t: dict[str, Tensor], meta: dict[str, Any], prefix: str) -> 
     return log
 
 
-def new_log(plan) -> SampleLog:
+def new_log(plan: PlanLike) -> SampleLog:
     """An empty log for one subject of ``plan``."""
     return SampleLog([rp.name for rp in plan.rate_requirements], measurement_names(plan), plan.spec.report.failing_examples)
 
@@ -382,7 +406,7 @@ class SampleRecord:
         return dict(zip(self.tensors[f"{which}_index"].tolist(), self.tensors[which]))
 
 
-def read_samples(report_dir: str | Path, subject: str, report=None) -> SampleRecord | None:
+def read_samples(report_dir: str | Path, subject: str, report: Report | None = None) -> SampleRecord | None:
     """The subject's record, None when the report has none; ``SavedStateError`` (exit 2) naming
     the file when it is bad, or does not verify against ``report`` (the ``Report`` beside it)."""
     from ..store import load_record
@@ -413,7 +437,7 @@ def _header_problem(t: dict[str, Tensor], meta: dict[str, Any], subject: str) ->
     return None
 
 
-def _seal_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject: str) -> str | None:
+def _seal_problem(t: dict[str, Tensor], meta: dict[str, Any], report: Report | None, subject: str) -> str | None:
     """Why the record is not believed: damaged, or neither the report's digest nor this user's HMAC vouches for it."""
     digest = content_digest(meta, t)
     check = check_seal(meta.get("seal"), digest, SEAL_BINDING)
@@ -427,14 +451,14 @@ def _seal_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject: s
     return None if check.trusted else f"field 'seal': {check.why}, and the report records no digest for it"
 
 
-def _recorded_digest(report, subject: str) -> str | None:
-    for s in getattr(report, "subjects", None) or []:
+def _recorded_digest(report: Report | None, subject: str) -> str | None:
+    for s in report.subjects if report is not None else []:
         if s.name == subject:
             return s.samples_sha256
     return None
 
 
-def _report_problem(t: dict[str, Tensor], meta: dict[str, Any], report, subject: str) -> str | None:
+def _report_problem(t: dict[str, Tensor], meta: dict[str, Any], report: Report, subject: str) -> str | None:
     """Where the record disagrees with the report beside it."""
     sub = next((s for s in report.subjects if s.name == subject), None)
     if sub is None:
@@ -488,7 +512,7 @@ def _feature_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
     return None
 
 
-def read_all(report_dir: str | Path, subjects: list[str], report=None) -> dict[str, SampleRecord | None]:
+def read_all(report_dir: str | Path, subjects: list[str], report: Report | None = None) -> dict[str, SampleRecord | None]:
     """Every subject's record (None where there is none); the first bad record raises, naming its file."""
     return {name: read_samples(report_dir, name, report) for name in subjects}
 

@@ -26,6 +26,7 @@ import torch
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
+from .._errors import present
 from ..judge import stats
 from . import svg
 from ..records.model import Report, RequirementResult, SubjectResult
@@ -59,12 +60,12 @@ def png_data_uri(image: torch.Tensor) -> str:
     """A uint8 (C, H, W) image (or a (C, H, W) montage) as a PNG data: URI."""
     from PIL import Image
 
-    arr = image.detach().cpu()
-    if arr.shape[0] in (1, 3, 4):
-        arr = arr.permute(1, 2, 0).numpy()
+    t = image.detach().cpu()
+    if t.shape[0] in (1, 3, 4):
+        arr = t.permute(1, 2, 0).numpy()
         arr = arr[..., 0] if arr.shape[2] == 1 else arr
     else:  # an odd channel count: show the mean as grey
-        arr = arr.float().mean(0).round().to(torch.uint8).numpy()
+        arr = t.float().mean(0).round().to(torch.uint8).numpy()
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -198,8 +199,9 @@ def _cell_of(r: RequirementResult, c: int, rec: SampleRecord | None, asked, m: i
         return None if row is None else ClassCell(row.passed, row.n, row.lower, row.upper,
                                                    {"PASS": "above", "FAIL": "below"}.get(row.verdict, "open"))
     mask = asked == c
-    k, n = int(rec.passed(r.name)[mask].sum()), int(mask.sum())
-    return _class_cell(k, n, float(r.at_least), 1 - (1 - r.confidence) / m) if n else None
+    passed = present(present(rec, "the sample record").passed(r.name), f"the stored outcomes of {r.name!r}")  # _stored
+    k, n = int(passed[mask].sum()), int(mask.sum())
+    return _class_cell(k, n, float(present(r.at_least, f"at_least of {r.name!r}")), 1 - (1 - r.confidence) / m) if n else None
 
 
 def _stored(rec: SampleRecord | None, r: RequirementResult) -> bool:
@@ -272,6 +274,7 @@ def forest_plots(report: Report) -> list[Markup]:
             decl = r
             rows.append(svg.ForestRow(s.name, r.value, r.lower, r.upper, verdict_word(s, r)))
         if rows:
+            decl = present(decl, "the requirement plotted")  # set with the first row
             conf = f" (one-sided bounds at {decl.confidence:g} each)"
             plots.append(Markup(svg.forest(name + conf, rows, at_most=decl.at_most, at_least=decl.at_least)))
     return plots

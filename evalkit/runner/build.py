@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .._errors import EvalkitError, SpecError, SubjectError
+from .._errors import EvalkitError, SpecError, SubjectError, present
 from ..boundary import user_code
 from ..data.images import MAX_IMAGE_PIXELS, open_images
 from ..plan import SubjectPlan
@@ -22,9 +22,10 @@ def build_generator(ctx: RunContext, sp: SubjectPlan):
     """The subject's generator object, built from its factory and checked against the protocol."""
     spec = ctx.spec
     ckpt = str(spec.resolve_path(sp.spec.checkpoint)) if sp.spec.checkpoint else None
+    factory = present(sp.factory, f"the factory of subject {sp.name!r}")
     try:
         with user_code(sp.name, "building the generator"):
-            gen = sp.factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
+            gen = factory(device=ctx.device, checkpoint=ckpt, **sp.spec.params)
     except EvalkitError:
         raise
     except Exception as exc:  # the spec validated: what the factory raises now is the subject breaking (exit 3)

@@ -54,7 +54,7 @@ class ChildSource:
         self.image_shape: tuple[int, ...] | None = None
         self.num_classes: int | None = None
         self.gen: SimpleNamespace | None = None
-        self.labels = None
+        self.labels: torch.Tensor | None = None
         self._start(ctx, sp)
 
     # ---------------------------------------------------------------- life
@@ -111,6 +111,8 @@ class ChildSource:
     # ---------------------------------------------------------------- the pipe
 
     def _send(self, msg) -> None:
+        if self.conn is None:  # closed: the child is gone
+            raise self._died()
         try:
             self.conn.send_bytes(pickle.dumps(msg))
         except (OSError, AttributeError):

@@ -69,7 +69,8 @@ def weights_identity(files: list[dict[str, str]]) -> str | None:
 
 def changed_files(old: list[Any], new: list[dict[str, str]]) -> list[str]:
     """The files whose digest differs between two listings, as ``path (role)``."""
-    before = {(f.get("role"), f.get("path")): f.get("sha256") for f in old if isinstance(f, dict)}
-    after = {(f["role"], f["path"]): f["sha256"] for f in new}
+    # `old` is a saved listing, read as untrusted: its keys may be missing or of any type
+    before: dict[tuple[object, object], object] = {(f.get("role"), f.get("path")): f.get("sha256") for f in old if isinstance(f, dict)}
+    after: dict[tuple[object, object], object] = {(f["role"], f["path"]): f["sha256"] for f in new}
     return [f"{path} ({role})" for (role, path) in sorted(set(before) | set(after), key=str)
             if before.get((role, path)) != after.get((role, path))]

@@ -134,7 +134,7 @@ class Journal:
         self.off: str | None = None  # why journaling stopped (the folder became unwritable), if it did
         self.dropped: list[str] = []  # records --resume did not believe
         spec = plan.spec.canonical()
-        self.manifest = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "evalkit": __version__,
+        self.manifest: dict[str, Any] = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "evalkit": __version__,
                          "spec_sha256": plan.spec.digest(), "spec": spec, "run_id": secrets.token_hex(16)}
         if resume:
             self._check_manifest()
@@ -178,7 +178,8 @@ class Journal:
             raise JournalMismatch(f"{path}: the journal was written by evalkit {old.get('evalkit')}, this is {__version__}; "
                                   "a resumed run would mix two versions' measurements: run without --resume")
         if old.get("spec_sha256") != self.manifest["spec_sha256"]:
-            changes = spec_changes(old.get("spec") if isinstance(old.get("spec"), dict) else {}, self.manifest["spec"])
+            old_spec = old.get("spec")
+            changes = spec_changes(old_spec if isinstance(old_spec, dict) else {}, self.manifest["spec"])
             raise JournalMismatch(f"{path}: the spec changed since the journal was written ("
                                   + "; ".join(changes or ["its digest differs"]) + "); run without --resume to start afresh")
         self.manifest["run_id"] = old["run_id"]

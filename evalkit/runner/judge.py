@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._errors import DataError, SubjectError
+from .._errors import DataError, SubjectError, present
 from ..judge.verdicts import judge_metric, judge_rate
 from ..metrics.metric import MetricInputs
 from ..plan import SubjectPlan
@@ -21,8 +21,8 @@ def judge_rates(ctx: RunContext, state: SubjectState, look_conf: dict[int, float
     out = []
     for rp, rs in zip(ctx.plan.rate_requirements, state.rates):
         conf = rp.confidence if look_conf is None else look_conf[rp.index]
-        r = judge_rate(rp.name, rs.passed, rs.n, float(rp.req.at_least), conf, undefined=rs.undefined,
-                       per_class={c: tuple(v) for c, v in rs.per_class.items()} if rp.req.per_class else None,
+        r = judge_rate(rp.name, rs.passed, rs.n, float(present(rp.req.at_least, f"at_least of {rp.name!r}")), conf, undefined=rs.undefined,
+                       per_class={c: (v[0], v[1]) for c, v in rs.per_class.items()} if rp.req.per_class else None,
                        correction=None if look_conf is None else SEQUENTIAL_NOTE)
         r.failing = rs.failing
         if rs.undefined:
@@ -48,7 +48,7 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     if real is not None and real.shape[1] != fake.shape[1]:
         raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
     inputs = MetricInputs(sp.name, real, fake, pred, asked, None, nn_ratio, seed=spec.sampling.seed,
-                          requests=[(rp.req.metric, dict(rp.args)) for rp in plan.metric_requirements],
+                          requests=[(present(rp.req.metric, f"the metric of {rp.name!r}"), dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work)
     inputs.measured = {name: filled[name][0] for name in plan.measured_inputs if name in filled}
     inputs.states = states
@@ -73,7 +73,8 @@ def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:
     cx = ctx.refs.extractor(ctx.spec.classifier, shape) if ctx.spec.classifier else None
     if cx is not None and cx.num_classes:
         return cx.num_classes
-    return max(int(inputs.predicted.max()), int(inputs.asked.max())) + 1
+    predicted, asked = present(inputs.predicted, "the predictions"), present(inputs.asked, "the asked labels")
+    return max(int(predicted.max()), int(asked.max())) + 1
 
 
 def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple
@@ -84,13 +85,14 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     bar = task(f"{sp.name}: metrics", len(ctx.plan.metric_requirements), "metric", enabled=ctx.progress and ctx.rank == 0)
     for rp in ctx.plan.metric_requirements:
         kill_point("metrics")
-        key = (rp.req.metric, tuple(sorted(rp.req.args.items())), rp.confidence)
+        metric = present(rp.req.metric, f"the metric of {rp.name!r}")
+        key = (metric, tuple(sorted(rp.req.args.items())), rp.confidence)
         if key not in seen:
             try:
-                mv = rp.metric.compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
+                mv = present(rp.metric, f"the metric of {rp.name!r}").compute(inputs, rp.confidence, rp.args, n=len(inputs.fake), requirement=rp.name)
             except DataError as exc:  # e.g. too few samples for the metric's interval: say which requirement
                 raise DataError(f"{ctx.spec.where('requirements', rp.index)}: requirement {rp.name!r}: {exc}") from None
-            seen[key] = MetricResult(name=rp.req.metric + argtag(rp.req.args), metric=rp.req.metric, args=rp.args,
+            seen[key] = MetricResult(name=metric + argtag(rp.req.args), metric=metric, args=rp.args,
                                      value=mv.value, lower=mv.low, upper=mv.high,
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra, upper_holds=getattr(mv, "upper_holds", True),

@@ -10,6 +10,7 @@ stop after the same batch, as one process would.
 
 from __future__ import annotations
 
+from .._errors import present
 from ..judge import stats
 from ..plan import Plan, RequirementPlan
 from .state import RateState, SubjectState
@@ -48,7 +49,8 @@ class Looks:
 
 
 def _decided_at(rs: RateState, rp: RequirementPlan, conf: float) -> bool:
+    at_least = present(rp.req.at_least, f"at_least of {rp.name!r}")
     if rp.req.per_class:
-        return all(stats.decide_rate(k, n, rp.req.at_least, 1 - (1 - conf) / max(1, len(rs.per_class))) != "INCONCLUSIVE"
+        return all(stats.decide_rate(k, n, at_least, 1 - (1 - conf) / max(1, len(rs.per_class))) != "INCONCLUSIVE"
                    for k, n in rs.per_class.values())
-    return stats.decide_rate(rs.passed, rs.n, rp.req.at_least, conf) != "INCONCLUSIVE"
+    return stats.decide_rate(rs.passed, rs.n, at_least, conf) != "INCONCLUSIVE"

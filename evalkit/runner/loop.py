@@ -10,7 +10,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from .._errors import SpecError
+from .._errors import SpecError, present
 from ..boundary import TimeLimit
 from ..observe.indexes import DuplicateIndex
 from ..observe.output_range import allowed_range, enforce_range
@@ -135,7 +135,7 @@ def fold_step(ctx: RunContext, reader: BatchReader, j: int | None, state: Subjec
     rec = BatchRecord(delta, history_rows(batch) if history is not None else None)
     kill_point("mid-batch")
     if sj is not None:
-        sj.write_batch(j, rec)
+        sj.write_batch(present(j, "the batch number"), rec)  # a batch was read, so it has one
     return rec
 
 
@@ -174,7 +174,7 @@ def sample_loop(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, sj: Subj
             rec = fold_step(ctx, reader, mine, fold.state, history, shape, sj)
             if looks.enabled:
                 stopped_at = look_at_round(ctx, looks, js, rec, seen, counts)
-            if rec is not None and (stopped_at is None or mine <= stopped_at):
+            if rec is not None and (stopped_at is None or present(mine, "this process's batch") <= stopped_at):
                 fold.state = fold.state.merge(rec.delta, ctx.keep)
                 advance(rec.delta.n)
             if stopped_at is not None:

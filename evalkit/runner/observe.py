@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .. import registry
-from .._errors import SpecError, SubjectError
+from .._errors import SpecError, SubjectError, present
 from ..observe.context import Observation
 from ..observe.features import in_fixed_rows
 from ..observe.indexes import DuplicateIndex
@@ -65,7 +65,7 @@ def model_digests(ctx: RunContext, shape: tuple, has_labels: bool) -> dict[str, 
     for the journal: ``--resume`` after either changed is refused."""
     need_feats, use_cls = _models_used(ctx, has_labels)
     return {"features": ctx.refs.extractor(ctx.spec.features, shape).digest if need_feats else None,
-            "classifier": ctx.refs.extractor(ctx.spec.classifier, shape).digest if use_cls else None}
+            "classifier": ctx.refs.extractor(present(ctx.spec.classifier, "the classifier"), shape).digest if use_cls else None}
 
 
 def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
@@ -74,7 +74,7 @@ def batch_models(ctx: RunContext, shape: tuple, has_labels: bool):
     spec = ctx.spec
     need_feats, use_cls = _models_used(ctx, has_labels)
     fx = ctx.refs.extractor(spec.features, shape) if need_feats else None
-    cx = ctx.refs.extractor(spec.classifier, shape) if use_cls else None
+    cx = ctx.refs.extractor(present(spec.classifier, "the classifier"), shape) if use_cls else None
     memo: dict[str, tuple] = {}
 
     def both(x):
@@ -101,8 +101,9 @@ def rate_outcome(rp: RequirementPlan, obs: Observation, screened: Screened) -> t
     if rp.check is not None:
         ok = rp.check.call(obs, rp.args).cpu().bool()
     else:
-        values = {name: registry.measurements.get(name).call(obs).cpu() for name in rp.expr.names}
-        ok, undefined = rp.expr.evaluate(values)
+        expr = present(rp.expr, f"the where: expression of {rp.name!r}")  # a rate requirement has a check or one
+        values = {name: registry.measurements.get(name).call(obs).cpu() for name in expr.names}
+        ok, undefined = expr.evaluate(values)
         undefined = undefined.expand(b) if undefined.ndim == 0 else undefined
         ok = ok.expand(b) if ok.ndim == 0 else ok
     if screened.nonfinite and rp.req.check != "finite":

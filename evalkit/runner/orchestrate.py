@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ..boundary import forget_warnings, subject_failure, subject_time_limit
 from ..plan import Plan, SubjectPlan, make_plan
+from .._errors import present
 from ..records.model import Report, SubjectResult
-from ..records.samples import new_log, sample_record
+from ..records.samples import sample_record
 from ..judge.trace import attach_looks, trace_of
 from ..spec.model import Spec
 from .context import RunContext
@@ -84,7 +85,7 @@ def fold_subject(ctx: RunContext, sp: SubjectPlan, source, shape: tuple, res: Su
     """The subject's gathered state: from a finished journal, or by sampling (journaling as it goes)."""
     sj = ctx.journal.subject(sp) if ctx.journal is not None else None
     if sj is not None:
-        sj.bind(res.weights_sha256, res.image_shape, files, model_digests(ctx, shape, source.labels is not None))
+        sj.bind(res.weights_sha256, present(res.image_shape, "the subject's image shape"), files, model_digests(ctx, shape, source.labels is not None))
         final = sj.load_final()
         if final is not None:
             return final
@@ -117,7 +118,8 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
     judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
     if final.counts is not None:
-        attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf, final.look_conf))
+        attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf,
+                                         present(final.look_conf, "the looks' confidences")))
     if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
         record = sample_record(sp.name, final.state.samples, final.state.row("features").value(), ctx.spec.features,
                                seed=ctx.spec.sampling.seed)

@@ -12,12 +12,13 @@ from torch import Tensor
 
 from .. import progress, registry
 from .._version import __version__
-from .._errors import DataError, SpecError
+from .._errors import DataError, SpecError, present
 from .._io import open_regular
 from ..cache import cached_tensor
 from ..data.images import open_images
-from ..observe.features import Extractor, in_fixed_rows, make_classifier, make_extractor
+from ..observe.features import in_fixed_rows, make_classifier, make_extractor
 from ..observe.indexes import MemorizationIndex
+from ..protocols import FeatureExtractor
 from ..spec.model import Reference, Spec
 
 FEATURE_BATCH = 500
@@ -50,7 +51,7 @@ def _hash_file(h, path: Path) -> None:
             h.update(chunk)
 
 
-def features_of(data, extractor: Extractor, device: torch.device, bar: progress.Task | None = None) -> Tensor:
+def features_of(data, extractor: FeatureExtractor, device: torch.device, bar: progress.Task | None = None) -> Tensor:
     out = []
     with torch.no_grad(), (bar or progress.task("", enabled=False)) as bar:
         for s in range(0, len(data), FEATURE_BATCH):
@@ -77,13 +78,13 @@ class References:
     def __init__(self, spec: Spec, device: torch.device, *, cache: bool = True, progress: bool = False):
         self.spec, self.device, self.cache = spec, device, cache
         self.progress = progress  # show a progress task while features are built (rank 0 only)
-        self._extractors: dict[tuple, Extractor] = {}
+        self._extractors: dict[tuple, FeatureExtractor] = {}
         self._real: dict[tuple, Tensor] = {}
         self._training_indexes: dict[tuple, MemorizationIndex] = {}
         self._info: dict[tuple, dict[str, Any]] = {}
         self.reference_work: dict = {}  # work on the reference alone (FID moments), shared by every subject
 
-    def extractor(self, name: str, shape: tuple) -> Extractor:
+    def extractor(self, name: str, shape: tuple) -> FeatureExtractor:
         """The extractor ``name`` for images of ``shape``, built once.
 
         The spec's user classifier (a ``module:attribute`` or a model file named by
@@ -101,7 +102,7 @@ class References:
 
     def real_features(self, shape: tuple) -> Tensor:
         if shape not in self._real:
-            data, desc, digest = open_reference(self.spec, self.spec.reference, "reference")
+            data, desc, digest = open_reference(self.spec, present(self.spec.reference, "the spec's reference"), "reference")
             if tuple(data.image_shape) != tuple(shape):
                 raise DataError(
                     f"reference images are {'x'.join(map(str, data.image_shape))} but the subject's are "
@@ -125,7 +126,7 @@ class References:
 
     def memorization(self, shape: tuple) -> MemorizationIndex:
         if shape not in self._training_indexes:
-            data, desc, digest = open_reference(self.spec, self.spec.training, "training")
+            data, desc, digest = open_reference(self.spec, present(self.spec.training, "the spec's training set"), "training")
             ex = self.extractor(self.spec.features, shape)
             feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: features_of(
                 data, ex, self.device, self._task(f"training features of {desc} (cached for later runs)", len(data))),

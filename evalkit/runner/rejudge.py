@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._errors import SavedStateError, UsageError
+from .._errors import SavedStateError, UsageError, present
 from ..plan import Plan, make_plan
 from ..records.model import Report, SubjectResult
 from ..spec.model import Spec
@@ -84,7 +84,8 @@ def check_metric_inputs(plan: Plan, state: SubjectState, subject: str) -> None:
                                  "(the run had no metric or training requirement, so none were kept)")
         # every state the metric requires must have been folded by the run (optional inputs
         # may be absent, as in a run; what a subject cannot provide is refused by validation)
-        lacking = [st.name for st in rp.metric.decl.states if st.name not in state.rows and st.source in rp.metric.inputs]
+        metric = present(rp.metric, f"the metric of {rp.name!r}")
+        lacking = [st.name for st in metric.decl.states if st.name not in state.rows and st.source in metric.inputs]
         if lacking:
             raise RejudgeRefused(f"requirement {rp.name!r} reads the state(s) {', '.join(lacking)}, which the run did not "
                                  f"save for subject {subject!r}")

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..contract import Input, Merge, State
-from ..metrics.states import FeatureState, RowState, from_record, to_record
+from ..metrics.states import FeatureState, RowState, from_record, merge_states, to_record
 from ..records.model import FailingExample
 from ..records.samples import SampleLog, log_from_record, log_to_record, new_log
 
@@ -55,10 +55,11 @@ class SubjectState:
         return self.rows.get(name, FeatureState())
 
     def merge(self, o: "SubjectState", keep: int) -> "SubjectState":
-        rows = {}
+        rows: dict[str, RowState] = {}
         for k in sorted(set(self.rows) | set(o.rows)):
             a, b = self.rows.get(k), o.rows.get(k)
-            rows[k] = a.merge(b) if a is not None and b is not None else (a if a is not None else b)
+            # a key of the union is in one side at least: kept as it is when only one folded it
+            rows[k] = merge_states(a, b) if a is not None and b is not None else (self.rows[k] if a is not None else o.rows[k])
         return SubjectState(
             [a.merge(b, keep) for a, b in zip(self.rates, o.rates)], rows,
             self.n + o.n, self.nonfinite + o.nonfinite,
@@ -131,8 +132,8 @@ def state_to_record(state: SubjectState) -> tuple[dict[str, Tensor], dict]:
         tensors.update(t)
         rates.append(m)
     kinds = {}
-    for name, rs in sorted(state.rows.items()):
-        t, kinds[name] = to_record(name, rs)
+    for name, row in sorted(state.rows.items()):
+        t, kinds[name] = to_record(name, row)
         tensors.update(t)
     meta = {"rates": rates, "n": state.n, "nonfinite": state.nonfinite, "rows": kinds}
     if state.samples is not None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, overload
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._errors import DataError, SpecError, SubjectError
+from .._errors import DataError, SpecError, SubjectError, present
 from ..boundary import user_code
 from ..spec.model import Sampling
 
@@ -62,6 +62,12 @@ def _checked(classes, num_classes: int) -> None:
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
         raise SpecError(f"sampling.labels: class {bad[0]} is out of range for a model with {num_classes} classes (0..{num_classes - 1})")
+
+
+@overload
+def asked_labels(sampling: Sampling, num_classes: int) -> Tensor: ...
+@overload
+def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None: ...
 
 
 def asked_labels(sampling: Sampling, num_classes: int | None) -> Tensor | None:
@@ -205,7 +211,7 @@ class ImageSource:
 
 
 def _cat(parts: list[Batch]) -> Batch:
-    labels = None if parts[0].labels is None else torch.cat([p.labels for p in parts])
+    labels = None if parts[0].labels is None else torch.cat([present(p.labels, "a batch's labels") for p in parts])  # all or none
     return Batch(torch.cat([p.indices for p in parts]), torch.cat([p.images for p in parts]), labels)
 
 

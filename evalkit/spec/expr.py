@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
 if TYPE_CHECKING:  # torch is imported where expressions are evaluated, not where they are parsed
+    from types import FrameType
+
     from torch import Tensor
 
 MAX_LENGTH = 2000
@@ -306,7 +308,8 @@ def _stack_depth() -> int:
     """Frames on the current Python stack."""
     import sys
 
-    frame, n = sys._getframe(), 0
+    frame: FrameType | None = sys._getframe()
+    n = 0
     while frame is not None:
         frame, n = frame.f_back, n + 1
     return n

@@ -183,7 +183,8 @@ def _check_nesting(text: str, name: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 mark = event.start_mark
-                raise SpecError(f"{name}:{mark.line + 1}:{mark.column + 1}: nesting deeper than {MAX_DEPTH} levels; refusing it")
+                where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "?:?"
+                raise SpecError(f"{name}:{where}: nesting deeper than {MAX_DEPTH} levels; refusing it")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 

@@ -93,7 +93,7 @@ class VAE(_ZooGenerator):
         model_tensors = {k: v for k, v in tensors.items() if not k.startswith("expost.")}
         self.net = load_module(build_from_metadata(nets.ConditionalVAE, kwargs, self.weights_file, model_tensors),
                                self.weights_file, "", model_tensors).eval()
-        self.expost = None
+        self.expost: nets.ClassGaussians | None = None
         if any(k.startswith("expost.") for k in tensors):
             self.expost = load_module(nets.ClassGaussians(self.net.num_classes, self.net.z_dim), self.weights_file,
                                       "expost", tensors)
@@ -122,6 +122,7 @@ class LatentDiffusion(_ZooGenerator):
 
     DEFAULT_STEPS = 25
     DEFAULT_GUIDANCE = 2.0
+    acp: Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(self, checkpoint: str | Path | None = None, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE):
         super().__init__()

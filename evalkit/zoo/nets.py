@@ -137,6 +137,9 @@ class ClassGaussians(nn.Module):
     encoder actually puts each class gives samples the decoder renders faithfully.
     """
 
+    mean: Tensor  # buffers (register_buffer), declared for the type checker
+    chol: Tensor
+
     def __init__(self, num_classes: int = NUM_CLASSES, dim: int = 16):
         super().__init__()
         self.register_buffer("mean", torch.zeros(num_classes, dim))
@@ -157,6 +160,9 @@ class ClassGaussians(nn.Module):
 
 class LatentAutoencoder(nn.Module):
     """Autoencoder for latent diffusion: 1x28x28 <-> C x7x7 (standardised afterwards)."""
+
+    latent_mean: Tensor  # buffers (register_buffer), declared for the type checker
+    latent_std: Tensor
 
     def __init__(self, latent_channels: int = 4, width: int = 64):
         super().__init__()

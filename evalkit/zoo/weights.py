@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -51,9 +52,10 @@ def read_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 MAX_KWARG = 1 << 20  # any width, depth or class count a checkpoint's metadata may ask for
+M = TypeVar("M", bound=nn.Module)  # the module handed in is the module handed back
 
 
-def build_from_metadata(cls, kwargs, path: Path | str, tensors: dict[str, torch.Tensor]) -> nn.Module:
+def build_from_metadata(cls: type[M], kwargs: object, path: Path | str, tensors: dict[str, torch.Tensor]) -> M:
     """``cls(**kwargs)`` where ``kwargs`` come from a checkpoint's metadata, bounded before anything is allocated.
 
     Metadata is data: a file may claim ``num_classes: 10**9``. The sizes must be plain
@@ -79,7 +81,7 @@ def build_from_metadata(cls, kwargs, path: Path | str, tensors: dict[str, torch.
     return cls(**kwargs)
 
 
-def load_module(module: nn.Module, path: Path | str, prefix: str = "", tensors: dict | None = None) -> nn.Module:
+def load_module(module: M, path: Path | str, prefix: str = "", tensors: dict[str, torch.Tensor] | None = None) -> M:
     """Load ``prefix.*`` tensors of ``path`` into ``module``; name missing/extra keys on mismatch."""
     if tensors is None:
         tensors, _ = read_weights(path)

@@ -7,11 +7,9 @@ not run, and that nothing outside the output folder and the cache changed.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
-import shlex
 import subprocess
 import zipfile
 from pathlib import Path
