@@ -12,33 +12,21 @@ import shutil
 
 import pytest
 
-SPEC = """\
-version: 1
-name: saved
-reference: {dataset: fashion-mnist, split: test, range: [0, 200]}
-features: pixels
-classifier: null
-subjects:
-  - {model: dataset, name: alpha, params: {range: [5000, 5060]}}
-  - {model: dataset, name: beta, params: {range: [6000, 6060]}}
-sampling: {n: 60, batch_size: 20, seed: 1}
-requirements:
-  - {name: in range, check: in_range, at_least: 0.9}
-  - {name: fid, metric: fid, at_most: 1000}
-"""
+from tests.specs import REQUIREMENT, spec_text
 
-USER_SPEC = """\
-version: 1
-name: user-ckpt
-reference: {dataset: fashion-mnist, split: test, range: [0, 200]}
-features: pixels
-classifier: null
-subjects:
-  - {model: "ckgen:make", checkpoint: ckpt.safetensors}
-sampling: {n: 400, batch_size: 20, seed: 1}
-requirements:
-  - {name: in range, check: in_range, at_least: 0.5}
-"""
+ALPHA = {"model": "dataset", "name": "alpha", "params": {"range": [5000, 5060]}}
+BETA = {"model": "dataset", "name": "beta", "params": {"range": [6000, 6060]}}
+
+
+def _saved_spec(*, seed: int = 1, alpha: dict = ALPHA) -> str:
+    return spec_text(name="saved", subjects=[alpha, BETA], sampling={"n": 60, "batch_size": 20, "seed": seed},
+                     requirements=[REQUIREMENT, {"name": "fid", "metric": "fid", "at_most": 1000}])
+
+
+SPEC = _saved_spec()
+USER_SPEC = spec_text(name="user-ckpt", subjects=[{"model": "ckgen:make", "checkpoint": "ckpt.safetensors"}],
+                      sampling={"n": 400, "batch_size": 20, "seed": 1},
+                      requirements=[{**REQUIREMENT, "at_least": 0.5}])
 
 USER_MODULE = """\
 import time
@@ -189,7 +177,7 @@ def test_compare_ignores_a_tampered_store_with_a_warning(hostile, run_dir):
 
 
 def test_compare_does_not_pair_the_store_of_another_run(hostile, run_dir):
-    other = hostile.spec(SPEC.replace("seed: 1", "seed: 2"), "seed2.yaml")
+    other = hostile.spec(_saved_spec(seed=2), "seed2.yaml")
     hostile.run("run", other, "--out", "out2", "--quiet", code=0, allow=("out2",))
     shutil.rmtree(run_dir / "samples")
     shutil.copytree(hostile.path("out2") / "samples", run_dir / "samples")
@@ -290,7 +278,7 @@ def test_comparison_markdown_escapes_names(hostile, run_dir):
 
 def test_a_huge_error_message_is_cut(hostile):
     hostile.file("boom.py", "def make(device=None):\n    raise RuntimeError('x' * 30_000_000)\n")
-    spec = hostile.spec(SPEC.replace("model: dataset, name: alpha, params: {range: [5000, 5060]}", "model: 'boom:make', name: alpha"))
+    spec = hostile.spec(_saved_spec(alpha={"model": "boom:make", "name": "alpha"}))
     hostile.run("run", spec, "--out", "out", "--quiet", code=3, env={"PYTHONPATH": f"{hostile.work}:{hostile.env()['PYTHONPATH']}"})
     for name in ("report.json", "report.md"):
         assert (hostile.path("out") / name).stat().st_size < 1_000_000
