@@ -131,8 +131,8 @@ def test_cas_of_real_images_is_near_the_real_baseline(write_spec):
         requirements: [{metric: cas, at_least: 0.5, args: {epochs: 6}}]
     """)
     rep = evalkit.run(spec, write=False)
+    assert rep.subjects[0].status == "ok", rep.subjects[0].error  # first, so a broken run says why
     m = rep.subjects[0].metrics[0]
-    assert rep.subjects[0].status == "ok", rep.subjects[0].error
     # replayed real images are real data: their CAS matches the real baseline closely
     assert m.value > 0.55 and abs(m.value - m.extra["real_accuracy"]) < 0.08
     assert m.lower <= m.value <= m.upper
