@@ -170,6 +170,11 @@ def _models() -> None:
         help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).", dim=128,
         num_classes=FASHION_CLASSES, input_shape=FASHION_SHAPE, weights=("fashion-classifier.safetensors",), module=HERE),
         target="evalkit.zoo.models:fashion_classifier")
+    features.declare("fashion-encoder", FeatureDecl(
+        help="Bundled label-free Fashion-MNIST encoder (denoising autoencoder), 128-d bottleneck (1x28x28 images); "
+             "the default feature space, independent of the label-judging classifier.", dim=128,
+        input_shape=FASHION_SHAPE, weights=("fashion-encoder.safetensors",), module=HERE),
+        target="evalkit.zoo.models:fashion_encoder")
     datasets.declare("fashion-mnist", DatasetDecl(
         help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).",
         splits=FASHION_SPLITS, num_classes=FASHION_CLASSES, image_shape=FASHION_SHAPE, module=HERE),

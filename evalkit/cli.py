@@ -366,10 +366,18 @@ def resume_command(args, folder: Path) -> str:
 
 def _print_results(report) -> None:
     print(_table(report))
+    _print_networks(report)
     if report.baseline:
         from .report.regressions import baseline_lines
 
         print("\n" + "\n".join(_visible(line) for line in baseline_lines(report)))
+
+
+def _print_networks(report) -> None:
+    from .report.provenance import networks_line
+
+    if networks := networks_line(report):
+        print(_visible(f"networks: {networks}"))
 
 
 def _say_broken(report) -> None:
@@ -400,6 +408,7 @@ def _cmd_rejudge(args) -> int:
         write_report(report, target, formats)
     if not args.quiet:
         print(_table(report))
+        _print_networks(report)
         print(f"\nreport: {out}/report.json")
     return report.exit_code
 

@@ -79,6 +79,11 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # file:line:col: field: message; errors under --strict
 
     @property
+    def label_judge(self) -> str | None:
+        """The classifier that judges labels in this plan, or None when no requirement reads one."""
+        return self.spec.classifier if Input.CLASSIFIER in self.needs else None
+
+    @property
     def rate_requirements(self) -> list[RequirementPlan]:
         return [r for r in self.requirements if r.req.kind == "rate"]
 

@@ -12,7 +12,7 @@ from .._errors import DataError
 # MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
 # ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
 # the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
-REPORT_SCHEMA_VERSION = "1.3"
+REPORT_SCHEMA_VERSION = "1.4"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
@@ -227,6 +227,8 @@ class Report(Record):
     environment: Environment
     reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest.")
     features: str | None = None
+    classifier: str | None = Field(None, description="The network that judged labels (the spec's `classifier:`), "
+                                   "when a requirement read it; None when none did (1.4).")
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")
     baseline_pairs: list[BaselinePair] = Field(default_factory=list, description="Which subject was compared with which baseline subject.")

@@ -9,6 +9,7 @@ from ..judge.verdicts import deciding_class
 from ..records.model import Report
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from .numbers import bound, number
+from .provenance import networks_line
 from .regressions import baseline_lines, shown_verdict
 from .view import ReportView
 
@@ -65,6 +66,8 @@ def _md_provenance(report: Report) -> list[str]:
     if report.reference:
         ref = report.reference
         lines.append(f"- reference: {md_text(ref['source'])} ({ref['n']} images), features {md_cell_code(ref['features'])} (d={ref['feature_dim']})")
+    if networks := networks_line(report):
+        lines.append(f"- networks: {md_text(networks)}")
     if report.baseline:
         lines.append(f"- baseline: {md_cell_code(report.baseline)}"
                      + (f"; regressions judged by {md_text(report.baseline_correction)}" if report.baseline_correction else ""))

@@ -219,7 +219,7 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     report = Report(
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
-        environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
+        environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, classifier=plan.label_judge, subjects=subjects,
         interrupted=interrupted is not None, interrupted_by=interrupted, strict=strict,
     )
     for note in plan.notes:

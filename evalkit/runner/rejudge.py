@@ -127,7 +127,7 @@ def rejudge(out_dir: Path | str, spec: Spec, *, device: str = "cpu", strict: boo
     report = Report(name=spec.name, spec=spec.canonical(), spec_sha256=spec.digest(), spec_path=spec.source,
                     started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seed=spec.sampling.seed, environment=environment(dev), reference=ctx.refs.info(),
-                    features=spec.features, subjects=subjects, rejudged_from=str(out_dir))
+                    features=spec.features, classifier=plan.label_judge, subjects=subjects, rejudged_from=str(out_dir))
     report.exit_code = exit_code_of(report, strict)
     return report
 

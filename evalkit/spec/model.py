@@ -286,7 +286,9 @@ class Spec(_Strict):
     )
     reference: Reference | None = Field(None, description="Real images for distribution metrics.")
     training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
-    features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")
+    features: str = Field("fashion-encoder", description="Feature extractor: registered name, 'module:attribute' or a "
+                          "TorchScript file. The default is a label-free encoder, not the classifier, so a model is "
+                          "not judged twice by one network.")
     classifier: str | None = Field("fashion-classifier", description="Classifier behind label checks and confidence measurements.")
     subjects: list[Subject] = Field(min_length=1, description="Models or image sets under audit.")
     sampling: Sampling = Field(default_factory=Sampling)

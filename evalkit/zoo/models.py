@@ -1,4 +1,4 @@
-"""The bundled zoo as evalkit generators and the ``fashion-classifier`` extractor.
+"""The bundled zoo as evalkit generators and the ``fashion-classifier`` and ``fashion-encoder`` extractors.
 
 Weights live in ``models/<name>.safetensors`` (in a source checkout) or in the
 package's ``_models`` folder (in a wheel); ``$EVALKIT_MODELS`` overrides both.
@@ -186,6 +186,23 @@ class FashionClassifierFeatures(Extractor):
         return self.features_and_logits(images)[0]
 
 
+class FashionEncoderFeatures(Extractor):
+    """The bundled label-free encoder: 128-d bottleneck of a denoising autoencoder, no logits."""
+
+    def __init__(self, device, checkpoint: str | Path | None = None):
+        path = weights_path("fashion-encoder", checkpoint)
+        tensors, info = read_weights(path)
+        kwargs = info.get("kwargs", {}) if isinstance(info, dict) else {}
+        net = build_from_metadata(nets.FashionEncoder, kwargs, path, tensors)
+        self.net = load_module(net, path, "", tensors).to(device).eval()
+        self.name, self.dim = "fashion-encoder", self.net.feature_dim
+        self.digest = "fashion-encoder:" + file_sha256(path)
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        return self.net.features(images)
+
+
 def _factory(cls):
     def make(*, device: torch.device, checkpoint: str | None = None, **params):
         return cls(checkpoint=checkpoint, **params).to(device)
@@ -201,12 +218,21 @@ fashion_vae = _factory(VAE)
 fashion_ddpm = _factory(LatentDiffusion)
 
 
-def fashion_classifier(image_shape, device) -> Extractor:
+def _check_shape(name: str, image_shape) -> None:
     if tuple(image_shape) != IMAGE_SHAPE:
         from .._errors import SpecError
 
         raise SpecError(
-            f"features 'fashion-classifier' reads 1x28x28 images, but the samples are {'x'.join(map(str, image_shape))}; "
+            f"features {name!r} reads 1x28x28 images, but the samples are {'x'.join(map(str, image_shape))}; "
             "use `features: pixels`, a TorchScript file, or a module:attribute extractor"
         )
+
+
+def fashion_classifier(image_shape, device) -> Extractor:
+    _check_shape("fashion-classifier", image_shape)
     return FashionClassifierFeatures(device)
+
+
+def fashion_encoder(image_shape, device) -> Extractor:
+    _check_shape("fashion-encoder", image_shape)
+    return FashionEncoderFeatures(device)

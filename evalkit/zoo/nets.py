@@ -40,6 +40,37 @@ class FashionClassifier(nn.Module):
         return self.head(self.features(x))
 
 
+class FashionEncoder(nn.Module):
+    """Denoising convolutional autoencoder; ``features`` (the bottleneck) is a label-free embedding.
+
+    Trained only to rebuild images from noised copies, never on labels, so its
+    feature space does not share the classifier's class boundaries: FID in it
+    is not a second vote of the label checker (Kynkäänniemi et al. 2023).
+    """
+
+    def __init__(self, width: int = 32, feature_dim: int = 128):
+        super().__init__()
+        w, self.feature_dim = width, feature_dim
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),  # 14x14
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GroupNorm(8, 2 * w), nn.LeakyReLU(0.2),  # 7x7
+            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.GroupNorm(8, 2 * w), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(2 * w * 7 * 7, feature_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(feature_dim, 2 * w * 7 * 7), nn.LeakyReLU(0.2), nn.Unflatten(1, (2 * w, 7, 7)),
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.LeakyReLU(0.2),  # 14x14
+            nn.ConvTranspose2d(w, 1, 4, 2, 1),  # 28x28
+        )
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.encoder(x * 2 - 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Bernoulli logits of the reconstruction."""
+        return self.decoder(self.features(x))
+
+
 class DCGANGenerator(nn.Module):
     """Class-conditional DCGAN generator: (z, label) -> 1x28x28 image in [0, 1]."""
 

@@ -54,6 +54,8 @@ class TrainConfig:
 
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
+    # another seed than the classifier's, and no labels: an independent feature space
+    "fashion-encoder": TrainConfig(epochs=12, lr=1e-3, seed=1, extra={"noise": 0.2}),
     "fashion-vae": TrainConfig(epochs=10, lr=1e-3),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
@@ -120,6 +122,43 @@ class _Classifier(_Task):
         acc = (pred == torch.from_numpy(yt)).float().mean().item()
         log.info("test accuracy %.4f", acc)
         return {"test_accuracy": acc}
+
+
+class _Encoder(_Task):
+    name = "fashion-encoder"
+
+    def __init__(self, cfg, out):
+        super().__init__(cfg, out)
+        self.net = nets.FashionEncoder()
+        self.modules = {"net": self.net}
+        self.optims = {"net": torch.optim.Adam(self.net.parameters(), lr=cfg.lr)}
+
+    def step(self, x, y, g, step):
+        # The labels ``y`` are never read: the embedding must not learn the classifier's classes.
+        flip = torch.rand(x.shape[0], generator=g) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        # Denoising (Vincent et al. 2008): rebuilding the clean image from a noised one
+        # makes the code describe shapes rather than single pixels.
+        noisy = (x + self.cfg.extra.get("noise", 0.2) * torch.randn(x.shape, generator=g)).clamp(0, 1)
+        self.net.train()
+        loss = F.binary_cross_entropy_with_logits(self.net(noisy), x)
+        self.optims["net"].zero_grad()
+        loss.backward()
+        self.optims["net"].step()
+        return {"loss": loss.item()}
+
+    def export(self):
+        return {"": self.net}, {"arch": "FashionEncoder", "kwargs": {}}
+
+    def finish(self, x_train, y_train):
+        xt, _ = fashion.load("test")
+        xt = torch.from_numpy(xt.copy()).float().div(255).unsqueeze(1)
+        with torch.no_grad():
+            bce = sum(F.binary_cross_entropy_with_logits(self.net(xt[i : i + 1000]), xt[i : i + 1000],
+                                                         reduction="sum").item() for i in range(0, len(xt), 1000))
+        rec = bce / xt.numel()
+        log.info("test reconstruction BCE %.4f per pixel", rec)
+        return {"test_reconstruction_bce": rec}
 
 
 class _VAE(_Task):
@@ -289,7 +328,7 @@ class _LatentDiffusion(_Task):
 
 
 TASKS: dict[str, type[_Task]] = {
-    t.name: t for t in (_Classifier, _VAE, _DCGAN, _Autoencoder, _LatentDiffusion)
+    t.name: t for t in (_Classifier, _Encoder, _VAE, _DCGAN, _Autoencoder, _LatentDiffusion)
 }
 
 
