@@ -187,20 +187,22 @@ class FashionClassifierFeatures(Extractor):
 
 
 class FashionEncoderFeatures(Extractor):
-    """The bundled label-free encoder: 128-d bottleneck of a denoising autoencoder, no logits."""
+    """The bundled label-free encoder: 128-d bottleneck of a denoising autoencoder, standardised; no logits."""
 
     def __init__(self, device, checkpoint: str | Path | None = None):
         path = weights_path("fashion-encoder", checkpoint)
         tensors, info = read_weights(path)
         kwargs = info.get("kwargs", {}) if isinstance(info, dict) else {}
-        net = build_from_metadata(nets.FashionEncoder, kwargs, path, tensors)
-        self.net = load_module(net, path, "", tensors).to(device).eval()
+        model = {k: v for k, v in tensors.items() if not k.startswith("standardize.")}
+        net = build_from_metadata(nets.FashionEncoder, kwargs, path, model)
+        self.net = load_module(net, path, "", model).to(device).eval()
         self.name, self.dim = "fashion-encoder", self.net.feature_dim
+        self.standardize = load_module(nets.Standardizer(self.dim), path, "standardize", tensors).to(device)
         self.digest = "fashion-encoder:" + file_sha256(path)
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
-        return self.net.features(images)
+        return self.standardize(self.net.features(images))
 
 
 def _factory(cls):

@@ -71,6 +71,33 @@ class FashionEncoder(nn.Module):
         return self.decoder(self.features(x))
 
 
+class Standardizer(nn.Module):
+    """Per-dimension (x - mean) / std, fitted once on the training split.
+
+    An embedding's raw scale is an accident of training; FID and KID (whose cubic kernel
+    reads x.y / d) are not scale-free, so every dimension is brought to unit variance and
+    weighs the same. Kept apart from the network so the trained weights stay as trained.
+    """
+
+    mean: Tensor  # buffers (register_buffer), declared for the type checker
+    std: Tensor
+
+    def __init__(self, dim: int = 128):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, x: Tensor) -> "Standardizer":
+        x = x.double()
+        self.mean.copy_(x.mean(0).float())
+        self.std.copy_(x.std(0).clamp_min(1e-6).float())
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
 class DCGANGenerator(nn.Module):
     """Class-conditional DCGAN generator: (z, label) -> 1x28x28 image in [0, 1]."""
 

@@ -147,18 +147,21 @@ class _Encoder(_Task):
         self.optims["net"].step()
         return {"loss": loss.item()}
 
-    def export(self):
-        return {"": self.net}, {"arch": "FashionEncoder", "kwargs": {}}
-
     def finish(self, x_train, y_train):
         xt, _ = fashion.load("test")
         xt = torch.from_numpy(xt.copy()).float().div(255).unsqueeze(1)
         with torch.no_grad():
             bce = sum(F.binary_cross_entropy_with_logits(self.net(xt[i : i + 1000]), xt[i : i + 1000],
                                                          reduction="sum").item() for i in range(0, len(xt), 1000))
+            codes = torch.cat([self.net.features(x_train[i : i + 2000]) for i in range(0, len(x_train), 2000)])
         rec = bce / xt.numel()
         log.info("test reconstruction BCE %.4f per pixel", rec)
-        return {"test_reconstruction_bce": rec}
+        self.standardize = nets.Standardizer(self.net.feature_dim).fit(codes)
+        return {"test_reconstruction_bce": rec,
+                "standardize": "each feature scaled to mean 0 and std 1 over the training split"}
+
+    def export(self):
+        return {"": self.net, "standardize": self.standardize}, {"arch": "FashionEncoder", "kwargs": {}}
 
 
 class _VAE(_Task):

@@ -52,6 +52,12 @@ def test_declared_as_a_128_d_feature_space_without_logits_and_the_default():
     assert (spec.features, spec.classifier) == ("fashion-encoder", "fashion-classifier")
 
 
+def test_features_are_standardised_on_the_training_split(encoder):
+    x, _ = _images("train", 0, 4000)
+    f = in_fixed_rows(encoder.features, x).double()
+    assert f.mean(0).abs().max() < 0.15 and (f.std(0) - 1).abs().max() < 0.15  # a 4,000-image slice of the 60,000
+
+
 def test_features_are_deterministic_and_do_not_depend_on_the_batch(encoder):
     x, _ = _images("test", 0, 45)
     whole = in_fixed_rows(encoder.features, x)
@@ -82,24 +88,29 @@ def test_shipped_file_is_label_free_with_its_own_seed_and_metadata():
     assert info["training"]["config"]["seed"] != clf["training"]["config"]["seed"]
     assert info["training"]["train_data_sha256"] == fashion.sha256("train")
     assert not any("head" in k for k in tensors)  # no classification layer anywhere in the file
+    assert "standardize" in info["training"]
 
 
 def test_weights_round_trip_and_the_digest_follows_the_file(tmp_path, encoder):
     torch.manual_seed(7)
     net = nets.FashionEncoder(width=16, feature_dim=64).eval()
+    scale = nets.Standardizer(64)
+    scale.mean.uniform_(-1, 1)
+    scale.std.uniform_(0.5, 2)
     path = tmp_path / "enc.safetensors"
-    save_weights(path, {"": net}, {"arch": "FashionEncoder", "kwargs": {"width": 16, "feature_dim": 64}})
+    save_weights(path, {"": net, "standardize": scale}, {"arch": "FashionEncoder", "kwargs": {"width": 16, "feature_dim": 64}})
     loaded = FashionEncoderFeatures(CPU, checkpoint=path)
     x, _ = _images("test", 0, 16)
     with torch.no_grad():
-        expected = net.encoder(x * 2 - 1)  # the architecture's own layers, called directly
-    assert loaded.dim == 64 and torch.equal(loaded.features(x), expected)
+        expected = (net.encoder(x * 2 - 1) - scale.mean) / scale.std  # the layers called directly, scaled by hand
+    assert loaded.dim == 64 and torch.allclose(loaded.features(x), expected, rtol=0, atol=1e-6)
     assert loaded.digest == "fashion-encoder:" + hashlib.sha256(path.read_bytes()).hexdigest()
     assert loaded.digest != encoder.digest
     # the shipped file, saved again and read back, holds the same tensors
     tensors, _ = read_weights(SHIPPED)
     again = tmp_path / "again.safetensors"
-    save_weights(again, {"": FashionEncoderFeatures(CPU).net}, {})
+    shipped = FashionEncoderFeatures(CPU)
+    save_weights(again, {"": shipped.net, "standardize": shipped.standardize}, {})
     back, _ = read_weights(again)
     assert tensors.keys() == back.keys() and all(torch.equal(tensors[k], back[k]) for k in tensors)
 
