@@ -55,7 +55,7 @@ class TrainConfig:
 DEFAULTS: dict[str, TrainConfig] = {
     "fashion-classifier": TrainConfig(epochs=4, lr=1e-3),
     # another seed than the classifier's, and no labels: an independent feature space
-    "fashion-encoder": TrainConfig(epochs=12, lr=1e-3, seed=1, extra={"noise": 0.2}),
+    "fashion-encoder": TrainConfig(epochs=6, lr=1e-3, seed=1, extra={"noise": 0.2}),
     "fashion-vae": TrainConfig(epochs=10, lr=1e-3),
     "fashion-dcgan": TrainConfig(epochs=5, lr=2e-4, ema=0.999),
     "fashion-ddpm-autoencoder": TrainConfig(epochs=2, lr=1e-3),
