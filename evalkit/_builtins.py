@@ -23,6 +23,7 @@ from .registry import (
     Interval,
     MeasurementDecl,
     MetricDecl,
+    Preprocessing,
     checks,
     datasets,
     default_states,
@@ -173,7 +174,8 @@ def _models() -> None:
     features.declare("fashion-encoder", FeatureDecl(
         help="Bundled label-free Fashion-MNIST encoder (denoising autoencoder), 128-d bottleneck (1x28x28 images); "
              "the default feature space, independent of the label-judging classifier.", dim=128,
-        input_shape=FASHION_SHAPE, weights=("fashion-encoder.safetensors",), module=HERE),
+        input_shape=FASHION_SHAPE, weights=("fashion-encoder.safetensors",), module=HERE,
+        preprocessing=Preprocessing(size=FASHION_SHAPE[1:], channels=1, value_range=(-1.0, 1.0))),
         target="evalkit.zoo.models:fashion_encoder")
     datasets.declare("fashion-mnist", DatasetDecl(
         help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).",

@@ -225,7 +225,9 @@ class Report(Record):
     finished: str | None = None
     seed: int
     environment: Environment
-    reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest.")
+    reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest; "
+                                             "1.4: `feature_space` (name, weights digest, dim, declared preprocessing, "
+                                             "evalkit's resize filter), which compare and --baseline check.")
     features: str | None = None
     classifier: str | None = Field(None, description="The network that judged labels (the spec's `classifier:`), "
                                    "when a requirement read it; None when none did (1.4).")

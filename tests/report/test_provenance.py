@@ -6,6 +6,7 @@ record's `classifier`, report.md, report.html and the terminal table all name th
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 
@@ -13,6 +14,7 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.report.provenance import networks_line
+from evalkit.zoo.models import models_dir
 
 from tests.specs import OMIT, write_spec_file
 
@@ -45,6 +47,10 @@ def test_the_default_spec_names_both_networks_in_the_record_and_every_rendering(
     record = json.loads((default_run / "report.json").read_text())
     assert record["classifier"] == "fashion-classifier" and record["features"] == "fashion-encoder"
     assert (record["reference"]["features"], record["reference"]["feature_dim"]) == ("fashion-encoder", 128)
+    space = record["reference"]["feature_space"]  # what compare and --baseline check
+    weights = models_dir() / "fashion-encoder.safetensors"
+    assert space["digest"] == "fashion-encoder:" + hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert space["preprocessing"]["value_range"] == [-1.0, 1.0] and space["preprocessing"]["size"] == [28, 28]
     assert f"- networks: {BOTH}\n" in (default_run / "report.md").read_text()
     page = html.unescape((default_run / "report.html").read_text())
     assert f"<p class=\"note\">Networks: {BOTH}</p>" in page and f"<dt>networks</dt><dd>{BOTH}</dd>" in page
