@@ -29,8 +29,8 @@ SHIPPED = models_dir() / "fashion-encoder.safetensors"
 pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason="fashion-encoder weights not shipped")
 
 # Floors the shipped encoder clears with room (measured values in models/fashion-encoder.md).
-KNN_FLOOR = 0.75  # 5-NN accuracy, 1,000 test queries against 5,000 training images: measured 0.81
-FID_RATIO_FLOOR = 20.0  # FID(test vs shuffled pixels) / FID(test half vs test half)
+KNN_FLOOR = 0.75  # 5-NN accuracy, 1,000 test queries against 5,000 training images: measured 0.838
+FID_RATIO_FLOOR = 20.0  # FID(test vs shuffled pixels) / FID(test vs other test images), n = 500: measured 176.7 / 6.35 = 27.8
 
 
 def _images(split: str, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
