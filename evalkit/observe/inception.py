@@ -410,25 +410,35 @@ class FIDInceptionV3(nn.Module):
         return F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)  # pool3
 
 
+def _counter(key: str) -> bool:
+    return key.endswith("num_batches_tracked")
+
+
+def _state_problem(state: dict[str, Tensor], want: dict[str, tuple[int, ...]]) -> str | None:
+    """What keeps ``state`` from being this network's weights, in words, or None."""
+    missing = [k for k in want if k not in state and not _counter(k)]
+    extra = [k for k in state if k not in want]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {want[k]})" for k in state
+             if k in want and tuple(state[k].shape) != want[k]]
+    parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+             for label, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong)) if keys]
+    return "; ".join(parts) or None
+
+
 def build_network(state: dict[str, Tensor], origin: Path | str, dtype: torch.dtype = torch.float32) -> FIDInceptionV3:
     """The network with ``state`` loaded, every key and shape checked first.
 
     Built on the meta device and given the file's tensors (``assign``), so no random init of
     24M parameters is paid for weights that are replaced at once. The BatchNorm step counters
     (``num_batches_tracked``) are training bookkeeping the converted file may lack; they are
-    filled with zeros and never read in eval mode."""
+    set to zero and never read in eval mode."""
     with torch.device("meta"):
         net = FIDInceptionV3()
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    missing = [k for k in want if k not in state and not k.endswith("num_batches_tracked")]
-    extra = [k for k in state if k not in want]
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {want[k]})" for k in state if k in want and tuple(state[k].shape) != want[k]]
-    if missing or extra or wrong:
-        parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong)) if keys]
-        raise CheckpointError(f"inception-fid: {origin} is not the FID Inception-v3 state dict ({'; '.join(parts)})")
-    state.update({k: torch.zeros((), dtype=torch.long) for k in want if k.endswith("num_batches_tracked")})
+    state = {k: v for k, v in state.items() if not _counter(k)}
+    if problem := _state_problem(state, want):
+        raise CheckpointError(f"inception-fid: {origin} is not the FID Inception-v3 state dict ({problem})")
+    state.update({k: torch.zeros((), dtype=torch.long) for k in want if _counter(k)})
     net.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, assign=True)
     return net.eval().requires_grad_(False)
 

@@ -241,3 +241,80 @@ def test_a_safetensors_copy_gives_the_same_features(random_weights, tmp_path, al
     monkeypatch.delenv(ALLOW_ANY_ENV)
     with pytest.raises(SpecError, match=f"made from weights of SHA-256 {_sha(random_weights)}, not the standard"):
         find_and_build(copy)
+
+
+# ------------------------------------------------------------------ through the command line
+
+RUN_SPEC = """\
+version: 1
+name: inception
+reference: {path: ref.npz}
+features: inception-fid
+feature_weights: WEIGHTS
+classifier: null
+subjects:
+  - {path: samples.npz, name: rgb}
+sampling: {n: 6, batch_size: 6, seed: 0}
+requirements:
+  - {metric: fid, at_most: 1.0e9}
+report: {formats: [json]}
+"""
+
+
+def _npz(path: Path, images) -> None:
+    import numpy as np
+
+    np.savez(path, images=images.numpy(), layout="NCHW")
+
+
+def _fid_by_gram(real, fake) -> float:
+    """FID from two small feature sets, written out independently of evalkit's solver: with
+    N < d the covariances are low-rank, C1 = A'A / (n1 - 1) and C2 = B'B / (n2 - 1) for the
+    centred rows A, B, and tr((C1 C2)^1/2) is the sum of the singular values of A B' over
+    sqrt((n1 - 1)(n2 - 1)) (the nonzero eigenvalues of C1 C2 are those of A B' B A', scaled)."""
+    import numpy as np
+
+    a, b = real.double().numpy(), fake.double().numpy()
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    na, nb = len(a) - 1, len(b) - 1
+    cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt(na * nb)
+    mean = ((a.mean(0) - b.mean(0)) ** 2).sum()
+    return float(mean + (ca ** 2).sum() / na + (cb ** 2).sum() / nb - 2 * cross)
+
+
+@pytest.mark.slow
+def test_a_run_through_the_cli_gives_torch_fidelitys_fid(tmp_path, write_spec, random_weights, fidelity, allow_any):
+    import json
+
+    from evalkit.cli import main
+
+    gen = torch.Generator().manual_seed(7)
+    ref = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    fake = (ref[:6].int() + torch.randint(-40, 41, (6, 3, 32, 32), generator=gen)).clamp(0, 255).to(torch.uint8)
+    _npz(tmp_path / "ref.npz", ref)
+    _npz(tmp_path / "samples.npz", fake)
+    spec = write_spec(RUN_SPEC.replace("WEIGHTS", str(random_weights)))
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--no-cache", "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    [metric] = report["subjects"][0]["metrics"]
+    with torch.no_grad():
+        expected = _fid_by_gram(fidelity(ref)[0], fidelity(fake)[0])
+    assert metric["value"] == pytest.approx(expected, rel=1e-4)
+    assert report["reference"]["features"] == "inception-fid (unverified weights)"
+
+
+def test_validate_refuses_a_wrong_digest_before_sampling(tmp_path, write_spec, capsys, monkeypatch):
+    from evalkit.cli import main
+
+    monkeypatch.delenv(ALLOW_ANY_ENV, raising=False)
+    bad = tmp_path / "inception.pth"
+    bad.write_bytes(b"a different file")
+    images = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    _npz(tmp_path / "ref.npz", images)
+    _npz(tmp_path / "samples.npz", images)
+    spec = write_spec(RUN_SPEC.replace("WEIGHTS", "inception.pth"))  # relative to the spec's folder
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} has SHA-256 {_sha(bad)}" in err and STANDARD_SHA256 in err
+    assert main(["run", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out" / "report.json").exists()
