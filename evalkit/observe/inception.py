@@ -125,12 +125,13 @@ def verified_weights(path: Path) -> tuple[str, bool]:
     digest prefix its bytes do not have (a truncated or swapped download; always, as torch hub
     checks it), and any file but the standard one unless ``$EVALKIT_INCEPTION_ALLOW_ANY_WEIGHTS=1``."""
     sha = file_sha256(path)
-    prefix = _named_prefix(path)
+    copy = path.suffix == ".safetensors"  # other bytes than its source by nature: its metadata is checked instead
+    prefix = None if copy else _named_prefix(path)
     if prefix is not None and not sha.startswith(prefix):
         raise SpecError(f"inception-fid: {path} is named for SHA-256 {prefix}..., but its SHA-256 is {sha}: "
                         f"an incomplete or different file; {_how_to_get()}")
     standard = sha == STANDARD_SHA256
-    if not standard and path.suffix != ".safetensors" and not _allow_any():
+    if not standard and not copy and not _allow_any():
         raise SpecError(f"inception-fid: {path} has SHA-256 {sha}, but the standard FID Inception weights have "
                         f"{STANDARD_SHA256}; FID from other weights is not the FID papers report. {_how_to_get()}; "
                         f"or set {ALLOW_ANY_ENV}=1 to use these weights anyway (reported as unverified)")
