@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._builtins import INCEPTION_FID_PREPROCESSING
 from .._digest import file_sha256
 from .._errors import CheckpointError, DataError, SpecError
 from .features import Extractor
@@ -54,7 +53,7 @@ WEIGHTS_ENV = "EVALKIT_INCEPTION_WEIGHTS"
 ALLOW_ANY_ENV = "EVALKIT_INCEPTION_ALLOW_ANY_WEIGHTS"  # "1": load weights of any digest (tests, experiments)
 
 CODE_VERSION = "inception-fid-v1"  # bump when the graph or the preprocessing changes a number
-SIZE = (299, 299)
+SIZE: tuple[int, int] = INCEPTION_FID_PREPROCESSING.size or (299, 299)  # the declared size is the one used
 
 
 def _torch_home() -> Path:
@@ -470,22 +469,12 @@ class InceptionFID(Extractor):
         self.name = "inception-fid" if standard else "inception-fid (unverified weights)"
         self.dim = 2048
         self.digest = f"{CODE_VERSION}:{sha}"
-        self.preprocessing: Any = _preprocessing(standard)
+        self.preprocessing = INCEPTION_FID_PREPROCESSING  # declared once, in evalkit._builtins
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
         x = to_uint8_rgb(images).to(self.net.fc.weight.device)
         return self.net(x).float()
-
-
-def _preprocessing(standard: bool) -> Any:
-    """The declared preprocessing (``contract.Preprocessing`` when this evalkit has it)."""
-    from .. import contract
-
-    cls = getattr(contract, "Preprocessing", None)
-    if cls is None:
-        return None
-    return cls(size=SIZE, resize="tf-bilinear", channels=3, value_range=(0, 255), quantize=True, normalize=None)
 
 
 def inception_fid(image_shape: tuple[int, int, int], device: torch.device, weights: Path | None = None) -> InceptionFID:

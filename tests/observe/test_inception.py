@@ -300,7 +300,11 @@ def test_a_run_through_the_cli_gives_torch_fidelitys_fid(tmp_path, write_spec, r
     with torch.no_grad():
         expected = _fid_by_gram(fidelity(ref)[0], fidelity(fake)[0])
     assert metric["value"] == pytest.approx(expected, rel=1e-4)
-    assert report["reference"]["features"] == "inception-fid (unverified weights)"
+    space = report["reference"]["feature_space"]
+    assert space["name"] == "inception-fid (unverified weights)" and _sha(random_weights) in space["digest"]
+    assert space["dim"] == 2048 and space["preprocessing"] == {
+        "size": [299, 299], "resize": "tf-bilinear", "channels": 3, "value_range": [0, 255], "quantize": "uint8",
+        "normalize": None}
 
 
 def test_validate_refuses_a_wrong_digest_before_sampling(tmp_path, write_spec, capsys, monkeypatch):
@@ -318,3 +322,16 @@ def test_validate_refuses_a_wrong_digest_before_sampling(tmp_path, write_spec, c
     assert f"{bad} has SHA-256 {_sha(bad)}" in err and STANDARD_SHA256 in err
     assert main(["run", str(spec), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_validate_says_where_it_looked_when_there_is_no_file(tmp_path, write_spec, capsys, no_weights_anywhere):
+    from evalkit.cli import main
+
+    images = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    _npz(tmp_path / "ref.npz", images)
+    _npz(tmp_path / "samples.npz", images)
+    spec = write_spec(RUN_SPEC.replace("feature_weights: WEIGHTS\n", ""))
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "weights file was not found; looked at" in err and WEIGHTS_URLS[1] in err
+    assert str(tmp_path / "torch-home" / "hub" / "checkpoints" / WEIGHTS_NAMES[0]) in err
