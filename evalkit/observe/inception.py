@@ -26,6 +26,7 @@ from .._builtins import INCEPTION_FID_PREPROCESSING
 from .._digest import file_sha256
 from .._errors import CheckpointError, DataError, SpecError
 from .features import Extractor
+from .preprocess import tf1_resize_bilinear
 
 __all__ = ["FIDInceptionV3", "InceptionFID", "tf1_resize_bilinear", "find_weights", "load_weights",
            "verified_weights", "inception_fid", "STANDARD_SHA256", "WEIGHTS_NAMES", "WEIGHTS_URLS"]
@@ -345,28 +346,6 @@ class Block8(nn.Module):
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _pool_same(x)
         return torch.cat([self.branch1x1(x), self.branch3x3_2a(mid), self.branch3x3_2b(mid),
                           self.branch3x3dbl_3a(deep), self.branch3x3dbl_3b(deep), self.branch_pool(pooled)], 1)
-
-
-def tf1_resize_bilinear(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear resize as TensorFlow 1.x's ``resize_bilinear(align_corners=False)``, which the FID
-    graph ran: output pixel i samples input position i * (in / out), with no half-pixel offset
-    (unlike torch's ``F.interpolate(align_corners=False)``), the scale rounded to float32 as
-    TensorFlow computes it, the upper neighbour clamped at the last row/column and no antialiasing.
-    The blend order (left-right, then top-bottom, each as a + (b - a) * t) is TensorFlow's, so the
-    float32 result is the one the torch-fidelity port gets bit for bit."""
-
-    def taps(n_in: int, n_out: int) -> tuple[Tensor, Tensor, Tensor]:
-        scale = torch.tensor(n_in / n_out, dtype=torch.float32, device=x.device)
-        pos = torch.arange(n_out, dtype=x.dtype, device=x.device) * scale
-        lo = pos.long()  # positions are >= 0, so truncation is floor
-        return lo, (lo + 1).clamp_max(n_in - 1), pos - lo.to(pos.dtype)
-
-    (y0, y1, dy), (x0, x1, dx) = taps(x.shape[2], size[0]), taps(x.shape[3], size[1])
-    top, bottom = x.index_select(2, y0), x.index_select(2, y1)
-    dx = dx.view(1, 1, 1, -1)
-    upper = top.index_select(3, x0) + (top.index_select(3, x1) - top.index_select(3, x0)) * dx
-    lower = bottom.index_select(3, x0) + (bottom.index_select(3, x1) - bottom.index_select(3, x0)) * dx
-    return upper + (lower - upper) * dy.view(1, 1, -1, 1)
 
 
 class FIDInceptionV3(nn.Module):
