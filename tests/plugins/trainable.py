@@ -37,8 +37,9 @@ class TinyConditional(nn.Module):
 
 
 def tiny_conditional(seed: int = 0) -> TinyConditional:
-    """A factory, as a spec's `params:` reach it."""
-    return TinyConditional(seed)
+    """A factory, as a spec's `params:` reach it. In eval mode: `evalkit run` samples a module in
+    the mode its factory returns it (with dropout on, no two runs would agree)."""
+    return TinyConditional(seed).eval()
 
 
 class Ninefold(TinyConditional):
