@@ -401,7 +401,10 @@ class Evaluator:
     def _start_stream(self, x: Tensor, lab: Tensor | None) -> _Stream:
         ctx, sp = self._stream_ctx, self.fill[0]
         shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-        check_needs(ctx, sp, _Given(None, lab))  # label checks on images without labels: refused now
+        try:
+            check_needs(ctx, sp, _Given(None, lab))  # label checks on images without labels: refused now
+        except SpecError as exc:
+            raise SpecError(f"{exc}: pass the classes asked for the images, update(images, labels=...)") from None
         if "real" in ctx.plan.needs:
             self.references.real_features(shape)  # a reference of another shape is refused before anything folds
         if "training" in ctx.plan.needs:

@@ -19,6 +19,7 @@ import torch
 
 import evalkit
 from evalkit.cli import main
+from usergen import Blobs
 from trainable import CountingPixels, Ninefold, TinyConditional, counting_pixels, tiny_conditional
 
 FASHION = Path(__file__).resolve().parents[1] / "data" / "fashion-mnist"
@@ -97,21 +98,23 @@ def test_the_numbers_equal_evalkit_run_through_the_cli(make_spec, tmp_path):
     assert obj.metric("fid").value == cli["metrics"][0]["value"]
 
 
-def test_reference_features_are_built_once_and_reused(make_spec):
-    spec = spec_of(make_spec, features="trainable:counting_pixels")
+def test_reference_features_and_the_training_index_are_built_once_and_reused(make_spec):
+    memorized = {"name": "no copies", "check": "not_memorized", "at_least": 0.5}
+    spec = spec_of(make_spec, features="trainable:counting_pixels", requirements=[IN_RANGE, memorized, FID],
+                   training={"dataset": "fashion-mnist", "split": "test", "range": [300, 600]})
     ev = evalkit.Evaluator(spec, cache=False)  # no disk cache: every reference row would pass through the extractor
     model = TinyConditional()
-    rows = []
+    rows, shape = [], (1, 28, 28)
     for _ in range(3):
         before = counting_pixels.rows
         ev.evaluate(model)
         rows.append(counting_pixels.rows - before)
         if len(rows) == 1:
-            real = ev.references.real_features((1, 28, 28))
+            real, index = ev.references.real_features(shape), ev.references.memorization(shape)
     # the samples alone after the first call (padded to the extractor's fixed rows, as every batch is)
     assert rows[1] == rows[2] >= SAMPLING["n"]
-    assert rows[0] - rows[1] >= REF[1]  # the 300 reference images went through once, in the first call
-    assert ev.references.real_features((1, 28, 28)) is real
+    assert rows[0] - rows[1] >= REF[1] + 300  # the reference and the training images went through once, first
+    assert ev.references.real_features(shape) is real and ev.references.memorization(shape) is index
     assert isinstance(counting_pixels, CountingPixels)
 
 
@@ -218,3 +221,18 @@ def test_streaming_input_is_checked(make_spec):
     with pytest.raises(evalkit.UsageError, match="every batch or with none"):
         ev.update(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
     assert ev.compute().requirement("in range").n == 4
+
+
+def test_an_unconditional_model_and_what_needs_labels(make_spec):
+    ev = evalkit.Evaluator(spec_of(make_spec))
+    assert ev.evaluate(Blobs(size=28, channels=1)).requirement("in range").passed == SAMPLING["n"]
+    agreement = {"name": "right class", "check": "label_agreement", "at_least": 0.5}
+    ev = evalkit.Evaluator(spec_of(make_spec, filename="labels.yaml", classifier="fashion-classifier",
+                                   requirements=[agreement]))
+    with pytest.raises(evalkit.SubjectError, match="'right class' needs asked labels"):
+        ev.evaluate(Blobs(size=28, channels=1))
+    with pytest.raises(evalkit.SpecError, match=r"needs asked labels.*update\(images, labels=...\)"):
+        ev.update(torch.zeros(4, 1, 28, 28))
+    images, labels = fashion(5000, 5040)
+    ev.update(images, labels)  # real images with their own classes: the classifier mostly agrees
+    assert ev.compute().requirement("right class").passed > 30
