@@ -170,10 +170,25 @@ def test_out_writes_the_report_folder_and_a_used_one_is_refused_before_sampling(
     assert len(model.seen) == calls  # refused before anything sampled
 
 
-def test_a_model_returning_the_wrong_shape_is_a_subject_error(make_spec):
+def test_a_model_returning_the_wrong_shape_is_a_subject_error_and_keeps_its_mode(make_spec):
     ev = evalkit.Evaluator(spec_of(make_spec))
+    model = Ninefold().train()
     with pytest.raises(evalkit.SubjectError, match=r"returned shape \(50, 1, 9, 9\), expected \(50, 1, 28, 28\)"):
-        ev.evaluate(Ninefold())
+        ev.evaluate(model)
+    assert model.training and model.drop.training
+
+
+class Interrupted(TinyConditional):
+    def sample(self, n, *, labels, generator):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_sampling_stops_the_loop_too(make_spec):
+    ev = evalkit.Evaluator(spec_of(make_spec))
+    model = Interrupted().train()
+    with pytest.raises(KeyboardInterrupt):
+        ev.evaluate(model)
+    assert model.training
 
 
 def test_a_spec_with_an_image_folder_subject_only_is_refused(make_spec, tmp_path):
