@@ -66,7 +66,7 @@ class PipelineFolder:
             side = int(tr["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
             return (int(vae.get("out_channels", 3)), side, side)
         unet = self.configs["unet"]
-        size = unet.get("sample_size")
+        size: Any = unet.get("sample_size")  # an int, or [height, width]
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         return (int(unet.get("in_channels", 3)), int(h), int(w))
 
