@@ -9,7 +9,7 @@ defaults), so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from .registry import (
     Arg,
@@ -168,7 +168,7 @@ def _models() -> None:
         help="A diffusers save_pretrained folder (DDPMPipeline, DDIMPipeline, class-conditional DiTPipeline), "
         "safetensors only; classes and image shape read from its configs.",
         params=(Arg("path", str, help="the pipeline folder, relative to the spec's folder"),
-                Arg("scheduler", Literal["ddim", "ddpm", "dpm"] | None, None, help="swap the saved scheduler"),
+                Arg("scheduler", str | None, None, help="ddim, ddpm or dpm: swap the saved scheduler"),
                 Arg("num_inference_steps", int | None, None, ge=1, help="default: the pipeline's own"),
                 Arg("guidance_scale", float | None, None, ge=0.0, help="DiT only; default: the pipeline's 4.0")),
         num_classes=None, image_shape=None, output_range=(0.0, 1.0), module=HERE,

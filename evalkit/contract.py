@@ -372,6 +372,8 @@ class GeneratorDecl(Declaration):
 
     def _facts(self) -> list[str]:
         classes = "from its params" if callable(self.num_classes) else (self.num_classes or "unconditional")
+        if self.inspect is not None:
+            classes = "read from the files its params name"  # so are the images' shape
         rng = "any (the spec must check it)" if self.output_range is None else f"[{self.output_range[0]:g}, {self.output_range[1]:g}]"
         out = [f"classes: {classes}; output range: {rng}"
                + (f"; images: {'x'.join(map(str, self.image_shape))}" if self.image_shape else "")]

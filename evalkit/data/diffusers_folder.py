@@ -27,6 +27,8 @@ PIPELINES: dict[str, dict[str, tuple[str, ...]]] = {
 # the spec's `scheduler:` word -> the diffusers class built from the folder's scheduler config
 SCHEDULERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# what from_pretrained(use_safetensors=True) reads of a diffusers model: one file, or a sharded index
+WEIGHTS_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
 # DiTPipeline asks class 1000 as its unconditional class (hard-coded), so guidance needs 1000 classes
 DIT_NULL_CLASS = 1000
 DIT_GUIDANCE = 4.0  # DiTPipeline's default guidance_scale
@@ -101,6 +103,10 @@ def read_folder(root: Path) -> PipelineFolder:
     if pipeline not in PIPELINES:
         raise FolderProblem(f"{index}: pipeline class {pipeline!r} is not supported; evalkit loads "
                             f"{', '.join(PIPELINES)}")
+    extra = sorted(k for k, v in meta.items() if isinstance(v, list) and not k.startswith("_") and k not in PIPELINES[pipeline])
+    if extra:  # from_pretrained would load it too, unchecked
+        raise FolderProblem(f"{index}: component {extra[0]!r} is not one of {pipeline}'s "
+                            f"({', '.join(PIPELINES[pipeline])}); remove it or re-save the pipeline with {SAVE_FIX}")
     folder = PipelineFolder(root, pipeline, {})
     for name, accepted in PIPELINES[pipeline].items():
         folder.components[name] = _component_class(index, meta, name, accepted)
@@ -127,10 +133,12 @@ def _component_config(root: Path, name: str) -> dict[str, Any]:
     if name == "scheduler":
         return _read_json(sub / "scheduler_config.json")
     config = _read_json(sub / "config.json")
-    if not any(p.name.endswith(".safetensors") for p in _files(sub)):
+    names = {p.name for p in _files(sub)}
+    if not names & set(WEIGHTS_FILES):
         pickles = sorted(p for p in _files(sub) if p.suffix in PICKLE_SUFFIXES)
-        what = f"holds {pickles[0]} (a pickle, which can run code when loaded)" if pickles else "has no .safetensors weights"
-        raise FolderProblem(f"{sub}: component {name!r} {what} and no safetensors; evalkit loads safetensors only: "
+        what = (f"holds {pickles[0]} (a pickle, which can run code when loaded)" if pickles
+                else f"has no {WEIGHTS_FILES[0]} (it holds {', '.join(sorted(names)) or 'nothing'})")
+        raise FolderProblem(f"{sub}: component {name!r} {what}; evalkit loads safetensors only: "
                             f"re-save the pipeline with {SAVE_FIX}")
     return config
 
@@ -152,6 +160,8 @@ def param_problems(folder: PipelineFolder, params: dict[str, Any]) -> list[Folde
     """The subject's params against the pipeline they drive."""
     out = []
     word, guidance, steps = params.get("scheduler"), params.get("guidance_scale"), params.get("num_inference_steps")
+    if word is not None and word not in SCHEDULERS:
+        return [FolderProblem(f"scheduler {word!r} is not one of {', '.join(SCHEDULERS)}", "scheduler")]
     if folder.pipeline == "DDIMPipeline" and word not in (None, "ddim"):
         out.append(FolderProblem(f"DDIMPipeline always samples with DDIM (it converts its scheduler); drop "
                                  f"`scheduler: {word}` or save the UNet as a DDPMPipeline", "scheduler"))

@@ -14,7 +14,7 @@ block; the network's numerics are those of one call on the whole block.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -90,7 +90,7 @@ def _load(pipeline: str, root: Path) -> Any:
             dlog.enable_progress_bar()
 
 
-def diffusers_pipeline(path: str, scheduler: Literal["ddim", "ddpm", "dpm"] | None = None,
+def diffusers_pipeline(path: str, scheduler: str | None = None,
                        num_inference_steps: int | None = None, guidance_scale: float | None = None, *,
                        device: torch.device | str = "cpu", checkpoint: str | None = None) -> DiffusersGenerator:
     """The ``diffusers`` generator: the pipeline saved at ``path`` (resolved by the plan)."""

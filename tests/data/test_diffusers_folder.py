@@ -86,6 +86,19 @@ def test_an_unsupported_pipeline_class_is_refused_naming_it_and_the_supported(fo
     (other / "model_index.json").write_text(json.dumps({**index, "unet": ["my_module", "MyUNet"]}))
     rc, err = _validate(tmp_path, capsys, {"path": "sd"})
     assert rc == 2 and "my_module.MyUNet" in err and "model_index.json" in err
+    # nor is a component the pipeline class does not have (from_pretrained would load it unchecked)
+    (other / "model_index.json").write_text(json.dumps({**index, "safety_checker": ["diffusers", "UNet2DModel"]}))
+    rc, err = _validate(tmp_path, capsys, {"path": "sd"})
+    assert rc == 2 and "'safety_checker' is not one of DDPMPipeline's (unet, scheduler)" in err
+
+
+def test_weights_under_another_name_are_refused_naming_what_is_there(folders, capsys, tmp_path):
+    shutil.copytree(folders / "ddpm", tmp_path / "fp16")
+    unet = tmp_path / "fp16" / "unet"
+    (unet / "diffusion_pytorch_model.safetensors").rename(unet / "diffusion_pytorch_model.fp16.safetensors")
+    rc, err = _validate(tmp_path, capsys, {"path": "fp16"})
+    assert rc == 2 and "has no diffusion_pytorch_model.safetensors" in err
+    assert "diffusion_pytorch_model.fp16.safetensors" in err and "safe_serialization=True" in err
 
 
 @pytest.mark.parametrize("path, params, words", [
@@ -94,7 +107,7 @@ def test_an_unsupported_pipeline_class_is_refused_naming_it_and_the_supported(fo
     ("ddpm", {"guidance_scale": 2.0}, "unconditional and takes no guidance_scale"),
     ("ddim", {"scheduler": "ddpm"}, "DDIMPipeline always samples with DDIM"),
     ("ddpm", {"num_inference_steps": 101}, "exceeds the scheduler's 100 training timesteps"),
-    ("ddpm", {"scheduler": "euler"}, "'scheduler'"),
+    ("ddpm", {"scheduler": "euler"}, "scheduler 'euler' is not one of ddpm, ddim, dpm"),
 ])
 def test_params_that_do_not_fit_the_pipeline_are_refused(folders, capsys, path, params, words):
     rc, err = _validate(folders, capsys, {"path": path, **params})
