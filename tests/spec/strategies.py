@@ -174,7 +174,9 @@ def _classifiers_of(shape: tuple) -> list[str]:
 
 
 def _features_of(shape: tuple) -> list[str]:
-    return [e.name for e in R.features if e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape)]
+    # a space reading the user's own weights (inception-fid) has none here: nothing may download
+    return [e.name for e in R.features if (e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape))
+            and not e.decl.reads_weights]
 
 
 def worlds(a: Assets) -> list[World]:
