@@ -31,6 +31,7 @@ from ..judge import stats
 from . import svg
 from ..records.model import Report, RequirementResult, SubjectResult
 from .numbers import bound, number
+from .reference import reference_notes
 from ..records.samples import SampleRecord
 from .view import ReportView
 
@@ -338,6 +339,7 @@ def page(view: ReportView) -> str:
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
         fmt=number, bound=bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
+        ref_notes=reference_notes(report.reference),
     )
 
 
@@ -452,7 +454,7 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <dt>spec</dt><dd>{{ r.spec_path or "(in memory)" }}; sha256 <code>{{ r.spec_sha256 }}</code></dd>
 <dt>seed</dt><dd>{{ r.seed }}</dd>
 <dt>started / finished</dt><dd>{{ r.started }} / {{ r.finished or "-" }}</dd>
-{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({{ r.reference.n }} images; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% endif %}
+{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({% if r.reference.n is not none %}{{ r.reference.n }} images{% else %}imported statistics{% endif %}; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% for note in ref_notes %}<dd>{{ note }}</dd>{% endfor %}{% endif %}
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>
 <dt>versions</dt><dd>evalkit {{ r.environment.evalkit }}, torch {{ r.environment.torch }}, python {{ r.environment.python }}{% for k, val in r.environment.packages.items() %}, {{ k }} {{ val }}{% endfor %}; {{ r.environment.platform }}</dd>

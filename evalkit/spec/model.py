@@ -65,11 +65,16 @@ class Reference(_Strict):
         return v
     path: str | None = Field(None, description="A folder of PNG/JPEG images or an .npz file, relative to the spec's folder.")
     format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred from it when omitted.")
+    statistics: str | None = Field(None, description="FID reference statistics from another tool: an .npz of `mu` (d,) "
+                                   "and `sigma` (d, d), relative to the spec's folder; only `fid` can use them.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Reference":
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of `dataset:` (a registered dataset) or `path:` (a folder or .npz)")
+        if sum(x is not None for x in (self.dataset, self.path, self.statistics)) != 1:
+            raise ValueError("give exactly one of `dataset:` (a registered dataset), `path:` (a folder or .npz of images) "
+                             "or `statistics:` (an .npz of FID's mu and sigma)")
+        if self.statistics is not None and self.format is not None:
+            raise ValueError("`format:` describes `path:` images; `statistics:` is always an .npz of mu and sigma")
         if self.dataset is not None and self.dataset not in registry.datasets:
             raise ValueError(registry.datasets.unknown_message(self.dataset))
         if self.range is not None and not (0 <= self.range[0] < self.range[1]):
@@ -288,6 +293,8 @@ class Spec(_Strict):
     training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
     features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")
     classifier: str | None = Field("fashion-classifier", description="Classifier behind label checks and confidence measurements.")
+    features_check: bool = Field(True, description="Check that the feature space tells degenerate images (noise, constant, "
+                                 "pixel-shuffled) from the reference before metrics are judged; `off` skips it.")
     subjects: list[Subject] = Field(min_length=1, description="Models or image sets under audit.")
     sampling: Sampling = Field(default_factory=Sampling)
     confidence: float = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="Default confidence of every verdict.")
