@@ -27,6 +27,7 @@ features (``evalkit.cache``): they cost once per reference x feature space.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -48,6 +49,8 @@ from .features import in_fixed_rows
 
 __all__ = ["CHECK_N", "SEPARATION", "BOUND_MARGIN", "SCALE_RANGE", "CHECK_SEED", "SETS", "FeatureCheck",
            "check_feature_space", "check_imported", "overrule", "reference_check", "imported_reference"]
+
+log = logging.getLogger(__name__)
 
 CHECK_N = 256  # images per degenerate set and per reference half: 3 x 256 feature rows, a few FDs
 SEPARATION = 4.0  # measured: fashion-classifier >= 23, pixels >= 8.7 on Fashion-MNIST (the constant set)
@@ -234,8 +237,17 @@ def reference_check(spec: Spec, data: Any, ex: FeatureExtractor, feats: Tensor, 
     """The check of the spec's reference images ``data`` (with ``.slice``), or None under ``features_check: off``."""
     if not spec.features_check:
         return None
-    return check_feature_space(lambda rows: torch.cat([data.slice(int(i), int(i) + 1) for i in rows]),
-                               feats, ex, device, key, cache)
+    check = check_feature_space(lambda rows: torch.cat([data.slice(int(i), int(i) + 1) for i in rows]),
+                                feats, ex, device, key, cache)
+    _tell(check, ex.name)
+    return check
+
+
+def _tell(check: FeatureCheck, name: str) -> None:
+    """A failed check on the console too (the report is read later, if at all); its warnings stay in
+    the report, where the requirements they concern say so (a dead pixel in `pixels` is no news)."""
+    for line in check.problems:
+        log.warning("feature-space check of %r FAILED: %s; metrics on these features are not judged", name, line)
 
 
 def imported_reference(spec: Spec, ex: FeatureExtractor, shape: tuple, device: torch.device, cache: bool = True
@@ -252,5 +264,6 @@ def imported_reference(spec: Spec, ex: FeatureExtractor, shape: tuple, device: t
     if spec.features_check:
         mu, sigma = torch.from_numpy(stats.mu), torch.from_numpy(stats.sigma)
         check = check_imported(mu, sigma, shape, ex, device, [stats.sha256, ex.digest, __version__], cache)
+        _tell(check, ex.name)
         info["features_check"] = check.as_dict()
     return stats, info, check

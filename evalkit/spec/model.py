@@ -65,7 +65,10 @@ class Reference(_Strict):
         return v
     path: str | None = Field(None, description="A folder of PNG/JPEG images or an .npz file, relative to the spec's folder.")
     format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred from it when omitted.")
-    statistics: str | None = Field(None, description="FID reference statistics from another tool: an .npz of `mu` (d,) "
+    # left out of the canonical form when unset, so a reference reads as it did before the field existed
+    # (--baseline and compare compare the reference entries of two reports' specs)
+    statistics: str | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="FID reference statistics from another tool: an .npz of `mu` (d,) "
                                    "and `sigma` (d, d), relative to the spec's folder; only `fid` can use them.")
 
     @model_validator(mode="after")
