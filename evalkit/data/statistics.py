@@ -75,10 +75,7 @@ def _shape_problems(path: Path, headers: dict) -> list[str]:
     if missing:
         return [f"{path}: no `{k}` array (it holds {', '.join(sorted(headers)) or 'nothing'}); FID statistics are "
                 "`mu` (d,) and `sigma` (d, d), as pytorch-fid, clean-fid and torch-fidelity write them" for k in missing]
-    out = [f"{path}: `{k}` holds Python objects (dtype {dt}), which only a pickle could load; evalkit never unpickles: "
-           "save plain float arrays" for k, (_, dt) in headers.items() if k in KEYS and dt.hasobject]
-    out += [f"{path}: `{k}` has dtype {dt}; FID statistics are float arrays" for k, (_, dt) in headers.items()
-            if k in KEYS and not dt.hasobject and dt.kind != "f"]
+    out = [p for k in KEYS if (p := _dtype_problem(path, k, headers[k][1]))]
     if out:
         return out
     (mshape, _), (sshape, _) = headers["mu"], headers["sigma"]
@@ -87,6 +84,15 @@ def _shape_problems(path: Path, headers: dict) -> list[str]:
     if sshape != (mshape[0], mshape[0]):
         return [f"{path}: `sigma` has shape {sshape} but `mu` has d = {mshape[0]}; sigma must be (d, d) = {(mshape[0],) * 2}"]
     return []
+
+
+def _dtype_problem(path: Path, key: str, dtype: np.dtype) -> str | None:
+    if dtype.hasobject:
+        return (f"{path}: `{key}` holds Python objects (dtype {dtype}), which only a pickle could load; evalkit never "
+                "unpickles: save plain float arrays")
+    if dtype.kind != "f":
+        return f"{path}: `{key}` has dtype {dtype}; FID statistics are float arrays"
+    return None
 
 
 def _value_problems(path: Path, mu: np.ndarray, sigma: np.ndarray) -> list[str]:

@@ -208,27 +208,31 @@ def check_imported(mu: Tensor, sigma: Tensor, shape: tuple, ex: FeatureExtractor
     return _read(numbers, None, SETS[:2], floor_known=False)
 
 
-def _reasons(check: FeatureCheck, metric: str, at_most: float | None) -> list[str]:
+def _reasons(check: FeatureCheck, metric: str, at_most: float | None) -> tuple[list[str], list[str]]:
+    """(why the features cannot decide this metric at all, why its bound cannot PASS in them)."""
     entry = registry.metrics.get(metric) if metric in registry.metrics else None
     if entry is None or Input.FEATURES not in entry.decl.inputs:
-        return []
-    out = list(check.problems)
+        return [], []
+    space = list(check.problems)
     if metric == "kid" and not SCALE_RANGE[0] <= check.scale <= SCALE_RANGE[1]:
-        out.append(f"the features' per-coordinate RMS {check.scale:.3g} lies outside [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}], "
-                   "where KID's cubic kernel is dominated by the feature scale")
+        space.append(f"the features' per-coordinate RMS {check.scale:.3g} lies outside [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}], "
+                     "where KID's cubic kernel is dominated by the feature scale")
     near = check.closest()
     if metric == "fid" and at_most is not None and near is not None and at_most * BOUND_MARGIN >= near[1]:
-        out.append(f"{near[0]} images score FID {near[1]:.4g} against the reference in this feature space, within "
-                   f"{BOUND_MARGIN:g} x the bound at_most {at_most:g}: the bound cannot tell noise from data here")
-    return out
+        return space, [f"{near[0]} images score FID {near[1]:.4g} against the reference in this feature space, within "
+                       f"{BOUND_MARGIN:g} x the bound at_most {at_most:g}: the bound cannot tell noise from data here"]
+    return space, []
 
 
 def overrule(result: RequirementResult, check: FeatureCheck | None, metric: str) -> RequirementResult:
-    """``result`` INCONCLUSIVE, with the reason, where the feature-space check says its features cannot decide it."""
-    reasons = [] if check is None else _reasons(check, metric, result.at_most)
+    """``result`` INCONCLUSIVE, with the reason, where the feature-space check says its features cannot
+    decide it: any verdict when the space fails the check (it tells nothing either way), a PASS when
+    only the bound is too loose for the space (a FAIL against a bound noise nearly meets stays a FAIL)."""
+    space, bound = ([], []) if check is None else _reasons(check, metric, result.at_most)
+    reasons = space + (bound if result.verdict == "PASS" else [])
     if not reasons:
         return result
-    why = ("not judged, by the feature-space check (`features_check: off` skips it): " + "; ".join(reasons))
+    why = "not judged, by the feature-space check (`features_check: off` skips it): " + "; ".join(reasons)
     return result.model_copy(update={"verdict": "INCONCLUSIVE", "message": why + (f"; {result.message}" if result.message else "")})
 
 

@@ -455,8 +455,9 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <dt>spec</dt><dd>{{ r.spec_path or "(in memory)" }}; sha256 <code>{{ r.spec_sha256 }}</code></dd>
 <dt>seed</dt><dd>{{ r.seed }}</dd>
 <dt>started / finished</dt><dd>{{ r.started }} / {{ r.finished or "-" }}</dd>
-{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({% if r.reference.n is not none %}{{ r.reference.n }} images{% else %}imported statistics{% endif %}; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% for note in ref_notes %}<dd>{{ note }}</dd>{% endfor %}{% endif %}
+{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({% if r.reference.n is not none %}{{ r.reference.n }} images{% else %}imported statistics{% endif %}; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% endif %}
 {% if feature_space %}<dt>feature space</dt><dd>{{ feature_space }}</dd>{% endif %}
+{% for label, note in ref_notes %}<dt>{{ label }}</dt><dd>{{ note }}</dd>{% endfor %}
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>
 <dt>versions</dt><dd>evalkit {{ r.environment.evalkit }}, torch {{ r.environment.torch }}, python {{ r.environment.python }}{% for k, val in r.environment.packages.items() %}, {{ k }} {{ val }}{% endfor %}; {{ r.environment.platform }}</dd>

@@ -71,7 +71,7 @@ def _md_provenance(report: Report) -> list[str]:
         space = feature_space_text(ref)
         if space:
             lines.append(f"- feature space: {md_text(space)}")
-        lines += [f"- {md_text(note)}" for note in reference_notes(ref)]
+        lines += [f"- {label}: {md_text(note)}" for label, note in reference_notes(ref)]
     if report.baseline:
         lines.append(f"- baseline: {md_cell_code(report.baseline)}"
                      + (f"; regressions judged by {md_text(report.baseline_correction)}" if report.baseline_correction else ""))

@@ -45,10 +45,7 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     pred, _ = filled.get("predicted", none)
     asked, _ = filled.get("asked", none)
     nn_ratio, _ = filled.get("nn_ratio", none)
-    moments = ctx.refs.imported_moments(shape) if "real" in plan.needs else None
-    real = ctx.refs.real_features(shape) if "real" in plan.needs and moments is None else None
-    if real is not None and real.shape[1] != fake.shape[1]:
-        raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
+    real, moments = _reference_side(ctx, sp, shape, fake.shape[1])
     inputs = MetricInputs(sp.name, real, fake, pred, asked, None, nn_ratio, seed=spec.sampling.seed,
                           requests=[(present(rp.req.metric, f"the metric of {rp.name!r}"), dict(rp.args)) for rp in plan.metric_requirements],
                           shared=ctx.refs.reference_work, real_moments=moments)
@@ -59,6 +56,17 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     if inputs.predicted is not None and inputs.asked is not None:
         inputs.num_classes = _num_classes(ctx, inputs, shape)
     return inputs
+
+
+def _reference_side(ctx: RunContext, sp: SubjectPlan, shape: tuple, dim: int):
+    """(reference features, None), or (None, imported (mu, sigma)), or (None, None) when no metric reads them."""
+    if "real" not in ctx.plan.needs:
+        return None, None
+    moments = ctx.refs.imported_moments(shape)
+    real = ctx.refs.real_features(shape) if moments is None else None
+    if real is not None and real.shape[1] != dim:
+        raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {dim}")
+    return real, moments
 
 
 def _image_inputs(inputs: MetricInputs, spec, images: tuple, asked: tuple) -> None:

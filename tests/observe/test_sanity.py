@@ -66,7 +66,7 @@ def test_random_conv_net_is_flagged_and_trained_features_are_not(tmp_path, capsy
     assert r["verdict"] == "INCONCLUSIVE" and "cannot tell noise from data" in r["message"]
     check = on["reference"]["features_check"]
     assert check["n"] == CHECK_N and set(check["distances"]) == {"uniform noise", "constant", "pixel-shuffled"}
-    assert "cannot tell noise from data" in md and "feature-space check PASSED" in md
+    assert "cannot tell noise from data" in md and "feature-space check: PASSED" in md
     # independently: 256 fresh noise images and 256 reference images, SciPy's closed form in the same random net
     net = RandomConv().eval()
     with torch.no_grad():
@@ -134,3 +134,11 @@ def test_nan_features_and_a_bad_scale_are_flagged():
     assert overrule(fid, check, "fid").verdict == "PASS"  # a scale is KID's problem, and this bound is tight
     assert overrule(fid, check, "class_tv").verdict == "PASS"  # reads no features
 
+
+
+def test_features_check_off_is_spelled_as_in_yaml():
+    from evalkit import parse_spec
+
+    base = "version: 1\nname: t\nreference: {dataset: fashion-mnist}\nsubjects: [{model: dataset}]\n"
+    assert parse_spec(base).features_check is True
+    assert parse_spec(base + "features_check: off\n").features_check is False
