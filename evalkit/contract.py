@@ -377,8 +377,9 @@ class GeneratorDecl(Declaration):
 
 # Resize filters, by the name a spec's `resize:` or a feature space's preprocessing gives them.
 # "bicubic" and "bilinear" are antialiased (as PIL resizes, and clean-fid and the Hugging Face image
-# processors with it); "tf-bilinear" is not (torch's bilinear with align_corners=False, which is what
-# the TF1 Inception graph's resize and its ports compute); "none": the network takes the images as given.
+# processors with it); "tf-bilinear" is not (TensorFlow 1.x's resize_bilinear with align_corners=False: no
+# half-pixel centres, unlike torch's; the TF1 Inception graph's resize, as torch-fidelity reproduces it);
+# "none": the network takes the images as given.
 RESIZE_FILTERS = ("bicubic", "bilinear", "tf-bilinear", "nearest", "area", "none")
 _RESIZE_ALIASES = {"bicubic-antialias": "bicubic", "bilinear-antialias": "bilinear"}
 

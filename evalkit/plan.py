@@ -493,6 +493,10 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
         return None
 
 
+_RESIZE_FIX = ("; add `resize: bicubic` (or bilinear, nearest, area) to resize them to it, or name a feature space "
+               "that takes this shape")
+
+
 def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], problem: _Problems) -> None:
     """A subject whose images cannot meet the reference, the feature space or the classifier is refused
     here, before any subject samples. A network of a fixed input takes other shapes only under the spec's
@@ -502,27 +506,37 @@ def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], 
     ref = _reference_shape(spec) if uses_feats else None
     feat = registry.features.fixed_input(spec.features) if uses_feats else None
     clf = registry.features.fixed_input(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
-    one_space = registry.features.maps_any_size(spec.features, spec.resize)
     refuse = spec.resize == "refuse"
-    fix = ("; add `resize: bicubic` (or bilinear, nearest, area) to resize them to it, or name a feature space "
-           "that takes this shape")
     if ref is not None and feat is not None and ref != feat and refuse:
         problem(("reference",), f"the reference's images are {_x(ref)}, but the inputs of the feature extractor "
-                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{fix}")
+                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
+    inputs = _fixed_inputs(spec, feat, clf) if refuse else []
+    one_space = registry.features.maps_any_size(spec.features, spec.resize)
     for sp in subjects:
         shape = subject_shape(spec, sp)
-        if shape is None:
-            continue
-        if ref is not None and ref != shape and not one_space:
-            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
-                    f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
-                    "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
-                    "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
-        for other, what, key in ((feat, f"the inputs of the feature extractor {spec.features!r}", "features"),
-                                 (clf, f"the inputs of the classifier {spec.classifier!r}", "classifier")):
-            if other is not None and tuple(other) != shape and refuse:
-                problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
-                        f"({key}) are {_x(other)}; evalkit does not resize unless the spec says how{fix}")
+        if shape is not None:
+            _subject_shape_problems(spec, sp, shape, None if one_space else ref, inputs, problem)
+
+
+def _fixed_inputs(spec: Spec, feat: tuple | None, clf: tuple | None) -> list[tuple[tuple[int, int, int], str, str]]:
+    """The fixed network inputs a subject's images must equal when the spec does not resize."""
+    named = ((feat, f"the inputs of the feature extractor {spec.features!r}", "features"),
+             (clf, f"the inputs of the classifier {spec.classifier!r}", "classifier"))
+    return [(net, what, key) for net, what, key in named if net is not None]
+
+
+def _subject_shape_problems(spec: Spec, sp: SubjectPlan, shape: tuple[int, int, int], ref: tuple | None,
+                            inputs: list[tuple[tuple[int, int, int], str, str]], problem: _Problems) -> None:
+    """One subject against the reference (``ref``: None when any shape meets it) and the fixed inputs."""
+    if ref is not None and ref != shape:
+        problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
+                f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
+                "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
+                "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
+    for net, what, key in inputs:
+        if tuple(net) != shape:
+            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
+                    f"({key}) are {_x(net)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
 
 
 def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
