@@ -133,6 +133,13 @@ def test_nan_features_and_a_bad_scale_are_flagged():
     fid = RequirementResult(name="fid", kind="metric", verdict="PASS", confidence=0.95, at_most=1.0, value=0.5)
     assert overrule(fid, check, "fid").verdict == "PASS"  # a scale is KID's problem, and this bound is tight
     assert overrule(fid, check, "class_tv").verdict == "PASS"  # reads no features
+    # a bound above half the closest degenerate set's FD cannot PASS; a FAIL against it stays a FAIL
+    loose = check.closest()[1] / BOUND_MARGIN
+    passed = fid.model_copy(update={"at_most": loose})
+    failed = passed.model_copy(update={"verdict": "FAIL", "value": 2 * check.closest()[1]})
+    assert overrule(passed, check, "fid").verdict == "INCONCLUSIVE"
+    assert overrule(failed, check, "fid").verdict == "FAIL"
+    assert overrule(passed.model_copy(update={"at_most": 0.99 * loose}), check, "fid").verdict == "PASS"
 
 
 
