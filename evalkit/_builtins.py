@@ -170,6 +170,15 @@ def _models() -> None:
         help="Replays real images of the asked classes (the ideal model).",
         params=(Arg("dataset", str, "fashion-mnist"), Arg("split", str, "test"), Arg("range", list[int] | None, None)),
         num_classes=_dataset_classes, output_range=(0.0, 1.0), module=HERE), target="evalkit.data.datasets:dataset_generator")
+    generators.declare("diffusers", GeneratorDecl(
+        help="A diffusers save_pretrained folder (DDPMPipeline, DDIMPipeline, class-conditional DiTPipeline), "
+        "safetensors only; classes and image shape read from its configs.",
+        params=(Arg("path", str, help="the pipeline folder, relative to the spec's folder"),
+                Arg("scheduler", str | None, None, help="ddim, ddpm or dpm: swap the saved scheduler"),
+                Arg("num_inference_steps", int | None, None, ge=1, help="default: the pipeline's own"),
+                Arg("guidance_scale", float | None, None, ge=0.0, help="DiT only; default: the pipeline's 4.0")),
+        num_classes=None, image_shape=None, output_range=(0.0, 1.0), module=HERE,
+        inspect="evalkit.data.diffusers_folder:inspect_subject"), target="evalkit.sample.diffusers:diffusers_pipeline")
     features.declare("pixels", FeatureDecl(help="Flattened pixel values (any image shape).", module=HERE),
                      target="evalkit.observe.features:pixel_extractor")
     features.declare("fashion-classifier", FeatureDecl(

@@ -21,6 +21,7 @@ made then.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class SubjectPlan:
     declaration: registry.GeneratorDecl | None = None  # registered generators
     num_classes: int | None = None  # None: unconditional (or unknown until built, see `classes_known`)
     classes_known: bool = True
+    image_shape: tuple[int, int, int] | None = None  # read from the subject's files by its declaration's `inspect`
 
     @property
     def output_range(self) -> tuple[float, float] | None:
@@ -141,7 +143,7 @@ def _subject(spec: Spec, i: int, s: Subject, problem: _Problems) -> SubjectPlan:
     elif registry.is_reference(s.model):
         _user_subject(sp, problem)
     else:
-        _registered_subject(sp, problem)
+        _registered_subject(spec, sp, problem)
     if s.checkpoint is not None and not spec.resolve_path(s.checkpoint).is_file():
         problem(("subjects", i, "checkpoint"), f"checkpoint file {str(spec.resolve_path(s.checkpoint))!r} not found")
     return sp
@@ -186,13 +188,26 @@ def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
     sp.num_classes = None if classes is _UNKNOWN else classes
 
 
-def _registered_subject(sp: SubjectPlan, problem: _Problems) -> None:
+def _registered_subject(spec: Spec, sp: SubjectPlan, problem: _Problems) -> None:
     entry = registry.generators.get(present(sp.spec.model, f"the model of subject {sp.index}"))
     sp.factory, sp.declaration = _loaded_on_call(entry), entry.decl
     params, problems = entry.validate_args(sp.spec.params)
     for p in problems:
         problem(("subjects", sp.index, "params") + ((p.key,) if p.key else ()), p.message)
     sp.num_classes = entry.decl.classes(params if not problems else {})
+    if entry.decl.inspect is not None and not problems:
+        _inspected(spec, sp, entry, params, problem)
+
+
+def _inspected(spec: Spec, sp: SubjectPlan, entry: Entry, params: dict[str, Any], problem: _Problems) -> None:
+    """A generator whose params name files (a pipeline folder): its classes and shape read from them now,
+    and its factory called with the params as the reader resolved them (paths against the spec's folder)."""
+    module, _, attr = present(entry.decl.inspect, "the generator's inspect").partition(":")
+    facts = getattr(importlib.import_module(module), attr)(params, spec.base_dir)
+    for p in facts.problems:
+        problem(("subjects", sp.index, "params") + ((p.key,) if p.key in sp.spec.params else ()), p.message)
+    sp.num_classes, sp.image_shape = facts.num_classes, facts.image_shape
+    sp.factory = _loaded_on_call(entry, facts.params)
 
 
 def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> RequirementPlan | None:
@@ -382,11 +397,12 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     return plan
 
 
-def _loaded_on_call(entry: Entry) -> Callable:
-    """The generator's factory, imported when the run builds it (validation stays free of torch)."""
+def _loaded_on_call(entry: Entry, resolved: dict[str, Any] | None = None) -> Callable:
+    """The generator's factory, imported when the run builds it (validation stays free of torch);
+    ``resolved`` params (an inspected folder's absolute path) replace the spec's."""
 
     def build(**kwargs: Any) -> Any:
-        return entry.obj(**kwargs)
+        return entry.obj(**{**kwargs, **(resolved or {})})
 
     return build
 
@@ -446,6 +462,8 @@ def _signature(obj):
 
 def subject_shape(spec: Spec, sp: SubjectPlan) -> tuple[int, int, int] | None:
     """The (C, H, W) a subject will give, where it is known without building or decoding it."""
+    if sp.image_shape is not None:
+        return sp.image_shape
     if sp.declaration is not None and sp.declaration.image_shape is not None:
         return _shape(sp.declaration.image_shape)
     if sp.images_path is not None and sp.images_path.exists():
