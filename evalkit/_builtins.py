@@ -113,6 +113,10 @@ def _metrics() -> None:
             (I.FEATURES, I.REFERENCE), Arg("subsets", int, 100, ge=2), Arg("subset_size", int, 1000, ge=2),
             higher_is_better=False, min_n=4,
             interval=Interval("jackknife", f"jackknife of the complete U-statistic plus subset noise; covers {est}"))
+    _metric("cmmd", "cmmd:CMMD", "CMMD (Jayasumana et al.): 1000 x unbiased MMD^2, Gaussian RBF kernel (sigma 10 on CLIP "
+            "embeddings; any features).", (I.FEATURES, I.REFERENCE), Arg("sigma", float, 10.0, gt=0.0),
+            higher_is_better=False, min_n=4,
+            interval=Interval("jackknife", f"jackknife of the U-statistic, skewness removed by Hall's transform; covers {est}"))
     _metric("precision", "manifold:Precision", "Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["precision"], ge=1), higher_is_better=True, min_n=1,
             interval=Interval("clopper-pearson", f"exact one-sided binomial bounds on the share; covers {est}"))
