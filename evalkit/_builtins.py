@@ -23,6 +23,7 @@ from .registry import (
     Interval,
     MeasurementDecl,
     MetricDecl,
+    Preprocessing,
     checks,
     datasets,
     default_states,
@@ -48,6 +49,16 @@ FASHION_SPLITS = {"test": 10_000, "train": 60_000}
 DDPM_TIMESTEPS = 1000
 
 _BOOT = "bootstrap"
+
+# the published DINOv2 / CLIP image processors (facebook/dinov2-*, openai/clip-vit-large-patch14-336): what
+# `dinov2` and `clip` declare; a weights folder's own preprocessor_config.json may say otherwise, and the
+# built extractor records what it does (evalkit.observe.hf)
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+OPENAI_CLIP_MEAN_STD = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+HF_PREPROCESSING = {
+    "dinov2": Preprocessing(size=(224, 224), resize="bicubic", channels=3, quantize=True, normalize=IMAGENET_MEAN_STD),
+    "clip": Preprocessing(size=(336, 336), resize="bicubic", channels=3, quantize=True, normalize=OPENAI_CLIP_MEAN_STD),
+}
 
 
 def _measurement(name: str, help: str, *inputs: Input) -> None:
@@ -174,6 +185,14 @@ def _models() -> None:
         help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).", dim=128,
         num_classes=FASHION_CLASSES, input_shape=FASHION_SHAPE, weights=("fashion-classifier.safetensors",), module=HERE),
         target="evalkit.zoo.models:fashion_classifier")
+    features.declare("dinov2", FeatureDecl(
+        help="DINOv2 CLS token after the final layernorm (FD-DINOv2 = fid here), from a local safetensors folder "
+             "(`feature_weights:`; docs/features.md).", preprocessing=HF_PREPROCESSING["dinov2"], reads_weights=True,
+        module=HERE), target="evalkit.observe.hf:dinov2")
+    features.declare("clip", FeatureDecl(
+        help="CLIP projected image embedding, L2-normalised (CMMD = cmmd here), from a local safetensors folder "
+             "(`feature_weights:`; docs/features.md).", preprocessing=HF_PREPROCESSING["clip"], reads_weights=True,
+        module=HERE), target="evalkit.observe.hf:clip")
     datasets.declare("fashion-mnist", DatasetDecl(
         help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).",
         splits=FASHION_SPLITS, num_classes=FASHION_CLASSES, image_shape=FASHION_SHAPE, module=HERE),

@@ -72,6 +72,7 @@ def check_run(spec, outputs: RunOutputs | None, baseline: str | Path | None, *, 
     try:
         plan = make_plan(spec, n_override=n)
         problems += classifier_problems(plan)
+        problems += feature_weights_problems(plan)
         problems += cache_key_problems(plan, cache)
         if strict:
             problems += plan.warnings
@@ -133,3 +134,20 @@ def classifier_problems(plan) -> list[str]:
         if why:
             problems.append(f"{where}: {why}")
     return problems
+
+
+def feature_weights_problems(plan) -> list[str]:
+    """The local weights of a feature space that reads the user's (``reads_weights``: dinov2, clip), checked
+    before anything samples by its module's ``weights_problem`` (file reads only, no network built)."""
+    from .contract import Input
+
+    spec = plan.spec
+    name = spec.features
+    if name not in registry.features or not registry.features.get(name).decl.reads_weights:
+        return []
+    if Input.FEATURES not in plan.needs and Input.REFERENCE not in plan.needs:
+        return []
+    from .observe.features import weights_problem
+
+    why = weights_problem(name, spec.resolve_path(spec.feature_weights) if spec.feature_weights else None)
+    return [f"{spec.where('feature_weights' if spec.feature_weights else 'features')}: {why}"] if why else []

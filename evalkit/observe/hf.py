@@ -36,13 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._builtins import IMAGENET_MEAN_STD, OPENAI_CLIP_MEAN_STD
 from .._digest import file_sha256
 from .._errors import SpecError
 from ..contract import Preprocessing
 from .features import Extractor, in_fixed_rows
 
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+IMAGENET, OPENAI_CLIP = IMAGENET_MEAN_STD, OPENAI_CLIP_MEAN_STD
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,6 @@ ARCHITECTURES = {
                          "EVALKIT_CLIP_WEIGHTS", None, None, OPENAI_CLIP),
 }
 
-# the published checkpoints' preprocessing, for the registry's declarations (a folder's own
-# preprocessor_config.json may say otherwise; the built extractor records what it does)
-DECLARED = {
-    "dinov2": Preprocessing(size=(224, 224), resize="bicubic-antialias", channels=3, value_range=(0.0, 1.0),
-                            quantize=True, normalize=IMAGENET),
-    "clip": Preprocessing(size=(336, 336), resize="bicubic-antialias", channels=3, value_range=(0.0, 1.0),
-                          quantize=True, normalize=OPENAI_CLIP),
-}
-
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -89,7 +80,9 @@ def _cached_snapshot(model_id: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(model_id, local_files_only=True))
+        # the cache folder read now, not when huggingface_hub was imported (it fixes its default then)
+        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+        return Path(snapshot_download(model_id, local_files_only=True, cache_dir=cache))
     except Exception:  # noqa: BLE001 - not in the cache (or no hub library): the caller says where it looked
         return None
 
@@ -178,7 +171,7 @@ class Recipe:
     std: tuple[float, ...]
 
     def declared(self, size: tuple[int, int] | None) -> Preprocessing:
-        return Preprocessing(size=self.crop or size, resize="bicubic-antialias", channels=3, value_range=(0.0, 1.0),
+        return Preprocessing(size=self.crop or size, resize="bicubic", channels=3, value_range=(0.0, 1.0),
                              quantize=True, normalize=(self.mean, self.std))
 
 

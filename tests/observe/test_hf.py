@@ -219,9 +219,13 @@ def test_a_grey_run_with_cmmd_and_fid(tmp_path, capsys, space):
     code, err = _run(spec, tmp_path / "o", capsys)
     assert code == 0, err
     sub = read_report(tmp_path / "o").subjects[0]
-    assert [r.verdict for r in sub.requirements] == ["PASS", "PASS"]
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
-    assert space in json.dumps(report["reference"])
+    cmmd, fid = sub.requirements
+    # fid's upper bound may be withdrawn on 40 samples of 16-d features (its tail guard): not this test's subject
+    assert cmmd.verdict == "PASS" and fid.verdict in ("PASS", "INCONCLUSIVE") and fid.value >= 0
+    space_record = json.loads((tmp_path / "o" / "report.json").read_text())["reference"]["feature_space"]
+    assert space_record["name"] == space and space_record["dim"] == (32 if space == "dinov2" else 16)
+    assert space_record["digest"] == f"hf-{space}-v1:{hf.folder_digest(folder)}"
+    assert space_record["preprocessing"]["size"] == [32, 32] and space_record["preprocessing"]["quantize"] == "uint8"
 
 
 def test_an_rgb_run_with_cmmd_and_fid(tmp_path, capsys):
@@ -236,7 +240,8 @@ def test_an_rgb_run_with_cmmd_and_fid(tmp_path, capsys):
                            sampling={"n": 40, "batch_size": 20, "seed": 1}, requirements=REQS)
     code, err = _run(spec, tmp_path / "o", capsys)
     assert code == 0, err
-    assert read_report(tmp_path / "o").subjects[0].image_shape == [3, 24, 24]
+    sub = read_report(tmp_path / "o").subjects[0]
+    assert sub.image_shape == [3, 24, 24] and sub.requirements[0].verdict == "PASS"
 
 
 @pytest.mark.parametrize("break_it,expected", [
