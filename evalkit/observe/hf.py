@@ -95,7 +95,8 @@ def locate(name: str, weights: Path | None) -> Path:
     if weights is not None:
         if weights.exists():
             return weights
-        snapshot = _cached_snapshot(_model_id(weights)) if _model_id(weights) else None
+        model_id = _model_id(weights)
+        snapshot = _cached_snapshot(model_id) if model_id else None
         if snapshot is not None:
             return snapshot
         raise SpecError(f"features {name!r}: feature_weights {str(weights)!r} not found (no such folder"
@@ -182,7 +183,7 @@ def _edge(size: Any) -> int | None:
         if "shortest_edge" in size:
             return int(size["shortest_edge"])
         if "height" in size:
-            return int(min(size["height"], size.get("width", size["height"])))
+            return min(int(size["height"]), int(size["width"] if "width" in size else size["height"]))
     return None
 
 
@@ -190,7 +191,7 @@ def _crop(crop: Any) -> tuple[int, int] | None:
     if isinstance(crop, int):
         return crop, crop
     if isinstance(crop, dict) and "height" in crop:
-        return int(crop["height"]), int(crop.get("width", crop["height"]))
+        return int(crop["height"]), int(crop["width"] if "width" in crop else crop["height"])
     return None
 
 
@@ -199,8 +200,9 @@ def recipe(name: str, folder: Path, image_size: int) -> Recipe:
     (dinov2: shortest edge 256, crop 224, ImageNet mean/std; clip: both the config's image_size,
     OpenAI's mean/std). Steps the file switches off (``do_resize``...) are left out."""
     arch = ARCHITECTURES[name]
-    edge = arch.shortest_edge or image_size
-    crop: tuple[int, int] | None = (arch.crop or image_size,) * 2  # type: ignore[assignment]
+    edge: int | None = arch.shortest_edge or image_size
+    side = arch.crop or image_size
+    crop: tuple[int, int] | None = (side, side)
     mean, std = arch.mean_std
     path = folder / "preprocessor_config.json"
     if path.is_file():
@@ -329,7 +331,7 @@ def _load(name: str, folder: Path, config: dict[str, Any], device: torch.device)
     import transformers
 
     kind = config["model_type"]
-    cls = {"dinov2": transformers.Dinov2Model, "clip": transformers.CLIPModel,
+    cls: Any = {"dinov2": transformers.Dinov2Model, "clip": transformers.CLIPModel,
            "clip_vision_model": transformers.CLIPVisionModelWithProjection}[kind]
     try:
         model = cls.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
