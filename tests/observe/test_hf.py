@@ -13,6 +13,7 @@ from PIL import Image
 from evalkit._errors import SpecError
 from evalkit.cli import main
 from evalkit.observe import hf
+from evalkit.protocols import FeatureExtractor
 from evalkit.records.reading import read_report
 
 from tests.specs import write_spec_file
@@ -78,7 +79,7 @@ def test_dinov2_is_the_cls_token_after_the_final_layernorm(tmp_path, channels):
         # the last layer's output, through the final layernorm, CLS row: built from the parts
         want = model.layernorm(out.hidden_states[-1])[:, 0]
     got = ext.features(images)
-    assert ext.dim == 32 and got.shape == (5, 32)
+    assert isinstance(ext, FeatureExtractor) and ext.dim == 32 and got.shape == (5, 32)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert ext.preprocessing.size == (32, 32) and ext.preprocessing.normalize == (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
 
