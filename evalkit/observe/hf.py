@@ -321,9 +321,9 @@ class HFFeatures(Extractor):
         return F.normalize(emb, dim=-1)
 
     def features(self, images: Tensor) -> Tensor:
+        # preprocessed within the fixed-row calls: a batch of 250 RGB images at 336 x 336 is 0.7 GB in float64
         with torch.no_grad():
-            pixels = preprocess(images.to(self.device), self.recipe)
-            return in_fixed_rows(self._embed, pixels).float()
+            return in_fixed_rows(lambda x: self._embed(preprocess(x, self.recipe)), images.to(self.device)).float()
 
 
 def _load(name: str, folder: Path, config: dict[str, Any], device: torch.device) -> tuple[Any, int, int]:
