@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .records.model import Report
 
 __all__ = ["SLUG_MAX", "RunOutputs", "Preflight", "output_problems", "slug", "read_baseline", "check_run",
-           "with_spec_problems", "classifier_problems", "cache_key_problems"]
+           "with_spec_problems", "classifier_problems", "cache_key_problems", "feature_weights_problems"]
 
 log = logging.getLogger("evalkit")
 
@@ -137,17 +137,27 @@ def classifier_problems(plan) -> list[str]:
 
 
 def feature_weights_problems(plan) -> list[str]:
-    """The local weights of a feature space that reads the user's (``reads_weights``: dinov2, clip), checked
-    before anything samples by its module's ``weights_problem`` (file reads only, no network built)."""
+    """A registered feature space that reads the user's weights file (``reads_weights``: inception-fid),
+    built once here on the CPU when the run will use it: a missing file, a file of another digest or one
+    that does not load is the spec's problem (exit 2), found before any sample rather than at the first
+    reference image. Here and not in ``plan`` because it reads the file with torch."""
     from .contract import Input
+    from .plan import subject_shape
 
     spec = plan.spec
-    name = spec.features
-    if name not in registry.features or not registry.features.get(name).decl.reads_weights:
+    uses = {Input.FEATURES, Input.REFERENCE, Input.TRAINING} & set(plan.needs)
+    if not uses or spec.features not in registry.features or not registry.features.get(spec.features).decl.reads_weights:
         return []
-    if Input.FEATURES not in plan.needs and Input.REFERENCE not in plan.needs:
-        return []
-    from .observe.features import weights_problem
+    import torch
 
-    why = weights_problem(name, spec.resolve_path(spec.feature_weights) if spec.feature_weights else None)
-    return [f"{spec.where('feature_weights' if spec.feature_weights else 'features')}: {why}"] if why else []
+    from ._errors import EvalkitError
+    from .observe.features import make_extractor
+
+    weights = spec.resolve_path(spec.feature_weights) if spec.feature_weights else None
+    shapes = [s for s in (subject_shape(spec, sp) for sp in plan.subjects) if s is not None]
+    try:
+        make_extractor(spec.features, shapes[0] if shapes else (3, 299, 299), torch.device("cpu"), spec.base_dir, weights)
+    except EvalkitError as exc:
+        where = spec.where("feature_weights") if spec.feature_weights else spec.where("features")
+        return [f"{where}: {line}" for line in getattr(exc, "problems", None) or [str(exc)]]
+    return []

@@ -347,14 +347,6 @@ def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.d
     return ModuleFeatures(name, _load_graph_file(path, device), image_shape, device, digest=f"file:{file_sha256(path)}")
 
 
-def weights_problem(name: str, weights: Path | None) -> str | None:
-    """Why the registered feature space ``name`` (one that ``reads_weights``) cannot read ``weights``,
-    found without building it: its factory's module answers through its own ``weights_problem(name,
-    weights)`` when it has one; None otherwise (building it then says what is wrong)."""
-    check = getattr(inspect.getmodule(registry.features.get(name).obj), "weights_problem", None)
-    return check(name, weights) if callable(check) else None
-
-
 def model_file(name: str, base_dir: Path | None, key: str) -> Path:
     """The TorchScript / torch.export file a spec's ``features:`` or ``classifier:`` names."""
     path = Path(name).expanduser()

@@ -12,7 +12,8 @@ The weights are a ``save_pretrained`` folder (``feature_weights:`` in the spec),
 found in the local Hugging Face cache; nothing is ever downloaded (``local_files_only=True``)
 and only safetensors are read (``use_safetensors=True``: a pickled ``pytorch_model.bin`` could
 run code). Every way a folder can be wrong is a :class:`SpecError` naming the file and the fix,
-found by :func:`weights_problem` at ``evalkit validate`` before anything samples.
+raised when the extractor is built, which ``evalkit validate`` does before anything samples
+(``preflight.feature_weights_problems``).
 
 Preprocessing follows the folder's ``preprocessor_config.json`` (else the published
 checkpoints' processors), in torch on evalkit's (N, C, H, W) images in [0, 1]: grey replicated
@@ -147,16 +148,6 @@ def read_config(name: str, folder: Path) -> dict[str, Any]:
                             "save_pretrained(folder, safe_serialization=True)`, which writes model.safetensors")
         raise SpecError(f"features {name!r}: {folder} holds no model.safetensors; {_how_to_get(arch)}")
     return config
-
-
-def weights_problem(name: str, weights: Path | None) -> str | None:
-    """Why the ``name`` feature space cannot load from ``weights``, or None: for ``evalkit validate``,
-    reading only config.json and the file names (no torch model is built)."""
-    try:
-        read_config(name, locate(name, weights))
-    except SpecError as exc:
-        return str(exc)
-    return None
 
 
 # ---- preprocessing ---------------------------------------------------------------------

@@ -159,7 +159,6 @@ def test_a_pickle_only_folder_is_refused_naming_the_file_and_the_fix(tmp_path):
     torch.save(state, folder / "pytorch_model.bin")
     with pytest.raises(SpecError, match=r"pytorch_model\.bin is a pickle.*safe_serialization=True"):
         hf.dinov2((1, 32, 32), CPU, weights=folder)
-    assert "pytorch_model.bin" in hf.weights_problem("dinov2", folder)
 
 
 def test_another_architecture_is_refused_naming_both_model_types(tmp_path):
