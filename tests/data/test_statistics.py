@@ -128,3 +128,24 @@ def test_only_fid_reads_imported_statistics(folder, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "'kid' needs the reference's features" in err and "only `fid` can use" in err and "'fid'" not in err.split("kid")[0]
+
+
+def test_a_user_extractor_of_another_dimension_breaks_the_run_naming_the_file(folder, capsys):
+    np.savez(folder / "stats.npz", mu=np.zeros(10), sigma=np.eye(10))
+    path = folder / "spec.yaml"
+    path.write_text(spec_text(reference={"statistics": "stats.npz"}, features="sanity_models:huge",
+                              subjects=[{"path": "sub.npz"}], sampling={"n": 100, "seed": 0},
+                              requirements=[{"metric": "fid", "at_most": 1e12}]))
+    assert main(["validate", str(path)]) == 0  # a user extractor's dimension is known once it is built
+    capsys.readouterr()
+    assert main(["run", str(path), "--out", str(folder / "o")]) == 3
+    assert "Traceback" not in capsys.readouterr().err
+    (sub,) = json.loads((folder / "o" / "report.json").read_text())["subjects"]
+    assert sub["status"] != "ok" and "stats.npz" in sub["error"] and "10-d but the feature space gives 784-d" in sub["error"]
+
+
+def test_training_takes_no_statistics(folder, capsys):
+    np.savez(folder / "stats.npz", mu=np.zeros(128), sigma=np.eye(128))
+    path = _spec(folder, {"dataset": "fashion-mnist", "range": [0, 100]}, training={"statistics": "stats.npz"})
+    assert main(["validate", str(path)]) == 2
+    assert "training.statistics" in capsys.readouterr().err
