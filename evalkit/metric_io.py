@@ -8,7 +8,7 @@ work metrics share (``shared``, ``gram_pass``) and re-exports both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar, Hashable, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Hashable, TypeVar, cast
 
 from ._errors import DataError
 from .contract import Input
@@ -45,12 +45,15 @@ class MetricInputs:
     # every per-sample state the metric declares, by name: (rows, sample indices) for a cat
     # state, (sum, count) for a sum state (narrowed to the metric's own states)
     states: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    # the reference's feature (mean (d,), covariance (d, d)) in float64 NumPy, imported from another
+    # tool's .npz (``reference: {statistics: ...}``) in place of ``real``; only FID reads it
+    real_moments: tuple[Any, Any] | None = None
     _cache: dict[Hashable, object] = field(default_factory=dict)
 
     # which declared input each field carries: a metric reading a field it did not
     # declare fails (registry.InputGuard)
     INPUT_OF_ATTRIBUTE: ClassVar[dict[str, Input]] = {
-        "real": Input.REFERENCE, "real_images": Input.REFERENCE, "fake": Input.FEATURES,
+        "real": Input.REFERENCE, "real_images": Input.REFERENCE, "real_moments": Input.REFERENCE, "fake": Input.FEATURES,
         "predicted": Input.CLASSIFIER, "num_classes": Input.CLASSIFIER, "asked": Input.LABELS,
         "image_labels": Input.LABELS, "nn_ratio": Input.TRAINING, "train_images": Input.TRAINING,
         "images": Input.IMAGES,

@@ -345,6 +345,27 @@ def _reference_problems(spec: Spec, problem: _Problems) -> None:
             problem((key, "path"), f"{str(spec.resolve_path(ref.path))!r} does not exist")
 
 
+def _statistics_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
+    """Imported FID statistics (``reference: {statistics: ...}``): the file checked, and only FID reading them."""
+    if spec.training is not None and spec.training.statistics is not None:
+        problem(("training", "statistics"), "memorization checks compare with training images; give `dataset:` or `path:`")
+    if spec.reference is None or spec.reference.statistics is None:
+        return
+    from .data.statistics import read_statistics
+
+    decl = registry.features.get(spec.features).decl if spec.features in registry.features else None
+    try:
+        read_statistics(spec.resolve_path(spec.reference.statistics), getattr(decl, "dim", None))
+    except SpecError as exc:
+        for line in exc.problems:
+            problem(("reference", "statistics"), line)
+    for rp in reqs:
+        if Input.REFERENCE in rp.needs and rp.req.metric != "fid":
+            problem(("requirements", rp.index), f"{rp.name!r} needs the reference's features, but `reference:` gives only "
+                    "imported FID statistics (mu, sigma), which only `fid` can use; give the reference images "
+                    "(`dataset:` or `path:`) or drop this requirement")
+
+
 def _tolerance_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
     valid = [rp.name for rp in reqs] + sorted({rp.req.metric for rp in reqs if rp.req.metric})
     for key in spec.regression.tolerance:
@@ -369,6 +390,7 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     _extractor_problems(spec, needs, problem)
     _tolerance_problems(spec, reqs, problem)
     _reference_problems(spec, problem)
+    _statistics_problems(spec, reqs, problem)
     _shape_problems(spec, subjects, needs, problem)
     _labelled_reference_problems(spec, reqs, problem)
     if problem.lines:
@@ -475,6 +497,8 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
     ref = spec.reference
     if ref is None:
         return None
+    if ref.statistics is not None:
+        return None  # moments only: no images, so no shape to meet
     if ref.dataset is not None:
         try:
             shape = registry.datasets.get(ref.dataset).decl.image_shape

@@ -116,7 +116,7 @@ def _plan_metrics(plan, n: int, power: float) -> None:
     from .runner.references import References, open_reference
 
     real = None
-    if plan.spec.reference is not None:
+    if plan.spec.reference is not None and plan.spec.reference.statistics is None:  # imported moments: no real data
         data, _, _ = open_reference(plan.spec, plan.spec.reference, "reference")
         real = References(plan.spec, torch.device("cpu")).real_features(tuple(data.image_shape))
     for rp in plan.metric_requirements:

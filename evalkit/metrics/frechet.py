@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from . import functional as Fn
@@ -24,17 +25,12 @@ class FID:
 
     @Fn._ftz
     def compute(self, inputs: MetricInputs, confidence: float, /) -> MetricValue:
-        real, fake = inputs.need_real("fid"), as_numpy(inputs.fake)
+        fake = as_numpy(inputs.fake)
         need_samples("fid", len(fake), 2, "a covariance")
-
-        def reference():
-            m1, c1 = mean_cov(*moments(as_numpy(real)))
-            return m1, c1, psd_factor(c1)
-
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
-        m1, c1, f1 = shared(inputs, ("fid-reference", id(real)), reference)
+        m1, c1, f1, n_real = _reference_moments(inputs)
         value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
-        n, d = len(fake), real.shape[1]
+        n, d = len(fake), len(m1)
         sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
         kappa_g = Fn.skewness(torch.from_numpy(infl))
         kappa_psi = curvature / sd_if**3 if sd_if**3 > 0 else 0.0  # sd_if^3 underflows below ~1e-103
@@ -42,10 +38,30 @@ class FID:
         # kappa_psi grows without bound); a 2 z cap widened those intervals to 1.8 times the
         # true spread with their misses far below 1 - c, and the shifted cells never reach 1.5 z
         low, high = hall_bounds(value, sd, kappa_g, kappa_psi, confidence, n, cap=1.5)
-        note = f"FID is biased upward at finite N; compare only at equal N (here N={n} vs {len(real)} real)"
-        if min(len(real), n) <= d:
+        note = (f"FID is biased upward at finite N; compare only at equal N (here N={n} vs {n_real} real)" if n_real else
+                "FID against imported reference statistics, their moments taken as fixed: the interval covers the generated "
+                f"samples' variability only (N={n}); FID is biased upward at finite N, so compare only at equal N")
+        if min(n_real or n, n) <= d:
             note += f"; covariance is rank-deficient (N <= d = {d}): the interval is not calibrated there"
         method = "delta method over generated samples, skewness removed by Hall's cubic transform with FID's curvature"
-        v = MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, len(real), note=note,
+        v = MetricValue(value, max(low, 0.0), high, f"{method}; {ESTIMAND}", n, n_real, note=note,
                         extra={"sd": sd, "skew": kappa_g, "kappa_psi": kappa_psi})
         return tail_guard(inputs, v, "fid", lower_too=False)
+
+
+def _reference_moments(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
+    """(mean, covariance, its PSD factor, the reference's N) from the reference features, once per
+    run, or from imported statistics (N unknown: None). Either way the interval treats them as fixed."""
+    if inputs.real_moments is not None:
+        m1, c1 = inputs.real_moments
+        # the heavy-tail guard measures distances from the reference mean; with moments only, the
+        # generated samples' own distances from the imported mean stand for the pooled set
+        inputs.cached(("norm-tail-index",), lambda: Fn.norm_tail_index(torch.from_numpy(m1)[None], inputs.fake))
+        return *shared(inputs, ("fid-imported", id(m1)), lambda: (m1, c1, psd_factor(c1))), None
+    real = inputs.need_real("fid")
+
+    def reference():
+        m, c = mean_cov(*moments(as_numpy(real)))
+        return m, c, psd_factor(c)
+
+    return *shared(inputs, ("fid-reference", id(real)), reference), len(real)

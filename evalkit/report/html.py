@@ -33,6 +33,7 @@ from . import svg
 from ..records.model import Report, RequirementResult, SubjectResult
 from .numbers import bound, number
 from .provenance import networks_line
+from .reference import reference_notes
 from ..records.samples import SampleRecord
 from .view import ReportView
 
@@ -340,7 +341,7 @@ def page(view: ReportView) -> str:
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
         fmt=number, bound=bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
-        feature_space=feature_space_text(report.reference),
+        feature_space=feature_space_text(report.reference), ref_notes=reference_notes(report.reference),
         networks=networks_line(report),
     )
 
@@ -457,8 +458,9 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <dt>spec</dt><dd>{{ r.spec_path or "(in memory)" }}; sha256 <code>{{ r.spec_sha256 }}</code></dd>
 <dt>seed</dt><dd>{{ r.seed }}</dd>
 <dt>started / finished</dt><dd>{{ r.started }} / {{ r.finished or "-" }}</dd>
-{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({{ r.reference.n }} images; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% endif %}
+{% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({% if r.reference.n is not none %}{{ r.reference.n }} images{% else %}imported statistics{% endif %}; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% endif %}
 {% if feature_space %}<dt>feature space</dt><dd>{{ feature_space }}</dd>{% endif %}
+{% for label, note in ref_notes %}<dt>{{ label }}</dt><dd>{{ note }}</dd>{% endfor %}
 {% if networks %}<dt>networks</dt><dd>{{ networks }}</dd>{% endif %}
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>

@@ -7,8 +7,9 @@ from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from ..judge.verdicts import deciding_class
 from ..records.model import Report
-from .feature_space import feature_space_text
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
+from .feature_space import feature_space_text
+from .reference import reference_notes
 from .numbers import bound, number
 from .provenance import networks_line
 from .regressions import baseline_lines, shown_verdict
@@ -66,10 +67,12 @@ def _md_provenance(report: Report) -> list[str]:
     ]
     if report.reference:
         ref = report.reference
-        lines.append(f"- reference: {md_text(ref['source'])} ({ref['n']} images), features {md_cell_code(ref['features'])} (d={ref['feature_dim']})")
+        size = f"{ref['n']} images" if ref.get("n") is not None else "imported statistics"
+        lines.append(f"- reference: {md_text(ref['source'])} ({size}), features {md_cell_code(ref['features'])} (d={ref['feature_dim']})")
         space = feature_space_text(ref)
         if space:
             lines.append(f"- feature space: {md_text(space)}")
+        lines += [f"- {label}: {md_text(note)}" for label, note in reference_notes(ref)]
     if networks := networks_line(report):
         lines.append(f"- networks: {md_text(networks)}")
     if report.baseline:

@@ -7,6 +7,7 @@ import torch
 from .._errors import DataError, SubjectError, present
 from ..judge.verdicts import judge_metric, judge_rate
 from ..metrics.metric import MetricInputs
+from ..observe.sanity import overrule
 from ..plan import SubjectPlan
 from ..progress import task
 from ..records.model import MetricResult, RequirementResult, SubjectResult
@@ -44,12 +45,10 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     pred, _ = filled.get("predicted", none)
     asked, _ = filled.get("asked", none)
     nn_ratio, _ = filled.get("nn_ratio", none)
-    real = ctx.refs.real_features(shape) if "real" in plan.needs else None
-    if real is not None and real.shape[1] != fake.shape[1]:
-        raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {fake.shape[1]}")
+    real, moments = _reference_side(ctx, sp, shape, fake.shape[1])
     inputs = MetricInputs(sp.name, real, fake, pred, asked, None, nn_ratio, seed=spec.sampling.seed,
                           requests=[(present(rp.req.metric, f"the metric of {rp.name!r}"), dict(rp.args)) for rp in plan.metric_requirements],
-                          shared=ctx.refs.reference_work)
+                          shared=ctx.refs.reference_work, real_moments=moments)
     inputs.measured = {name: filled[name][0] for name in plan.measured_inputs if name in filled}
     inputs.states = states
     if "images" in filled:
@@ -57,6 +56,17 @@ def metric_inputs(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
     if inputs.predicted is not None and inputs.asked is not None:
         inputs.num_classes = _num_classes(ctx, inputs, shape)
     return inputs
+
+
+def _reference_side(ctx: RunContext, sp: SubjectPlan, shape: tuple, dim: int):
+    """(reference features, None), or (None, imported (mu, sigma)), or (None, None) when no metric reads them."""
+    if "real" not in ctx.plan.needs:
+        return None, None
+    moments = ctx.refs.imported_moments(shape)
+    real = ctx.refs.real_features(shape) if moments is None else None
+    if real is not None and real.shape[1] != dim:
+        raise DataError(f"feature dimensions differ: reference {real.shape[1]}, subject {sp.name!r} {dim}")
+    return real, moments
 
 
 def _image_inputs(inputs: MetricInputs, spec, images: tuple, asked: tuple) -> None:
@@ -97,7 +107,7 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra, upper_holds=getattr(mv, "upper_holds", True),
                                      lower_holds=getattr(mv, "lower_holds", True))
-        results.append(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most))
+        results.append(overrule(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most), ctx.refs.checks.get(shape), metric))
         bar.update(1)
     bar.close()
     return results, list(seen.values())

@@ -109,7 +109,7 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
         res.weights_sha256 = weights_identity(files)
         check_needs(ctx, sp, source)
         shape = tuple(source.image_shape)
-        if "real" in ctx.plan.needs:
+        if "real" in ctx.plan.needs and ctx.refs.imported_moments(shape) is None:
             ctx.refs.real_features(shape)  # fail fast on a bad reference, before sampling
         if "training" in ctx.plan.needs:
             ctx.refs.memorization(shape)  # built once, outside the timed sampling loop

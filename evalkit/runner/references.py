@@ -18,6 +18,7 @@ from ..cache import cached_tensor
 from ..data.images import open_images
 from ..observe.features import in_fixed_rows, make_classifier, make_extractor
 from ..observe.indexes import MemorizationIndex
+from ..observe.sanity import FeatureCheck, imported_reference, reference_check
 from ..observe.preprocess import Resized
 from ..protocols import FeatureExtractor
 from ..spec.model import Reference, Spec
@@ -84,6 +85,8 @@ class References:
         self._training_indexes: dict[tuple, MemorizationIndex] = {}
         self._info: dict[tuple, dict[str, Any]] = {}
         self.reference_work: dict = {}  # work on the reference alone (FID moments), shared by every subject
+        self.checks: dict[tuple, FeatureCheck | None] = {}  # the feature-space check per shape (observe/sanity.py)
+        self._imported: dict[tuple, Any] = {}
 
     def extractor(self, name: str, shape: tuple) -> FeatureExtractor:
         """The extractor ``name`` for images of ``shape``, built once.
@@ -146,7 +149,20 @@ class References:
             self._info[shape] = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
                                  "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest,
                                  "feature_space": self.feature_space(shape)}
+            self.checks[shape] = check = reference_check(self.spec, data, ex, feats, self.device, [digest, ex.digest, __version__], self.cache)
+            self._info[shape]["features_check"] = check.as_dict() if check else {"status": "off"}
         return self._real[shape]
+
+    def imported_moments(self, shape: tuple):
+        """(mu, sigma) of ``reference: {statistics: ...}`` (float64 NumPy), or None when the reference gives images."""
+        if self.spec.reference is None or self.spec.reference.statistics is None:
+            return None
+        if shape not in self._imported:
+            stats, self._info[shape], self.checks[shape] = imported_reference(
+                self.spec, self.extractor(self.spec.features, shape), shape, self.device, self.cache)
+            self._imported[shape] = (stats.mu, stats.sigma)
+            self._info[shape]["feature_space"] = self.feature_space(shape)
+        return self._imported[shape]
 
     def _task(self, desc: str, total: int | None) -> progress.Task:
         return progress.task(desc, total, "img", enabled=self.progress)

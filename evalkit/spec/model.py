@@ -65,11 +65,19 @@ class Reference(_Strict):
         return v
     path: str | None = Field(None, description="A folder of PNG/JPEG images or an .npz file, relative to the spec's folder.")
     format: Literal["folder", "npz"] | None = Field(None, description="Format of `path`; inferred from it when omitted.")
+    # left out of the canonical form when unset, so a reference reads as it did before the field existed
+    # (--baseline and compare compare the reference entries of two reports' specs)
+    statistics: str | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="FID reference statistics from another tool: an .npz of `mu` (d,) "
+                                   "and `sigma` (d, d), relative to the spec's folder; only `fid` can use them.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Reference":
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of `dataset:` (a registered dataset) or `path:` (a folder or .npz)")
+        if sum(x is not None for x in (self.dataset, self.path, self.statistics)) != 1:
+            raise ValueError("give exactly one of `dataset:` (a registered dataset), `path:` (a folder or .npz of images) "
+                             "or `statistics:` (an .npz of FID's mu and sigma)")
+        if self.statistics is not None and self.format is not None:
+            raise ValueError("`format:` describes `path:` images; `statistics:` is always an .npz of mu and sigma")
         if self.dataset is not None and self.dataset not in registry.datasets:
             raise ValueError(registry.datasets.unknown_message(self.dataset))
         if self.range is not None and not (0 <= self.range[0] < self.range[1]):
@@ -290,6 +298,8 @@ class Spec(_Strict):
                           "TorchScript file. The default is a label-free encoder, not the classifier, so a model is "
                           "not judged twice by one network.")
     classifier: str | None = Field("fashion-classifier", description="Classifier behind label checks and confidence measurements.")
+    features_check: bool = Field(True, description="Check that the feature space tells degenerate images (noise, constant, "
+                                 "pixel-shuffled) from the reference before metrics are judged; `off` skips it.")
     feature_weights: str | None = Field(
         None, description="Local weights of a feature space that reads yours (`evalkit list features` says which): a file "
         "or folder, relative to the spec's folder (inception-fid: the .pth file; dinov2 / clip: a save_pretrained folder).")

@@ -19,7 +19,7 @@ from evalkit.zoo.models import models_dir
 from tests.specs import OMIT, write_spec_file
 
 LABELS = {"name": "right class", "check": "label_agreement", "at_least": 0.5}
-FID = {"metric": "fid", "at_most": 1000}
+FID = {"metric": "fid", "at_most": 50}
 FORMATS = {"formats": ["json", "markdown", "html"]}
 BOTH = "labels judged by fashion-classifier; distribution metrics in fashion-encoder features (128-d)"
 
