@@ -379,18 +379,75 @@ class GeneratorDecl(Declaration):
         return out + ([f"weights: {', '.join(self.weights)}"] if self.weights else [])
 
 
+# Resize filters, by the name a spec's `resize:` or a feature space's preprocessing gives them.
+# "bicubic" and "bilinear" are antialiased (as PIL resizes, and clean-fid and the Hugging Face image
+# processors with it); "tf-bilinear" is not (torch's bilinear with align_corners=False, which is what
+# the TF1 Inception graph's resize and its ports compute); "none": the network takes the images as given.
+RESIZE_FILTERS = ("bicubic", "bilinear", "tf-bilinear", "nearest", "area", "none")
+_RESIZE_ALIASES = {"bicubic-antialias": "bicubic", "bilinear-antialias": "bilinear"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preprocessing:
+    """What a feature space does to evalkit images ((N, C, H, W) floats in [0, 1]) before its network.
+
+    Declared once per feature space and recorded in the report beside its name and weights digest,
+    because the same images give different FIDs under different resizing and quantisation: two
+    results are comparable only when these facts agree (``compare`` and ``--baseline`` check them).
+    """
+
+    size: tuple[int, int] | None = None  # (H, W) the network sees; None: any size
+    resize: str = "none"  # one of RESIZE_FILTERS (aliases: bicubic-antialias -> bicubic)
+    channels: int | None = None  # 3: grey replicated to RGB; 1: RGB to BT.601 luminance; None: as given
+    value_range: tuple[float, float] = (0.0, 1.0)  # the range the network is fed
+    quantize: bool = False  # rounded to the 256 levels of uint8 first (what tools reading PNGs see)
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # per-channel (mean, std) on [0, 1] values
+
+    def __post_init__(self) -> None:
+        name = _RESIZE_ALIASES.get(self.resize, self.resize)
+        if name not in RESIZE_FILTERS:
+            raise ValueError(f"resize filter {self.resize!r} is not one of {', '.join(RESIZE_FILTERS)}")
+        object.__setattr__(self, "resize", name)
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1, 3 or None, got {self.channels!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able facts, as the report records them."""
+        return {"size": list(self.size) if self.size else None, "resize": self.resize, "channels": self.channels,
+                "value_range": list(self.value_range), "quantize": "uint8" if self.quantize else None,
+                "normalize": [list(self.normalize[0]), list(self.normalize[1])] if self.normalize else None}
+
+    def describe(self) -> str:
+        parts = [f"{self.size[0]}x{self.size[1]} by {self.resize}" if self.size else "any size"]
+        if self.channels:
+            parts.append({3: "RGB (grey replicated)", 1: "grey (RGB as luminance)"}[self.channels])
+        parts.append(f"values in [{self.value_range[0]:g}, {self.value_range[1]:g}]")
+        if self.quantize:
+            parts.append("uint8-quantised")
+        if self.normalize:
+            parts.append("mean/std normalised")
+        return ", ".join(parts)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureDecl(Declaration):
-    """A feature extractor: its dimension, classes (when it also classifies), input shape, weights."""
+    """A feature extractor: its dimension, classes (when it also classifies), input shape, weights,
+    its declared preprocessing, and whether it reads weights the user holds (``feature_weights:``)."""
 
     dim: int | None = None
     num_classes: int | None = None
     input_shape: tuple[int, int, int] | None = None
     weights: tuple[str, ...] = ()
+    preprocessing: Preprocessing | None = None
+    reads_weights: bool = False
 
     def _facts(self) -> list[str]:
         shape = "x".join(map(str, self.input_shape)) if self.input_shape else "any"
         out = [f"dim: {self.dim or 'from the image shape'}; classes: {self.num_classes or 'none (no logits)'}; images: {shape}"]
+        if self.preprocessing is not None:
+            out.append(f"preprocessing: {self.preprocessing.describe()}")
+        if self.reads_weights:
+            out.append("weights: yours, from `feature_weights:` (see its help)")
         return out + ([f"weights: {', '.join(self.weights)}"] if self.weights else [])
 
 

@@ -469,31 +469,36 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
         return None
 
 
-def _feature_input_shape(name: str) -> tuple[int, int, int] | None:
-    if name in registry.features:
-        shape = registry.features.get(name).decl.input_shape
-        return None if shape is None else _shape(shape)
-    return None
-
-
 def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], problem: _Problems) -> None:
     """A subject whose images cannot meet the reference, the feature space or the classifier is refused
-    here, before any subject samples (there is no resize policy: the shapes must agree)."""
-    shapes = {sp.index: subject_shape(spec, sp) for sp in subjects}
-    ref = _reference_shape(spec) if Input.REFERENCE in needs or Input.FEATURES in needs else None
-    feat = _feature_input_shape(spec.features) if Input.FEATURES in needs else None
-    clf = _feature_input_shape(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
+    here, before any subject samples. A network of a fixed input takes other shapes only under the spec's
+    ``resize:`` policy; images of different shapes meet in one feature space only when it declares its own
+    resizing or the policy brings them to its input (``FeatureRegistry.maps_any_size``)."""
+    uses_feats = Input.FEATURES in needs or Input.REFERENCE in needs
+    ref = _reference_shape(spec) if uses_feats else None
+    feat = registry.features.fixed_input(spec.features) if uses_feats else None
+    clf = registry.features.fixed_input(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
+    one_space = registry.features.maps_any_size(spec.features, spec.resize)
+    refuse = spec.resize == "refuse"
+    fix = ("; add `resize: bicubic` (or bilinear, nearest, area) to resize them to it, or name a feature space "
+           "that takes this shape")
+    if ref is not None and feat is not None and ref != feat and refuse:
+        problem(("reference",), f"the reference's images are {_x(ref)}, but the inputs of the feature extractor "
+                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{fix}")
     for sp in subjects:
-        shape = shapes[sp.index]
+        shape = subject_shape(spec, sp)
         if shape is None:
             continue
-        for other, what, key in ((ref, "the reference's images", ("reference",)),
-                                 (feat, f"the inputs of the feature extractor {spec.features!r}", ("features",)),
-                                 (clf, f"the inputs of the classifier {spec.classifier!r}", ("classifier",))):
-            if other is not None and tuple(other) != shape:
+        if ref is not None and ref != shape and not one_space:
+            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
+                    f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
+                    "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
+                    "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
+        for other, what, key in ((feat, f"the inputs of the feature extractor {spec.features!r}", "features"),
+                                 (clf, f"the inputs of the classifier {spec.classifier!r}", "classifier")):
+            if other is not None and tuple(other) != shape and refuse:
                 problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
-                        f"({dotted(key)}) are {_x(other)}; evalkit does not resize: give images of one shape "
-                        "(or, for features, name an extractor of this shape such as 'pixels')")
+                        f"({key}) are {_x(other)}; evalkit does not resize unless the spec says how{fix}")
 
 
 def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:

@@ -54,6 +54,7 @@ from .contract import (  # noqa: F401  (re-exported: the contract's names are re
     Measured,
     MeasurementDecl,
     Merge,
+    Preprocessing,
     MetricDecl,
     Problem,
     State,
@@ -243,7 +244,7 @@ _FACTS: dict[str, set[str]] = {
     "check": {"inputs", "args"},
     "metric": {"inputs", "optional", "args", "higher_is_better", "interval", "min_n", "states"},
     "generator": {"params", "num_classes", "image_shape", "output_range", "weights"},
-    "feature extractor": {"dim", "num_classes", "input_shape", "weights"},
+    "feature extractor": {"dim", "num_classes", "input_shape", "weights", "preprocessing", "reads_weights"},
     "dataset": {"splits", "num_classes", "image_shape"},
     "report format": {"file", "partial_file", "needs"},
 }
@@ -484,8 +485,8 @@ def _generator_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) ->
 
 
 def _feature_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> FeatureDecl:
-    return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape") if k in facts},
-                       weights=tuple(facts.get("weights", ())), **base)
+    return FeatureDecl(**{k: facts[k] for k in ("dim", "num_classes", "input_shape", "preprocessing", "reads_weights")
+                          if k in facts}, weights=tuple(facts.get("weights", ())), **base)
 
 
 def _dataset_decl(owner: str, obj: Any, base: _Base, facts: dict[str, Any]) -> DatasetDecl:
@@ -555,6 +556,25 @@ class FeatureRegistry(Registry[FeatureDecl, "FeatureFactory"]):
     def __call__(self, name: str | None = None, *, help: str | None = None, **facts: Any) -> Callable[[Fe], Fe]:
         """``@evalkit.feature("my-embedding", dim=64)`` on a factory: register a feature extractor."""
         return self._decorator(name, help, facts)
+
+    def fixed_input(self, name: str | None) -> tuple[int, int, int] | None:
+        """The (C, H, W) a registered network takes and nothing else, or None (any shape, or not registered:
+        a user module is built for the images it gets)."""
+        if name is None or name not in self:
+            return None
+        shape = self.get(name).decl.input_shape
+        return None if shape is None else cast("tuple[int, int, int]", tuple(shape))
+
+    def maps_any_size(self, name: str | None, resize: str) -> bool:
+        """Whether images of different shapes meet in one feature space under ``name``: it declares its own
+        resizing (inception-fid, dinov2, clip), or it takes one input shape and the spec's ``resize:`` policy
+        brings every image to it. Otherwise (pixels, a user module) features of different shapes differ."""
+        if name is None or name not in self:
+            return False
+        decl = self.get(name).decl
+        if decl.preprocessing is not None and decl.preprocessing.size is not None:
+            return True
+        return decl.input_shape is not None and resize != "refuse"
 
 
 class DatasetRegistry(Registry[DatasetDecl, DatasetFactory]):
@@ -669,7 +689,7 @@ def resolve_reference(text: str) -> Any:
 
 __all__ = [
     "CONTRACT_VERSION", "Input", "Measured", "measured", "Merge", "State", "Interval", "Arg", "REQUIRED",
-    "Declaration", "MeasurementDecl", "CheckDecl", "MetricDecl", "GeneratorDecl", "FeatureDecl", "DatasetDecl",
+    "Declaration", "MeasurementDecl", "CheckDecl", "MetricDecl", "GeneratorDecl", "FeatureDecl", "Preprocessing", "DatasetDecl",
     "FormatDecl", "Beside",
     "Entry", "Registry", "Problem", "UndeclaredInput", "TooFewSamples", "validate_args", "args_from_signature", "default_states",
     "generators", "datasets", "features", "measurements", "checks", "metrics", "formats", "REGISTRIES",

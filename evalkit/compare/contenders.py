@@ -136,14 +136,25 @@ def _differences(a: Report, b: Report, where: str) -> list[str]:
     if ra.get("sha256") != rb.get("sha256") or a.spec.get("reference") != b.spec.get("reference"):
         reasons.append(f"{where}: measured against different reference images "
                        f"({ra.get('source', a.spec.get('reference'))} and {rb.get('source', b.spec.get('reference'))})")
-    if (ra.get("extractor_digest") or a.features) != (rb.get("extractor_digest") or b.features) or a.features != b.features:
-        reasons.append(f"{where}: different feature spaces ({a.features} and {b.features})")
+    detail = _space_detail(ra, rb)  # the recorded feature spaces (1.4): weights, preprocessing, evalkit's resizing
+    if (ra.get("extractor_digest") or a.features) != (rb.get("extractor_digest") or b.features) or a.features != b.features \
+            or detail:
+        reasons.append(f"{where}: different feature spaces ({a.features} and {b.features}){detail}")
     defs_a = {_label(e): _definition(e) for e in a.spec.get("requirements", [])}
     for e in b.spec.get("requirements", []):
         name = _label(e)
         if name in defs_a and defs_a[name] != _definition(e):
             reasons.append(f"{where}: requirement {name!r} measures different things in the two specs")
     return reasons
+
+
+def _space_detail(ra: dict, rb: dict) -> str:
+    """What differs between two recorded feature spaces (weights digest, preprocessing, resizing)."""
+    fa, fb = ra.get("feature_space"), rb.get("feature_space")
+    if not isinstance(fa, dict) or not isinstance(fb, dict):
+        return ""
+    keys = [k for k in ("name", "digest", "preprocessing", "resize", "dim") if fa.get(k) != fb.get(k)]
+    return "".join(f"; {k}: {fa.get(k)!r} and {fb.get(k)!r}" for k in keys)
 
 
 def pairing(a: Contender, b: Contender) -> str | None:

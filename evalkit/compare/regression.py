@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from .. import registry
 from .._errors import UsageError, present
 from ..spec.model import Spec, Subject
 from ..records.model import BaselineComparison, BaselinePair, Report, RequirementResult, SubjectResult
@@ -118,6 +119,28 @@ def _comparable_measure(spec: Spec, baseline: Report) -> str | None:
         return f"the reference differs (baseline {theirs.get('reference')}, now {mine.get('reference')})"
     if (baseline.features or theirs.get("features")) != spec.features:
         return f"the feature space differs (baseline {baseline.features or theirs.get('features')!r}, now {spec.features!r})"
+    for key, default in (("resize", "refuse"), ("feature_weights", None)):
+        if theirs.get(key, default) != mine.get(key, default):
+            return (f"the feature space's {key} differs (baseline {theirs.get(key, default)!r}, now "
+                    f"{mine.get(key, default)!r}): the same images give other features")
+    recorded = ((baseline.reference or {}).get("feature_space") or {}).get("preprocessing")
+    declared = registry.features.get(spec.features).decl.preprocessing if spec.features in registry.features else None
+    if recorded is not None and declared is not None and recorded != declared.as_dict():
+        return f"the feature space's preprocessing differs (baseline {recorded}, now {declared.as_dict()})"
+    return None
+
+
+def feature_space_difference(report: Report, baseline: Report) -> str | None:
+    """Why the two runs' distribution metrics were computed in different feature spaces, as their
+    records say after the run (weights digest, declared preprocessing, evalkit's resizing), or None.
+    A baseline written before feature spaces were recorded (schema < 1.4) is compared by name only."""
+    a = (report.reference or {}).get("feature_space")
+    b = (baseline.reference or {}).get("feature_space")
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    for key in ("name", "digest", "preprocessing", "resize", "dim"):
+        if a.get(key) != b.get(key):
+            return f"the feature space's {key} differs (baseline {b.get(key)!r}, now {a.get(key)!r})"
     return None
 
 
@@ -236,6 +259,14 @@ def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec:
     from .baseline import compare
 
     aligned = align(baseline, match, spec)
+    differs = feature_space_difference(report, baseline)
+    if differs is not None:  # metrics in two feature spaces are not comparable: only the rates are compared
+        keys = {r.label: metric_key(r) for r in spec.requirements if r.metric is not None}
+        for s in aligned.subjects:
+            s.requirements = [r for r in s.requirements if r.name not in keys]
+            s.metrics = []
     compare(report, aligned, spec.regression.tolerance, match.path)
     annotate(report, aligned, match, spec)
+    if differs is not None:
+        report.baseline_not_compared.append(f"metric requirements not compared with the baseline: {differs}")
     return report

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from ..contract import Preprocessing
 from ..protocols import FeatureExtractor
 from .._digest import file_sha256
 from .._errors import CheckpointError, DataError, EvalkitError, SpecError, present
@@ -70,6 +71,7 @@ class Extractor:
     dim: int
     digest: str  # identifies weights + code version, for the reference-feature cache
     num_classes: int | None = None
+    preprocessing: Preprocessing | None = None  # what it does to images before its network, when declared
 
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
@@ -314,12 +316,22 @@ def declared_weights(obj) -> list[Path]:
     return [Path(f) for f in [*files, *([one] if one else [])] if isinstance(f, (str, Path))]
 
 
-def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.device, base_dir: Path | None = None) -> FeatureExtractor:
-    """Build the extractor a spec names, for images of ``image_shape``."""
+def make_extractor(name: str, image_shape: tuple[int, int, int], device: torch.device, base_dir: Path | None = None,
+                   weights: Path | None = None) -> FeatureExtractor:
+    """Build the extractor a spec names, for images of ``image_shape``. ``weights`` (the spec's
+    ``feature_weights:``, resolved) reaches a registered factory that declares ``reads_weights``;
+    with None such a factory looks where it documents, and says where it looked."""
     registry.load_plugins()
     if name in registry.features:
-        factory = registry.features.get(name).obj
-        return _checked(name, factory(image_shape, device), factory)
+        entry = registry.features.get(name)
+        factory = entry.obj
+        if entry.decl.reads_weights:  # declared: its factory takes `weights=` (protocols.FeatureFactory plus one keyword)
+            built = cast("Callable[..., FeatureExtractor]", factory)(image_shape, device, weights=weights)
+        else:
+            built = factory(image_shape, device)
+        if getattr(built, "preprocessing", None) is None and entry.decl.preprocessing is not None:
+            setattr(built, "preprocessing", entry.decl.preprocessing)  # the declared facts, on the object the report reads
+        return _checked(name, built, factory)
     if registry.is_reference(name):
         obj = registry.resolve_reference(name)
         if inspect.isclass(obj) or (callable(obj) and _takes_shape(obj)):

@@ -12,7 +12,7 @@ from .._errors import DataError
 # MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
 # ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
 # the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
-REPORT_SCHEMA_VERSION = "1.3"
+REPORT_SCHEMA_VERSION = "1.4"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
@@ -225,7 +225,9 @@ class Report(Record):
     finished: str | None = None
     seed: int
     environment: Environment
-    reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest.")
+    reference: dict[str, Any] | None = Field(None, description="What the reference set was: source, size, feature digest; "
+                                             "1.4: `feature_space` (name, weights digest, dim, declared preprocessing, "
+                                             "evalkit's resize filter), which compare and --baseline check.")
     features: str | None = None
     subjects: list[SubjectResult] = Field(default_factory=list)
     baseline: str | None = Field(None, description="Report compared against, in baseline mode.")

@@ -26,6 +26,7 @@ import torch
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
+from .feature_space import feature_space_text
 from .._errors import present
 from ..judge import stats
 from . import svg
@@ -338,6 +339,7 @@ def page(view: ReportView) -> str:
         r=report, views=views, names=names, rows=rows, counts=verdict_counts(report), words=WORDS,
         forests=forest_plots(report), pr=precision_recall_plot(report), baseline_plot=baseline_plot,
         fmt=number, bound=bound, title=cell_title, spec_text=_spec_text(report), word=verdict_word,
+        feature_space=feature_space_text(report.reference),
     )
 
 
@@ -453,6 +455,7 @@ green: lower bound meets the target, red: upper bound below it.</p>
 <dt>seed</dt><dd>{{ r.seed }}</dd>
 <dt>started / finished</dt><dd>{{ r.started }} / {{ r.finished or "-" }}</dd>
 {% if r.reference %}<dt>reference</dt><dd>{{ r.reference.source }} ({{ r.reference.n }} images; sha256 <code>{{ r.reference.sha256 }}</code>); features {{ r.reference.features }} (d = {{ r.reference.feature_dim }}, <code>{{ r.reference.extractor_digest }}</code>)</dd>{% endif %}
+{% if feature_space %}<dt>feature space</dt><dd>{{ feature_space }}</dd>{% endif %}
 {% if r.baseline %}<dt>baseline</dt><dd>{{ r.baseline }}</dd>{% endif %}
 <dt>device</dt><dd>{{ r.environment.device }}{% if r.environment.world_size > 1 %}; {{ r.environment.world_size }} processes{% endif %}</dd>
 <dt>versions</dt><dd>evalkit {{ r.environment.evalkit }}, torch {{ r.environment.torch }}, python {{ r.environment.python }}{% for k, val in r.environment.packages.items() %}, {{ k }} {{ val }}{% endfor %}; {{ r.environment.platform }}</dd>

@@ -7,6 +7,7 @@ from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
 
 from ..judge.verdicts import deciding_class
 from ..records.model import Report
+from .feature_space import feature_space_text
 from .escape import md_block, md_cell_code, md_text, shell_command, strict_json, xml_text
 from .numbers import bound, number
 from .regressions import baseline_lines, shown_verdict
@@ -65,6 +66,9 @@ def _md_provenance(report: Report) -> list[str]:
     if report.reference:
         ref = report.reference
         lines.append(f"- reference: {md_text(ref['source'])} ({ref['n']} images), features {md_cell_code(ref['features'])} (d={ref['feature_dim']})")
+        space = feature_space_text(ref)
+        if space:
+            lines.append(f"- feature space: {md_text(space)}")
     if report.baseline:
         lines.append(f"- baseline: {md_cell_code(report.baseline)}"
                      + (f"; regressions judged by {md_text(report.baseline_correction)}" if report.baseline_correction else ""))

@@ -18,6 +18,7 @@ from ..cache import cached_tensor
 from ..data.images import open_images
 from ..observe.features import in_fixed_rows, make_classifier, make_extractor
 from ..observe.indexes import MemorizationIndex
+from ..observe.preprocess import Resized
 from ..protocols import FeatureExtractor
 from ..spec.model import Reference, Spec
 
@@ -92,29 +93,59 @@ class References:
         logits. When ``features:`` names the same object it is the same extractor, and
         the logits are its features. A registered name serves as it declares itself.
         """
-        key = (name, shape)
+        key = (name, tuple(shape))
         if key not in self._extractors:
             registry.load_plugins()
-            user_classifier = name == self.spec.classifier and name not in registry.features
-            build = make_classifier if user_classifier else make_extractor
-            self._extractors[key] = build(name, shape, self.device, self.spec.base_dir)
+            native = registry.features.fixed_input(name)
+            if native is not None and native != tuple(shape):
+                # a network of one input shape: built for it, fed the images through the spec's resize policy
+                self._extractors[key] = Resized(self.extractor(name, native), native, self._resize_filter(name, shape, native))
+                return self._extractors[key]
+            if name == self.spec.classifier and name not in registry.features:
+                self._extractors[key] = make_classifier(name, shape, self.device, self.spec.base_dir)
+            else:
+                self._extractors[key] = make_extractor(name, shape, self.device, self.spec.base_dir, self._weights(name))
         return self._extractors[key]
+
+    def _weights(self, name: str) -> Path | None:
+        """The spec's ``feature_weights:``, resolved, for the feature space that reads them."""
+        w = self.spec.feature_weights
+        return self.spec.resolve_path(w) if w and name == self.spec.features else None
+
+    def _resize_filter(self, name: str, shape: tuple, native: tuple[int, int, int]) -> str:
+        if self.spec.resize == "refuse":  # validate says this first; a run reached without it says it too
+            raise SpecError(f"{_x(shape)} images, but {name!r} takes {_x(native)}; evalkit does not resize unless the "
+                            "spec says how: add `resize: bicubic` (or bilinear, nearest, area)")
+        return self.spec.resize
+
+    def feature_space(self, shape: tuple) -> dict[str, Any]:
+        """The report's record of the feature space the distribution metrics were computed in: the
+        network's name, weights digest and dim, its declared preprocessing, and evalkit's resizing."""
+        ex = self.extractor(self.spec.features, shape)
+        base = getattr(ex, "base", ex)
+        prep = getattr(base, "preprocessing", None)
+        return {"name": base.name, "digest": base.digest, "dim": int(ex.dim),
+                "preprocessing": prep.as_dict() if prep is not None else None,
+                "resize": ex.filter if isinstance(ex, Resized) else None}
 
     def real_features(self, shape: tuple) -> Tensor:
         if shape not in self._real:
             data, desc, digest = open_reference(self.spec, present(self.spec.reference, "the spec's reference"), "reference")
-            if tuple(data.image_shape) != tuple(shape):
+            ref_shape = tuple(data.image_shape)
+            if ref_shape != tuple(shape) and not registry.features.maps_any_size(self.spec.features, self.spec.resize):
                 raise DataError(
-                    f"reference images are {'x'.join(map(str, data.image_shape))} but the subject's are "
-                    f"{'x'.join(map(str, shape))}; metrics compare images of one shape"
+                    f"reference images are {_x(ref_shape)} but the subject's are {_x(shape)}; features "
+                    f"{self.spec.features!r} compare images of one shape (name a feature space of a fixed input "
+                    "with `resize:`, or one that declares its own resizing, such as inception-fid)"
                 )
-            ex = self.extractor(self.spec.features, shape)
+            ex = self.extractor(self.spec.features, ref_shape)  # the reference as it is; the subject's own way
             feats = cached_tensor([digest, ex.digest, __version__], lambda: features_of(
                 data, ex, self.device, self._task(f"reference features of {desc} (cached for later runs)", len(data))),
                 self.cache)
             self._real[shape] = feats
             self._info[shape] = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
-                                 "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest}
+                                 "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest,
+                                 "feature_space": self.feature_space(shape)}
         return self._real[shape]
 
     def _task(self, desc: str, total: int | None) -> progress.Task:
@@ -127,7 +158,11 @@ class References:
     def memorization(self, shape: tuple) -> MemorizationIndex:
         if shape not in self._training_indexes:
             data, desc, digest = open_reference(self.spec, present(self.spec.training, "the spec's training set"), "training")
-            ex = self.extractor(self.spec.features, shape)
+            train_shape = tuple(data.image_shape)
+            if train_shape != tuple(shape) and not registry.features.maps_any_size(self.spec.features, self.spec.resize):
+                raise DataError(f"training images are {_x(train_shape)} but the subject's are {_x(shape)}; features "
+                                f"{self.spec.features!r} compare images of one shape")
+            ex = self.extractor(self.spec.features, train_shape)
             feats = cached_tensor(["train", digest, ex.digest, __version__], lambda: features_of(
                 data, ex, self.device, self._task(f"training features of {desc} (cached for later runs)", len(data))),
                 self.cache)
@@ -139,3 +174,7 @@ class References:
             nn = cached_tensor(["train-nn", digest, ex.digest, __version__], train_nn, self.cache)
             self._training_indexes[shape] = MemorizationIndex(feats, nn)
         return self._training_indexes[shape]
+
+
+def _x(shape) -> str:
+    return "x".join(map(str, shape))

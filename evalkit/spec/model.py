@@ -288,6 +288,13 @@ class Spec(_Strict):
     training: Reference | None = Field(None, description="Training images, for memorization checks (nn_distance, not_memorized).")
     features: str = Field("fashion-classifier", description="Feature extractor: registered name, 'module:attribute' or a TorchScript file.")
     classifier: str | None = Field("fashion-classifier", description="Classifier behind label checks and confidence measurements.")
+    feature_weights: str | None = Field(
+        None, description="Local weights of a feature space that reads yours (`evalkit list features` says which): a file "
+        "or folder, relative to the spec's folder (inception-fid: the .pth file; dinov2 / clip: a save_pretrained folder).")
+    resize: Literal["refuse", "bicubic", "bilinear", "nearest", "area"] = Field(
+        "refuse", description="What to do with images whose size or channels differ from a network's fixed input "
+        "(the classifier's or the feature extractor's): refuse (an error at validate) or resize with this filter "
+        "(bicubic and bilinear antialiased, as PIL does; grey replicated to RGB, RGB to BT.601 luminance).")
     subjects: list[Subject] = Field(min_length=1, description="Models or image sets under audit.")
     sampling: Sampling = Field(default_factory=Sampling)
     confidence: float = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="Default confidence of every verdict.")
