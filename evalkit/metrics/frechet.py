@@ -7,7 +7,7 @@ import math
 import torch
 
 from . import functional as Fn
-from ._dense import as_numpy, frechet_influence, mean_cov, moments, psd_factor
+from ._dense import as_numpy, frechet_influence, reference_fit
 from .intervals import ESTIMAND, hall_bounds, tail_guard
 from .metric import MetricInputs, MetricValue, need_samples, shared
 
@@ -28,12 +28,11 @@ class FID:
         need_samples("fid", len(fake), 2, "a covariance")
 
         def reference():
-            m1, c1 = mean_cov(*moments(as_numpy(real)))
-            return m1, c1, psd_factor(c1)
+            return reference_fit(as_numpy(real))
 
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
-        m1, c1, f1 = shared(inputs, ("fid-reference", id(real)), reference)
-        value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
+        m1, _, f1 = shared(inputs, ("fid-reference", id(real)), reference)
+        value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, f1, fake))
         n, d = len(fake), real.shape[1]
         sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
         kappa_g = Fn.skewness(torch.from_numpy(infl))
