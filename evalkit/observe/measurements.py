@@ -5,10 +5,10 @@ A measurement maps an ``Observation`` to one float64 number per sample; the
 declared in ``evalkit._builtins``, so a spec that cannot supply it fails before
 sampling.
 
-Images of any size and of 1 or 3 channels: the brightness measurements (mean,
-contrast, ink, components, sharpness) read ``Observation.gray``, an RGB image's BT.601
-luminance, so an RGB image with three equal channels measures as the grey image;
-``symmetry`` compares every channel with its mirror.
+Images of any size and of 1 or 3 channels: ``mean``, ``contrast`` and ``sharpness``
+read ``Observation.gray``, an RGB image's BT.601 luminance; ``ink`` and ``components``
+read the ink mask (the brightest channel above the threshold), ``symmetry`` every
+channel. So an RGB image with three equal channels measures as that grey image.
 """
 
 from __future__ import annotations
@@ -29,14 +29,22 @@ def contrast(obs: Observation) -> Tensor:
     return obs.gray.flatten(1).std(dim=1)
 
 
+def ink_mask(obs: Observation) -> Tensor:
+    """(B, H, W) bool: pixels whose brightest channel exceeds INK_THRESHOLD (cached per batch).
+
+    The brightest channel, not the luminance: a saturated blue mark (luminance 0.114) is
+    ink on a black background; a grey pixel's brightest channel is its value."""
+    return obs.cached("ink_mask", lambda: obs.images.detach().double().cpu().amax(1) > INK_THRESHOLD)
+
+
 def ink(obs: Observation) -> Tensor:
-    return (obs.gray > INK_THRESHOLD).double().mean(dim=(1, 2))
+    return ink_mask(obs).double().mean(dim=(1, 2))
 
 
 def components(obs: Observation) -> Tensor:
     from scipy import ndimage
 
-    mask = (obs.gray > INK_THRESHOLD).numpy()
+    mask = ink_mask(obs).numpy()
     structure = np.ones((3, 3), dtype=bool)
     return torch.tensor([float(ndimage.label(m, structure=structure)[1]) for m in mask], dtype=torch.float64)
 

@@ -1,7 +1,8 @@
 """Measurements and checks on RGB images of several sizes, against NumPy written here.
 
-The brightness measurements read BT.601 luminance; ``symmetry`` and the pixel checks read every
-channel. An RGB image whose three channels equal a grey image measures as that grey image.
+``mean``, ``contrast`` and ``sharpness`` read BT.601 luminance; ``ink`` and ``components`` the
+brightest channel; ``symmetry`` and the pixel checks every channel. An RGB image whose three
+channels equal a grey image measures as that grey image.
 """
 
 from __future__ import annotations
@@ -55,24 +56,26 @@ def random_rgb(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_brightness_measurements_read_bt601_luminance(h, w):
     x = random_rgb(3, h, w, seed=h * w)
     x[2] = 0.0
-    x[2, 0, : h // 2] = 1.0  # pure red top half: luminance 0.299 > INK there
+    x[2, 0, : h // 2] = 1.0  # pure red top half: luminance 0.299, ink there
     t = torch.from_numpy(x)
     y = luminance(x)
     np.testing.assert_allclose(M("mean", t), y.mean(axis=(1, 2)), rtol=0, atol=1e-12)
     np.testing.assert_allclose(M("contrast", t), y.reshape(3, -1).std(axis=1, ddof=1), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(M("ink", t), (y > INK).mean(axis=(1, 2)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(M("ink", t), (x.max(axis=1) > INK).mean(axis=(1, 2)), rtol=0, atol=1e-12)
     np.testing.assert_allclose(M("sharpness", t), [laplacian_var(v) for v in y], rtol=1e-9, atol=1e-12)
     assert M("mean", t)[2] == pytest.approx(0.299 * (h // 2) / h, abs=1e-12)
     assert M("ink", t)[2] == pytest.approx((h // 2) / h, abs=1e-12)
 
 
-def test_a_colour_is_ink_by_its_luminance():
-    x = np.zeros((4, 3, 6, 10), dtype=np.float32)
-    x[0, 2] = 1.0  # pure blue: luminance 0.114, no ink
-    x[1, 0] = 1.0  # pure red: 0.299, ink
-    x[2, 1] = 0.4  # dim green: 0.2348, no ink
+def test_a_colour_is_ink_by_its_brightest_channel():
+    x = np.zeros((5, 3, 6, 10), dtype=np.float32)
+    x[0, 2] = 1.0  # pure blue: luminance 0.114, yet a saturated mark: ink
+    x[1, 0] = 1.0  # pure red: ink
+    x[2, 1] = 0.2  # dim green: no channel above 0.25
     x[3, :] = 0.3  # grey 0.3: ink
-    assert M("ink", torch.from_numpy(x)).tolist() == [0.0, 1.0, 0.0, 1.0]
+    x[4, :, :3] = 0.2  # grey 0.2 on the top half: none
+    assert M("ink", torch.from_numpy(x)).tolist() == [1.0, 1.0, 0.0, 1.0, 0.0]
+    assert M("mean", torch.from_numpy(x[:1]))[0] == pytest.approx(0.114, abs=1e-9)  # while its brightness is low
 
 
 def test_components_count_coloured_blobs():
@@ -80,10 +83,11 @@ def test_components_count_coloured_blobs():
     x[0, 0, 2:6, 2:6] = 1.0  # red blob
     x[0, 1, 20:30, 10:14] = 1.0  # green blob
     x[0, :, 3:5, 40:47] = 0.8  # white bar
-    x[0, 2, 25:30, 30:40] = 1.0  # blue: too dark to be ink (0.114), not counted
+    x[0, 2, 25:30, 30:40] = 1.0  # blue blob: ink by its blue channel
+    x[0, 2, 12:14, 20:24] = 0.2  # a faint blue smudge: no channel above the threshold
     x[1, 0, 5:8, 5:8] = 1.0
     x[1, 1, 8:11, 8:11] = 1.0  # green touching red at a corner: one 8-connected component
-    assert M("components", torch.from_numpy(x)).tolist() == [3.0, 1.0]
+    assert M("components", torch.from_numpy(x)).tolist() == [4.0, 1.0]
 
 
 @pytest.mark.parametrize("h,w", [(32, 48), (64, 64), (9, 7)])

@@ -153,3 +153,18 @@ class Noise:
 
     def sample(self, n, *, labels, generator):
         return torch.rand(n, *self.image_shape, generator=generator, device=generator.device)
+
+
+class BarClassifier(torch.nn.Module):
+    """Logits for ColourBars' classes: how near the mean colour of the bright pixels lies to each class colour."""
+
+    num_classes = len(COLOURS)
+
+    def forward(self, x):
+        flat = x.flatten(2)
+        bright = (flat.max(1, keepdim=True).values > 0.5).float()
+        colour = (flat * bright).sum(2) / bright.sum(2).clamp_min(1)
+        return -((colour[:, None] - torch.tensor(COLOURS, device=x.device)[None]) ** 2).sum(2) * 10
+
+
+bar_classifier = BarClassifier()
