@@ -19,6 +19,9 @@ from ._version import __version__
 # public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "run": (".api", "run"),
+    "Evaluator": (".evaluator", "Evaluator"),
+    "Evaluation": (".evaluator", "Evaluation"),
+    "in_training": (".placeholder", "in_training"),
     "Spec": (".spec", "Spec"),
     "load_spec": (".spec", "load_spec"),
     "parse_spec": (".spec", "parse_spec"),
@@ -90,6 +93,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         UsageError,
     )
     from .api import run  # noqa: F401
+    from .evaluator import Evaluation, Evaluator  # noqa: F401
+    from .placeholder import in_training  # noqa: F401
     from .contract import Arg, Beside, Input, Interval, Merge, State, measured  # noqa: F401
     from .metric_io import MetricInputs, MetricValue  # noqa: F401
     from .observation import NearestTraining, Observation  # noqa: F401

@@ -23,6 +23,7 @@ from .registry import (
     Interval,
     MeasurementDecl,
     MetricDecl,
+    Preprocessing,
     checks,
     datasets,
     default_states,
@@ -49,6 +50,11 @@ FASHION_SHAPE = (1, 28, 28)
 FASHION_CLASSES = 10
 FASHION_SPLITS = {"test": 10_000, "train": 60_000}
 DDPM_TIMESTEPS = 1000
+
+# inception-fid's images, as the TF graph and its ports (pytorch-fid, torch-fidelity) see them: PNG levels,
+# grey as RGB, TensorFlow 1.x bilinear to 299x299, fed as 0..255 (the graph scales by (x - 128) / 128)
+INCEPTION_FID_PREPROCESSING = Preprocessing(size=(299, 299), resize="tf-bilinear", channels=3, value_range=(0, 255),
+                                            quantize=True, normalize=None)
 
 _BOOT = "bootstrap"
 
@@ -172,12 +178,26 @@ def _models() -> None:
         help="Replays real images of the asked classes (the ideal model).",
         params=(Arg("dataset", str, "fashion-mnist"), Arg("split", str, "test"), Arg("range", list[int] | None, None)),
         num_classes=_dataset_classes, output_range=(0.0, 1.0), module=HERE), target="evalkit.data.datasets:dataset_generator")
+    generators.declare("diffusers", GeneratorDecl(
+        help="A diffusers save_pretrained folder (DDPMPipeline, DDIMPipeline, class-conditional DiTPipeline), "
+        "safetensors only; classes and image shape read from its configs.",
+        params=(Arg("path", str, help="the pipeline folder, relative to the spec's folder"),
+                Arg("scheduler", str | None, None, help="ddim, ddpm or dpm: swap the saved scheduler"),
+                Arg("num_inference_steps", int | None, None, ge=1, help="default: the pipeline's own"),
+                Arg("guidance_scale", float | None, None, ge=0.0, help="DiT only; default: the pipeline's 4.0")),
+        num_classes=None, image_shape=None, output_range=(0.0, 1.0), module=HERE,
+        inspect="evalkit.data.diffusers_folder:inspect_subject"), target="evalkit.sample.diffusers:diffusers_pipeline")
     features.declare("pixels", FeatureDecl(help="Flattened pixel values (any image shape).", module=HERE),
                      target="evalkit.observe.features:pixel_extractor")
     features.declare("fashion-classifier", FeatureDecl(
         help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).", dim=128,
         num_classes=FASHION_CLASSES, input_shape=FASHION_SHAPE, weights=("fashion-classifier.safetensors",), module=HERE),
         target="evalkit.zoo.models:fashion_classifier")
+    features.declare("inception-fid", FeatureDecl(
+        help="FID's Inception-v3 (TF graph 2015-12-05), 2048-d pool3, any size, grey or RGB; reads your "
+             "pt_inception-2015-12-05-6726825d.pth (`feature_weights:`, $EVALKIT_INCEPTION_WEIGHTS or torch hub's "
+             "cache; docs/fid.md).", dim=2048, input_shape=None, preprocessing=INCEPTION_FID_PREPROCESSING,
+        reads_weights=True, module=HERE), target="evalkit.observe.inception:inception_fid")
     datasets.declare("fashion-mnist", DatasetDecl(
         help="Fashion-MNIST 28x28 grey clothing, 10 classes (test split bundled; train from Debian).",
         splits=FASHION_SPLITS, num_classes=FASHION_CLASSES, image_shape=FASHION_SHAPE, module=HERE),

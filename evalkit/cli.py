@@ -480,14 +480,14 @@ def _visible(text: str) -> str:
 
 def _cmd_validate(args) -> int:
     from .plan import make_plan
-    from .preflight import classifier_problems
+    from .preflight import classifier_problems, feature_weights_problems
     from .spec.load import load_spec
 
     code = 0
     for path in args.specs:
         try:
             plan = make_plan(load_spec(path))
-            problems = classifier_problems(plan)
+            problems = classifier_problems(plan) + feature_weights_problems(plan)
             if problems:
                 raise SpecError(f"{path}: {len(problems)} problem(s)", problems)
             if args.strict and plan.warnings:

@@ -367,22 +367,39 @@ class GeneratorDecl(Declaration):
     output_range: tuple[float, float] | None = (0.0, 1.0)  # None: any values (the spec must check them)
     weights: tuple[str, ...] = ()
     accepts_any_params: bool = False
+    # "module:function" that reads the files a subject's params name, at validate and without torch:
+    # called as fn(params, spec_folder) -> GeneratorFacts (classes and image shape found there, or problems)
+    inspect: str | None = None
 
     def classes(self, params: dict[str, Any]) -> int | None:
         return self.num_classes(params) if callable(self.num_classes) else self.num_classes
 
     def _facts(self) -> list[str]:
         classes = "from its params" if callable(self.num_classes) else (self.num_classes or "unconditional")
+        if self.inspect is not None:
+            classes = "read from the files its params name"  # so are the images' shape
         rng = "any (the spec must check it)" if self.output_range is None else f"[{self.output_range[0]:g}, {self.output_range[1]:g}]"
         out = [f"classes: {classes}; output range: {rng}"
                + (f"; images: {'x'.join(map(str, self.image_shape))}" if self.image_shape else "")]
         return out + ([f"weights: {', '.join(self.weights)}"] if self.weights else [])
 
 
+@dataclass(frozen=True)
+class GeneratorFacts:
+    """What a generator's ``inspect`` found in the files its params name, before anything is built."""
+
+    num_classes: int | None = None
+    image_shape: tuple[int, int, int] | None = None
+    # the params the factory is called with (paths resolved against the spec's folder)
+    params: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()  # each names the param (None: the subject) and the fix
+
+
 # Resize filters, by the name a spec's `resize:` or a feature space's preprocessing gives them.
 # "bicubic" and "bilinear" are antialiased (as PIL resizes, and clean-fid and the Hugging Face image
-# processors with it); "tf-bilinear" is not (torch's bilinear with align_corners=False, which is what
-# the TF1 Inception graph's resize and its ports compute); "none": the network takes the images as given.
+# processors with it); "tf-bilinear" is not (TensorFlow 1.x's resize_bilinear with align_corners=False: no
+# half-pixel centres, unlike torch's; the TF1 Inception graph's resize, as torch-fidelity reproduces it);
+# "none": the network takes the images as given.
 RESIZE_FILTERS = ("bicubic", "bilinear", "tf-bilinear", "nearest", "area", "none")
 _RESIZE_ALIASES = {"bicubic-antialias": "bicubic", "bilinear-antialias": "bilinear"}
 

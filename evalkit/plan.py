@@ -21,6 +21,7 @@ made then.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class SubjectPlan:
     declaration: registry.GeneratorDecl | None = None  # registered generators
     num_classes: int | None = None  # None: unconditional (or unknown until built, see `classes_known`)
     classes_known: bool = True
+    image_shape: tuple[int, int, int] | None = None  # read from the subject's files by its declaration's `inspect`
 
     @property
     def output_range(self) -> tuple[float, float] | None:
@@ -141,7 +143,7 @@ def _subject(spec: Spec, i: int, s: Subject, problem: _Problems) -> SubjectPlan:
     elif registry.is_reference(s.model):
         _user_subject(sp, problem)
     else:
-        _registered_subject(sp, problem)
+        _registered_subject(spec, sp, problem)
     if s.checkpoint is not None and not spec.resolve_path(s.checkpoint).is_file():
         problem(("subjects", i, "checkpoint"), f"checkpoint file {str(spec.resolve_path(s.checkpoint))!r} not found")
     return sp
@@ -186,13 +188,26 @@ def _user_subject(sp: SubjectPlan, problem: _Problems) -> None:
     sp.num_classes = None if classes is _UNKNOWN else classes
 
 
-def _registered_subject(sp: SubjectPlan, problem: _Problems) -> None:
+def _registered_subject(spec: Spec, sp: SubjectPlan, problem: _Problems) -> None:
     entry = registry.generators.get(present(sp.spec.model, f"the model of subject {sp.index}"))
     sp.factory, sp.declaration = _loaded_on_call(entry), entry.decl
     params, problems = entry.validate_args(sp.spec.params)
     for p in problems:
         problem(("subjects", sp.index, "params") + ((p.key,) if p.key else ()), p.message)
     sp.num_classes = entry.decl.classes(params if not problems else {})
+    if entry.decl.inspect is not None and not problems:
+        _inspected(spec, sp, entry, params, problem)
+
+
+def _inspected(spec: Spec, sp: SubjectPlan, entry: Entry, params: dict[str, Any], problem: _Problems) -> None:
+    """A generator whose params name files (a pipeline folder): its classes and shape read from them now,
+    and its factory called with the params as the reader resolved them (paths against the spec's folder)."""
+    module, _, attr = present(entry.decl.inspect, "the generator's inspect").partition(":")
+    facts = getattr(importlib.import_module(module), attr)(params, spec.base_dir)
+    for p in facts.problems:
+        problem(("subjects", sp.index, "params") + ((p.key,) if p.key in sp.spec.params else ()), p.message)
+    sp.num_classes, sp.image_shape = facts.num_classes, facts.image_shape
+    sp.factory = _loaded_on_call(entry, facts.params)
 
 
 def _requirement(spec: Spec, j: int, r: Requirement, problem: _Problems) -> RequirementPlan | None:
@@ -360,11 +375,12 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     return plan
 
 
-def _loaded_on_call(entry: Entry) -> Callable:
-    """The generator's factory, imported when the run builds it (validation stays free of torch)."""
+def _loaded_on_call(entry: Entry, resolved: dict[str, Any] | None = None) -> Callable:
+    """The generator's factory, imported when the run builds it (validation stays free of torch);
+    ``resolved`` params (an inspected folder's absolute path) replace the spec's."""
 
     def build(**kwargs: Any) -> Any:
-        return entry.obj(**kwargs)
+        return entry.obj(**{**kwargs, **(resolved or {})})
 
     return build
 
@@ -424,6 +440,8 @@ def _signature(obj):
 
 def subject_shape(spec: Spec, sp: SubjectPlan) -> tuple[int, int, int] | None:
     """The (C, H, W) a subject will give, where it is known without building or decoding it."""
+    if sp.image_shape is not None:
+        return sp.image_shape
     if sp.declaration is not None and sp.declaration.image_shape is not None:
         return _shape(sp.declaration.image_shape)
     if sp.images_path is not None and sp.images_path.exists():
@@ -469,6 +487,10 @@ def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
         return None
 
 
+_RESIZE_FIX = ("; add `resize: bicubic` (or bilinear, nearest, area) to resize them to it, or name a feature space "
+               "that takes this shape")
+
+
 def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], problem: _Problems) -> None:
     """A subject whose images cannot meet the reference, the feature space or the classifier is refused
     here, before any subject samples. A network of a fixed input takes other shapes only under the spec's
@@ -478,27 +500,37 @@ def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], 
     ref = _reference_shape(spec) if uses_feats else None
     feat = registry.features.fixed_input(spec.features) if uses_feats else None
     clf = registry.features.fixed_input(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
-    one_space = registry.features.maps_any_size(spec.features, spec.resize)
     refuse = spec.resize == "refuse"
-    fix = ("; add `resize: bicubic` (or bilinear, nearest, area) to resize them to it, or name a feature space "
-           "that takes this shape")
     if ref is not None and feat is not None and ref != feat and refuse:
         problem(("reference",), f"the reference's images are {_x(ref)}, but the inputs of the feature extractor "
-                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{fix}")
+                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
+    inputs = _fixed_inputs(spec, feat, clf) if refuse else []
+    one_space = registry.features.maps_any_size(spec.features, spec.resize)
     for sp in subjects:
         shape = subject_shape(spec, sp)
-        if shape is None:
-            continue
-        if ref is not None and ref != shape and not one_space:
-            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
-                    f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
-                    "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
-                    "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
-        for other, what, key in ((feat, f"the inputs of the feature extractor {spec.features!r}", "features"),
-                                 (clf, f"the inputs of the classifier {spec.classifier!r}", "classifier")):
-            if other is not None and tuple(other) != shape and refuse:
-                problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
-                        f"({key}) are {_x(other)}; evalkit does not resize unless the spec says how{fix}")
+        if shape is not None:
+            _subject_shape_problems(spec, sp, shape, None if one_space else ref, inputs, problem)
+
+
+def _fixed_inputs(spec: Spec, feat: tuple | None, clf: tuple | None) -> list[tuple[tuple[int, int, int], str, str]]:
+    """The fixed network inputs a subject's images must equal when the spec does not resize."""
+    named = ((feat, f"the inputs of the feature extractor {spec.features!r}", "features"),
+             (clf, f"the inputs of the classifier {spec.classifier!r}", "classifier"))
+    return [(net, what, key) for net, what, key in named if net is not None]
+
+
+def _subject_shape_problems(spec: Spec, sp: SubjectPlan, shape: tuple[int, int, int], ref: tuple | None,
+                            inputs: list[tuple[tuple[int, int, int], str, str]], problem: _Problems) -> None:
+    """One subject against the reference (``ref``: None when any shape meets it) and the fixed inputs."""
+    if ref is not None and ref != shape:
+        problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
+                f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
+                "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
+                "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
+    for net, what, key in inputs:
+        if tuple(net) != shape:
+            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
+                    f"({key}) are {_x(net)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
 
 
 def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:

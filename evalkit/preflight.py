@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .records.model import Report
 
 __all__ = ["SLUG_MAX", "RunOutputs", "Preflight", "output_problems", "slug", "read_baseline", "check_run",
-           "with_spec_problems", "classifier_problems", "cache_key_problems"]
+           "with_spec_problems", "classifier_problems", "cache_key_problems", "feature_weights_problems"]
 
 log = logging.getLogger("evalkit")
 
@@ -72,6 +72,7 @@ def check_run(spec, outputs: RunOutputs | None, baseline: str | Path | None, *, 
     try:
         plan = make_plan(spec, n_override=n)
         problems += classifier_problems(plan)
+        problems += feature_weights_problems(plan)
         problems += cache_key_problems(plan, cache)
         if strict:
             problems += plan.warnings
@@ -133,3 +134,30 @@ def classifier_problems(plan) -> list[str]:
         if why:
             problems.append(f"{where}: {why}")
     return problems
+
+
+def feature_weights_problems(plan) -> list[str]:
+    """A registered feature space that reads the user's weights file (``reads_weights``: inception-fid),
+    built once here on the CPU when the run will use it: a missing file, a file of another digest or one
+    that does not load is the spec's problem (exit 2), found before any sample rather than at the first
+    reference image. Here and not in ``plan`` because it reads the file with torch."""
+    from .contract import Input
+    from .plan import subject_shape
+
+    spec = plan.spec
+    uses = {Input.FEATURES, Input.REFERENCE, Input.TRAINING} & set(plan.needs)
+    if not uses or spec.features not in registry.features or not registry.features.get(spec.features).decl.reads_weights:
+        return []
+    import torch
+
+    from ._errors import EvalkitError
+    from .observe.features import make_extractor
+
+    weights = spec.resolve_path(spec.feature_weights) if spec.feature_weights else None
+    shapes = [s for s in (subject_shape(spec, sp) for sp in plan.subjects) if s is not None]
+    try:
+        make_extractor(spec.features, shapes[0] if shapes else (3, 299, 299), torch.device("cpu"), spec.base_dir, weights)
+    except EvalkitError as exc:
+        where = spec.where("feature_weights") if spec.feature_weights else spec.where("features")
+        return [f"{where}: {line}" for line in getattr(exc, "problems", None) or [str(exc)]]
+    return []

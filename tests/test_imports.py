@@ -19,7 +19,8 @@ since a lazy import is still a dependency.
     report       report/ (the renderers: every report format, the comparison's renderings)
       | compare  compare/ (--baseline matching and regression annotation; `evalkit compare`'s table)
     run          runner/
-    api          api.py, reproduce.py, preflight.py, outfolder.py, testing.py (contract checks for plugin tests)
+    api          api.py, reproduce.py, preflight.py, outfolder.py, testing.py (contract checks for plugin tests),
+                 evaluator.py (evalkit.Evaluator, in a training loop), placeholder.py (its `evalkit:in_training`)
     front        cli.py, __init__.py, __main__.py, pytest_plugin.py, model_cards.py
 """
 
@@ -47,7 +48,8 @@ TIERS = [
     {"judge": ["evalkit.judge"]},
     {"report": ["evalkit.report"], "compare": ["evalkit.compare"]},
     {"run": ["evalkit.runner", "evalkit.run"]},
-    {"api": ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder", "evalkit.testing"]},
+    {"api": ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder", "evalkit.testing",
+             "evalkit.evaluator", "evalkit.placeholder"]},
     {"front": ["evalkit.cli", "evalkit.__main__", "evalkit.pytest_plugin", "evalkit.model_cards", "evalkit"]},
 ]
 LAYERS = [(name, prefixes, tier) for tier, layers in enumerate(TIERS) for name, prefixes in layers.items()]

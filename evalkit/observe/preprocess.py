@@ -46,7 +46,7 @@ def resize(images: Tensor, size: tuple[int, int], filter: str) -> Tensor:
         out = F.interpolate(x, size=size, mode=filter, align_corners=False, antialias=True)
         return out.clamp(0.0, 1.0) if filter == "bicubic" else out  # bicubic overshoots; an image file cannot
     if filter == "tf-bilinear":
-        return _tf1_bilinear(x, size)
+        return tf1_resize_bilinear(x, size)
     if filter == "nearest":
         return F.interpolate(x, size=size, mode="nearest-exact")
     if filter == "area":
@@ -54,21 +54,26 @@ def resize(images: Tensor, size: tuple[int, int], filter: str) -> Tensor:
     raise ValueError(f"unknown resize filter {filter!r}")
 
 
-def _tf1_bilinear(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """TensorFlow 1's ``resize_bilinear`` with align_corners=False and no half-pixel centres: output
-    pixel i reads input coordinate i * in / out (not (i + 0.5) * in / out - 0.5 as torch does), the
-    resize inside the 2015 Inception graph that the FID ports reproduce."""
-    for dim, out in ((2, size[0]), (3, size[1])):
-        n_in = x.shape[dim]
-        src = torch.arange(out, dtype=torch.float64) * (n_in / out)
-        lo = src.floor().long().clamp(max=n_in - 1)
-        hi = (lo + 1).clamp(max=n_in - 1)
-        frac = (src - lo.double()).to(x.dtype)
-        shape = [1, 1, 1, 1]
-        shape[dim] = out
-        frac = frac.view(shape)
-        x = x.index_select(dim, lo) * (1 - frac) + x.index_select(dim, hi) * frac
-    return x
+def tf1_resize_bilinear(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize as TensorFlow 1.x's ``resize_bilinear(align_corners=False)``, which the FID
+    graph ran: output pixel i samples input position i * (in / out), with no half-pixel offset
+    (unlike torch's ``F.interpolate(align_corners=False)``), the scale rounded to float32 as
+    TensorFlow computes it, the upper neighbour clamped at the last row/column and no antialiasing.
+    The blend order (left-right, then top-bottom, each as a + (b - a) * t) is TensorFlow's, so the
+    float32 result is the one the torch-fidelity port gets bit for bit."""
+
+    def taps(n_in: int, n_out: int) -> tuple[Tensor, Tensor, Tensor]:
+        scale = torch.tensor(n_in / n_out, dtype=torch.float32, device=x.device)
+        pos = torch.arange(n_out, dtype=x.dtype, device=x.device) * scale
+        lo = pos.long()  # positions are >= 0, so truncation is floor
+        return lo, (lo + 1).clamp_max(n_in - 1), pos - lo.to(pos.dtype)
+
+    (y0, y1, dy), (x0, x1, dx) = taps(x.shape[2], size[0]), taps(x.shape[3], size[1])
+    top, bottom = x.index_select(2, y0), x.index_select(2, y1)
+    dx = dx.view(1, 1, 1, -1)
+    upper = top.index_select(3, x0) + (top.index_select(3, x1) - top.index_select(3, x0)) * dx
+    lower = bottom.index_select(3, x0) + (bottom.index_select(3, x1) - bottom.index_select(3, x0)) * dx
+    return upper + (lower - upper) * dy.view(1, 1, -1, 1)
 
 
 def apply(images: Tensor, prep: Preprocessing) -> Tensor:

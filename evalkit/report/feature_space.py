@@ -12,7 +12,8 @@ def feature_space_text(reference: dict[str, Any] | None) -> str | None:
     fs = (reference or {}).get("feature_space")
     if not isinstance(fs, dict) or not isinstance(fs.get("name"), str):
         return None
-    parts = [f"{fs['name']} (d = {fs.get('dim')}, digest {str(fs.get('digest', '?'))[:16]})"]
+    digest = str(fs.get("digest", "?")).rsplit(":", 1)[-1][:12]  # the weights' hash, after any "name-v1:" prefix
+    parts = [f"{fs['name']} (d = {fs.get('dim')}, digest {digest})"]
     prep = fs.get("preprocessing")
     if isinstance(prep, dict):
         parts.append("preprocessing: " + _prep_text(prep))

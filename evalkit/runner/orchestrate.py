@@ -209,17 +209,32 @@ def execute(spec: Spec, *, device: str = "auto", n: int | None = None, progress:
     interrupted = None
     with sigterm_unwinds():
         try:
-            for sp in plan.subjects:
-                r, interrupted = run_subject(ctx, sp)
-                subjects.append(r)
-                if interrupted:
-                    break
+            interrupted = run_subjects(ctx, subjects)
         except Terminated:  # between two subjects
             interrupted = "SIGTERM"
+    return assemble_report(ctx, subjects, started, interrupted, strict)
+
+
+def run_subjects(ctx: RunContext, subjects: list[SubjectResult]) -> str | None:
+    """Run the plan's subjects in order, appending each result to ``subjects`` as it ends (so
+    a signal between two subjects keeps those before it); the signal that stopped one, or None.
+    ``execute`` calls it for ``evalkit run``, ``evaluator.Evaluator`` for a model in training."""
+    for sp in ctx.plan.subjects:
+        r, interrupted = run_subject(ctx, sp)
+        subjects.append(r)
+        if interrupted:
+            return interrupted
+    return None
+
+
+def assemble_report(ctx: RunContext, subjects: list[SubjectResult], started: str, interrupted: str | None,
+                    strict: bool) -> Report:
+    """The run's ``Report`` from its subjects' results, with its exit code."""
+    plan = ctx.plan
     report = Report(
         name=plan.spec.name, spec=plan.spec.canonical(), spec_sha256=plan.spec.digest(), spec_path=plan.spec.source,
         started=started, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=plan.spec.sampling.seed,
-        environment=environment(dev), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
+        environment=environment(ctx.device), reference=ctx.refs.info(), features=plan.spec.features, subjects=subjects,
         interrupted=interrupted is not None, interrupted_by=interrupted, strict=strict,
     )
     for note in plan.notes:

@@ -44,7 +44,7 @@ def _tf1_bilinear_by_hand(x: np.ndarray, out: tuple[int, int]) -> np.ndarray:
 def test_tf_bilinear_is_the_tf1_formula(src, dst):
     x = np.random.default_rng(1).random(src)
     got = resize(torch.from_numpy(x).float()[None, None], dst, "tf-bilinear")[0, 0].double().numpy()
-    assert np.abs(got - _tf1_bilinear_by_hand(x, dst)).max() < 1e-6
+    assert np.abs(got - _tf1_bilinear_by_hand(x, dst)).max() < 1e-5  # float32 taps, as TensorFlow computes them
 
 
 def test_nearest_takes_the_pixel_under_each_output_centre():
