@@ -206,7 +206,9 @@ def _classifiers_of(shape: tuple) -> list[str]:
 
 
 def _features_of(shape: tuple) -> list[str]:
-    return [e.name for e in R.features if e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape)]
+    # a feature space that reads weights the user holds (inception-fid) has none here: nothing downloads
+    return [e.name for e in R.features if not e.decl.reads_weights
+            and (e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape))]
 
 
 def worlds(a: Assets) -> list[World]:
