@@ -58,6 +58,16 @@ INCEPTION_FID_PREPROCESSING = Preprocessing(size=(299, 299), resize="tf-bilinear
 
 _BOOT = "bootstrap"
 
+# the published DINOv2 / CLIP image processors (facebook/dinov2-*, openai/clip-vit-large-patch14-336): what
+# `dinov2` and `clip` declare; a weights folder's own preprocessor_config.json may say otherwise, and the
+# built extractor records what it does (evalkit.observe.hf)
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+OPENAI_CLIP_MEAN_STD = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+HF_PREPROCESSING = {
+    "dinov2": Preprocessing(size=(224, 224), resize="bicubic", channels=3, quantize=True, normalize=IMAGENET_MEAN_STD),
+    "clip": Preprocessing(size=(336, 336), resize="bicubic", channels=3, quantize=True, normalize=OPENAI_CLIP_MEAN_STD),
+}
+
 
 def _measurement(name: str, help: str, *inputs: Input) -> None:
     measurements.declare(name, MeasurementDecl(inputs=inputs or (I.IMAGES,), help=help, module=HERE),
@@ -127,6 +137,10 @@ def _metrics() -> None:
             (I.FEATURES, I.REFERENCE), Arg("subsets", int, 100, ge=2), Arg("subset_size", int, 1000, ge=2),
             higher_is_better=False, min_n=4,
             interval=Interval("jackknife", f"jackknife of the complete U-statistic plus subset noise; covers {est}"))
+    _metric("cmmd", "cmmd:CMMD", "CMMD (Jayasumana et al.): 1000 x unbiased MMD^2, Gaussian RBF kernel (sigma 10 on CLIP "
+            "embeddings; any features).", (I.FEATURES, I.REFERENCE), Arg("sigma", float, 10.0, gt=0.0),
+            higher_is_better=False, min_n=4,
+            interval=Interval("jackknife", f"jackknife of the U-statistic, skewness removed by Hall's transform; covers {est}"))
     _metric("precision", "manifold:Precision", "Share of generated samples inside the real k-NN manifold (Kynkäänniemi et al.).",
             (I.FEATURES, I.REFERENCE), Arg("k", int, DEFAULT_K["precision"], ge=1), higher_is_better=True, min_n=1,
             interval=Interval("clopper-pearson", f"exact one-sided binomial bounds on the share; covers {est}"))
@@ -193,6 +207,14 @@ def _models() -> None:
         help="Bundled Fashion-MNIST CNN, 128-d penultimate layer (1x28x28 images).", dim=128,
         num_classes=FASHION_CLASSES, input_shape=FASHION_SHAPE, weights=("fashion-classifier.safetensors",), module=HERE),
         target="evalkit.zoo.models:fashion_classifier")
+    features.declare("dinov2", FeatureDecl(
+        help="DINOv2 CLS token after the final layernorm (FD-DINOv2 = fid here), from a local safetensors folder "
+             "(`feature_weights:`; docs/features.md).", preprocessing=HF_PREPROCESSING["dinov2"], reads_weights=True,
+        module=HERE), target="evalkit.observe.hf:dinov2")
+    features.declare("clip", FeatureDecl(
+        help="CLIP projected image embedding, L2-normalised (CMMD = cmmd here), from a local safetensors folder "
+             "(`feature_weights:`; docs/features.md).", preprocessing=HF_PREPROCESSING["clip"], reads_weights=True,
+        module=HERE), target="evalkit.observe.hf:clip")
     features.declare("inception-fid", FeatureDecl(
         help="FID's Inception-v3 (TF graph 2015-12-05), 2048-d pool3, any size, grey or RGB; reads your "
              "pt_inception-2015-12-05-6726825d.pth (`feature_weights:`, $EVALKIT_INCEPTION_WEIGHTS or torch hub's "

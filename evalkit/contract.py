@@ -460,7 +460,8 @@ class FeatureDecl(Declaration):
 
     def _facts(self) -> list[str]:
         shape = "x".join(map(str, self.input_shape)) if self.input_shape else "any"
-        out = [f"dim: {self.dim or 'from the image shape'}; classes: {self.num_classes or 'none (no logits)'}; images: {shape}"]
+        dim = self.dim or ("from the weights' config" if self.reads_weights else "from the image shape")
+        out = [f"dim: {dim}; classes: {self.num_classes or 'none (no logits)'}; images: {shape}"]
         if self.preprocessing is not None:
             out.append(f"preprocessing: {self.preprocessing.describe()}")
         if self.reads_weights:

@@ -24,7 +24,7 @@ from evalkit.metrics.metric import MetricInputs
 
 RUNS, MAX_MISSES, CONFIDENCE = 150, 23, 0.9
 D, N, N_REF = 8, 300, 600
-BOUNDED = ("fid", "kid", "precision", "recall", "density", "coverage", "vendi")
+BOUNDED = ("fid", "kid", "cmmd", "precision", "recall", "density", "coverage", "vendi")
 
 
 def _setting(shift: float, scale: float, seed: int):

@@ -149,7 +149,9 @@ def test_the_cli_run_at_two_batch_sizes_identity_and_reproduce(pipes, tmp_path):
 def test_a_killed_run_resumes_to_the_same_report(pipes, tmp_path):
     d, _ = pipes
     spec = _spec(d, "resume.yaml", {"path": "dit", "guidance_scale": 1.5}, labels=LABELS)
-    assert main(["run", str(spec), "--out", str(tmp_path / "whole"), "--quiet"]) in (0, 1)
+    # both runs in a child at one thread: a transformer's float rounding depends on the thread count (this
+    # tiny DiT's images differ in the last bits between 1 and 2 threads), the zoo's conv nets' do not
+    assert evalkit("run", spec, "--out", tmp_path / "whole", "--quiet").returncode in (0, 1)
     killed = tmp_path / "killed"  # between observing a batch and journaling it
     assert evalkit("run", spec, "--out", killed, "--quiet", kill="mid-batch:2").returncode == -9
     assert not (killed / "report.json").exists()
