@@ -97,19 +97,25 @@ def write_assets(root: Path) -> Assets:
     a.grey_folder, a.grey_npz = a.root / "grey-png", a.root / "grey.npz"
     _write_folder(a.grey_folder, grey)
     np.savez(a.grey_npz, images=grey)
-    rgb = rgb_images(SAVED, seed=1).numpy()
-    a.rgb_folder, a.rgb_npz = a.root / "rgb-png", a.root / "rgb.npz"
-    _write_folder(a.rgb_folder, rgb)
-    np.savez(a.rgb_npz, images=rgb)
-    ref, ref_labels = _labelled_rgb(REF_N, seed=2)
-    a.rgb_ref_npz, a.rgb_ref_folder = a.root / "rgb-ref.npz", a.root / "rgb-ref-png"
-    np.savez(a.rgb_ref_npz, images=ref, labels=ref_labels)
-    _write_folder(a.rgb_ref_folder, ref)
-    train, train_labels = _labelled_rgb(REF_N, seed=3)
-    a.rgb_train_npz = a.root / "rgb-train.npz"
-    np.savez(a.rgb_train_npz, images=train, labels=train_labels)
-    _write_wide(a)
+    a.rgb_folder, a.rgb_npz, a.rgb_ref_npz, a.rgb_ref_folder, a.rgb_train_npz = _write_world(
+        a.root, "rgb", rgb_images(SAVED, seed=1).numpy(), _labelled_rgb(REF_N, seed=2), _labelled_rgb(REF_N, seed=3))
+    a.wide_folder, a.wide_npz, a.wide_ref_npz, a.wide_ref_folder, a.wide_train_npz = _write_world(
+        a.root, "wide", _bars(SAVED, seed=11)[0], _bars(REF_N, seed=12), _bars(REF_N, seed=13))
     return a
+
+
+def _write_world(root: Path, name: str, saved: np.ndarray, ref: tuple[np.ndarray, np.ndarray],
+                 train: tuple[np.ndarray, np.ndarray]) -> tuple[Path, Path, Path, Path, Path]:
+    """One world's files: its saved samples as PNGs and .npz, a labelled reference as .npz and PNGs,
+    a labelled training .npz (folder, npz, ref_npz, ref_folder, train_npz)."""
+    folder, npz, ref_npz, ref_folder, train_npz = (root / f"{name}-png", root / f"{name}.npz", root / f"{name}-ref.npz",
+                                                   root / f"{name}-ref-png", root / f"{name}-train.npz")
+    _write_folder(folder, saved)
+    np.savez(npz, images=saved)
+    np.savez(ref_npz, images=ref[0], labels=ref[1])
+    _write_folder(ref_folder, ref[0])
+    np.savez(train_npz, images=train[0], labels=train[1])
+    return folder, npz, ref_npz, ref_folder, train_npz
 
 
 def _bars(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,20 +125,6 @@ def _bars(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, len(COLOURS), (n,), generator=g)
     return ColourBars(*RGB_WIDE[1:]).sample(n, labels=labels, generator=g).numpy(), labels.numpy().astype(np.int64)
-
-
-def _write_wide(a: Assets) -> None:
-    saved, _ = _bars(SAVED, seed=11)
-    a.wide_folder, a.wide_npz = a.root / "wide-png", a.root / "wide.npz"
-    _write_folder(a.wide_folder, saved)
-    np.savez(a.wide_npz, images=saved)
-    ref, ref_labels = _bars(REF_N, seed=12)
-    a.wide_ref_npz, a.wide_ref_folder = a.root / "wide-ref.npz", a.root / "wide-ref-png"
-    np.savez(a.wide_ref_npz, images=ref, labels=ref_labels)
-    _write_folder(a.wide_ref_folder, ref)
-    train, train_labels = _bars(REF_N, seed=13)
-    a.wide_train_npz = a.root / "wide-train.npz"
-    np.savez(a.wide_train_npz, images=train, labels=train_labels)
 
 
 def _labelled_rgb(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
