@@ -39,6 +39,9 @@ I = Input  # noqa: E741  (short on purpose: the declarations below name an input
 
 # the one place the ink threshold of `ink`, `components` and `not_blank` is stated
 INK_THRESHOLD = 0.25
+# how the brightness measurements read a colour image (Observation.gray, contract.LUMA)
+_LUMA_WORDS = "RGB: of the BT.601 luminance 0.299R + 0.587G + 0.114B"
+_INK_WORDS = "RGB: a pixel is ink when its brightest channel is, so a saturated blue mark counts"
 
 # k of the k-NN metrics: the library functions (metrics.functional.prdc) and the spec read these
 DEFAULT_K = {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
@@ -84,12 +87,14 @@ def _metric(name: str, where: str, help: str, inputs: tuple[Input, ...], *args: 
 
 
 def _measurements() -> None:
-    _measurement("mean", "Mean pixel value (brightness) in [0, 1].")
-    _measurement("contrast", "Standard deviation of the pixel values.")
-    _measurement("ink", f"Share of pixels brighter than {INK_THRESHOLD} (ink coverage).")
-    _measurement("components", f"Connected components (8-neighbour) of the ink mask (pixels > {INK_THRESHOLD}).")
-    _measurement("symmetry", "Left-right mirror agreement: 1 - mean |x - flip(x)| (1 = symmetric).")
-    _measurement("sharpness", "Variance of the Laplacian (higher = sharper edges).")
+    _measurement("mean", f"Mean pixel value (brightness) in [0, 1] ({_LUMA_WORDS}).")
+    _measurement("contrast", f"Standard deviation of the pixel values (RMS contrast; {_LUMA_WORDS}).")
+    _measurement("ink", f"Share of pixels brighter than {INK_THRESHOLD} (ink coverage; {_INK_WORDS}).")
+    _measurement("components", f"Connected components (8-neighbour) of the ink mask (pixels > {INK_THRESHOLD}; "
+                               f"{_INK_WORDS}).")
+    _measurement("symmetry", "Left-right mirror agreement: 1 - mean |x - flip(x)| over every pixel and channel "
+                             "(1 = symmetric; RGB: the colours must mirror too).")
+    _measurement("sharpness", f"Variance of the 3x3 Laplacian (higher = sharper edges; {_LUMA_WORDS}; NaN without two interior pixels).")
     _measurement("confidence", "The classifier's top softmax probability.", I.CLASSIFIER)
     _measurement("margin", "Top-1 minus top-2 softmax probability of the classifier.", I.CLASSIFIER)
     _measurement("entropy", "Entropy (nats) of the classifier's softmax.", I.CLASSIFIER)
@@ -102,18 +107,21 @@ def _measurements() -> None:
 
 
 def _checks() -> None:
-    _check("finite", "Every pixel is a finite number (no NaN or Inf).", (I.IMAGES,))
-    _check("in_range", "Every pixel lies in [low, high] (default [0, 1]).", (I.IMAGES,),
+    _check("finite", "Every pixel of every channel is a finite number (no NaN or Inf).", (I.IMAGES,))
+    _check("in_range", "Every pixel of every channel lies in [low, high] (default [0, 1]).", (I.IMAGES,),
            Arg("low", float, 0.0), Arg("high", float, 1.0))
     _check("label_agreement", "The classifier predicts the asked class.", (I.CLASSIFIER, I.LABELS))
     _check("confident", "The classifier's top probability is at least `threshold`.", (I.CLASSIFIER,),
            Arg("threshold", float, 0.5, ge=0.0, le=1.0))
-    _check("not_blank", f"Some ink (share of pixels > {INK_THRESHOLD} at least `min_ink`) and contrast (std at least `min_std`).",
+    _check("not_blank", f"Some ink (share of pixels > {INK_THRESHOLD} at least `min_ink`) and contrast (std at least "
+                        f"`min_std`): the `ink` and `contrast` measurements (RGB: ink by the brightest channel, "
+                        "contrast of the luminance).",
            (I.IMAGES,), Arg("min_ink", float, 0.01, ge=0.0, le=1.0), Arg("min_std", float, 0.02, ge=0.0))
     _check("not_memorized",
            "Not a training copy: nearest-training distance over that image's own neighbour distance exceeds `ratio`.",
            (I.TRAINING,), Arg("ratio", float, 1.0 / 3.0, gt=0.0))
-    _check("no_duplicate", "No earlier sample of the run lies within RMS pixel distance `threshold` (a near-copy).",
+    _check("no_duplicate", "No earlier sample of the run lies within RMS pixel distance `threshold` (a near-copy; "
+                           "RMS over every pixel and channel).",
            (I.IMAGES, I.HISTORY), Arg("threshold", float, 0.02, ge=0.0))
 
 

@@ -23,6 +23,10 @@ from ._errors import RunError
 
 CONTRACT_VERSION = 1
 
+# ITU-R BT.601 luma weights (R, G, B), what PIL's convert("L") computes: how evalkit reads a colour
+# image as grey wherever it needs one brightness per pixel (the image measurements, Observation.gray)
+LUMA = (0.299, 0.587, 0.114)
+
 
 # ---------------------------------------------------------------- what an extension reads
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, TypeVar, cast
 
 from ._errors import RunError, SpecError
-from .contract import Input
+from .contract import LUMA, Input
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -136,8 +136,19 @@ class Observation:
 
     @property
     def gray(self) -> Tensor:
-        """(B, H, W) luminance-like channel mean, float64 on the CPU."""
-        return self.cached("gray", lambda: self.images.double().mean(1).cpu())
+        """(B, H, W) brightness per pixel, float64 on the CPU: a grey image as it is, an RGB image's
+        BT.601 luminance 0.299 R + 0.587 G + 0.114 B (``contract.LUMA``), any other channel count's
+        channel mean. An RGB image whose three channels are equal reads as that grey image."""
+        return self.cached("gray", self._gray)
+
+    def _gray(self) -> Tensor:
+        x = self.images.detach().double().cpu()
+        if x.shape[1] != 3:
+            return x.mean(1)
+        r, g, b = x.unbind(1)
+        # = 0.299 R + 0.587 G + 0.114 B, written around G so that equal channels give G exactly
+        # (the weighted sum rounds: a grey 0.25 would land a hair off the ink threshold)
+        return g + LUMA[0] * (r - g) + LUMA[2] * (b - g)
 
 
 __all__ = ["Observation", "NearestTraining", "TrainingIndex", "SampleHistory"]

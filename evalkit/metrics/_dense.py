@@ -91,10 +91,37 @@ def psd_factor(c: np.ndarray) -> np.ndarray:
         return v * np.sqrt(np.clip(w, 0, None))
 
 
+def reference_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(mean, covariance, F with F F^T = covariance) of the rows of x, float64.
+
+    With no more rows than columns (n <= d: pixel features of colour images, 3 x 48 x 64 =
+    9216 values from a few hundred images) the covariance has rank below n: F is the thin
+    d x n factor of the centred rows, (x - mu)^T / sqrt(n - 1), and the d x d covariance is
+    not formed (None): forming it costs n d^2, its eigen-decomposition d^3 (minutes at
+    d = 9216, and 19 GB at 3 x 128 x 128), the thin factor n d.
+    """
+    n, d = x.shape
+    if n > d or n < 2:
+        mu, cov = mean_cov(*moments(x))
+        return mu, cov, psd_factor(cov)
+    mu = x.mean(0, dtype=np.float64)
+    return mu, None, _centred(x, mu).T
+
+
+def _centred(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """(x - mu) / sqrt(n - 1) in float64: A with A^T A the covariance of the rows."""
+    return (x.astype(np.float64) - mu) / np.sqrt(x.shape[0] - 1)
+
+
+def _lower_square(f: np.ndarray) -> bool:
+    """Whether F is square and lower triangular (BLAS trmm applies); a thin factor never is."""
+    return f.shape[0] == f.shape[1] and np.array_equal(f, np.tril(f))
+
+
 def trace_sqrt_product(factor1: np.ndarray, cov2: np.ndarray) -> float:
     """tr((C1 C2)^1/2) from F1 (F1 F1^T = C1): the eigenvalues of C1 C2 are those of
     the symmetric PSD matrix F1^T C2 F1, which a symmetric solver finds stably."""
-    if np.array_equal(factor1, np.tril(factor1)):
+    if _lower_square(factor1):
         # triangular products (BLAS trmm) do half the work of general ones
         t = scipy.linalg.blas.dtrmm(1.0, factor1, cov2, side=1, lower=1)  # C2 F
         m = scipy.linalg.blas.dtrmm(1.0, factor1, t, side=0, lower=1, trans_a=1, overwrite_b=1)  # F^T C2 F
@@ -141,7 +168,7 @@ _ROWS = 4096  # rows of generated samples per chunk of the influence computation
 
 def _sym_product(factor1: np.ndarray, cov2: np.ndarray) -> np.ndarray:
     """F^T C2 F, with BLAS trmm where F is lower triangular (half the work of a general product)."""
-    if np.array_equal(factor1, np.tril(factor1)):
+    if _lower_square(factor1):
         t = scipy.linalg.blas.dtrmm(1.0, factor1, cov2, side=1, lower=1)  # C2 F
         return scipy.linalg.blas.dtrmm(1.0, factor1, t, side=0, lower=1, trans_a=1, overwrite_b=1)
     return factor1.T @ cov2 @ factor1
@@ -150,6 +177,18 @@ def _sym_product(factor1: np.ndarray, cov2: np.ndarray) -> np.ndarray:
 def eigh(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (ascending) and eigenvectors of the symmetric part of m (divide and conquer)."""
     return scipy.linalg.eigh((m + m.T) / 2, driver="evd", check_finite=False)
+
+
+def _product_with(factor1: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean of the rows x, M = F^T C2 F, tr C2) for C2 the rows' covariance."""
+    n, d = x.shape
+    if n > d:
+        mu2, cov2 = mean_cov(*moments(x))
+        return mu2, _sym_product(factor1, cov2), float(np.trace(cov2))
+    mu2 = x.mean(0, dtype=np.float64)
+    a2 = _centred(x, mu2)
+    p = a2 @ factor1
+    return mu2, p.T @ p, float(np.einsum("ij,ij->", a2, a2))
 
 
 class Influence(NamedTuple):
@@ -170,8 +209,11 @@ class Influence(NamedTuple):
 _CURVATURE_ROWS = 4096  # rows (every step-th) that estimate the curvature term: it only shapes the skew
 
 
-def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x: np.ndarray) -> Influence:
-    """FID of the rows x against (mu1, cov1 = F F^T), each row's influence on it, and the curvature.
+def frechet_influence(mu1: np.ndarray, factor1: np.ndarray, x: np.ndarray) -> Influence:
+    """FID of the rows x against (mu1, C1 = F F^T), each row's influence on it, and the curvature.
+
+    F may be thin (d x r, ``reference_fit``); with no more rows x than columns, the rows'
+    own covariance is not formed either: M = (A2 F)^T (A2 F) for A2 the centred rows.
 
     With M = F^T C2 F = V diag(l) V^T, tr((C1 C2)^1/2) = sum sqrt(l), and its gradient
     in C2 is (1/2) F V diag(l^-1/2) V^T F^T. So FID's gradient in C2 is
@@ -187,10 +229,11 @@ def frechet_influence(mu1: np.ndarray, cov1: np.ndarray, factor1: np.ndarray, x:
     H = mean psi_i (B^T z_i)(B^T z_i)^T. Estimated from at most ``_CURVATURE_ROWS``
     rows (every step-th), so it costs at most one product of 4096 rows with a d x d matrix.
     """
-    mu2, cov2 = mean_cov(*moments(x))
-    lam, v = eigh(_sym_product(factor1, cov2))
+    mu2, m, trace2 = _product_with(factor1, x)
+    lam, v = eigh(m)
     lam = np.clip(lam, 0, None)
-    value = max(float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2)) - 2 * float(np.sqrt(lam).sum()), 0.0)
+    trace1 = float(np.einsum("ij,ij->", factor1, factor1))  # tr C1 = |F|^2
+    value = max(float(((mu1 - mu2) ** 2).sum()) + trace1 + trace2 - 2 * float(np.sqrt(lam).sum()), 0.0)
     # floored after the relative 1e-12, not before: with every generated row the same C2 = 0,
     # and 1e-300 * 1e-12 is subnormal, flushed to 0 under flush_denormals (0 ** -0.25 = inf)
     floor = max(float(lam.max()) * 1e-12, 1e-300)

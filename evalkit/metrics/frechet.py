@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import functional as Fn
-from ._dense import as_numpy, frechet_influence, mean_cov, moments, psd_factor
+from ._dense import as_numpy, frechet_influence, psd_factor, reference_fit
 from .intervals import ESTIMAND, hall_bounds, tail_guard
 from .metric import MetricInputs, MetricValue, need_samples, shared
 
@@ -28,8 +28,8 @@ class FID:
         fake = as_numpy(inputs.fake)
         need_samples("fid", len(fake), 2, "a covariance")
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
-        m1, c1, f1, n_real = _reference_moments(inputs)
-        value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, c1, f1, fake))
+        m1, f1, n_real = _reference_moments(inputs)
+        value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, f1, fake))
         n, d = len(fake), len(m1)
         sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
         kappa_g = Fn.skewness(torch.from_numpy(infl))
@@ -49,19 +49,20 @@ class FID:
         return tail_guard(inputs, v, "fid", lower_too=False)
 
 
-def _reference_moments(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
-    """(mean, covariance, its PSD factor, the reference's N) from the reference features, once per
-    run, or from imported statistics (N unknown: None). Either way the interval treats them as fixed."""
+def _reference_moments(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(mean, a PSD factor F of the covariance (thin when N <= d: ``_dense.reference_fit``), the
+    reference's N) from the reference features, once per run, or from imported statistics (N unknown:
+    None). Either way the interval treats them as fixed."""
     if inputs.real_moments is not None:
         m1, c1 = inputs.real_moments
         # the heavy-tail guard measures distances from the reference mean; with moments only, the
         # generated samples' own distances from the imported mean stand for the pooled set
         inputs.cached(("norm-tail-index",), lambda: Fn.norm_tail_index(torch.from_numpy(m1)[None], inputs.fake))
-        return *shared(inputs, ("fid-imported", id(m1)), lambda: (m1, c1, psd_factor(c1))), None
+        return *shared(inputs, ("fid-imported", id(m1)), lambda: (m1, psd_factor(c1))), None
     real = inputs.need_real("fid")
 
     def reference():
-        m, c = mean_cov(*moments(as_numpy(real)))
-        return m, c, psd_factor(c)
+        m, _, f = reference_fit(as_numpy(real))
+        return m, f
 
     return *shared(inputs, ("fid-reference", id(real)), reference), len(real)

@@ -752,13 +752,15 @@ class FrechetReference:
 
     mean: np.ndarray
     cov: np.ndarray
-    factor: np.ndarray  # F with F F^T = cov (Cholesky, or from the eigen-decomposition when singular)
+    factor: np.ndarray  # F with F F^T = cov (Cholesky, eigen-decomposition when singular, thin when N <= d)
 
     @staticmethod
     @_ftz
     def of(real: Tensor) -> "FrechetReference":
-        mu, cov = D.mean_cov(*D.moments(D.as_numpy(real)))
-        return FrechetReference(mu, cov, D.psd_factor(cov))
+        x = D.as_numpy(real)
+        mu, cov, factor = D.reference_fit(x)
+        # the library's reference keeps its covariance (``fid`` of weighted rows reads it)
+        return FrechetReference(mu, D.mean_cov(*D.moments(x))[1] if cov is None else cov, factor)
 
     @_ftz
     def fid(self, fake: Tensor, weights: Tensor | None = None) -> float:
@@ -774,7 +776,7 @@ class FrechetReference:
     def fid_influence(self, fake: Tensor) -> tuple[float, Tensor]:
         """FID of ``fake`` and each row's influence on it: to first order FID - E FID is the
         mean of the influences, so two sets of paired rows give a paired standard error."""
-        value, infl, _ = D.frechet_influence(self.mean, self.cov, self.factor, D.as_numpy(fake))
+        value, infl, _ = D.frechet_influence(self.mean, self.factor, D.as_numpy(fake))
         return value, torch.from_numpy(infl)
 
 

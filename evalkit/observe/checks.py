@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .._errors import RunError
 from ..observation import Observation
-from .._builtins import INK_THRESHOLD
+from .measurements import contrast, ink
 
 def finite(obs: Observation) -> Tensor:
     return torch.isfinite(obs.raw_images).flatten(1).all(dim=1).cpu()
@@ -32,9 +32,8 @@ def confident(obs: Observation, *, threshold: float = 0.5) -> Tensor:
 
 
 def not_blank(obs: Observation, *, min_ink: float = 0.01, min_std: float = 0.02) -> Tensor:
-    g = obs.gray
-    ink = (g > INK_THRESHOLD).double().mean(dim=(1, 2))
-    return (ink >= min_ink) & (g.flatten(1).std(dim=1) >= min_std)
+    # the `ink` and `contrast` measurements, so a spec can restate the check as a `where:`
+    return (ink(obs) >= min_ink) & (contrast(obs) >= min_std)
 
 
 def not_memorized(obs: Observation, *, ratio: float = 1.0 / 3.0) -> Tensor:

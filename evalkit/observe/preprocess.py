@@ -11,12 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..contract import Preprocessing
+from ..contract import LUMA, Preprocessing
 from ..protocols import FeatureExtractor
 from .features import Extractor
 
-# ITU-R BT.601 luma weights: what PIL's convert("L") and most tools use for RGB -> grey
-LUMA = (0.299, 0.587, 0.114)
 
 
 def to_channels(images: Tensor, channels: int | None) -> Tensor:

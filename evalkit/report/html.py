@@ -34,11 +34,12 @@ from ..records.model import Report, RequirementResult, SubjectResult
 from .numbers import bound, number
 from .provenance import networks_line
 from .reference import reference_notes
-from ..records.samples import SampleRecord
+from ..records.samples import THUMB_SIDE, SampleRecord
 from .view import ReportView
 
 WORDS = ("PASS", "FAIL", "INCONCLUSIVE", "REGRESSED", "ERROR")
 GRID_CELL_PX = 56  # on-screen size of a sample cell (thumbnails are scaled without smoothing)
+GALLERY_PX = 84  # on-screen longer side of a failing example
 
 
 def verdict_word(s: SubjectResult, r: RequirementResult) -> str:
@@ -83,6 +84,34 @@ def montage(cells: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
     return strip
 
 
+def grid_scale(thumb_hw) -> int:
+    """How many screen pixels a thumbnail pixel takes in the grid: the whole number nearest
+    GRID_CELL_PX / longer side, at least 1 (28 px -> 2, 64 px -> 1). Whole, so that each pixel
+    stays a crisp square under ``image-rendering: pixelated``, and never below 1, so a
+    thumbnail (already at most ``THUMB_SIDE`` px) is never shrunk again by the browser."""
+    return max(1, round(GRID_CELL_PX / max(int(v) for v in thumb_hw)))
+
+
+def gallery_size(thumb_hw) -> tuple[int, int]:
+    """(width, height) on screen of a failing example: its longer side GALLERY_PX, its aspect kept."""
+    h, w = (int(v) for v in thumb_hw)
+    scale = GALLERY_PX / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def thumbnail_note(rec: SampleRecord | None) -> str:
+    """The scaling rule, in words, for the page: from which size to which, and how."""
+    if rec is None or "grid" not in rec.tensors:
+        return ""
+    c, h, w = (int(v) for v in rec.tensors["grid"].shape[1:])
+    src = rec.meta.get("thumbnail", {}).get("source_shape") or [c, h, w]
+    how = ("as drawn" if list(src)[-2:] == [h, w] else
+           f"area-averaged from {src[-2]}x{src[-1]} so the longer side is at most {THUMB_SIDE} px")
+    colour = "colour" if c == 3 else ("grey" if c == 1 else f"{c} channels")
+    return (f"{colour} thumbnails {h}x{w} ({how}, clamped to [0, 1]), each pixel shown as "
+            f"{grid_scale((h, w))}x{grid_scale((h, w))} screen pixels")
+
+
 @dataclass
 class GridRow:
     label: str
@@ -108,7 +137,7 @@ def grid_rows(rec: SampleRecord | None) -> list[GridRow]:
         for start in range(0, len(positions), columns):
             chunk = positions[start:start + columns]
             img = montage([t["grid"][p] for p in chunk])
-            scale = GRID_CELL_PX / max(t["grid"].shape[-2:])
+            scale = grid_scale(t["grid"].shape[-2:])
             label = f"class {c}" if c >= 0 else f"samples {indices[chunk[0]]}\u2013{indices[chunk[-1]]}"
             rows.append(GridRow(label, png_data_uri(img), round(img.shape[2] * scale), round(img.shape[1] * scale),
                                 [indices[p] for p in chunk]))
@@ -125,6 +154,8 @@ class FailingView:
     values: dict[str, float]
     uri: str | None
     command: str
+    width: int = GALLERY_PX
+    height: int = GALLERY_PX
 
 
 @dataclass
@@ -141,6 +172,7 @@ class SubjectView:
     s: SubjectResult
     anchor: str
     grid: list[GridRow] = field(default_factory=list)
+    grid_note: str = ""
     failing: list[tuple[RequirementResult, list[FailingView], str]] = field(default_factory=list)
     class_reqs: list[RequirementResult] = field(default_factory=list)
     class_rows: list[tuple[int, list[ClassCell | None]]] = field(default_factory=list)
@@ -166,8 +198,11 @@ def failing_views(s: SubjectResult, rec: SampleRecord | None, report_path: str, 
             continue
         views = []
         for f in r.failing:
-            uri = png_data_uri(thumbs[f.index]) if f.index in thumbs else None
-            views.append(FailingView(f.index, f.label, f.values, uri, _command(report_path, s.name, [f.index], spec_path)))
+            thumb = thumbs.get(f.index)
+            uri = png_data_uri(thumb) if thumb is not None else None
+            w, h = gallery_size(thumb.shape[-2:]) if thumb is not None else (GALLERY_PX, GALLERY_PX)
+            views.append(FailingView(f.index, f.label, f.values, uri, _command(report_path, s.name, [f.index], spec_path),
+                                     w, h))
         out.append((r, views, _command(report_path, s.name, [f.index for f in r.failing], spec_path)))
     return out
 
@@ -330,6 +365,7 @@ def page(view: ReportView) -> str:
         rec = samples.get(s.name)
         v = SubjectView(s, f"subject-{i}", has_store=rec is not None)
         v.grid = grid_rows(rec)
+        v.grid_note = thumbnail_note(rec)
         v.failing = failing_views(s, rec, view.report_path, report.spec_path)
         v.class_reqs, v.class_rows = class_table(s, rec)
         v.traces = trace_plots(s)
@@ -419,13 +455,13 @@ the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly wors
 </tbody></table></div>{% endif %}
 
 {% if v.grid %}<h3>Sample grid</h3>
-<p class="note">Fixed cells: {% if v.grid[0].label.startswith("class") %}per asked class, the first {{ v.grid[0].indices|length }} sample indices asked for it{% else %}the first sample indices{% endif %}; the same seed shows the same cells.</p>
+<p class="note">Fixed cells: {% if v.grid[0].label.startswith("class") %}per asked class, the first {{ v.grid[0].indices|length }} sample indices asked for it{% else %}the first sample indices{% endif %}; the same seed shows the same cells; {{ v.grid_note }}.</p>
 <table class="grid"><tbody>{% for g in v.grid %}<tr><th scope="row">{{ g.label }}</th><td><img src="{{ g.uri }}" width="{{ g.width }}" height="{{ g.height }}" alt="{{ s.name }}: {{ g.label }}, samples {{ g.indices|join(', ') }}" title="samples {{ g.indices|join(', ') }}"></td></tr>{% endfor %}</tbody></table>
 {% elif not v.has_store %}<p class="note">No sample store beside this report: no images to show (older report, or written without one).</p>{% endif %}
 
 {% if v.failing %}<h3>Failing examples</h3>
 {% for q, items, cmd in v.failing %}{% set total = (q.n or 0) - (q.passed or 0) %}<h4>{{ q.name }} <span class="note">({% if total == items|length %}{% if total == 1 %}its one failing sample{% else %}all {{ total }} failing samples{% endif %}{% else %}the first {{ items|length }} of {{ total }} failing samples{% endif %})</span></h4>
-<div class="gallery">{% for f in items %}<figure title="{{ f.command }}">{% if f.uri %}<img src="{{ f.uri }}" width="84" height="84" alt="sample {{ f.index }}">{% endif %}
+<div class="gallery">{% for f in items %}<figure title="{{ f.command }}">{% if f.uri %}<img src="{{ f.uri }}" width="{{ f.width }}" height="{{ f.height }}" alt="sample {{ f.index }}">{% endif %}
 <figcaption><b>#{{ f.index }}</b>{% if f.label is not none %} asked class {{ f.label }}{% endif %}{% for k, val in f.values.items() %}<br>{{ k }} = {{ "%.3g"|format(val) }}{% endfor %}</figcaption></figure>{% endfor %}</div>
 <pre class="cmd">{{ cmd }}</pre>{% endfor %}{% endif %}
 

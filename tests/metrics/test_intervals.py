@@ -97,7 +97,7 @@ def test_fid_influence_matches_the_jackknife():
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(400, 3)), rng.normal(size=(300, 3)) * np.array([1.3, 0.8, 1.0]) + 0.5
     m1, c1 = D.mean_cov(*D.moments(real))
-    value, infl, _ = D.frechet_influence(m1, c1, D.psd_factor(c1), fake)
+    value, infl, _ = D.frechet_influence(m1, D.psd_factor(c1), fake)
     assert value == pytest.approx(np_fid(real, fake), rel=1e-9)
     jack = _jackknife_changes(lambda f: np_fid(real, f), fake) * -(len(fake) - 1)
     assert np.corrcoef(jack, infl)[0, 1] > 0.999
@@ -128,7 +128,7 @@ def test_fid_curvature_is_the_second_derivative_along_the_influences(n, rows, mo
     real = rng.normal(size=(2000, 5)) @ a
     fake = rng.normal(size=(n, 5)) @ (a * 1.3) + np.array([0.8, 0, 0, 0, 0.4])
     m1, c1 = D.mean_cov(*D.moments(real))
-    value, infl, curvature = D.frechet_influence(m1, c1, D.psd_factor(c1), fake)
+    value, infl, curvature = D.frechet_influence(m1, D.psd_factor(c1), fake)
     step = -(-n // rows) if rows else 1
     psi = np.zeros(n)
     psi[::step] = infl[::step] - infl[::step].mean()

@@ -120,3 +120,51 @@ class NoisyReplay:
 
 def noisy_replay(noise: float = 0.0, checkpoint=None):
     return NoisyReplay(noise)
+
+
+COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0))  # class k's colour
+
+
+class ColourBars:
+    """Class-conditional RGB of any size: class k paints a bar of colour COLOURS[k] on black, plus noise."""
+
+    num_classes = len(COLOURS)
+
+    def __init__(self, height: int = 32, width: int = 48):
+        self.image_shape = (3, height, width)
+
+    def sample(self, n, *, labels, generator):
+        _, h, w = self.image_shape
+        x = torch.rand(n, 3, h, w, generator=generator, device=generator.device).cpu() * 0.05
+        top = torch.randint(0, h // 2, (n,), generator=generator, device=generator.device).cpu()
+        colour = torch.tensor(COLOURS)[labels.cpu()]
+        for i in range(n):
+            x[i, :, top[i]: top[i] + h // 2, w // 4: 3 * w // 4] = colour[i][:, None, None]
+        return x
+
+
+class Noise:
+    """Unconditional uniform RGB noise of any size (the hardest picture for a PNG to compress)."""
+
+    num_classes = None
+
+    def __init__(self, height: int = 128, width: int = 128):
+        self.image_shape = (3, height, width)
+
+    def sample(self, n, *, labels, generator):
+        return torch.rand(n, *self.image_shape, generator=generator, device=generator.device)
+
+
+class BarClassifier(torch.nn.Module):
+    """Logits for ColourBars' classes: how near the mean colour of the bright pixels lies to each class colour."""
+
+    num_classes = len(COLOURS)
+
+    def forward(self, x):
+        flat = x.flatten(2)
+        bright = (flat.max(1, keepdim=True).values > 0.5).float()
+        colour = (flat * bright).sum(2) / bright.sum(2).clamp_min(1)
+        return -((colour[:, None] - torch.tensor(COLOURS, device=x.device)[None]) ** 2).sum(2) * 10
+
+
+bar_classifier = BarClassifier()

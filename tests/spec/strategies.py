@@ -11,7 +11,9 @@ What the declarations cannot say is stated here once, as a fact about a *world*
   a conditional and an unconditional user generator, a PNG folder and an ``.npz``;
 * the RGB world is 3x8x8: an RGB reference ``.npz`` (with labels) or folder written
   by the test, a conditional and an unconditional user generator, a folder and an
-  ``.npz``, and a user classifier (``spec_language_models:square_classifier``).
+  ``.npz``, and a user classifier (``spec_language_models:square_classifier``);
+* the wide RGB world is 3x12x20 (not square, wider than MAX_DIM in pixels): the same
+  parts from ``usergen.ColourBars`` / ``usergen.Noise`` and ``usergen:bar_classifier``.
 
 A spec is valid by construction: a requirement is drawn only when the subjects and
 the spec provide every input it reads (labels only when every subject is conditional,
@@ -42,6 +44,7 @@ CONFIDENCES = (0.8, 0.9, 0.95, 0.99)  # drawn for the spec and for single requir
 FORMATS = [e.name for e in R.formats.declared() if e.decl.module == "evalkit._builtins"]  # built-ins only
 GREY = (1, 28, 28)
 RGB = (3, 8, 8)
+RGB_WIDE = (3, 12, 20)
 SAVED = 80  # images in each saved subject: above every drawn n
 REF_N = 200  # reference images
 OPS = ("<", "<=", ">", ">=")
@@ -67,6 +70,11 @@ class Assets:
     rgb_ref_npz: Path = field(init=False)
     rgb_ref_folder: Path = field(init=False)
     rgb_train_npz: Path = field(init=False)
+    wide_folder: Path = field(init=False)
+    wide_npz: Path = field(init=False)
+    wide_ref_npz: Path = field(init=False)
+    wide_ref_folder: Path = field(init=False)
+    wide_train_npz: Path = field(init=False)
 
 
 def _write_folder(folder: Path, images: np.ndarray) -> None:
@@ -89,18 +97,34 @@ def write_assets(root: Path) -> Assets:
     a.grey_folder, a.grey_npz = a.root / "grey-png", a.root / "grey.npz"
     _write_folder(a.grey_folder, grey)
     np.savez(a.grey_npz, images=grey)
-    rgb = rgb_images(SAVED, seed=1).numpy()
-    a.rgb_folder, a.rgb_npz = a.root / "rgb-png", a.root / "rgb.npz"
-    _write_folder(a.rgb_folder, rgb)
-    np.savez(a.rgb_npz, images=rgb)
-    ref, ref_labels = _labelled_rgb(REF_N, seed=2)
-    a.rgb_ref_npz, a.rgb_ref_folder = a.root / "rgb-ref.npz", a.root / "rgb-ref-png"
-    np.savez(a.rgb_ref_npz, images=ref, labels=ref_labels)
-    _write_folder(a.rgb_ref_folder, ref)
-    train, train_labels = _labelled_rgb(REF_N, seed=3)
-    a.rgb_train_npz = a.root / "rgb-train.npz"
-    np.savez(a.rgb_train_npz, images=train, labels=train_labels)
+    a.rgb_folder, a.rgb_npz, a.rgb_ref_npz, a.rgb_ref_folder, a.rgb_train_npz = _write_world(
+        a.root, "rgb", rgb_images(SAVED, seed=1).numpy(), _labelled_rgb(REF_N, seed=2), _labelled_rgb(REF_N, seed=3))
+    a.wide_folder, a.wide_npz, a.wide_ref_npz, a.wide_ref_folder, a.wide_train_npz = _write_world(
+        a.root, "wide", _bars(SAVED, seed=11)[0], _bars(REF_N, seed=12), _bars(REF_N, seed=13))
     return a
+
+
+def _write_world(root: Path, name: str, saved: np.ndarray, ref: tuple[np.ndarray, np.ndarray],
+                 train: tuple[np.ndarray, np.ndarray]) -> tuple[Path, Path, Path, Path, Path]:
+    """One world's files: its saved samples as PNGs and .npz, a labelled reference as .npz and PNGs,
+    a labelled training .npz (folder, npz, ref_npz, ref_folder, train_npz)."""
+    folder, npz, ref_npz, ref_folder, train_npz = (root / f"{name}-png", root / f"{name}.npz", root / f"{name}-ref.npz",
+                                                   root / f"{name}-ref-png", root / f"{name}-train.npz")
+    _write_folder(folder, saved)
+    np.savez(npz, images=saved)
+    np.savez(ref_npz, images=ref[0], labels=ref[1])
+    _write_folder(ref_folder, ref[0])
+    np.savez(train_npz, images=train[0], labels=train[1])
+    return folder, npz, ref_npz, ref_folder, train_npz
+
+
+def _bars(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    from usergen import COLOURS, ColourBars
+
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, len(COLOURS), (n,), generator=g)
+    return ColourBars(*RGB_WIDE[1:]).sample(n, labels=labels, generator=g).numpy(), labels.numpy().astype(np.int64)
 
 
 def _labelled_rgb(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,9 +198,9 @@ def _classifiers_of(shape: tuple) -> list[str]:
 
 
 def _features_of(shape: tuple) -> list[str]:
-    # a space reading the user's own weights (inception-fid) has none here: nothing may download
-    return [e.name for e in R.features if (e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape))
-            and not e.decl.reads_weights]
+    # a feature space that reads weights the user holds (inception-fid) has none here: nothing downloads
+    return [e.name for e in R.features if not e.decl.reads_weights
+            and (e.decl.input_shape is None or tuple(e.decl.input_shape) == tuple(shape))]
 
 
 def worlds(a: Assets) -> list[World]:
@@ -206,7 +230,20 @@ def worlds(a: Assets) -> list[World]:
         _classifiers_of(RGB) + ["spec_language_models:square_classifier"],
         _features_of(RGB),
     )
-    return [grey, rgb]
+    wide = World(
+        "rgb-wide", RGB_WIDE,
+        registered_subjects(RGB_WIDE) + [
+            SubjectKind({"model": "usergen:ColourBars", "params": {"height": RGB_WIDE[1], "width": RGB_WIDE[2]}}, 4),
+            SubjectKind({"model": "usergen:Noise", "params": {"height": RGB_WIDE[1], "width": RGB_WIDE[2]}}, None),
+            SubjectKind({"path": str(a.wide_folder)}, None),
+            SubjectKind({"path": str(a.wide_npz)}, None),
+        ],
+        [{"path": str(a.wide_ref_npz)}, {"path": str(a.wide_ref_folder)}],
+        [{"path": str(a.wide_train_npz)}],
+        _classifiers_of(RGB_WIDE) + ["usergen:bar_classifier"],
+        _features_of(RGB_WIDE),
+    )
+    return [grey, rgb, wide]
 
 
 # ---------------------------------------------------------------- arguments, from their declarations
