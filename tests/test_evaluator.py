@@ -26,7 +26,7 @@ FASHION = Path(__file__).resolve().parents[1] / "data" / "fashion-mnist"
 REF = [0, 300]  # the reference: Fashion-MNIST test images 0..300
 SAMPLING = {"n": 100, "batch_size": 50, "seed": 0}
 IN_RANGE = {"name": "in range", "check": "in_range", "at_least": 0.9}
-FID = {"name": "fid", "metric": "fid", "at_most": 60}
+FID = {"name": "fid", "metric": "fid", "at_most": 45}  # under half the FID of the nearest degenerate set (the feature-space check)
 PLACEHOLDER = {"name": "tiny", "model": "evalkit:in_training"}
 
 
@@ -77,7 +77,7 @@ def test_a_training_loop_evaluated_every_k_steps(make_spec):
     assert fids[-1].value < 0.5 * fids[0].value  # the model got better, and the evaluations saw it
     # at_most 60: the untrained model's lower bound is above it, the trained one's upper bound below
     assert [r.requirement("fid").verdict for r in (results[0], results[-1])] == ["FAIL", "PASS"]
-    assert fids[0].lower > 60 > fids[-1].upper
+    assert fids[0].lower > 45 > fids[-1].upper
     assert results[-1].requirement("in range").passed == 100  # a sigmoid never leaves [0, 1]
 
 
