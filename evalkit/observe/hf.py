@@ -319,7 +319,11 @@ class HFFeatures(Extractor):
 
 def _load(name: str, folder: Path, config: dict[str, Any], device: torch.device) -> tuple[Any, int, int]:
     """(model in eval mode, feature width, the network's image size) from a checked folder."""
-    import transformers
+    try:
+        import transformers
+    except ImportError:
+        raise SpecError(f"features {name!r} reads its weights with the `transformers` package, which is not "
+                        "installed: pip install 'evalkit[hf]' (or pip install transformers)") from None
 
     kind = config["model_type"]
     cls: Any = {"dinov2": transformers.Dinov2Model, "clip": transformers.CLIPModel,

@@ -76,7 +76,11 @@ class DiffusersGenerator:
 def _load(pipeline: str, root: Path) -> Any:
     """The pipeline class's from_pretrained on a checked folder: safetensors only, offline, and quiet
     (its loading bar would interleave with evalkit's progress lines)."""
-    import diffusers
+    try:
+        import diffusers
+    except ImportError:
+        raise SpecError(f"{root}: a diffusers pipeline subject needs the `diffusers` package, which is not installed: "
+                        "pip install 'evalkit[hf]' (or pip install diffusers)") from None
     from diffusers.utils import logging as dlog
 
     bar = dlog.is_progress_bar_enabled()
