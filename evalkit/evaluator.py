@@ -405,7 +405,7 @@ class Evaluator:
             check_needs(ctx, sp, _Given(None, lab))  # label checks on images without labels: refused now
         except SpecError as exc:
             raise SpecError(f"{exc}: pass the classes asked for the images, update(images, labels=...)") from None
-        if "real" in ctx.plan.needs:
+        if "real" in ctx.plan.needs and self.references.imported_moments(shape) is None:
             self.references.real_features(shape)  # a reference of another shape is refused before anything folds
         if "training" in ctx.plan.needs:
             self.references.memorization(shape)

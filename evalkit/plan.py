@@ -35,7 +35,7 @@ from .spec.expr import Expression, parse_expression
 from .spec.limits import declared_size_problems
 from .spec.load import spec_folder_on_path
 from .spec.locations import dotted
-from .spec.model import Requirement, Spec, Subject
+from .spec.model import Reference, Requirement, Spec, Subject
 
 _UNKNOWN = object()  # a user factory's classes, unknown until it is built
 
@@ -392,6 +392,7 @@ def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:
     _reference_problems(spec, problem)
     _statistics_problems(spec, reqs, problem)
     _shape_problems(spec, subjects, needs, problem)
+    _feature_weights_problem(spec, problem)
     _labelled_reference_problems(spec, reqs, problem)
     if problem.lines:
         raise SpecError(f"{spec.source or '<spec>'}: {len(problem.lines)} problem(s)", problem.lines)
@@ -493,8 +494,9 @@ def _shape(seq: Sequence[int]) -> tuple[int, int, int]:
     return cast("tuple[int, int, int]", tuple(seq))
 
 
-def _reference_shape(spec: Spec) -> tuple[int, int, int] | None:
-    ref = spec.reference
+def _reference_shape(spec: Spec, ref: Reference | None = None) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the spec's reference (or of ``ref``, e.g. its training set), when it can be read now."""
+    ref = spec.reference if ref is None else ref
     if ref is None:
         return None
     if ref.statistics is not None:
@@ -524,21 +526,33 @@ def _shape_problems(spec: Spec, subjects: list[SubjectPlan], needs: set[Input], 
     """A subject whose images cannot meet the reference, the feature space or the classifier is refused
     here, before any subject samples. A network of a fixed input takes other shapes only under the spec's
     ``resize:`` policy; images of different shapes meet in one feature space only when it declares its own
-    resizing or the policy brings them to its input (``FeatureRegistry.maps_any_size``)."""
+    resizing or the policy brings them to its input (``FeatureRegistry.maps_any_size``). The training set
+    meets the feature space as the reference does."""
     uses_feats = Input.FEATURES in needs or Input.REFERENCE in needs
-    ref = _reference_shape(spec) if uses_feats else None
-    feat = registry.features.fixed_input(spec.features) if uses_feats else None
+    feat = registry.features.fixed_input(spec.features) if uses_feats or Input.TRAINING in needs else None
     clf = registry.features.fixed_input(spec.classifier) if spec.classifier and Input.CLASSIFIER in needs else None
     refuse = spec.resize == "refuse"
-    if ref is not None and feat is not None and ref != feat and refuse:
-        problem(("reference",), f"the reference's images are {_x(ref)}, but the inputs of the feature extractor "
-                f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
+    sets = _image_sets(spec, uses_feats, Input.TRAINING in needs)
+    if refuse and feat is not None:
+        for key, given in sets:
+            if given != feat:
+                problem((key,), f"the {key} images are {_x(given)}, but the inputs of the feature extractor "
+                        f"{spec.features!r} (features) are {_x(feat)}; evalkit does not resize unless the spec says how"
+                        f"{_RESIZE_FIX}")
     inputs = _fixed_inputs(spec, feat, clf) if refuse else []
-    one_space = registry.features.maps_any_size(spec.features, spec.resize)
+    if registry.features.maps_any_size(spec.features, spec.resize):
+        sets = []  # every shape meets in one feature space
     for sp in subjects:
         shape = subject_shape(spec, sp)
         if shape is not None:
-            _subject_shape_problems(spec, sp, shape, None if one_space else ref, inputs, problem)
+            _subject_shape_problems(spec, sp, shape, sets, inputs, problem)
+
+
+def _image_sets(spec: Spec, reference: bool, training: bool) -> list[tuple[str, tuple[int, int, int]]]:
+    """The image sets subjects meet in features, with their shapes where they can be read now."""
+    shapes = (("reference", _reference_shape(spec) if reference else None),
+              ("training", _reference_shape(spec, spec.training) if training and spec.training else None))
+    return [(k, v) for k, v in shapes if v is not None]
 
 
 def _fixed_inputs(spec: Spec, feat: tuple | None, clf: tuple | None) -> list[tuple[tuple[int, int, int], str, str]]:
@@ -548,18 +562,34 @@ def _fixed_inputs(spec: Spec, feat: tuple | None, clf: tuple | None) -> list[tup
     return [(net, what, key) for net, what, key in named if net is not None]
 
 
-def _subject_shape_problems(spec: Spec, sp: SubjectPlan, shape: tuple[int, int, int], ref: tuple | None,
+def _subject_shape_problems(spec: Spec, sp: SubjectPlan, shape: tuple[int, int, int], sets: list[tuple[str, tuple]],
                             inputs: list[tuple[tuple[int, int, int], str, str]], problem: _Problems) -> None:
-    """One subject against the reference (``ref``: None when any shape meets it) and the fixed inputs."""
-    if ref is not None and ref != shape:
-        problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the reference's "
-                f"images (reference) are {_x(ref)}, and features {spec.features!r} compare images of one shape; "
-                "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
-                "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
+    """One subject against the image sets it is compared with in features (``sets``: empty when any shape
+    meets them in one space) and the fixed network inputs it must equal."""
+    for key, other in sets:
+        if other != shape:
+            problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but the {key} "
+                    f"images ({key}) are {_x(other)}, and features {spec.features!r} compare images of one shape; "
+                    "give images of one shape, or name a feature space that maps both to one space (a fixed-input "
+                    "network with `resize:`, or one that resizes as it declares, such as inception-fid)")
+    if spec.resize != "refuse" and shape[0] not in (1, 3):
+        problem(("resize",), f"subject {sp.name!r} gives {shape[0]}-channel images; `resize:` converts 1- and "
+                "3-channel images only (grey to RGB, RGB to luminance)")
     for net, what, key in inputs:
         if tuple(net) != shape:
             problem(("subjects", sp.index), f"subject {sp.name!r} gives {_x(shape)} images, but {what} "
                     f"({key}) are {_x(net)}; evalkit does not resize unless the spec says how{_RESIZE_FIX}")
+
+
+def _feature_weights_problem(spec: Spec, problem: _Problems) -> None:
+    """``feature_weights:`` given for a feature space that reads none would be ignored: said, not dropped."""
+    if spec.feature_weights is None:
+        return
+    entry = registry.features.get(spec.features) if spec.features in registry.features else None
+    if entry is None or not entry.decl.reads_weights:
+        readers = sorted(n for n in registry.features.names() if registry.features.get(n).decl.reads_weights)
+        problem(("feature_weights",), f"feature_weights: {spec.feature_weights!r} would be ignored: features "
+                f"{spec.features!r} reads no weights of yours; those that do: {', '.join(readers)}")
 
 
 def _labelled_reference_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:

@@ -124,7 +124,10 @@ def _comparable_measure(spec: Spec, baseline: Report) -> str | None:
             return (f"the feature space's {key} differs (baseline {theirs.get(key, default)!r}, now "
                     f"{mine.get(key, default)!r}): the same images give other features")
     recorded = ((baseline.reference or {}).get("feature_space") or {}).get("preprocessing")
-    declared = registry.features.get(spec.features).decl.preprocessing if spec.features in registry.features else None
+    decl = registry.features.get(spec.features).decl if spec.features in registry.features else None
+    # a feature space reading the user's weights builds its preprocessing from them (a CLIP folder's own
+    # size): its declaration is a default, so it is compared after the run, on what both runs recorded
+    declared = decl.preprocessing if decl is not None and not decl.reads_weights else None
     if recorded is not None and declared is not None and recorded != declared.as_dict():
         return f"the feature space's preprocessing differs (baseline {recorded}, now {declared.as_dict()})"
     return None

@@ -267,7 +267,9 @@ def imported_reference(spec: Spec, ex: FeatureExtractor, shape: tuple, device: t
     check, info["features_check"] = None, {"status": "off"}
     if spec.features_check:
         mu, sigma = torch.from_numpy(stats.mu), torch.from_numpy(stats.sigma)
-        check = check_imported(mu, sigma, shape, ex, device, [stats.sha256, ex.digest, __version__], cache)
+        # keyed by shape too: the noise and constant sets are drawn at the subject's size
+        key = [stats.sha256, ex.digest, __version__, "x".join(map(str, shape))]
+        check = check_imported(mu, sigma, shape, ex, device, key, cache)
         _tell(check, ex.name)
         info["features_check"] = check.as_dict()
     return stats, info, check

@@ -29,7 +29,7 @@ from .references import References
 from .state import RateState, SubjectState
 
 # spec fields the saved states depend on: changing one needs new samples
-SAMPLED = ("subjects", "sampling", "features", "classifier", "reference", "training")
+SAMPLED = ("subjects", "sampling", "features", "classifier", "reference", "training", "resize", "feature_weights")
 
 
 class RejudgeRefused(UsageError):
@@ -49,9 +49,14 @@ def read_manifest(out_dir: Path) -> dict:
     return manifest
 
 
+# fields added after a run may have been journaled: a missing one had its default then
+_ADDED_DEFAULTS = {"resize": "refuse"}
+
+
 def check_sampled_fields(old: dict, new: Spec) -> None:
     ours = new.canonical()
-    changed = [c for key in SAMPLED for c in spec_changes({key: old.get(key)}, {key: ours.get(key)})]
+    changed = [c for key in SAMPLED
+               for c in spec_changes({key: old.get(key, _ADDED_DEFAULTS.get(key))}, {key: ours.get(key)})]
     if changed:
         raise RejudgeRefused("the new spec changes what was sampled or how it was measured ("
                              + "; ".join(changed) + "); rejudge re-reads saved states only: run the new spec instead")

@@ -78,6 +78,9 @@ class Reference(_Strict):
                              "or `statistics:` (an .npz of FID's mu and sigma)")
         if self.statistics is not None and self.format is not None:
             raise ValueError("`format:` describes `path:` images; `statistics:` is always an .npz of mu and sigma")
+        if self.statistics is not None and (self.range is not None or self.split != "test"):
+            raise ValueError("`range:` and `split:` select dataset images; imported `statistics:` are moments already "
+                             "computed over a fixed set, so they cannot be sliced: drop range/split")
         if self.dataset is not None and self.dataset not in registry.datasets:
             raise ValueError(registry.datasets.unknown_message(self.dataset))
         if self.range is not None and not (0 <= self.range[0] < self.range[1]):

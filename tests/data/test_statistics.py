@@ -149,3 +149,13 @@ def test_training_takes_no_statistics(folder, capsys):
     path = _spec(folder, {"dataset": "fashion-mnist", "range": [0, 100]}, training={"statistics": "stats.npz"})
     assert main(["validate", str(path)]) == 2
     assert "training.statistics" in capsys.readouterr().err
+
+
+def test_statistics_cannot_be_sliced_by_range_or_split(make_spec):
+    import subprocess
+    import sys
+
+    spec = make_spec(reference={"statistics": "stats.npz", "range": [0, 100]},
+                     requirements=[{"name": "fid", "metric": "fid", "at_most": 10}])
+    r = subprocess.run([sys.executable, "-m", "evalkit", "validate", str(spec)], capture_output=True, text=True)
+    assert r.returncode == 2 and "cannot be sliced" in r.stderr and "Traceback" not in r.stderr, r.stderr

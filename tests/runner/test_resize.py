@@ -106,3 +106,32 @@ def test_same_shapes_keep_the_network_as_it_is(tmp_path, make_spec):
     assert main(["run", str(spec), "--out", str(out)]) == 0
     space = json.loads((out / "report.json").read_text())["reference"]["feature_space"]
     assert space["resize"] is None and space["preprocessing"] is None and space["name"] == "fashion-classifier"
+
+
+def test_a_training_set_of_another_shape_is_refused_at_validate(tmp_path):
+    _rgb_npz(tmp_path)
+    text = spec_text(name="train", reference=REF, features="fashion-classifier", classifier=None,
+                     training={"path": "rgb.npz"}, subjects=[{"model": "dataset", "params": {"range": [5000, 5100]}}],
+                     sampling={"n": 40, "batch_size": 20, "seed": 0},
+                     requirements=[{"name": "new", "check": "not_memorized", "at_least": 0.5}])
+    (tmp_path / "t.yaml").write_text(text)
+    r = _cli("validate", tmp_path / "t.yaml")
+    assert r.returncode == 2 and "training images are 3x32x40" in r.stderr and "resize: bicubic" in r.stderr, r.stderr
+
+
+def test_feature_weights_for_a_space_that_reads_none_is_refused(tmp_path, make_spec):
+    spec = make_spec(feature_weights="pt_inception.pth")
+    r = _cli("validate", spec)
+    assert r.returncode == 2 and "feature_weights: 'pt_inception.pth' would be ignored" in r.stderr
+    assert "inception-fid" in r.stderr, r.stderr
+
+
+def test_rejudge_refuses_a_new_resize_and_reads_an_old_journal_as_refuse(make_spec):
+    from evalkit.runner.rejudge import RejudgeRefused, check_sampled_fields
+    from evalkit.spec.load import load_spec
+
+    spec = load_spec(make_spec(resize="bicubic"))
+    old = {k: v for k, v in load_spec(make_spec("b.yaml")).canonical().items() if k != "resize"}  # journaled before 1.4
+    check_sampled_fields(old, load_spec(make_spec("c.yaml")))  # a missing `resize` was the default
+    with pytest.raises(RejudgeRefused, match="resize"):
+        check_sampled_fields(old, spec)
