@@ -121,15 +121,17 @@ class References:
                             "spec says how: add `resize: bicubic` (or bilinear, nearest, area)")
         return self.spec.resize
 
-    def feature_space(self, shape: tuple) -> dict[str, Any]:
+    def feature_space(self, shape: tuple, *others: tuple) -> dict[str, Any]:
         """The report's record of the feature space the distribution metrics were computed in: the
-        network's name, weights digest and dim, its declared preprocessing, and evalkit's resizing."""
+        network's name, weights digest and dim, its declared preprocessing, and evalkit's resizing of
+        the subject's images or of the others compared with them (the reference)."""
         ex = self.extractor(self.spec.features, shape)
         base = getattr(ex, "base", ex)
         prep = getattr(base, "preprocessing", None)
+        resized = [e.filter for e in (self.extractor(self.spec.features, s) for s in (shape, *others)) if isinstance(e, Resized)]
         return {"name": base.name, "digest": base.digest, "dim": int(ex.dim),
                 "preprocessing": prep.as_dict() if prep is not None else None,
-                "resize": ex.filter if isinstance(ex, Resized) else None}
+                "resize": resized[0] if resized else None}
 
     def real_features(self, shape: tuple) -> Tensor:
         if shape not in self._real:
@@ -148,7 +150,7 @@ class References:
             self._real[shape] = feats
             self._info[shape] = {"source": desc, "n": len(feats), "sha256": digest, "features": ex.name,
                                  "feature_dim": int(feats.shape[1]), "extractor_digest": ex.digest,
-                                 "feature_space": self.feature_space(shape)}
+                                 "feature_space": self.feature_space(shape, ref_shape)}
             self.checks[shape] = check = reference_check(self.spec, data, ex, feats, self.device, [digest, ex.digest, __version__], self.cache)
             self._info[shape]["features_check"] = check.as_dict() if check else {"status": "off"}
         return self._real[shape]

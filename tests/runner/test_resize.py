@@ -135,3 +135,15 @@ def test_rejudge_refuses_a_new_resize_and_reads_an_old_journal_as_refuse(make_sp
     check_sampled_fields(old, load_spec(make_spec("c.yaml")))  # a missing `resize` was the default
     with pytest.raises(RejudgeRefused, match="resize"):
         check_sampled_fields(old, spec)
+
+
+def test_a_resized_reference_is_recorded_as_resized(tmp_path):
+    _rgb_npz(tmp_path)
+    text = spec_text(name="refsize", reference={"path": "rgb.npz"}, features="fashion-classifier", classifier=None,
+                     subjects=[{"model": "dataset", "params": {"range": [5000, 5100]}}], resize="bilinear",
+                     sampling={"n": 40, "batch_size": 20, "seed": 0},
+                     requirements=[{"name": "fid", "metric": "fid", "at_most": 1e6}], features_check=False)
+    (tmp_path / "r.yaml").write_text(text)
+    assert main(["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "o")]) in (0, 1)
+    space = json.loads((tmp_path / "o" / "report.json").read_text())["reference"]["feature_space"]
+    assert space["resize"] == "bilinear" and space["name"] == "fashion-classifier"
