@@ -572,7 +572,8 @@ class FeatureRegistry(Registry[FeatureDecl, "FeatureFactory"]):
         if name is None or name not in self:
             return False
         decl = self.get(name).decl
-        if decl.preprocessing is not None and decl.preprocessing.size is not None:
+        prep = decl.preprocessing
+        if prep is not None and prep.size is not None and prep.resize != "none":  # it resizes, as declared
             return True
         return decl.input_shape is not None and resize != "refuse"
 
