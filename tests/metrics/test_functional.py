@@ -76,6 +76,9 @@ def test_kid_subsets_match_a_brute_force_on_the_same_draws():
 
 @pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
 def test_kid_equals_torchmetrics_subset_for_subset():
+    from tests.fidelity import stub_torch_fidelity
+
+    stub_torch_fidelity()  # torchmetrics imports torch-fidelity's modules when it is installed
     from torchmetrics.image.kid import KernelInceptionDistance
 
     class Identity(torch.nn.Module):

@@ -9,15 +9,13 @@ is imported through a stub package, since its ``__init__`` imports torchvision.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
 from evalkit._errors import CheckpointError, SpecError
+from tests.fidelity import stub_torch_fidelity
 from evalkit.observe import inception
 from evalkit.observe.inception import (
     ALLOW_ANY_ENV,
@@ -34,13 +32,8 @@ from evalkit.observe.inception import (
 
 def _torch_fidelity_module():
     """torch_fidelity.feature_extractor_inceptionv3, without running the package's __init__."""
-    spec = importlib.util.find_spec("torch_fidelity")
-    if spec is None or not spec.submodule_search_locations:
+    if not stub_torch_fidelity():
         pytest.skip("torch-fidelity is not installed (pip install --no-deps torch-fidelity==0.4.0)")
-    if "torch_fidelity" not in sys.modules:
-        stub = types.ModuleType("torch_fidelity")
-        stub.__path__ = list(spec.submodule_search_locations)  # sibling absolute imports resolve here
-        sys.modules["torch_fidelity"] = stub
     import torch_fidelity.feature_extractor_inceptionv3 as module  # type: ignore[import-not-found]
 
     return module
