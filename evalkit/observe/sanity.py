@@ -88,10 +88,12 @@ class FeatureCheck:
         return min(finite.items(), key=lambda kv: kv[1]) if finite else None
 
     def as_dict(self) -> dict[str, Any]:
+        """The report's record. Without ``seconds``: a cached check and a computed one record the same,
+        so a resumed run's report equals the uninterrupted one's."""
         return {"status": self.status, "n": self.n, "seed": CHECK_SEED, "statistic": "Fréchet distance", "noise_floor": self.floor,
                 "distances": self.distances, "separation_factor": SEPARATION, "bound_margin": BOUND_MARGIN,
                 "feature_rms": self.scale, "feature_rms_range": list(SCALE_RANGE), "dead_dimensions": self.dead,
-                "dim": self.dim, "seconds": self.seconds, "problems": self.problems, "warnings": self.warnings}
+                "dim": self.dim, "problems": self.problems, "warnings": self.warnings}
 
     def describe(self) -> str:
         near = self.closest()

@@ -114,7 +114,7 @@ def test_check_is_cached_with_the_reference_features():
     first = check_feature_space(images_at, feats, ex, CPU, ["cached-test"])
     second = check_feature_space(images_at, feats, ex, CPU, ["cached-test"])
     assert reads == [100] and first.seconds is not None and second.seconds is None  # the second read the cache
-    assert first.as_dict() | {"seconds": None} == second.as_dict()
+    assert first.as_dict() == second.as_dict() and "seconds" not in first.as_dict()  # resume-exact records
 
 
 def test_nan_features_and_a_bad_scale_are_flagged():
