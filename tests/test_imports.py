@@ -18,6 +18,7 @@ since a lazy import is still a dependency.
     judge        judge/
     report       report/ (the renderers: every report format, the comparison's renderings)
       | compare  compare/ (--baseline matching and regression annotation; `evalkit compare`'s table)
+    history      history/ (the run history: the SQLite index of reports, trends, blessed baselines, the site)
     run          runner/
     api          api.py, reproduce.py, preflight.py, outfolder.py, testing.py (contract checks for plugin tests),
                  evaluator.py (evalkit.Evaluator, in a training loop), placeholder.py (its `evalkit:in_training`)
@@ -47,6 +48,7 @@ TIERS = [
     {"observe": ["evalkit.observe", "evalkit.zoo"]},
     {"judge": ["evalkit.judge"]},
     {"report": ["evalkit.report"], "compare": ["evalkit.compare"]},
+    {"history": ["evalkit.history"]},
     {"run": ["evalkit.runner", "evalkit.run"]},
     {"api": ["evalkit.api", "evalkit.reproduce", "evalkit.preflight", "evalkit.outfolder", "evalkit.testing",
              "evalkit.evaluator", "evalkit.placeholder"]},
