@@ -92,24 +92,24 @@ def top_up_from(path: Path, old_spec: dict, plan: Plan) -> int | None:
     if change is None:
         return None
     n_old, n_new = change
-    where = f"{path}: --n {n_new} on the run of n = {n_old}"
+    where = f"{path}: the spec changed since the journal was written (sampling.n: {n_old} -> {n_new})"
     if n_new < n_old:
-        raise JournalMismatch(f"{where}: a top-up only adds samples; give --n larger than {n_old} "
+        raise JournalMismatch(f"{where}; a top-up only adds samples: give --n larger than {n_old} "
                               f"(or --n {n_old} to finish the run as it was)")
     if not plan.spec.sampling.anytime:
-        raise JournalMismatch(f"{where}: its rate bounds are fixed-n (sampling.anytime is off): {TOP_UP_REFUSED}")
+        raise JournalMismatch(f"{where}; its rate bounds are fixed-n (sampling.anytime is off): {TOP_UP_REFUSED}")
     bs_old, bs_new = old_spec["sampling"].get("batch_size"), plan.spec.sampling.batch_size
     if bs_old != bs_new:
-        raise JournalMismatch(f"{where}: sampling.batch_size changed ({bs_old} -> {bs_new}) and the journal's batches "
+        raise JournalMismatch(f"{where}; sampling.batch_size changed ({bs_old} -> {bs_new}) and the journal's batches "
                               f"hold {bs_old} samples each; top up with --n on the spec of the first run")
     report = path.parent.parent / "report.json"
     if not report.is_file():
-        raise JournalMismatch(f"{where}: the run has not finished ({report} not found); finish it first at its own n "
+        raise JournalMismatch(f"{where}; the run has not finished ({report} not found); finish it first at its own n "
                               f"(--resume with --n {n_old}), then top it up")
     metrics = [rp.name for rp in plan.metric_requirements]
     if metrics:
         raise JournalMismatch(
-            f"{where}: requirement(s) {', '.join(repr(m) for m in metrics)} are metric bounds, which hold at the n "
+            f"{where}; requirement(s) {', '.join(repr(m) for m in metrics)} are metric bounds, which hold at the n "
             "fixed before looking: extended after looking they would lose their confidence. A top-up extends rate "
             f"requirements only; run the spec afresh at --n {n_new} (a new folder) for the metrics")
     return n_old
