@@ -143,12 +143,13 @@ def _top_up_false_pass(rate: float, target: float, confidence: float, looks: lis
 
 def test_topping_up_keeps_false_pass_below_alpha():
     """A true rate just below the target, users topping up whenever INCONCLUSIVE (n = 200 ... 3200):
-    anytime PASS wrongly <= alpha (+3 SE), the fixed-n rule more often than alpha."""
+    anytime PASS wrongly <= alpha (+3 SE = 0.137: a 2x overclaim, 0.2, fails), the fixed-n rule
+    far more often (about 0.27: benchmarks/ANYTIME.md)."""
     looks = [200, 400, 800, 1600, 3200]
-    cs = _top_up_false_pass(0.895, 0.9, 0.9, looks, 600, seed=11, anytime_rule=True)
-    cp = _top_up_false_pass(0.895, 0.9, 0.9, looks, 600, seed=11, anytime_rule=False)
+    cs = _top_up_false_pass(0.899, 0.9, 0.9, looks, 600, seed=11, anytime_rule=True)
+    cp = _top_up_false_pass(0.899, 0.9, 0.9, looks, 600, seed=11, anytime_rule=False)
     assert cs <= 0.1 + 3 * math.sqrt(0.1 * 0.9 / 600)
-    assert cp > 0.1 and cp > cs
+    assert cp > 0.1 + 3 * math.sqrt(0.1 * 0.9 / 600)
 
 
 def test_judge_rate_says_which_bound():
