@@ -38,8 +38,10 @@ is tighter.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 RHOS = (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)  # the Beta priors' pseudo-counts (prior mean p), equal weights
@@ -47,24 +49,25 @@ METHOD = "anytime-valid (beta-binomial mixture confidence sequence, one-sided)"
 _STEPS = 64  # bisection steps on [0, k/n]: below 1e-18 of the interval
 
 
-def log_evidence(k, n, p):
+def log_evidence(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
     """log M_n(p): the log of the one-sided mixture martingale against 'rate <= p' after k passes
     of n (elementwise over arrays; p strictly inside (0, 1))."""
     k, n, p = (np.asarray(v, dtype=float) for v in (k, n, p))
     with np.errstate(divide="ignore", invalid="ignore"):
         null = special.xlogy(k, p) + special.xlog1py(n - k, -p)
         terms = [_log_mixture(k, n, p, rho) for rho in RHOS]
-        return special.logsumexp(terms, axis=0) - math.log(len(RHOS)) - null
+        out: Any = special.logsumexp(terms, axis=0) - math.log(len(RHOS)) - null
+        return np.asarray(out)
 
 
 def _log_mixture(k: np.ndarray, n: np.ndarray, p: np.ndarray, rho: float) -> np.ndarray:
     """log of the integral of q^k (1 - q)^(n-k) over the Beta(rho p, rho (1 - p)) prior restricted to [p, 1]."""
     a, b = rho * p, rho * (1 - p)
     posterior = special.betaln(a + k, b + n - k) + np.log(special.betaincc(a + k, b + n - k, p))
-    return posterior - special.betaln(a, b) - np.log(special.betaincc(a, b, p))
+    return np.asarray(posterior - special.betaln(a, b) - np.log(special.betaincc(a, b, p)))
 
 
-def lower_bounds(k, n, confidence: float) -> np.ndarray:
+def lower_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> np.ndarray:
     """cs_lower over arrays of (k, n): the smallest p in [0, k/n] whose evidence stays below 1/alpha."""
     k, n = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
     threshold = math.log(1 / (1 - confidence))
@@ -78,7 +81,7 @@ def lower_bounds(k, n, confidence: float) -> np.ndarray:
     return np.where(k > 0, hi, 0.0)
 
 
-def upper_bounds(k, n, confidence: float) -> np.ndarray:
+def upper_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> np.ndarray:
     """cs_upper over arrays: one minus the lower bound of the failure rate."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
     return np.where(n > 0, 1 - lower_bounds(n - k, n, confidence), 1.0)

@@ -254,7 +254,8 @@ class Journal:
         self.manifest["run_id"] = old["run_id"]
         self.manifest["extends"] = _extends(old, path)
         if old.get("spec_sha256") != self.manifest["spec_sha256"]:
-            old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+            given = old.get("spec")
+            old_spec: dict = given if isinstance(given, dict) else {}
             n_old = top_up_from(path, old_spec, self.plan)
             if n_old is None:
                 changes = spec_changes(old_spec, self.manifest["spec"])
