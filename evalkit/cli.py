@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reuse an existing --out folder: first remove the files evalkit's manifest there lists")
     r.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
                    help="break a subject that takes longer than this to build and sample (exit 3) [the spec's]")
-    r.add_argument("--resume", metavar="DIR", help="finish the run journaled in report folder DIR (after a kill or SIGTERM)")
+    r.add_argument("--resume", metavar="DIR",
+                   help="finish the run journaled in report folder DIR (after a kill or SIGTERM); with a larger --n, "
+                        "top up a finished run whose spec sets sampling.anytime: true (refused, exit 2, with the reason "
+                        "otherwise: fixed-n bounds, metric requirements, an unfinished run)")
 
     rj = sub.add_parser("rejudge", help="judge a finished run's saved states against a changed spec (no sampling)",
                         formatter_class=_formatter, epilog=EXIT_CODES,

@@ -13,10 +13,21 @@ from typing import Callable
 from scipy import stats
 
 from ..metrics.binomial import cp_lower as cp_lower, cp_upper as cp_upper  # re-exported: the bounds every verdict is built on
+from . import anytime as time_uniform
 
 
-def decide_rate(k: int, n: int, target: float, confidence: float) -> str:
-    """PASS / FAIL / INCONCLUSIVE for 'rate >= target'."""
+def rate_bounds(k: int, n: int, confidence: float, *, anytime: bool = False) -> tuple[float, float]:
+    """(lower, upper) one-sided bounds of a rate: Clopper-Pearson at this n, or with ``anytime`` the
+    confidence sequence valid at every n at once (``judge.anytime``)."""
+    if anytime:
+        return time_uniform.cs_lower(k, n, confidence), time_uniform.cs_upper(k, n, confidence)
+    return cp_lower(k, n, confidence), cp_upper(k, n, confidence)
+
+
+def decide_rate(k: int, n: int, target: float, confidence: float, *, anytime: bool = False) -> str:
+    """PASS / FAIL / INCONCLUSIVE for 'rate >= target' (``anytime``: on the confidence sequence)."""
+    if anytime:
+        return time_uniform.decide(k, n, target, confidence)
     if n > 0 and cp_lower(k, n, confidence) >= target:
         return "PASS"
     if n > 0 and cp_upper(k, n, confidence) < target:
@@ -24,15 +35,19 @@ def decide_rate(k: int, n: int, target: float, confidence: float) -> str:
     return "INCONCLUSIVE"
 
 
-def pass_pvalue(k: int, n: int, target: float) -> float:
+def pass_pvalue(k: int, n: int, target: float, *, anytime: bool = False) -> float:
     """p-value against H0 'rate < target' (small: evidence the rate is >= target)."""
+    if anytime:
+        return time_uniform.pass_pvalue(k, n, target)
     if n == 0:
         return 1.0
     return float(stats.binom.sf(k - 1, n, target)) if k > 0 else 1.0
 
 
-def fail_pvalue(k: int, n: int, target: float) -> float:
+def fail_pvalue(k: int, n: int, target: float, *, anytime: bool = False) -> float:
     """p-value against H0 'rate >= target' (small: evidence the rate is < target)."""
+    if anytime:
+        return time_uniform.fail_pvalue(k, n, target)
     if n == 0:
         return 1.0
     return float(stats.binom.cdf(k, n, target))
@@ -50,7 +65,8 @@ def holm(pvalues: list[float]) -> list[float]:
     return adj
 
 
-def samples_to_decide(k: int, n: int, target: float, confidence: float, limit: int = 10**9) -> int | None:
+def samples_to_decide(k: int, n: int, target: float, confidence: float, limit: int = 10**9, *,
+                      anytime: bool = False) -> int | None:
     """Further samples likely to decide, if the observed rate k/n held; None if it never would."""
     if n == 0:
         return None
@@ -60,7 +76,7 @@ def samples_to_decide(k: int, n: int, target: float, confidence: float, limit: i
 
     def decided(total: int) -> bool:
         kk = round(rate * total)
-        return decide_rate(kk, total, target, confidence) != "INCONCLUSIVE"
+        return decide_rate(kk, total, target, confidence, anytime=anytime) != "INCONCLUSIVE"
 
     hi = max(n + 1, 2 * n)
     while not decided(hi):

@@ -22,6 +22,13 @@ refused (exit 2), naming what changed. ``rejudge`` refuses (exit 2, naming the f
 record that does not verify. A batch is the same samples whatever process drew it, so a
 run may be resumed with another number of processes.
 
+A finished run whose spec sets ``sampling.anytime`` may be topped up: ``--resume OUT --n
+LARGER`` on it keeps the journal's complete batches (sample i is the same image whatever n
+is: block-seeded latents, index-based labels), drops the final records and a last partial
+batch, records the earlier spec's digest in the manifest's ``extends`` (so its batches stay
+this run's) and samples the rest. Everything else about such a change is refused, naming
+why (``top_up_from``).
+
 Version 2 (this one) added the seals, the run id and the subject's weights files and model
 digests; a version 1 journal is not resumed or rejudged (it cannot be verified).
 """
@@ -55,8 +62,68 @@ JOURNAL_FORMAT = "evalkit-journal"
 JOURNAL_VERSION = 2  # 2: sealed records bound to a run id; weights files and model digests per subject
 
 
+TOP_UP_REFUSED = ("a fixed-n bound would lose its promise when extended after looking; "
+                  "set sampling.anytime: true before the first run")
+
+
 class JournalMismatch(UsageError):
     """``--resume`` was asked on a journal that another spec, evalkit or model wrote."""
+
+
+def n_only_change(old_spec: dict, new_spec: dict) -> tuple[int, int] | None:
+    """(old n, new n) when the two canonical specs differ at most in sampling.n and sampling.batch_size
+    (what ``--n`` changes), else None."""
+    old_s, new_s = old_spec.get("sampling"), new_spec.get("sampling")
+    if not isinstance(old_s, dict) or not isinstance(new_s, dict):
+        return None
+    n_old, n_new = old_s.get("n"), new_s.get("n")
+    if type(n_old) is not int or type(n_new) is not int or n_old == n_new:
+        return None
+    same = {**old_spec, "sampling": {**old_s, "n": n_new, "batch_size": new_s.get("batch_size")}}
+    return (n_old, n_new) if same == new_spec else None
+
+
+def top_up_from(path: Path, old_spec: dict, plan: Plan) -> int | None:
+    """The finished run's n when ``plan`` tops it up (only --n grew, the spec is anytime, the run
+    finished, every requirement a rate); None when the specs differ otherwise. A top-up that
+    cannot keep its verdicts' promise is refused (JournalMismatch, exit 2) with the reason."""
+    new_spec = plan.spec.canonical()
+    change = n_only_change(old_spec, new_spec)
+    if change is None:
+        return None
+    n_old, n_new = change
+    where = f"{path}: the spec changed since the journal was written (sampling.n: {n_old} -> {n_new})"
+    if n_new < n_old:
+        raise JournalMismatch(f"{where}; a top-up only adds samples: give --n larger than {n_old} "
+                              f"(or --n {n_old} to finish the run as it was)")
+    if not plan.spec.sampling.anytime:
+        raise JournalMismatch(f"{where}; its rate bounds are fixed-n (sampling.anytime is off): {TOP_UP_REFUSED}")
+    bs_old, bs_new = old_spec["sampling"].get("batch_size"), plan.spec.sampling.batch_size
+    if bs_old != bs_new:
+        raise JournalMismatch(f"{where}; sampling.batch_size changed ({bs_old} -> {bs_new}) and the journal's batches "
+                              f"hold {bs_old} samples each; top up with --n on the spec of the first run")
+    report = path.parent.parent / "report.json"
+    if not report.is_file():
+        raise JournalMismatch(f"{where}; the run has not finished ({report} not found); finish it first at its own n "
+                              f"(--resume with --n {n_old}), then top it up")
+    metrics = [rp.name for rp in plan.metric_requirements]
+    if metrics:
+        raise JournalMismatch(
+            f"{where}; requirement(s) {', '.join(repr(m) for m in metrics)} are metric bounds, which hold at the n "
+            "fixed before looking: extended after looking they would lose their confidence. A top-up extends rate "
+            f"requirements only; run the spec afresh at --n {n_new} (a new folder) for the metrics")
+    return n_old
+
+
+def _extends(old: dict, path: Path) -> list[dict]:
+    """The manifest's earlier specs of a topped-up run ([] for one never topped up), checked."""
+    extends = old.get("extends", [])
+    ok = isinstance(extends, list) and len(extends) <= 1000 and all(
+        isinstance(e, dict) and isinstance(e.get("spec_sha256"), str) and type(e.get("n")) is int for e in extends)
+    if not ok:
+        raise JournalMismatch(f"{path}: field 'extends': not a list of earlier specs (spec_sha256, n); "
+                              "run the spec again without --resume")
+    return [{"spec_sha256": e["spec_sha256"], "n": e["n"]} for e in extends]
 
 
 @dataclass
@@ -135,7 +202,8 @@ class Journal:
         self.dropped: list[str] = []  # records --resume did not believe
         spec = plan.spec.canonical()
         self.manifest: dict[str, Any] = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "evalkit": __version__,
-                         "spec_sha256": plan.spec.digest(), "spec": spec, "run_id": secrets.token_hex(16)}
+                         "spec_sha256": plan.spec.digest(), "spec": spec, "run_id": secrets.token_hex(16),
+                         "extends": []}  # a topped-up run: the digests (and n) of its earlier specs
         if resume:
             self._check_manifest()
         elif writer:
@@ -148,11 +216,17 @@ class Journal:
         journal = cls(out_dir, plan, resume=False, writer=False)
         journal.resume = True
         journal.manifest.update({k: manifest[k] for k in ("evalkit", "spec_sha256", "spec", "run_id")})
+        journal.manifest["extends"] = _extends(manifest, journal.root / "manifest.json")
         return journal
 
     @property
     def binding(self) -> str:
         return binding(self.manifest["run_id"])
+
+    @property
+    def spec_digests(self) -> set[str]:
+        """The specs whose batch records are this run's: its own and, topped up, the earlier ones."""
+        return {self.manifest["spec_sha256"]} | {e["spec_sha256"] for e in self.manifest.get("extends", [])}
 
     def _start(self) -> None:
         remove_tree(self.root)  # a fresh run starts a fresh journal (never through a link: _io)
@@ -177,13 +251,42 @@ class Journal:
         if old.get("evalkit") != __version__:
             raise JournalMismatch(f"{path}: the journal was written by evalkit {old.get('evalkit')}, this is {__version__}; "
                                   "a resumed run would mix two versions' measurements: run without --resume")
-        if old.get("spec_sha256") != self.manifest["spec_sha256"]:
-            old_spec = old.get("spec")
-            changes = spec_changes(old_spec if isinstance(old_spec, dict) else {}, self.manifest["spec"])
-            raise JournalMismatch(f"{path}: the spec changed since the journal was written ("
-                                  + "; ".join(changes or ["its digest differs"]) + "); run without --resume to start afresh")
         self.manifest["run_id"] = old["run_id"]
+        self.manifest["extends"] = _extends(old, path)
+        if old.get("spec_sha256") != self.manifest["spec_sha256"]:
+            given = old.get("spec")
+            old_spec: dict = given if isinstance(given, dict) else {}
+            n_old = top_up_from(path, old_spec, self.plan)
+            if n_old is None:
+                changes = spec_changes(old_spec, self.manifest["spec"])
+                raise JournalMismatch(f"{path}: the spec changed since the journal was written ("
+                                      + "; ".join(changes or ["its digest differs"]) + "); run without --resume to start afresh")
+            self._top_up(str(old["spec_sha256"]), n_old)
+            return
         adopt(path)  # verified as this run's: the folder's manifest lists it
+
+    def _top_up(self, old_digest: str, n_old: int) -> None:
+        """Extend the finished run of n_old samples to the plan's n: its complete batches stay (sample i is
+        the same whatever n is), its final records and a last partial batch go, the manifest names the
+        earlier spec (its batches stay this run's) and the new one."""
+        self.manifest["extends"] = self.manifest["extends"] + [{"spec_sha256": old_digest, "n": n_old}]
+        log.info("%s: topping the run up from n = %d to n = %d (anytime-valid rate bounds)", self.root, n_old,
+                 self.plan.spec.sampling.size)
+        if not self.writer:
+            return
+        bs = self.plan.spec.sampling.batch_size
+        for sp in self.plan.subjects:
+            folder = self.root / f"s{sp.index:03d}"
+            stale = [folder / "final.safetensors"] + ([folder / f"b{n_old // bs:06d}.safetensors"] if n_old % bs else [])
+            for path in stale:
+                try:
+                    if os.path.lexists(path):
+                        remove_file(path)
+                except OSError as exc:
+                    raise JournalMismatch(f"{path}: cannot remove it to top the run up ({exc.strerror or exc}); "
+                                          "the folder must be writable") from None
+        sealed = seal_json(self.manifest, self.binding)
+        atomic_write_text(self.root / "manifest.json", json.dumps(sealed, indent=1, sort_keys=True))
 
     def drop(self, path: Path, why: str, then: str) -> None:
         """Say that ``path`` is not believed (one warning line naming it) and remember it."""
@@ -305,7 +408,7 @@ class SubjectJournal:
             return None
 
     def _belongs(self, meta: dict, j: int, path: Path) -> None:
-        if meta.get("spec_sha256") != self.journal.manifest["spec_sha256"] or meta.get("subject") != self.sp.name \
+        if meta.get("spec_sha256") not in self.journal.spec_digests or meta.get("subject") != self.sp.name \
                 or meta.get("batch") != j:
             raise ValueError(f"it records batch {meta.get('batch')} of subject {meta.get('subject')!r} "
                              f"of spec {str(meta.get('spec_sha256'))[:12]}, not this run's")

@@ -24,7 +24,7 @@ def judge_rates(ctx: RunContext, state: SubjectState, look_conf: dict[int, float
         conf = rp.confidence if look_conf is None else look_conf[rp.index]
         r = judge_rate(rp.name, rs.passed, rs.n, float(present(rp.req.at_least, f"at_least of {rp.name!r}")), conf, undefined=rs.undefined,
                        per_class={c: (v[0], v[1]) for c, v in rs.per_class.items()} if rp.req.per_class else None,
-                       correction=None if look_conf is None else SEQUENTIAL_NOTE)
+                       correction=None if look_conf is None else SEQUENTIAL_NOTE, anytime=ctx.spec.sampling.anytime)
         r.failing = rs.failing
         if rs.undefined:
             r.message = ((r.message + "; ") if r.message else "") + f"{rs.undefined} samples undefined (counted as failing)"

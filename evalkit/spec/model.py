@@ -134,6 +134,9 @@ class Sampling(_Strict):
         "in turn, or per-class counts."
     )
     sequential: bool = Field(False, description="Stop a subject as soon as every requirement is decided.")
+    anytime: bool = Field(False, description="Judge rate requirements on confidence sequences, valid at every n at "
+                          "once, so a finished run may be topped up (`evalkit run SPEC --resume OUT --n LARGER`) "
+                          "without losing the verdicts' confidence; metric requirements are unchanged.")
     time_limit: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False,
                                      description="Seconds each subject may take to build and sample; past it, it breaks (exit 3).")
 
@@ -163,6 +166,10 @@ class Sampling(_Strict):
             self.n = total
         elif isinstance(self.labels, list) and not self.labels:
             raise ValueError("labels list is empty")
+        if self.anytime and self.sequential:
+            raise ValueError("anytime: true and sequential: true: give one. sequential spends the error over looks "
+                             "planned up to n; anytime's bounds hold at every n already, so top the run up with "
+                             "`evalkit run SPEC --resume OUT --n LARGER` instead of sequential looks")
         if self.n is None:
             self.n = 1000
         if "batch_size" not in self.model_fields_set:
