@@ -149,6 +149,9 @@ class History:
             migrate(conn, p)
         except sqlite3.Error as exc:
             conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise HistoryError(f"{p}: the run history stayed locked by another process for over "
+                                   f"{BUSY_TIMEOUT_S:g} s ({exc})") from None
             raise HistoryError(f"{p}: not a usable evalkit run history ({exc}); move it away and run "
                                f"`evalkit history rebuild DIR` to make it again from the report folders") from None
         except HistoryError:

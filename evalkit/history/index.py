@@ -82,7 +82,7 @@ def index_run(db_path: Path, folder: Path, *, cwd: Path | None = None, step: int
             return h.index(report, json_path, raw, git=git, step=step)
     except (HistoryError, DataError, sqlite3.Error, OSError) as exc:
         log.warning("run history %s: this run was not indexed (%s); the run itself is unaffected", db_path,
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    _first_line(exc, db_path))
         return None
 
 
