@@ -103,10 +103,10 @@ def run(
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
                          time_limit=time_limit, out=out_dir, resume=resume is not None, sample_sink=records)
         _apply_baseline(report, base, match, spec, strict)
-        report.baseline_source = source if base is not None else None
+        report.baseline_source = source  # None without --baseline
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
-            _index(report, db if write else None)
+            _index(report, db)
             _as_given(report, out_dir, present(given, "the report folder as given"), junit_abs, junit)
             if not report.write_errors:
                 log.info("report written to %s", report.written_to)  # in the user's words
