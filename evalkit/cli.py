@@ -393,13 +393,15 @@ def resume_command(args, folder: Path) -> str:
     each word quoted for the shell. Paths are as given, so it runs from the same folder."""
     words = ["evalkit", "run", args.spec, "--resume", str(folder)]
     for flag, value in (("--n", args.n), ("--device", None if args.device == "auto" else args.device),
-                        ("--baseline", args.baseline), ("--junit", args.junit), ("--time-limit", args.time_limit)):
+                        ("--baseline", args.baseline), ("--junit", args.junit), ("--time-limit", args.time_limit),
+                        ("--history", getattr(args, "history", None))):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for fmt in args.formats or []:
         words += ["--format", fmt]
     for flag, on in (("--baseline-partial", args.baseline_partial), ("--strict", args.strict),
-                     ("--no-cache", args.no_cache), ("--quiet", args.quiet)):
+                     ("--no-cache", args.no_cache), ("--quiet", args.quiet),
+                     ("--no-history", getattr(args, "no_history", False))):
         if on:
             words.append(flag)
     from .report.escape import shell_command
@@ -648,11 +650,12 @@ def _history_file(args, *, existing: bool = True) -> Path:
 
 
 def _cmd_history(args) -> int:
-    from .history.db import History
+    from .history.db import History, errors_named
 
     if args.history_verb == "rebuild":
         return _history_rebuild(args)
-    with History.open(_history_file(args)) as h:
+    path = _history_file(args)
+    with History.open(path) as h, errors_named(path):
         if args.history_verb == "runs":
             from .history.show import runs_text
 
@@ -671,11 +674,11 @@ def _cmd_history(args) -> int:
 
 
 def _history_rebuild(args) -> int:
-    from .history.db import History
+    from .history.db import History, errors_named
     from .history.index import rebuild
 
     path = _history_file(args, existing=False)
-    with History.open(path) as h:
+    with History.open(path) as h, errors_named(path):
         indexed, skipped = rebuild(h, Path(args.dir))
     for line in skipped:
         _err(f"warning: {_visible(line)}")

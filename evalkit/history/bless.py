@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._errors import UsageError
-from .db import History, run_id_of
+from .db import History, errors_named, run_id_of
 from .index import read_indexable
 
 NOTE = "evalkit bless"
@@ -17,7 +17,7 @@ NOTE = "evalkit bless"
 
 def bless(db_path: Path, run: str, subjects: list[str] | None = None) -> list[str]:
     """Bless ``run`` (for ``subjects``, by name; None: all); return what was recorded, a line per subject."""
-    with History.open(db_path) as h:
+    with History.open(db_path) as h, errors_named(db_path):
         run_id = _run_id(h, run)
         known = h.run(run_id)
         if known is None:  # only an id that was found gets here, or a folder just indexed

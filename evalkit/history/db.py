@@ -18,12 +18,13 @@ import json
 import logging
 import sqlite3
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .._errors import DataError
+from .._errors import EXIT_USAGE, DataError
 from ..records.model import Report
 from .points import Point, points_of, subject_key
 
@@ -64,7 +65,26 @@ _POINT_COLUMNS = [f.name for f in fields(Point) if f.name != "report"]
 
 
 class HistoryError(DataError):
-    """The history database cannot be used: unreadable, not an evalkit history, or from a newer evalkit."""
+    """The history database cannot be used: unreadable, not an evalkit history, or from a newer evalkit.
+
+    Exit code 2, as a report file that cannot be read: the file was named (or defaulted) and
+    nothing ran."""
+
+    exit_code = EXIT_USAGE
+
+
+@contextmanager
+def errors_named(path: Path) -> Iterator[None]:
+    """A history that opened but holds what this evalkit did not write (a missing table, a forged
+    row) is a ``HistoryError`` naming the file and the fix, not an exception from sqlite3."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise HistoryError(f"{path}: the run history cannot be read ({exc}); move it away and run "
+                           "`evalkit history rebuild DIR` to make it again from the report folders") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise HistoryError(f"{path}: the run history holds a malformed row ({type(exc).__name__}: {exc}); move it "
+                           "away and run `evalkit history rebuild DIR`") from None
 
 
 @dataclass(frozen=True)

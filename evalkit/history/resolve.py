@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._errors import UsageError
 from ..spec.model import Spec
-from .db import Blessing, History, Run
+from .db import Blessing, History, Run, errors_named
 
 KEYWORDS = ("blessed", "previous")
 MIN_PREFIX = 4  # shorter run-id prefixes are refused: too likely to be a typo for a path
@@ -48,7 +48,7 @@ def resolve_baseline(text: str, spec: Spec, db_path: Path | None) -> Resolved | 
         if keyword:
             raise UsageError(f"--baseline {text}: no run history at {db_path} yet: {_how_to(text, spec)}")
         return None
-    with History.open(db_path) as h:
+    with History.open(db_path) as h, errors_named(db_path):
         if text == "blessed":
             return _blessed(h, spec, db_path)
         if text == "previous":

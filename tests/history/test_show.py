@@ -8,7 +8,7 @@ from dataclasses import replace
 from evalkit.history.points import Point
 from evalkit.history.show import history_rows, rows_text
 
-from .conftest import cli, copies
+from .conftest import cli, copies, write_spec
 
 BASE = Point(run_id="r1", finished="2026-12-01T00:00:00+00:00", report="/r", spec="s", subject="vae", subject_key="k",
              name="right class", kind="rate", value=0.93, lower=0.87, upper=0.97, confidence=0.95, n=100, passed=93,
@@ -53,3 +53,25 @@ def test_show_prints_every_runs_values_and_runs_lists_newest_first(one_run, tmp_
     assert cli(["history", "runs", "--spec", "other", "--history", db], capsys)[1].strip() == "no runs indexed for spec 'other'"
     code, out, err = cli(["history", "show", "--subject", "nobody", "--history", db], capsys)
     assert code == 0 and out == "" and "no points match --subject 'nobody'" in err
+
+
+def test_a_history_this_evalkit_did_not_write_is_an_error_naming_it(one_run, tmp_path, capsys):
+    import sqlite3
+
+    empty = tmp_path / "empty.sqlite"  # says it is at the current version, holds no tables
+    conn = sqlite3.connect(empty)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    code, _, err = cli(["history", "runs", "--history", empty], capsys)
+    assert code == 2 and f"{empty}: the run history cannot be read (no such table: runs)" in err
+    forged = tmp_path / "forged.sqlite"
+    assert cli(["bless", one_run, "--history", forged], capsys)[0] == 0
+    conn = sqlite3.connect(forged)
+    conn.execute("UPDATE runs SET subjects = '{not json'")
+    conn.commit()
+    conn.close()
+    code, _, err = cli(["history", "runs", "--history", forged], capsys)
+    assert code == 2 and "holds a malformed row (JSONDecodeError" in err and "evalkit history rebuild DIR" in err
+    code, _, err = cli(["run", write_spec(tmp_path), "--out", tmp_path / "r", "--baseline", "blessed", "--history", empty],
+                       capsys)
+    assert code == 2 and "the run history cannot be read (no such table: blessings)" in err and not (tmp_path / "r").exists()
