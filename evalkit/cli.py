@@ -214,6 +214,8 @@ def _history_parsers(sub) -> None:
     hw.add_argument("--requirement", metavar="R", help="only requirement or metric R")
     for p in (hb, hr, hw):
         _history_options(p, where)
+        p.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
+                       help="more log output (-vv for debug); also accepted before the verb")
     b = sub.add_parser("bless", help="make a run the blessed baseline of its spec (--baseline blessed)",
                        formatter_class=_formatter, epilog=EXIT_CODES,
                        description="Record RUN (a report folder, or a run id or its prefix from `evalkit history runs`)\n"
