@@ -51,6 +51,7 @@ def run(
     overwrite: bool = False,
     time_limit: float | None = None,
     resume: str | Path | None = None,
+    history: str | Path | bool | None = None,
 ) -> Report:
     """Run a spec (a ``Spec`` or a path to YAML) and return its ``Report``.
 
@@ -68,6 +69,9 @@ def run(
     Completed batches are journaled in ``out/journal`` as the run goes; ``resume`` (a
     report folder) finishes the run journaled there, with the same report as a run
     that was never stopped.
+    ``history``: the run history the written report is indexed in (docs/history.md): a path,
+    None for ``$EVALKIT_HISTORY`` or ``history.sqlite`` beside the report folder, False for none.
+    ``baseline`` may also be ``"blessed"``, ``"previous"`` or a run id, looked up there.
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
@@ -81,6 +85,8 @@ def run(
         stack.enter_context(sigterm_unwinds())  # one signal design, from preflight to the last file written
         if out_dir is not None:
             stack.enter_context(confined(out_dir))  # no write, read or delete in it passes through a link
+        db = _history_db(history, out_dir)
+        baseline, source = _resolve_baseline(baseline, spec, db)  # blessed|previous|RUN-ID -> its report.json
         # preflight names the paths as given (the working folder is still the user's)
         base = _preflight(spec, given, fmts, junit, overwrite, baseline, n, resume=resume is not None,
                           strict=strict, cache=cache)
@@ -97,12 +103,43 @@ def run(
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
                          time_limit=time_limit, out=out_dir, resume=resume is not None, sample_sink=records)
         _apply_baseline(report, base, match, spec, strict)
+        report.baseline_source = source  # None without --baseline
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
+            _index(report, db)
             _as_given(report, out_dir, present(given, "the report folder as given"), junit_abs, junit)
             if not report.write_errors:
                 log.info("report written to %s", report.written_to)  # in the user's words
     return report
+
+
+def _history_db(history: str | Path | bool | None, out_dir: Path | None) -> Path | None:
+    from .history.index import history_path
+
+    option = None if history is None or isinstance(history, bool) else history
+    return history_path(option, off=history is False, out_dir=out_dir)
+
+
+def _resolve_baseline(baseline: str | Path | None, spec: Spec, db: Path | None) -> tuple[str | Path | None, str | None]:
+    """(the baseline's path, why it is the baseline): a keyword or run id becomes that run's report.json."""
+    if baseline is None:
+        return None, None
+    from .history.resolve import resolve_baseline
+
+    found = resolve_baseline(str(baseline), spec, db)
+    if found is None:
+        return baseline, f"{baseline} (given as --baseline)"
+    log.info("--baseline %s: %s", baseline, found.source)
+    return found.path, found.source
+
+
+def _index(report: Report, db: Path | None) -> None:
+    """Index the written report in the run history (a failure there is a warning, never the run's)."""
+    if db is None or report.interrupted or report.written_to is None or not report.written_to.is_dir():
+        return
+    from .history.index import index_run
+
+    index_run(db, report.written_to)
 
 
 def _take_folder(stack: ExitStack, out_dir: Path, overwrite: bool, resume: bool) -> None:

@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="auto (CUDA when present; the run says which it chose and why), cpu, cuda or cuda:N [auto]")
     r.add_argument("--out", metavar="DIR", help="report folder [reports/<name>-<timestamp>]")
     r.add_argument("--n", type=int, metavar="N", help="samples per subject, overriding sampling.n")
-    r.add_argument("--baseline", metavar="REPORT", help="a report.json (or its folder): also fail on significant regressions")
+    r.add_argument("--baseline", metavar="REPORT",
+                   help="a report.json (or its folder), or from the run history: blessed (the run `evalkit bless` "
+                   "chose), previous (this spec's latest run) or a RUN-ID; also fail on significant regressions")
     r.add_argument("--baseline-partial", action="store_true",
                    help="compare only the subjects and requirements that pair with the baseline's (by default "
                    "anything unpaired is an error, exit 2, found before sampling)")
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish the run journaled in report folder DIR (after a kill or SIGTERM); with a larger --n, "
                         "top up a finished run whose spec sets sampling.anytime: true (refused, exit 2, with the reason "
                         "otherwise: fixed-n bounds, metric requirements, an unfinished run)")
+    _history_options(r, "the run history this run is indexed in [$EVALKIT_HISTORY, else history.sqlite in the "
+                     "folder holding the report folder]", off=True)
 
     rj = sub.add_parser("rejudge", help="judge a finished run's saved states against a changed spec (no sampling)",
                         formatter_class=_formatter, epilog=EXIT_CODES,
@@ -172,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="compare reports of different references, feature spaces or spec versions anyway "
                     "(the table is labelled not comparable)")
 
+    _history_parsers(sub)
+
     t = sub.add_parser("train", help="retrain a bundled zoo model reproducibly",
                        description="Train zoo model NAME from its seed; resumes from OUT/NAME/checkpoint.pt if present.")
     t.add_argument("name", metavar="NAME")
@@ -183,6 +189,44 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, help="torch CPU threads")
     _verbose_after_the_verb(sub)
     return p
+
+
+def _history_options(p, text: str, *, off: bool = False) -> None:
+    p.add_argument("--history", metavar="PATH", help=text)
+    if off:
+        p.add_argument("--no-history", action="store_true", help="do not index this run (also: EVALKIT_HISTORY=off)")
+
+
+def _history_parsers(sub) -> None:
+    """``evalkit history rebuild|runs|show`` and ``evalkit bless`` (docs/history.md)."""
+    where = "the run history [$EVALKIT_HISTORY, else reports/history.sqlite]"
+    h = sub.add_parser("history", help="the run history: every run indexed, series per requirement and metric",
+                       formatter_class=_formatter, epilog=EXIT_CODES,
+                       description="Every `evalkit run` indexes its report in an SQLite run history (docs/history.md).\n"
+                       "  runs      the indexed runs, newest first\n"
+                       "  show      per requirement and metric, the values with intervals across runs, oldest first\n"
+                       "  rebuild   (re)index every report folder under DIR")
+    hs = h.add_subparsers(dest="history_verb", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    hb = hs.add_parser("rebuild", help="(re)index every report folder under DIR", formatter_class=_formatter)
+    hb.add_argument("dir", metavar="DIR", help="a folder holding report folders (searched recursively)")
+    hr = hs.add_parser("runs", help="the indexed runs, newest first", formatter_class=_formatter)
+    hr.add_argument("--spec", metavar="NAME", help="only the runs of spec NAME")
+    hw = hs.add_parser("show", help="values with intervals across runs, oldest first", formatter_class=_formatter)
+    hw.add_argument("--spec", metavar="NAME", help="only spec NAME")
+    hw.add_argument("--subject", metavar="S", help="only subject S (a name, or a subject key)")
+    hw.add_argument("--requirement", metavar="R", help="only requirement or metric R")
+    for p in (hb, hr, hw):
+        _history_options(p, where)
+        p.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
+                       help="more log output (-vv for debug); also accepted before the verb")
+    b = sub.add_parser("bless", help="make a run the blessed baseline of its spec (--baseline blessed)",
+                       formatter_class=_formatter, epilog=EXIT_CODES,
+                       description="Record RUN (a report folder, or a run id or its prefix from `evalkit history runs`)\n"
+                       "as the blessed baseline of its spec, for every subject or those named. `evalkit run SPEC\n"
+                       "--baseline blessed` compares with it until another run is blessed; newer runs never move it.")
+    b.add_argument("run", metavar="RUN", help="a report folder (or report.json), or a run id / prefix")
+    b.add_argument("--subject", action="append", metavar="S", help="bless only subject S (repeatable) [all]")
+    _history_options(b, where)
 
 
 def _verbose_after_the_verb(sub) -> None:
@@ -304,7 +348,8 @@ def _cmd_run(args) -> int:
         report = run(spec, device=args.device, out=out, n=args.n, baseline=args.baseline, strict=args.strict,
                      baseline_partial=args.baseline_partial,
                      formats=args.formats, progress=not args.quiet, cache=not args.no_cache,
-                     junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume)
+                     junit=args.junit, overwrite=args.overwrite, time_limit=args.time_limit, resume=args.resume,
+                     history=False if args.no_history else args.history)
     except KeyboardInterrupt:  # outside the subjects (preflight, writing): resumable once the journal exists
         if (out / "journal" / "manifest.json").is_file():
             _err(f"evalkit: to finish the run: {_visible(resume_command(args, out))}")
@@ -353,13 +398,15 @@ def resume_command(args, folder: Path) -> str:
     each word quoted for the shell. Paths are as given, so it runs from the same folder."""
     words = ["evalkit", "run", args.spec, "--resume", str(folder)]
     for flag, value in (("--n", args.n), ("--device", None if args.device == "auto" else args.device),
-                        ("--baseline", args.baseline), ("--junit", args.junit), ("--time-limit", args.time_limit)):
+                        ("--baseline", args.baseline), ("--junit", args.junit), ("--time-limit", args.time_limit),
+                        ("--history", getattr(args, "history", None))):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for fmt in args.formats or []:
         words += ["--format", fmt]
     for flag, on in (("--baseline-partial", args.baseline_partial), ("--strict", args.strict),
-                     ("--no-cache", args.no_cache), ("--quiet", args.quiet)):
+                     ("--no-cache", args.no_cache), ("--quiet", args.quiet),
+                     ("--no-history", getattr(args, "no_history", False))):
         if on:
             words.append(flag)
     from .report.escape import shell_command
@@ -370,6 +417,8 @@ def resume_command(args, folder: Path) -> str:
 def _print_results(report) -> None:
     print(_table(report))
     _print_networks(report)
+    if report.baseline_source and report.baseline:
+        print(_visible(f"\nbaseline: {report.baseline_source}"))
     if report.baseline:
         from .report.regressions import baseline_lines
 
@@ -597,6 +646,61 @@ def _cmd_compare(args) -> int:
     return code
 
 
+def _history_file(args, *, existing: bool = True) -> Path:
+    """The database a history verb uses; one that must exist (reading) is checked here."""
+    from .history.index import existing_history, history_path
+
+    path = history_path(args.history)
+    return existing_history(path) if existing or path is None else path
+
+
+def _cmd_history(args) -> int:
+    from .history.db import History, errors_named
+
+    if args.history_verb == "rebuild":
+        return _history_rebuild(args)
+    path = _history_file(args)
+    with History.open(path) as h, errors_named(path):
+        if args.history_verb == "runs":
+            from .history.show import runs_text
+
+            runs = h.runs(args.spec)
+            print(_visible(runs_text(runs)) if runs else "no runs indexed" + (f" for spec {args.spec!r}" if args.spec else ""))
+            return 0
+        from .history.show import history_rows, rows_text
+
+        points = h.points(args.spec, args.subject, args.requirement)
+    if not points:
+        _err("no points match" + "".join(f" {k} {v!r}" for k, v in (("--spec", args.spec), ("--subject", args.subject),
+                                                                      ("--requirement", args.requirement)) if v))
+        return 0
+    print(_visible(rows_text(history_rows(points))))
+    return 0
+
+
+def _history_rebuild(args) -> int:
+    from .history.db import History, errors_named
+    from .history.index import rebuild
+
+    path = _history_file(args, existing=False)
+    with History.open(path) as h, errors_named(path):
+        indexed, skipped = rebuild(h, Path(args.dir))
+    for line in skipped:
+        _err(f"warning: {_visible(line)}")
+    print(f"indexed {len(indexed)} run(s) from {_visible(args.dir)} into {_visible(str(path))}"
+          + (f"; skipped {len(skipped)}" if skipped else ""))
+    return 0
+
+
+def _cmd_bless(args) -> int:
+    from .history.bless import bless
+
+    path = _history_file(args, existing=not Path(args.run).exists())  # a folder is indexed if need be
+    for line in bless(path, args.run, args.subject):
+        print(_visible(line))
+    return 0
+
+
 def _cmd_train(args) -> int:
     import torch
 
@@ -621,6 +725,8 @@ _VERBS = {
     "render": _cmd_render,
     "train": _cmd_train,
     "compare": _cmd_compare,
+    "history": _cmd_history,
+    "bless": _cmd_bless,
 }
 
 

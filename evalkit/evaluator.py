@@ -49,6 +49,7 @@ from . import registry
 from ._errors import EXIT_BROKEN, SpecError, SubjectError, UsageError, present
 from ._io import confined
 from .boundary import forget_warnings
+from .history.index import history_path, index_run
 from .observe.indexes import DuplicateIndex
 from .observe.output_range import allowed_range
 from .outfolder import RunOutputs, output_problems, take_lock, write_folder
@@ -235,17 +236,22 @@ class Evaluator:
     ``device`` is where the model lives (``auto``: CUDA when available), ``cache`` keeps the
     reference features on disk for later runs, ``strict`` makes plan warnings errors and
     INCONCLUSIVE a failure of the exit code, ``formats`` are the files ``out=`` writes.
+    ``history``: the run history each report folder written with ``out=`` is indexed in, with its
+    step (docs/history.md): a path, None for ``$EVALKIT_HISTORY`` or ``history.sqlite`` beside
+    the folder, False for none.
     Raises ``SpecError`` for a bad spec (every problem at once) or one with no subject for the model.
     """
 
     def __init__(self, spec: Spec | str | Path, *, n: int | None = None, device: str = "auto", cache: bool = True,
-                 strict: bool = False, progress: bool = False, formats: list[str] | None = None):
+                 strict: bool = False, progress: bool = False, formats: list[str] | None = None,
+                 history: str | Path | bool | None = None):
         applied = _without_time_limits(_load(spec))
         check_run(applied, None, None, n=n, strict=strict, cache=cache)  # the checks of `evalkit run`, all at once
         self.plan = make_plan(applied, n_override=n)
         self.fill = filled_subjects(self.plan)
         self.device = pick_device(device)
         self.strict, self.progress = strict, progress
+        self.history = history
         self.formats = list(formats if formats is not None else self.plan.spec.report.formats)
         check_formats(self.formats)
         self.references = References(self.plan.spec, self.device, cache=cache, progress=progress)
@@ -281,8 +287,7 @@ class Evaluator:
             raise KeyboardInterrupt(f"evaluation interrupted ({interrupted})")
         if out_dir is not None:
             self._write(report, out_dir, records)
-            # HOOK run-history (issue 26): when evalkit keeps a run history, the folder written here
-            # (with `step`) is appended to it at this point. There is no history yet: nothing is appended.
+            self._index(report, step)  # the folder written here joins the run history, with its step
         broken = [s for s in report.subjects if s.status == "broken"]
         if broken:
             raise SubjectError(broken[0].error or f"subject {broken[0].name!r} broke")
@@ -350,6 +355,16 @@ class Evaluator:
         if outcome.error:
             log.warning("%s", outcome.error)
             report.exit_code = EXIT_BROKEN
+
+    def _index(self, report: Report, step: int | None) -> None:
+        """Index the folder just written (a database that cannot be written costs a warning, not the evaluation)."""
+        folder = report.written_to
+        if self.history is False or folder is None or not folder.is_dir():
+            return
+        option = None if self.history is None or isinstance(self.history, bool) else self.history
+        db = history_path(option, out_dir=folder)
+        if db is not None:
+            index_run(db, folder, step=step)
 
     # ------------------------------------------------------------ the streaming form
 

@@ -241,6 +241,8 @@ class Report(Record):
     interrupted: bool = False
     interrupted_by: Literal["SIGINT", "SIGTERM"] | None = Field(None, description="The signal that stopped the run (1.1).")
     rejudged_from: str | None = Field(None, description="`evalkit rejudge`: the run folder whose saved states were judged (1.1).")
+    baseline_source: str | None = Field(None, description="Which baseline was used and why: the path given, or the "
+                                        "run --baseline blessed|previous|RUN-ID found in the run history.")
 
     # where this run's files went (not part of the record): set by ``evalkit.run``
     _written_to: Path | None = PrivateAttr(None)

@@ -174,6 +174,8 @@ class Hostile:
             boot = textwrap.dedent(prelude) + "\nimport sys\nfrom evalkit.cli import main\nsys.exit(main(sys.argv[1:]))\n"
             cmd = [sys.executable, "-c", boot, *args]
         skip = [self.path(a) for a in allow] + [self.cache, self.cache_key.parent]
+        # the run history beside an allowed report folder (docs/history.md), with SQLite's WAL files
+        skip += [self.path(a).parent / f"history.sqlite{x}" for a in allow for x in ("", "-wal", "-shm", "-journal")]
         before = _snapshot(self.root, skip)
         proc = subprocess.Popen(cmd, cwd=self.work, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, stdin=subprocess.DEVNULL)
