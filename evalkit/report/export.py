@@ -23,6 +23,7 @@ Files are written atomically (``_io.atomic_write_bytes``).
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import logging
 from dataclasses import dataclass
@@ -188,8 +189,9 @@ def to_csv(table: Table) -> str:
 
 
 def to_parquet(table: Table) -> bytes:
-    import pyarrow as pa  # checked by ``check_format`` before anything is read
-    import pyarrow.parquet as pq
+    # imported by name: an optional package (checked by ``check_format`` before anything is read)
+    # that ships no type information, so mypy sees it as Any either way
+    pa, pq = importlib.import_module("pyarrow"), importlib.import_module("pyarrow.parquet")
 
     data = {c: [row.get(c) for row in table.rows] for c in table.columns}
     sink = pa.BufferOutputStream()
@@ -203,8 +205,7 @@ def check_format(fmt: str) -> None:
         raise UsageError(f"--format {fmt!r}: export writes {' or '.join(FORMATS)}")
     if fmt == "parquet":
         try:
-            import pyarrow  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
+            importlib.import_module("pyarrow.parquet")
         except ImportError:
             raise UsageError("--format parquet needs the pyarrow package, which is not installed here; "
                              "`pip install pyarrow`, or use --format csv") from None
