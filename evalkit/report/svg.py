@@ -10,6 +10,7 @@ Every piece of text is escaped; every number is formatted before it reaches the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -63,7 +64,7 @@ class Axis:
 LOG_RATIO = 30.0  # values spanning more than this factor get a log axis: on a linear one the small ones merge
 
 
-def wants_log(values: list[float | None]) -> bool:
+def wants_log(values: Sequence[float | None]) -> bool:
     """Whether a log axis reads better: every plotted value positive and the largest at least
     ``LOG_RATIO`` times the smallest (FID 1.8 and 23 beside 1,413 look alike on a linear axis)."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
@@ -85,7 +86,7 @@ class LogAxis:
         return self.p0 + (math.log10(v) - a) / (b - a) * (self.p1 - self.p0)
 
 
-def log_span(values: list[float | None]) -> tuple[float, float]:
+def log_span(values: Sequence[float | None]) -> tuple[float, float]:
     """A padded positive range around the positive values (a tenth of a decade each side)."""
     vals = [v for v in values if v is not None and math.isfinite(v) and v > 0]
     lo, hi = min(vals), max(vals)
