@@ -158,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="what to write (repeatable): a format of `evalkit list formats` other than json [html]")
     rd.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
 
+    ex = sub.add_parser("export", help="a report's results and per-sample outcomes as tables (CSV, Parquet)",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Write REPORT_DIR's run table (results.FORMAT: one row per subject x requirement,\n"
+                        "and per metric no requirement judged) and sample table (per_sample.FORMAT: one row per\n"
+                        "stored sample: index, asked class, seed, pass/undefined per rate requirement, measurements).\n"
+                        "Read as untrusted input; a bad file exits 2 and nothing is written.")
+    ex.add_argument("report", metavar="REPORT_DIR", help="report folder (or its report.json)")
+    ex.add_argument("--out", metavar="DIR", help="where to write [the report's folder]")
+    ex.add_argument("--format", dest="table_format", default="csv", metavar="FORMAT",
+                    help="csv, or parquet (needs pyarrow) [csv]")
+
     cp = sub.add_parser("compare", help="compare subjects of reports: differences with intervals and significance",
                         formatter_class=_formatter, epilog=EXIT_CODES,
                         description="Compare every subject of REPORT... (or the --subjects named) pair by pair on every\n"
@@ -619,6 +630,19 @@ def _cmd_render(args) -> int:
         print(target / path.name)  # in the user's words, as before the folder was resolved
     return 0
 
+def _cmd_export(args) -> int:
+    from .outfolder import writing_into
+    from .report.export import check_format, load, write_tables
+
+    check_format(args.table_format)  # before anything is read
+    report, source = load(args.report)  # untrusted input, read before any folder is locked or written
+    target = Path(args.out) if args.out else source
+    with writing_into(target, "export") as folder:  # locked, no link followed, and its files in the manifest
+        paths = write_tables(report, source, folder, args.table_format)
+    for path in paths:
+        print(target / path.name)
+    return 0
+
 
 def _cmd_compare(args) -> int:
     from datetime import datetime
@@ -723,6 +747,7 @@ _VERBS = {
     "reproduce": _cmd_reproduce,
     "rejudge": _cmd_rejudge,
     "render": _cmd_render,
+    "export": _cmd_export,
     "train": _cmd_train,
     "compare": _cmd_compare,
     "history": _cmd_history,

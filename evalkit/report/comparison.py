@@ -11,6 +11,7 @@ from pathlib import Path
 from .._io import atomic_write_text
 from ..records.comparison import Comparison, Row
 from .escape import md_cell_code, md_text
+from . import svg
 from .numbers import p_value, short, signed
 
 
@@ -73,6 +74,34 @@ def to_markdown(c: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
+def decision_bounds(r: Row) -> tuple[float | None, float | None, bool]:
+    """(low, high, adjusted): the interval the row's decision rests on, the multiplicity-adjusted one
+    where the record carries it (``adjusted_low``/``adjusted_high``), else the row's own bounds."""
+    lo, hi = getattr(r, "adjusted_low", None), getattr(r, "adjusted_high", None)
+    if lo is not None or hi is not None:
+        return lo, hi, True
+    return r.low, r.high, False
+
+
+def forest_plots(c: Comparison) -> list[str]:
+    """One difference forest per requirement or metric: every pair's B - A with the interval its
+    decision rests on, against zero and the row's tolerance band (where the record has one),
+    coloured by the row's verdict."""
+    names = list(dict.fromkeys(r.name for r in c.rows))
+    plots = []
+    for name in names:
+        rows = [r for r in c.rows if r.name == name]
+        diffs = []
+        for r in rows:
+            lo, hi, adjusted = decision_bounds(r)
+            diffs.append(svg.DiffRow(f"{r.b} vs {r.a}", r.difference, lo, hi, r.verdict, adjusted))
+        tol = getattr(rows[0], "tolerance", None)
+        band = None if not tol else ((-tol, 0.0) if rows[0].higher_is_better else (0.0, tol))
+        arrow = "higher is better" if rows[0].higher_is_better else "lower is better"
+        plots.append(svg.differences(f"{name}: B \u2212 A ({arrow})", diffs, band=band))
+    return plots
+
+
 def to_html(c: Comparison) -> str:
     e = html.escape
     colour = {"better": "#1a7f37", "worse": "#cf222e", "no significant difference": "#57606a", "not tested": "#9a6700"}
@@ -90,6 +119,11 @@ def to_html(c: Comparison) -> str:
                   for x in c.contenders)
     summary = "".join(f"<li>{e(x)}</li>" for x in _summary(c))
     head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
+    plots = "".join(forest_plots(c))
+    forest = (f'<h2>Differences</h2><p class="note">Dot: B &minus; A; bar: the interval the verdict rests on (Holm-adjusted '
+              f'where the record has it); solid line: no difference; shaded: the tolerance; colour: the row\'s verdict '
+              f'(green better, red worse, grey no significant difference, amber not tested); an arrow: no bound on that side.</p>'
+              f'<div class="plots">{plots}</div>') if plots else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>evalkit comparison</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -100,12 +134,15 @@ th, td {{ border: 1px solid #d0d7de; padding: 3px 6px; text-align: left; vertica
 th {{ background: #f6f8fa; }} td.m {{ font-size: 12px; color: #57606a; width: 30%; overflow-wrap: anywhere; }}
 td.name {{ overflow-wrap: anywhere; min-width: 6em; }} td.num {{ white-space: nowrap; }}
 .nc {{ background: #fff8c5; border: 1px solid #d4a72c; padding: 8px; }}
+.plots {{ display: flex; flex-wrap: wrap; gap: 1rem; }} .plots svg {{ max-width: 100%; height: auto; border: 1px solid #eee; }}
+.note {{ color: #57606a; font-size: 13px; }}
 </style></head><body>
 <h1>evalkit comparison</h1>
 {banner}<ul>{who}</ul><ul>{summary}</ul>
 <table><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>
+{forest}
 </body></html>
 """
 

@@ -324,10 +324,22 @@ def precision_recall_plot(report: Report) -> Markup | None:
         ms = {m.name: m for m in s.metrics}
         p, r = ms.get("precision"), ms.get("recall")
         if p is not None and r is not None:
-            points.append(svg.Point(s.name, r.value, r.lower, r.upper, p.value, p.lower, p.upper))
+            points.append(svg.Point(s.name, r.value, r.lower, r.upper, p.value, p.lower, p.upper,
+                                    verdict=pr_verdict(s, (p.name, r.name))))
     if not points:
         return None
     return Markup(svg.scatter("Precision vs recall per subject", points, x_caption="recall", y_caption="precision"))
+
+
+def pr_verdict(s: SubjectResult, names: tuple[str, ...]) -> str | None:
+    """The one word a subject's point carries: the worst of the words of its requirements on these
+    metrics (REGRESSED, then FAIL, then INCONCLUSIVE; PASS only when every one PASSes); None when no
+    requirement judges them (the point is then drawn neutral grey)."""
+    words = [verdict_word(s, r) for r in s.requirements if r.kind == "metric" and r.name in names]
+    for w in ("REGRESSED", "FAIL", "ERROR", "INCONCLUSIVE"):
+        if w in words:
+            return w
+    return "PASS" if words else None
 
 
 # ---------------------------------------------------------------- the page
@@ -438,7 +450,10 @@ _TEMPLATE = """<!doctype html>
 the upper bound misses it, INCONCLUSIVE otherwise; REGRESSED: significantly worse than the baseline. Hover a cell for its interval.</p>{% endif %}
 
 {% if forests or pr %}<h2 id="plots">Metrics across subjects</h2>
-<p class="note">Dot: the estimate; bar: from the one-sided lower to the one-sided upper bound; dashed line: the requirement's bound.</p>
+<p class="note">Dot: the estimate; bar: from the one-sided lower to the one-sided upper bound; dashed line: the requirement's bound.
+Colour means the verdict: <span class="above">green PASS</span>, <span class="below">red FAIL</span>, <span class="open">amber INCONCLUSIVE</span>, purple REGRESSED;
+in the precision-recall plot, the worst verdict of the subject's precision and recall requirements (grey: neither is judged), and the number names the subject.
+An axis whose values span more than a factor of 30 is on a log scale (and says so).</p>
 <div class="plots">{% for p in forests %}{{ p }}{% endfor %}{% if pr %}{{ pr }}{% endif %}</div>{% endif %}
 
 {% for v in views %}{% set s = v.s %}
