@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .._errors import EXIT_USAGE, DataError
+from .._errors import EXIT_USAGE, DataError, EvalkitError
 from ..records.model import Report
 from .points import Point, points_of, subject_key
 
@@ -79,6 +79,8 @@ def errors_named(path: Path) -> Iterator[None]:
     row) is a ``HistoryError`` naming the file and the fix, not an exception from sqlite3."""
     try:
         yield
+    except EvalkitError:  # a user error raised while reading (a baseline that cannot be resolved) is its own
+        raise
     except sqlite3.Error as exc:
         raise HistoryError(f"{path}: the run history cannot be read ({exc}); move it away and run "
                            "`evalkit history rebuild DIR` to make it again from the report folders") from None
