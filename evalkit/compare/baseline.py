@@ -32,7 +32,11 @@ from typing import Any
 
 from .. import registry
 from ..judge.compare import Difference, compare_metrics, compare_rates, holm
-from ..records.model import DifferenceResult, MetricResult, Report, RequirementResult, SubjectResult
+from ..judge.equivalence import Equivalence, family_words, judge_table, metric_equivalence, rate_equivalence
+from ..records.model import (DifferenceResult, MetricResult, Report, RequirementResult, SubjectResult,
+                             equivalence_record)
+
+Questions = dict[str, tuple[str, float]]  # requirement or metric name -> ("equivalent" | "non_inferior", margin)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -76,6 +80,32 @@ def subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str,
     return out
 
 
+def subject_equivalences(s: SubjectResult, b: SubjectResult, questions: Questions, level: float,
+                         pair: Any = None) -> list[Equivalence]:
+    """The equivalence / non-inferiority tests the spec asks of subject ``s`` against ``b`` (unadjusted)."""
+    out: list[Equivalence] = []
+    base_reqs = {r.name: r for r in b.requirements}
+    paired = pair is not None and pair.paired
+    for r in s.requirements:
+        br, q = base_reqs.get(r.name), questions.get(r.name)
+        if q is None or r.kind != "rate" or br is None or br.kind != "rate" or not (br.n and r.n):
+            continue
+        outcomes = pair.outcomes.get(r.name) if paired else None
+        out.append(rate_equivalence(br.passed or 0, br.n, r.passed or 0, r.n, margin=q[1], test=q[0],  # type: ignore[arg-type]
+                                    paired_outcomes=outcomes, subject=s.name, requirement=r.name))
+    for m in s.metrics:
+        q = questions.get(m.name) or questions.get(m.registered)
+        bm = next((x for x in b.metrics if x.same_measure(m)), None)
+        decl = m.declaration()
+        if q is None or bm is None or decl is None or not (bm.bounds_hold and m.bounds_hold):
+            continue
+        infl = pair.influences.get(m.name) if paired else None
+        out.append(metric_equivalence(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
+                                      margin=q[1], test=q[0], higher_is_better=decl.higher_is_better,  # type: ignore[arg-type]
+                                      paired_influence=infl, n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
+    return out
+
+
 def level_words(level: float, m: int) -> str:
     """How the gate's level reads in the report."""
     return (f"family-wise level {level:g} (the spec's confidence), Holm over {m} one-sided test{'s' if m != 1 else ''} "
@@ -84,7 +114,8 @@ def level_words(level: float, m: int) -> str:
 
 
 def compare(current: Report, baseline: Report, tolerance: dict[str, float], baseline_path: str, *,
-            level: float | None = None, pairing: dict[str, Any] | None = None) -> Report:
+            level: float | None = None, pairing: dict[str, Any] | None = None,
+            questions: Questions | None = None) -> Report:
     """Fill ``regressions`` and ``differences`` of each subject of ``current`` present in ``baseline``.
 
     ``level``: the family-wise confidence (the spec's ``confidence:``; by default the
@@ -95,11 +126,14 @@ def compare(current: Report, baseline: Report, tolerance: dict[str, float], base
         level = float(current.spec.get("confidence", 0.95))
     base_subjects = {s.name: s for s in baseline.subjects}
     table: list[Difference] = []
+    equivalences: list[Equivalence] = []
     for s in current.subjects:
         b = base_subjects.get(s.name)
         if b is None or s.status != "ok":
             continue
         table += subject_differences(s, b, tolerance, level, (pairing or {}).get(s.name))
+        equivalences += subject_equivalences(s, b, questions or {}, level, (pairing or {}).get(s.name))
+    _judge_equivalences(current, equivalences, level)
     if not table:
         current.baseline_correction = "nothing in common with the baseline to compare"
         return current
@@ -112,3 +146,13 @@ def compare(current: Report, baseline: Report, tolerance: dict[str, float], base
         if d.verdict == "worse" and d.requirement not in s.regressions:
             s.regressions.append(d.requirement)
     return current
+
+
+def _judge_equivalences(current: Report, table: list[Equivalence], level: float) -> None:
+    """Holm over the equivalence family; each verdict onto its subject's ``equivalences``."""
+    if not table:
+        return
+    by_subject = {s.name: s for s in current.subjects}
+    for e in judge_table(table, level):
+        by_subject[e.subject].equivalences.append(equivalence_record(e))
+    current.equivalence_correction = family_words(level, len(table))

@@ -214,6 +214,18 @@ def keys_of(spec: Spec) -> dict[str, str]:
     return {r.label: metric_key(r) for r in spec.requirements if r.metric is not None}
 
 
+def questions_of(spec: Spec) -> dict[str, tuple[str, float]]:
+    """The spec's equivalence / non-inferiority margins, by requirement name and by metric result name."""
+    keys = keys_of(spec)
+    out: dict[str, tuple[str, float]] = {}
+    for test in ("equivalent", "non_inferior"):
+        for name, margin in getattr(spec.regression, test).items():
+            out[name] = (test, float(margin))
+            if name in keys:  # a metric requirement named by its label: its result is named by the metric key
+                out[keys[name]] = (test, float(margin))
+    return out
+
+
 def _tolerance(spec: Spec, req_name: str, key: str | None) -> float:
     """The spec's tolerance for a requirement: by its name, its metric's readable key, or the metric's name."""
     tol = spec.regression.tolerance
@@ -261,6 +273,7 @@ def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, basel
         r.baseline.low, r.baseline.high = d.low, d.high
         r.baseline.tolerance, r.baseline.method = d.tolerance, d.method
         r.baseline.p_value, r.baseline.adjusted_low, r.baseline.adjusted_high = d.p_value, d.adjusted_low, d.adjusted_high
+    r.baseline.equivalence = next((e for e in s.equivalences if e.requirement in (r.name, key)), None)
 
 
 def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec,
@@ -280,7 +293,8 @@ def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec:
             s.requirements = [r for r in s.requirements if r.name not in keys]
             s.metrics = []
     pairing = pair_with_baseline(report, records, baseline, match)
-    compare(report, aligned, spec.regression.tolerance, match.path, level=spec.confidence, pairing=pairing)
+    compare(report, aligned, spec.regression.tolerance, match.path, level=spec.confidence, pairing=pairing,
+            questions=questions_of(spec))
     annotate(report, aligned, match, spec)
     for s in report.subjects:
         pair = pairing.get(s.name)

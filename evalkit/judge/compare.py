@@ -154,6 +154,25 @@ def compare_rates(
                    tolerance, confidence, n_a, n_b, sides, subject, requirement, bounds_at)
 
 
+def rate_score(k_a: int, n_a: int, k_b: int, n_b: int,
+               paired_outcomes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Callable[[float], float], float]:
+    """(z(delta), estimate of B − A): the score statistic this module tests a rate difference with
+    (Tango's when paired, Farrington–Manning's otherwise, both continuity-corrected) for H0:
+    B − A = delta; it decreases in delta. :func:`score_bounds` inverts it."""
+    if paired_outcomes is not None:
+        oa, ob = (np.asarray(o, dtype=bool).ravel() for o in paired_outcomes)
+        lost, gained, n = int((oa & ~ob).sum()), int((~oa & ob).sum()), len(oa)
+        return (lambda d: _tango_z(lost, gained, n, d)), (gained - lost) / max(n, 1)
+    if not (n_a and n_b):
+        return (lambda d: 0.0), 0.0
+    return (lambda d: _fm_z(k_a, n_a, k_b, n_b, d)), k_b / n_b - k_a / n_a
+
+
+def score_bounds(z_of: Callable[[float], float], estimate: float, confidence: float) -> tuple[float, float]:
+    """One-sided bounds on B − A at ``confidence`` from a score statistic (where it reaches ±z_c)."""
+    return _invert(z_of, estimate, confidence)
+
+
 def _paired_rate_pvalues(lost: int, gained: int, n: int, tol: float) -> tuple[float, float]:
     """(p for B − A > tol, p for B − A < −tol) from the discordant pairs."""
     if n == 0:

@@ -56,6 +56,8 @@ class Look(Record):
 class EquivalenceResult(Record):
     """An equivalence (TOST) or non-inferiority verdict on a difference from the baseline (1.5)."""
 
+    requirement: str = Field(description="The rate requirement or metric tested.")
+
     test: Literal["equivalent", "non_inferior"] = Field(description="`equivalent`: |current - baseline| < margin "
                                                          "(two one-sided tests); `non_inferior`: worse by less than margin.")
     margin: float = Field(description="The spec's margin, in the value's units (rate points, FID points, ...).")
@@ -227,6 +229,8 @@ class SubjectResult(Record):
     metrics: list[MetricResult] = Field(default_factory=list)
     regressions: list[str] = Field(default_factory=list, description="Requirements/metrics significantly worse than the baseline.")
     differences: list[DifferenceResult] = Field(default_factory=list, description="Every comparison with the baseline.")
+    equivalences: list[EquivalenceResult] = Field(default_factory=list, description="Every equivalence and "
+                                                  "non-inferiority verdict against the baseline (1.5).")
 
     @property
     def verdicts(self) -> list[str]:
@@ -275,6 +279,8 @@ class Report(Record):
     baseline_pairs: list[BaselinePair] = Field(default_factory=list, description="Which subject was compared with which baseline subject.")
     baseline_not_compared: list[str] = Field(default_factory=list, description="What --baseline-partial left uncompared, and why.")
     baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
+    equivalence_correction: str | None = Field(None, description="Multiplicity correction over the equivalence and "
+                                               "non-inferiority tests (1.5).")
     exit_code: int = 0
     strict: bool = Field(False, description="Run with --strict: INCONCLUSIVE counts as a failure (exit code, JUnit).")
     interrupted: bool = False
@@ -324,3 +330,11 @@ def schema_major(version: object) -> int | None:
         if head.isdigit():
             return int(head)
     return None
+
+
+def equivalence_record(e: Any) -> EquivalenceResult:
+    """The record of a judged ``judge.equivalence.Equivalence``."""
+    return EquivalenceResult(requirement=e.requirement, test=e.test, margin=e.margin, verdict=e.verdict,
+                             difference=e.diff, low=finite_or_none(e.low), high=finite_or_none(e.high),
+                             p_value=e.p_value, confidence=e.confidence, paired=e.paired, method=e.method,
+                             n_to_decide=e.n_to_decide)

@@ -42,6 +42,8 @@ def baseline_lines(report: Report) -> list[str]:
     correction = getattr(report, "baseline_correction", None)
     if correction:
         lines.append(f"  multiplicity: {correction}")
+    if report.equivalence_correction:
+        lines.append(f"  multiplicity: {report.equivalence_correction}")
     return lines
 
 
