@@ -80,30 +80,36 @@ def subject_differences(s: SubjectResult, b: SubjectResult, tolerance: dict[str,
     return out
 
 
-def subject_equivalences(s: SubjectResult, b: SubjectResult, questions: Questions, level: float,
-                         pair: Any = None) -> list[Equivalence]:
+def subject_equivalences(s: SubjectResult, b: SubjectResult, questions: Questions, pair: Any = None) -> list[Equivalence]:
     """The equivalence / non-inferiority tests the spec asks of subject ``s`` against ``b`` (unadjusted)."""
-    out: list[Equivalence] = []
-    base_reqs = {r.name: r for r in b.requirements}
     paired = pair is not None and pair.paired
-    for r in s.requirements:
-        br, q = base_reqs.get(r.name), questions.get(r.name)
-        if q is None or r.kind != "rate" or br is None or br.kind != "rate" or not (br.n and r.n):
-            continue
-        outcomes = pair.outcomes.get(r.name) if paired else None
-        out.append(rate_equivalence(br.passed or 0, br.n, r.passed or 0, r.n, margin=q[1], test=q[0],  # type: ignore[arg-type]
-                                    paired_outcomes=outcomes, subject=s.name, requirement=r.name))
+    base_reqs = {r.name: r for r in b.requirements}
+    out = [_rate_equivalence(s, r, base_reqs.get(r.name), q, pair.outcomes.get(r.name) if paired else None)
+           for r in s.requirements if (q := questions.get(r.name)) is not None]
     for m in s.metrics:
         q = questions.get(m.name) or questions.get(m.registered)
         bm = next((x for x in b.metrics if x.same_measure(m)), None)
-        decl = m.declaration()
-        if q is None or bm is None or decl is None or not (bm.bounds_hold and m.bounds_hold):
-            continue
-        infl = pair.influences.get(m.name) if paired else None
-        out.append(metric_equivalence(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
-                                      margin=q[1], test=q[0], higher_is_better=decl.higher_is_better,  # type: ignore[arg-type]
-                                      paired_influence=infl, n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name))
-    return out
+        if q is not None and bm is not None:
+            out.append(_metric_equivalence(s, m, bm, q, pair.influences.get(m.name) if paired else None))
+    return [e for e in out if e is not None]
+
+
+def _rate_equivalence(s: SubjectResult, r: RequirementResult, br: RequirementResult | None, q: tuple[str, float],
+                      outcomes: Any) -> Equivalence | None:
+    if r.kind != "rate" or br is None or br.kind != "rate" or not (br.n and r.n):
+        return None
+    return rate_equivalence(br.passed or 0, br.n, r.passed or 0, r.n, margin=q[1], test=q[0],  # type: ignore[arg-type]
+                            paired_outcomes=outcomes, subject=s.name, requirement=r.name)
+
+
+def _metric_equivalence(s: SubjectResult, m: MetricResult, bm: MetricResult, q: tuple[str, float],
+                        influence: Any) -> Equivalence | None:
+    decl = m.declaration()
+    if decl is None or not (bm.bounds_hold and m.bounds_hold):  # an unclaimed bound carries no spread to test on
+        return None
+    return metric_equivalence(bm.value, bm.lower, bm.upper, m.value, m.lower, m.upper, confidence=m.confidence,
+                              margin=q[1], test=q[0], higher_is_better=decl.higher_is_better,  # type: ignore[arg-type]
+                              paired_influence=influence, n_a=bm.n, n_b=m.n, subject=s.name, requirement=m.name)
 
 
 def level_words(level: float, m: int) -> str:
@@ -132,7 +138,7 @@ def compare(current: Report, baseline: Report, tolerance: dict[str, float], base
         if b is None or s.status != "ok":
             continue
         table += subject_differences(s, b, tolerance, level, (pairing or {}).get(s.name))
-        equivalences += subject_equivalences(s, b, questions or {}, level, (pairing or {}).get(s.name))
+        equivalences += subject_equivalences(s, b, questions or {}, (pairing or {}).get(s.name))
     _judge_equivalences(current, equivalences, level)
     if not table:
         current.baseline_correction = "nothing in common with the baseline to compare"
