@@ -102,7 +102,7 @@ def run(
         _say_device(device, progress)
         report = execute(spec, device=device, n=n, progress=progress, cache=cache, strict=strict,
                          time_limit=time_limit, out=out_dir, resume=resume is not None, sample_sink=records)
-        _apply_baseline(report, base, match, spec, strict)
+        _apply_baseline(report, base, match, spec, strict, records)
         report.baseline_source = source  # None without --baseline
         if out_dir is not None and process_rank()[0] == 0:
             _finish(report, spec.name, out_dir, fmts, junit_abs, records, resumed=resume is not None)
@@ -156,12 +156,15 @@ def _take_folder(stack: ExitStack, out_dir: Path, overwrite: bool, resume: bool)
         clear_previous(out_dir)  # only now that nothing can refuse the run any more
 
 
-def _apply_baseline(report: Report, base: Report | None, match, spec: Spec, strict: bool) -> None:
+def _apply_baseline(report: Report, base: Report | None, match, spec: Spec, strict: bool,
+                    records: dict | None = None) -> None:
     if base is not None:
-        from .compare.regression import apply_baseline
+        from .compare.regression import apply_baseline, equivalence_code
 
-        apply_baseline(report, base, match, spec)
+        apply_baseline(report, base, match, spec, records)  # records: this run's samples, to pair with the baseline's
         report.exit_code = exit_code_of(report, strict)
+        if report.exit_code == 0:
+            report.exit_code = equivalence_code(report, strict)
 
 
 def _as_given(report: Report, out_dir: Path, given: Path, junit_abs: Path | None, junit) -> None:

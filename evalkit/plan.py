@@ -367,12 +367,13 @@ def _statistics_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Prob
 
 
 def _tolerance_problems(spec: Spec, reqs: list[RequirementPlan], problem: _Problems) -> None:
-    valid = [rp.name for rp in reqs] + sorted({rp.req.metric for rp in reqs if rp.req.metric})
-    for key in spec.regression.tolerance:
-        if key not in valid:
-            near = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else f" (requirements and metrics: {', '.join(valid) or 'none'})"
-            problem(("regression", "tolerance", key, "<key>"), f"tolerance {key!r} names no requirement or metric{hint}")
+    valid = list(dict.fromkeys([rp.name for rp in reqs] + sorted({rp.req.metric for rp in reqs if rp.req.metric})))
+    for what in ("tolerance", "equivalent", "non_inferior"):
+        for key in getattr(spec.regression, what):
+            if key not in valid:
+                near = difflib.get_close_matches(key, valid, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else f" (requirements and metrics: {', '.join(valid) or 'none'})"
+                problem(("regression", what, key, "<key>"), f"{what} {key!r} names no requirement or metric{hint}")
 
 
 def make_plan(spec: Spec, *, n_override: int | None = None) -> Plan:

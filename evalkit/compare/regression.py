@@ -209,6 +209,23 @@ def align(baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
     return baseline.model_copy(update={"subjects": subjects})
 
 
+def keys_of(spec: Spec) -> dict[str, str]:
+    """Requirement label -> the metric result name, for the metric requirements."""
+    return {r.label: metric_key(r) for r in spec.requirements if r.metric is not None}
+
+
+def questions_of(spec: Spec) -> dict[str, tuple[str, float]]:
+    """The spec's equivalence / non-inferiority margins, by requirement name and by metric result name."""
+    keys = keys_of(spec)
+    out: dict[str, tuple[str, float]] = {}
+    for test in ("equivalent", "non_inferior"):
+        for name, margin in getattr(spec.regression, test).items():
+            out[name] = (test, float(margin))
+            if name in keys:  # a metric requirement named by its label: its result is named by the metric key
+                out[keys[name]] = (test, float(margin))
+    return out
+
+
 def _tolerance(spec: Spec, req_name: str, key: str | None) -> float:
     """The spec's tolerance for a requirement: by its name, its metric's readable key, or the metric's name."""
     tol = spec.regression.tolerance
@@ -255,11 +272,18 @@ def _record(r: RequirementResult, br: RequirementResult, s: SubjectResult, basel
     if d is not None:
         r.baseline.low, r.baseline.high = d.low, d.high
         r.baseline.tolerance, r.baseline.method = d.tolerance, d.method
+        r.baseline.p_value, r.baseline.adjusted_low, r.baseline.adjusted_high = d.p_value, d.adjusted_low, d.adjusted_high
+    r.baseline.equivalence = next((e for e in s.equivalences if e.requirement in (r.name, key)), None)
 
 
-def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec) -> Report:
-    """Compare the run with its baseline (the engine decides), then record the outcome per requirement."""
+def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec: Spec,
+                   records: dict | None = None) -> Report:
+    """Compare the run with its baseline (the engine decides), then record the outcome per requirement.
+
+    ``records``: this run's sample records (subject -> (tensors, meta), as ``api.run`` holds
+    them); with the baseline's sample store they pair the tests (``compare.pairing``)."""
     from .baseline import compare
+    from .pairing import pair_with_baseline
 
     aligned = align(baseline, match, spec)
     differs = feature_space_difference(report, baseline)
@@ -268,8 +292,22 @@ def apply_baseline(report: Report, baseline: Report, match: BaselineMatch, spec:
         for s in aligned.subjects:
             s.requirements = [r for r in s.requirements if r.name not in keys]
             s.metrics = []
-    compare(report, aligned, spec.regression.tolerance, match.path)
+    pairing = pair_with_baseline(report, records, baseline, match)
+    compare(report, aligned, spec.regression.tolerance, match.path, level=spec.confidence, pairing=pairing,
+            questions=questions_of(spec))
     annotate(report, aligned, match, spec)
+    for s in report.subjects:
+        pair = pairing.get(s.name)
+        for r in s.requirements:
+            if r.baseline is not None and pair is not None:
+                r.baseline.pairing = pair.words(r.name, keys_of(spec).get(r.name))
     if differs is not None:
         report.baseline_not_compared.append(f"metric requirements not compared with the baseline: {differs}")
     return report
+
+
+def equivalence_code(report: Report, strict: bool) -> int:
+    """1 when an equivalence or non-inferiority verdict FAILed (or, under ``strict``, is INCONCLUSIVE), else 0."""
+    verdicts = {r.baseline.equivalence.verdict for s in report.subjects for r in s.requirements
+                if r.baseline is not None and r.baseline.equivalence is not None}
+    return 1 if "FAIL" in verdicts or (strict and "INCONCLUSIVE" in verdicts) else 0

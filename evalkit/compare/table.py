@@ -24,7 +24,11 @@ confidence bounds and a verdict: *better*, *worse* or *no significant difference
 
 Every one-sided test of the table (both directions of every row) is one hypothesis
 of one Holm step-down family, so the chance of any false "better" or "worse" in the
-whole table is at most 1 - confidence (the spec's confidence). A ranking is printed
+whole table is at most 1 - confidence (the spec's confidence). Each row shows the
+numbers its verdict used: the Holm-adjusted p-value and the adjusted interval, each
+bound at the confidence its Holm step decided at (``judge.compare.decided_level``,
+1 - alpha*p/p_adj), so a bound lies at or beyond 0 exactly when the row says better
+or worse. A ranking is printed
 only where it follows from significant differences alone.
 
 Reports measured against different reference images, in different feature spaces or
@@ -221,5 +225,5 @@ def _row(d, kind: str, a: Contender, b: Contender, why: str | None) -> Row:
         note = f"unpaired: {why}" if why else "unpaired"
     return Row(name=d.requirement, kind=kind, a=a.label, b=b.label, value_a=_finite(d.a), value_b=_finite(d.b),
                n_a=d.n_a, n_b=d.n_b, difference=_finite(d.diff), low=_finite(d.low), high=_finite(d.high),
-               p_value=d.p_value, verdict=d.verdict, paired=d.paired, higher_is_better=d.higher_is_better,
-               method=d.method, note=note)
+               adjusted_low=_finite(d.adj_low), adjusted_high=_finite(d.adj_high), p_value=d.p_value,
+               verdict=d.verdict, paired=d.paired, higher_is_better=d.higher_is_better, method=d.method, note=note)

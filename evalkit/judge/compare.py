@@ -68,7 +68,7 @@ behind each); ``diff`` = b − a; ``low``, ``high`` (one-sided bounds on b − a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -103,6 +103,12 @@ class Difference:
     subject: str = ""
     requirement: str = ""
     correction: str = "none (a single comparison)"
+    # the adjusted interval (set by :func:`holm`): each bound at the level its test was decided at
+    adj_low: float = math.nan
+    adj_high: float = math.nan
+    adjusted_rule: str = ""
+    # the one-sided bounds (low, high) on b − a at any confidence, from the very test that decided
+    bounds_at: Callable[[float], tuple[float, float]] | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- rates
@@ -122,7 +128,11 @@ def compare_rates(
         k_a, n_a, k_b, n_b = int(oa.sum()), len(oa), int(ob.sum()), len(ob)
         lost, gained = int((oa & ~ob).sum()), int((~oa & ob).sum())
         up, down = _paired_rate_pvalues(lost, gained, n_a, tolerance)
-        low, high = _invert(lambda d: _tango_z(lost, gained, n_a, d), (k_b - k_a) / max(n_a, 1), confidence)
+        est = (k_b - k_a) / max(n_a, 1)
+
+        def bounds_at(c: float) -> tuple[float, float]:
+            return _invert(lambda d: _tango_z(lost, gained, n_a, d), est, c)
+        low, high = bounds_at(confidence)
         method = ("exact McNemar (paired, same samples)" if tolerance == 0
                   else "Tango score test (paired, same samples)")
     else:
@@ -130,13 +140,37 @@ def compare_rates(
             raise ValueError(f"pass counts must lie in 0..n (got {k_a}/{n_a} and {k_b}/{n_b})")
         up, down = _unpaired_rate_pvalues(k_a, n_a, k_b, n_b, tolerance)
         est = (k_b / n_b if n_b else 0.0) - (k_a / n_a if n_a else 0.0)
-        low, high = _invert(lambda d: _fm_z(k_a, n_a, k_b, n_b, d), est, confidence) if n_a and n_b else (-1.0, 1.0)
+
+        def bounds_at(c: float) -> tuple[float, float]:
+            return _invert(lambda d: _fm_z(k_a, n_a, k_b, n_b, d), est, c) if n_a and n_b else (-1.0, 1.0)
+        low, high = bounds_at(confidence)
         method = ("Fisher exact (unpaired)" if tolerance == 0 else "Farrington-Manning score test (unpaired)")
     # up: p for "B - A > +tol"; down: p for "B - A < -tol"
     p_worse, p_better = (down, up) if higher_is_better else (up, down)
     a, b = (k_a / n_a if n_a else float("nan")), (k_b / n_b if n_b else float("nan"))
+    if tolerance == 0:  # the exact test decides; the bounds invert the score test at the same level
+        method += "; interval: score test inverted"
     return _finish("rate", a, b, low, high, p_worse, p_better, paired_outcomes is not None, method, higher_is_better,
-                   tolerance, confidence, n_a, n_b, sides, subject, requirement)
+                   tolerance, confidence, n_a, n_b, sides, subject, requirement, bounds_at)
+
+
+def rate_score(k_a: int, n_a: int, k_b: int, n_b: int,
+               paired_outcomes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Callable[[float], float], float]:
+    """(z(delta), estimate of B − A): the score statistic this module tests a rate difference with
+    (Tango's when paired, Farrington–Manning's otherwise, both continuity-corrected) for H0:
+    B − A = delta; it decreases in delta. :func:`score_bounds` inverts it."""
+    if paired_outcomes is not None:
+        oa, ob = (np.asarray(o, dtype=bool).ravel() for o in paired_outcomes)
+        lost, gained, n = int((oa & ~ob).sum()), int((~oa & ob).sum()), len(oa)
+        return (lambda d: _tango_z(lost, gained, n, d)), (gained - lost) / max(n, 1)
+    if not (n_a and n_b):
+        return (lambda d: 0.0), 0.0
+    return (lambda d: _fm_z(k_a, n_a, k_b, n_b, d)), k_b / n_b - k_a / n_a
+
+
+def score_bounds(z_of: Callable[[float], float], estimate: float, confidence: float) -> tuple[float, float]:
+    """One-sided bounds on B − A at ``confidence`` from a score statistic (where it reaches ±z_c)."""
+    return _invert(z_of, estimate, confidence)
 
 
 def _paired_rate_pvalues(lost: int, gained: int, n: int, tol: float) -> tuple[float, float]:
@@ -269,9 +303,7 @@ def compare_metrics(
     ``bounds_hold`` False (a bound of either is shown but not claimed, e.g. KID or FID of
     heavy-tailed features): the difference is reported, not tested (p = 1)."""
     _check_common(confidence, tolerance)
-    for what, v, lo, hi in (("A", value_a, low_a, high_a), ("B", value_b, low_b, high_b)):
-        if not all(math.isfinite(x) for x in (v, lo, hi)) or not lo <= v <= hi:
-            raise ValueError(f"metric {what}: need finite low <= value <= high, got {lo}, {v}, {hi}")
+    check_metric_inputs(value_a, low_a, high_a, value_b, low_b, high_b)
     if paired_replicates is not None and paired_influence is not None:
         raise ValueError("give paired replicates or paired influences, not both")
     zc = float(stats.norm.ppf(confidence))
@@ -281,27 +313,47 @@ def compare_metrics(
     paired = paired_replicates is not None or paired_influence is not None
     if paired:
         se, method = _paired_se(paired_replicates, paired_influence)
-        se_worse = se_better = se
-        low, high = diff - zc * se, diff + zc * se
+        se_lo = se_hi = se
     else:
-        a_dn, a_up = (value_a - low_a) / zc, (high_a - value_a) / zc
-        b_dn, b_up = (value_b - low_b) / zc, (high_b - value_b) / zc
-        # a false "worse" needs B's estimate too low-in-gain and A's too high-in-gain
-        if higher_is_better:
-            se_worse, se_better = math.hypot(b_up, a_dn), math.hypot(b_dn, a_up)
-        else:
-            se_worse, se_better = math.hypot(b_dn, a_up), math.hypot(b_up, a_dn)
-        low, high = diff - zc * math.hypot(b_dn, a_up), diff + zc * math.hypot(b_up, a_dn)
+        se_lo, se_hi = interval_spreads(value_a, low_a, high_a, value_b, low_b, high_b, confidence)
         method = "difference of the two intervals (spreads read off the one-sided bounds), normal"
         if n_a is not None and n_b is not None and n_a != n_b:
             method += f"; judged at different N ({n_a} and {n_b}): metrics that move with N compare unequal things"
+    # a false "worse" needs B's estimate too low-in-gain and A's too high-in-gain: the spread on that side
+    se_worse, se_better = (se_hi, se_lo) if higher_is_better else (se_lo, se_hi)
+    low, high = diff - zc * se_lo, diff + zc * se_hi
+
+    def bounds_at(c: float) -> tuple[float, float]:
+        z = float(stats.norm.ppf(c))
+        return diff - z * se_lo, diff + z * se_hi
     p_worse = _normal_p(gain + tolerance, se_worse, upper_tail=False)
     p_better = _normal_p(gain - tolerance, se_better, upper_tail=True)
     if not bounds_hold:  # a spread above is not known, so neither direction can be claimed
         p_worse = p_better = 1.0
         method += "; not tested: a bound does not hold (heavy-tailed features)"
     return _finish("metric", value_a, value_b, low, high, p_worse, p_better, paired, method,
-                   higher_is_better, tolerance, confidence, n_a, n_b, sides, subject, requirement)
+                   higher_is_better, tolerance, confidence, n_a, n_b, sides, subject, requirement,
+                   bounds_at if bounds_hold else None)
+
+
+def check_metric_inputs(value_a: float, low_a: float, high_a: float, value_b: float, low_b: float, high_b: float) -> None:
+    """ValueError unless both sides are finite with low <= value <= high."""
+    for what, v, lo, hi in (("A", value_a, low_a, high_a), ("B", value_b, low_b, high_b)):
+        if not all(math.isfinite(x) for x in (v, lo, hi)) or not lo <= v <= hi:
+            raise ValueError(f"metric {what}: need finite low <= value <= high, got {lo}, {v}, {hi}")
+
+
+def interval_spreads(value_a: float, low_a: float, high_a: float, value_b: float, low_b: float, high_b: float,
+                     confidence: float) -> tuple[float, float]:
+    """(spread below, spread above) of B − A read off two one-sided intervals at ``confidence``.
+
+    Each side's spread is half-width / z_c per side (intervals may be asymmetric); B − A
+    is too high when B is too high and A too low, so its upper spread joins B's upper
+    and A's lower spread."""
+    zc = float(stats.norm.ppf(confidence))
+    a_dn, a_up = (value_a - low_a) / zc, (high_a - value_a) / zc
+    b_dn, b_up = (value_b - low_b) / zc, (high_b - value_b) / zc
+    return math.hypot(b_dn, a_up), math.hypot(b_up, a_dn)
 
 
 def _paired_se(replicates: tuple[np.ndarray, np.ndarray] | None,
@@ -342,11 +394,12 @@ def _check_common(confidence: float, tolerance: float) -> None:
 
 def _finish(kind: Literal["rate", "metric"], a: float, b: float, low: float, high: float, p_worse: float,
             p_better: float, paired: bool, method: str, hib: bool, tol: float, conf: float, n_a: int | None,
-            n_b: int | None, sides: Sides, subject: str, requirement: str) -> Difference:
+            n_b: int | None, sides: Sides, subject: str, requirement: str,
+            bounds_at: Callable[[float], tuple[float, float]] | None = None) -> Difference:
     d = Difference(kind=kind, a=float(a), b=float(b), diff=float(b - a), low=float(low), high=float(high),
                    p_worse=float(p_worse), p_better=float(p_better), p_value=1.0, paired=paired, method=method,
                    verdict=NO_DIFFERENCE, higher_is_better=hib, tolerance=float(tol), confidence=float(conf),
-                   n_a=n_a, n_b=n_b, subject=subject, requirement=requirement)
+                   n_a=n_a, n_b=n_b, subject=subject, requirement=requirement, bounds_at=bounds_at)
     return holm([d], conf, sides=sides)[0]
 
 
@@ -381,8 +434,67 @@ def holm(differences: Sequence[Difference], confidence: float, *, sides: Sides =
     out = []
     for i, diff in enumerate(differences):
         verdict, p = _verdict(adj[(i, "worse")], adj.get((i, "better"), 1.0), alpha)
-        out.append(replace(diff, verdict=verdict, p_value=p, confidence=confidence, correction=correction))
+        lo, hi, rule = _adjusted_interval(diff, adj[(i, "worse")], adj.get((i, "better")), alpha)
+        out.append(replace(diff, verdict=verdict, p_value=p, confidence=confidence, correction=correction,
+                           adj_low=lo, adj_high=hi, adjusted_rule=rule))
     return out
+
+
+def decided_level(p_raw: float, p_adjusted: float, alpha: float) -> float:
+    """The confidence a test was effectively decided at after Holm: 1 − α·p/p_adj.
+
+    Holm rejects a hypothesis when its adjusted p ≤ α, i.e. when its raw p ≤ α·p/p_adj:
+    a bound at confidence 1 − α·p/p_adj excludes the null exactly when Holm rejects it.
+    p_adj/p lies in [1, m] (Holm's multiplier at its step, or an earlier step's, or the
+    cap at 1), so the level lies between the unadjusted 1 − α and Bonferroni's 1 − α/m.
+    """
+    if p_raw <= 0 or p_adjusted <= 0:
+        return 1 - alpha  # rejected whatever the level: the bound excludes the null at any of them
+    return 1 - alpha * min(1.0, p_raw / p_adjusted)
+
+
+def _adjusted_interval(d: Difference, p_worse_adj: float, p_better_adj: float | None,
+                       alpha: float) -> tuple[float, float, str]:
+    """(adjusted low, adjusted high, words): each bound at the level its direction's test was decided at.
+
+    The bound that decides "worse" (the upper bound of B − A when higher is better, the
+    lower one otherwise) is at the worse test's Holm level; the other at the better
+    test's (``sides="both"``) or, when only "worse" is tested, at the same level."""
+    if d.bounds_at is None:
+        return math.nan, math.nan, "no adjusted interval: not tested"
+    c_worse = decided_level(d.p_worse, p_worse_adj, alpha)
+    c_better = decided_level(d.p_better, p_better_adj, alpha) if p_better_adj is not None else c_worse
+    w_lo, w_hi = d.bounds_at(c_worse)
+    b_lo, b_hi = d.bounds_at(c_better) if c_better != c_worse else (w_lo, w_hi)
+    lo, hi = (b_lo, w_hi) if d.higher_is_better else (w_lo, b_hi)
+    if d.kind == "rate" and d.tolerance == 0:
+        lo, hi = _exact_agreement(d, lo, hi, p_worse_adj <= alpha, None if p_better_adj is None else p_better_adj <= alpha)
+    rule = (f"each bound at the confidence its Holm step decided at (1 - alpha*p/p_adj; here "
+            f"{c_worse:.4g} for 'worse'" + (f", {c_better:.4g} for 'better'" if p_better_adj is not None else "") + ")")
+    return float(lo), float(hi), rule
+
+
+def _exact_agreement(d: Difference, lo: float, hi: float, worse: bool, better: bool | None) -> tuple[float, float]:
+    """At tolerance 0 a rate is decided by an exact test (Fisher, McNemar) while its bounds
+    invert the score test, and the two may disagree by a hair at the boundary: there the
+    deciding bound is moved to 0 (rejected: the exact test says "beyond 0") or just off it
+    (not rejected), so a row never shows an interval that contradicts its verdict."""
+    def settle(bound: float, rejected: bool | None, beyond: Callable[[float], bool], toward: float) -> float:
+        if rejected is None:  # that direction is not tested ("worse" only)
+            return bound
+        if rejected and not beyond(bound):
+            return 0.0
+        if not rejected and beyond(bound):
+            return math.nextafter(0.0, toward)
+        return bound
+    # higher is better: "worse" rests on high <= 0, "better" on low >= 0; the reverse otherwise
+    if d.higher_is_better:
+        hi = settle(hi, worse, lambda x: x <= 0, math.inf)
+        lo = settle(lo, better, lambda x: x >= 0, -math.inf)
+    else:
+        lo = settle(lo, worse, lambda x: x >= 0, -math.inf)
+        hi = settle(hi, better, lambda x: x <= 0, math.inf)
+    return lo, hi
 
 
 def _verdict(p_worse: float, p_better: float, alpha: float) -> tuple[Verdict, float]:

@@ -43,6 +43,9 @@ class Row(Record):
     low: float | None = Field(None, description="One-sided lower confidence bound of the difference (not adjusted).")
     high: float | None = Field(None, description="One-sided upper confidence bound of the difference (not adjusted).")
     p_value: float | None = Field(None, description="Holm-adjusted p-value behind the verdict.")
+    adjusted_low: float | None = Field(None, description="Lower bound at the confidence this row's Holm step decided at "
+                                       "(1 - alpha*p/p_adj): beyond 0 exactly when the verdict says so.")
+    adjusted_high: float | None = Field(None, description="Upper bound, likewise.")
     verdict: RowVerdict = Field(description="b against a: better, worse, no significant difference.")
     paired: bool = False
     higher_is_better: bool = True

@@ -12,7 +12,7 @@ from .._errors import DataError
 # MAJOR.MINOR: a reader accepts any MINOR of its MAJOR (fields it does not know are
 # ignored), and refuses another MAJOR. Add a field: MINOR + 1. Rename, remove or change
 # the meaning of one: MAJOR + 1. (Reports of the unversioned layout said 1: read as 1.0.)
-REPORT_SCHEMA_VERSION = "1.4"
+REPORT_SCHEMA_VERSION = "1.5"
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "ERROR"]
 
 
@@ -53,6 +53,26 @@ class Look(Record):
     confidence: float
 
 
+class EquivalenceResult(Record):
+    """An equivalence (TOST) or non-inferiority verdict on a difference from the baseline (1.5)."""
+
+    requirement: str = Field(description="The rate requirement or metric tested.")
+
+    test: Literal["equivalent", "non_inferior"] = Field(description="`equivalent`: |current - baseline| < margin "
+                                                         "(two one-sided tests); `non_inferior`: worse by less than margin.")
+    margin: float = Field(description="The spec's margin, in the value's units (rate points, FID points, ...).")
+    verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
+    difference: float = Field(description="current - baseline.")
+    low: float | None = Field(None, description="Lower bound of current - baseline at the family-adjusted confidence.")
+    high: float | None = Field(None, description="Upper bound of current - baseline at the family-adjusted confidence.")
+    p_value: float = Field(description="Holm-adjusted p-value of PASS over the table's equivalence and non-inferiority tests.")
+    confidence: float = Field(description="The family-wise level (the spec's confidence).")
+    paired: bool = False
+    method: str = ""
+    n_to_decide: int | None = Field(None, description="INCONCLUSIVE: samples per side at which the observed spread "
+                                    "would decide PASS, if the difference held; None when no n would.")
+
+
 class BaselineComparison(Record):
     """One requirement against its counterpart in the ``--baseline`` report."""
 
@@ -65,6 +85,15 @@ class BaselineComparison(Record):
     tolerance: float = Field(0.0, description="Worsening allowed by regression.tolerance before it counts.")
     verdict: Literal["REGRESSED", "no significant regression"]
     method: str | None = None
+    p_value: float | None = Field(None, description="Holm-adjusted p-value of 'worse than the baseline by more than "
+                                  "the tolerance' over the whole baseline table: REGRESSED exactly when <= 1 - the spec's "
+                                  "confidence (1.5).")
+    adjusted_low: float | None = Field(None, description="Lower bound of the difference at the confidence its Holm step "
+                                       "decided at (judge.compare.decided_level): consistent with the verdict (1.5).")
+    adjusted_high: float | None = Field(None, description="Upper bound of the difference, likewise (1.5).")
+    pairing: str | None = Field(None, description="Paired with the baseline's samples, or why not (1.5).")
+    equivalence: EquivalenceResult | None = Field(None, description="The equivalence or non-inferiority verdict "
+                                                    "the spec's regression: asked for (1.5).")
 
 
 class RequirementResult(Record):
@@ -155,12 +184,24 @@ class DifferenceResult(Record):
     method: str
     n_baseline: int | None = None
     n_current: int | None = None
+    adjusted_low: float | None = Field(None, description="Lower bound at the confidence this row's Holm step decided at "
+                                       "(1 - alpha*p/p_adj): at or beyond the tolerance exactly when the verdict says so (1.5).")
+    adjusted_high: float | None = Field(None, description="Upper bound, likewise (1.5).")
+    paired: bool = Field(False, description="Tested on the same samples as the baseline's (1.5).")
 
     @classmethod
     def of(cls, d: Any) -> "DifferenceResult":
         return cls(requirement=d.requirement, kind=d.kind, baseline=d.a, current=d.b, diff=d.diff, low=d.low, high=d.high,
                    tolerance=d.tolerance, higher_is_better=d.higher_is_better, p_value=d.p_value, verdict=d.verdict,
-                   method=d.method, n_baseline=d.n_a, n_current=d.n_b)
+                   method=d.method, n_baseline=d.n_a, n_current=d.n_b, adjusted_low=finite_or_none(d.adj_low),
+                   adjusted_high=finite_or_none(d.adj_high), paired=d.paired)
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """A float for a record (strict JSON holds no NaN or infinity): None where it is not finite."""
+    import math
+
+    return float(x) if x is not None and math.isfinite(x) else None
 
 
 class SubjectResult(Record):
@@ -188,6 +229,8 @@ class SubjectResult(Record):
     metrics: list[MetricResult] = Field(default_factory=list)
     regressions: list[str] = Field(default_factory=list, description="Requirements/metrics significantly worse than the baseline.")
     differences: list[DifferenceResult] = Field(default_factory=list, description="Every comparison with the baseline.")
+    equivalences: list[EquivalenceResult] = Field(default_factory=list, description="Every equivalence and "
+                                                  "non-inferiority verdict against the baseline (1.5).")
 
     @property
     def verdicts(self) -> list[str]:
@@ -236,6 +279,8 @@ class Report(Record):
     baseline_pairs: list[BaselinePair] = Field(default_factory=list, description="Which subject was compared with which baseline subject.")
     baseline_not_compared: list[str] = Field(default_factory=list, description="What --baseline-partial left uncompared, and why.")
     baseline_correction: str | None = Field(None, description="Multiplicity correction over the whole baseline table.")
+    equivalence_correction: str | None = Field(None, description="Multiplicity correction over the equivalence and "
+                                               "non-inferiority tests (1.5).")
     exit_code: int = 0
     strict: bool = Field(False, description="Run with --strict: INCONCLUSIVE counts as a failure (exit code, JUnit).")
     interrupted: bool = False
@@ -287,3 +332,11 @@ def schema_major(version: object) -> int | None:
         if head.isdigit():
             return int(head)
     return None
+
+
+def equivalence_record(e: Any) -> EquivalenceResult:
+    """The record of a judged ``judge.equivalence.Equivalence``."""
+    return EquivalenceResult(requirement=e.requirement, test=e.test, margin=e.margin, verdict=e.verdict,
+                             difference=e.diff, low=finite_or_none(e.low), high=finite_or_none(e.high),
+                             p_value=e.p_value, confidence=e.confidence, paired=e.paired, method=e.method,
+                             n_to_decide=e.n_to_decide)

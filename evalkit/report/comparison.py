@@ -16,10 +16,12 @@ from .numbers import p_value, short, signed
 
 
 def _interval(r: Row) -> str:
+    if r.adjusted_low is not None and r.adjusted_high is not None:  # the bounds the verdict used
+        return f"[{signed(r.adjusted_low)}, {signed(r.adjusted_high)}]"
     return "-" if r.low is None or r.high is None else f"[{signed(r.low)}, {signed(r.high)}]"
 
 
-HEADER = ["requirement / metric", "A", "B", "value A", "value B", "B - A", "interval", "p (Holm)", "B vs A", "test"]
+HEADER = ["requirement / metric", "A", "B", "value A", "value B", "B - A", "adjusted interval", "p (Holm)", "B vs A", "test"]
 
 
 def _cells(r: Row) -> list[str]:
@@ -34,7 +36,8 @@ def _cells(r: Row) -> list[str]:
 
 def _summary(c: Comparison) -> list[str]:
     lines = [f"confidence {c.confidence:g}; multiplicity: {c.correction}",
-             "intervals: one-sided bounds of B - A at that confidence, each on its own (not adjusted)"]
+             "adjusted intervals: bounds of B - A at the confidence each row's Holm step decided at "
+             "(1 - alpha*p/p_adj), so they exclude 0 exactly when the row says better or worse"]
     if c.ranking:
         lines.append("ranking: " + " > ".join(c.ranking) + f" ({c.ranking_note})")
     else:

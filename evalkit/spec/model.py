@@ -262,6 +262,12 @@ class Regression(_Strict):
     """Baseline comparison: how much worse than the baseline a number may get before it counts."""
 
     tolerance: dict[str, float] = Field(default_factory=dict, description="Per requirement name or metric: allowed worsening.")
+    equivalent: dict[str, float] = Field(default_factory=dict, description="Per requirement name or metric: the margin M "
+                                         "within which the run must equal the baseline (TOST: PASS when the whole "
+                                         "adjusted interval of the difference lies within +-M).")
+    non_inferior: dict[str, float] = Field(default_factory=dict, description="Per requirement name or metric: the margin "
+                                           "M by which the run may be worse than the baseline (PASS when the adjusted "
+                                           "bound on the loss is within M).")
 
     @field_validator("tolerance")
     @classmethod
@@ -270,6 +276,22 @@ class Regression(_Strict):
             if not math.isfinite(x) or x < 0:
                 raise ValueError(f"tolerance of {k!r} must be a finite number >= 0, got {x}")
         return v
+
+    @field_validator("equivalent", "non_inferior")
+    @classmethod
+    def _margins(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not math.isfinite(x) or x <= 0:
+                raise FieldProblem(f"the margin of {k!r} must be a finite number > 0, got {x}", (k,))
+        return v
+
+    @model_validator(mode="after")
+    def _one_question(self) -> "Regression":
+        both = sorted(set(self.equivalent) & set(self.non_inferior))
+        if both:
+            raise ValueError(f"{both[0]!r} is in both equivalent: and non_inferior:; ask one question of it "
+                             "(equivalence implies non-inferiority)")
+        return self
 
 
 class ReportSettings(_Strict):
