@@ -65,8 +65,8 @@ def jackknife_influence(deletions: Tensor | np.ndarray) -> np.ndarray:
     >>> jackknife_influence(np.array([-0.5, 0.5, 0.0]))  # the mean of 2, 0, 1 with each left out
     array([ 1., -1.,  0.])
     """
-    d = centred(deletions)
-    return -(len(d) - 1) * d
+    d = centred(deletions) + 0.0  # (+ 0.0: no negative zeros)
+    return (len(d) - 1) * (0.0 - d)
 
 
 def kid_influence(within_rows: Tensor, cross_rows: Tensor, n_real: int) -> np.ndarray:
