@@ -1,7 +1,10 @@
-"""Paired metric tests: FID and Vendi recomputed from the stored features of two contenders
-that drew the same samples.
+"""Paired metric tests of two contenders that drew the same samples: from the per-sample
+influences each run stored (sample store layout 3: FID, KID, precision, recall, density,
+coverage, Vendi; no feature cache needed), else, for stores written before them (layout 2),
+FID and Vendi recomputed from the stored features (FID against the reference features in
+this machine's feature cache).
 
-Only the metric-specific recomputation is here; the test on what is made here is the
+Only the metric-specific part is here; the test on what is made here is the
 engine's (``judge.compare.compare_metrics`` with ``paired_influence`` or ``paired_replicates``).
 """
 
@@ -19,6 +22,7 @@ from .contenders import Contender
 
 
 PAIRED_METRICS = ("fid", "vendi")  # recomputable from stored features (and, for FID, the cached reference)
+STORED_NOTE = "spread from the per-sample influences stored at run time; values are the reports'"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class PairedMetric:
     influence: tuple[np.ndarray, np.ndarray] | None = None
     replicates: tuple[np.ndarray, np.ndarray] | None = None
     unpaired: str | None = None
+    stored: bool = False  # the influences are the ones the runs stored (not recomputed from features)
 
 
 def bootstrap_pairs(stat: Callable[[Tensor, Tensor], float], fa: Tensor, fb: Tensor, replicates: int, seed: int = 0,
@@ -76,14 +81,44 @@ class ReferenceFeatures:
         return self._seen[key]
 
 
+def stored_pair(m: MetricResult, a: Contender, b: Contender) -> PairedMetric | None:
+    """The paired influences both runs stored for metric result ``m`` (the same samples: the
+    caller checked indices and labels), an unpaired reason where they cannot pair, or None
+    where either store holds none (written before layout 3, or a metric without an influence)."""
+    from ..records.samples import stored_influence
+
+    ia, ib = stored_influence(a.record(), m.name), stored_influence(b.record(), m.name)
+    if ia is None or ib is None:
+        return None
+    ra, rb = a.report.reference or {}, b.report.reference or {}
+    if (ra.get("sha256"), ra.get("extractor_digest")) != (rb.get("sha256"), rb.get("extractor_digest")):
+        return PairedMetric(unpaired=f"the two reports measured {m.name} against different reference features")
+    fa, fb = np.isfinite(ia), np.isfinite(ib)
+    if not np.array_equal(fa, fb):
+        return PairedMetric(unpaired="the stored influences are of different samples (non-finite ones left out)")
+    return PairedMetric(influence=(ia[fa], ib[fb]), stored=True)
+
+
 def paired_metric(m: MetricResult, a: Contender, b: Contender, refs: ReferenceFeatures, bootstrap: int) -> PairedMetric:
-    """The paired test's input for metric ``m`` of two contenders that drew the same samples."""
+    """The paired test's input for metric ``m`` of two contenders that drew the same samples:
+    the stored influences (``stored_pair``) unless a bootstrap is asked and can be recomputed,
+    else FID and Vendi recomputed from the stored features (stores of layout 2)."""
+    stored = stored_pair(m, a, b)
+    if stored is not None and (bootstrap == 0 or stored.unpaired):
+        return stored
+    recomputed = _recomputed(m, a, b, refs, bootstrap)
+    # a bootstrap the features cannot give (no cached reference) still pairs on the stored influences
+    return stored if recomputed.unpaired and stored is not None else recomputed
+
+
+def _recomputed(m: MetricResult, a: Contender, b: Contender, refs: ReferenceFeatures, bootstrap: int) -> PairedMetric:
+    """FID or Vendi of both contenders recomputed from their stored features."""
     from ..metrics import functional as Fn
 
     name = m.registered
     if name not in PAIRED_METRICS:
         return PairedMetric(unpaired=f"{name} is not recomputed from the stored features (paired: "
-                                     f"{', '.join(PAIRED_METRICS)})")
+                                     f"{', '.join(PAIRED_METRICS)}), and the sample stores hold no influences for it")
     ta, tb = a.record().tensors, b.record().tensors
     if "features" not in ta or "features" not in tb:
         return PairedMetric(unpaired="no stored features")

@@ -46,7 +46,7 @@ from .._errors import UsageError
 from ..records.comparison import Comparison, ContenderInfo, Row
 from ..records.model import MetricResult
 from .contenders import Contender, not_comparable, pairing
-from .paired import PairedMetric, ReferenceFeatures, paired_metric
+from .paired import STORED_NOTE, PairedMetric, ReferenceFeatures, paired_metric
 from .ranking import rank
 
 
@@ -75,7 +75,7 @@ def build(contenders: list[Contender], *, force: bool = False, bootstrap: int = 
             table.add_pair(a, b, rates, confidence)
             bar.update(1)
     adjusted = holm(table.tested, confidence, sides="both") if table.tested else []
-    rows = [_row(d, kind, a, b, why) for d, (kind, a, b, why) in zip(adjusted, table.meta)] + table.untested
+    rows = [_row(d, kind, a, b, why, *more) for d, (kind, a, b, why, *more) in zip(adjusted, table.meta)] + table.untested
     ranking, ranking_note = rank([c.label for c in contenders], rows)
     correction = adjusted[0].correction if adjusted else "no test"
     return Comparison(
@@ -167,7 +167,7 @@ class _Table:
             self.no_reference.setdefault(paired.unpaired, []).append(f"{a.label} | {b.label}")
         try:
             self.tested.append(_metric_row(m, mb, a, b, decl, paired))
-            self.meta.append(("metric", a, b, paired.unpaired))
+            self.meta.append(("metric", a, b, paired.unpaired, STORED_NOTE if paired.stored else None))
         except ValueError as exc:  # an interval the test cannot read (a point value, a p-value)
             self._untested(m, mb, a, b, decl, str(exc))
 
@@ -218,9 +218,10 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _row(d, kind: str, a: Contender, b: Contender, why: str | None) -> Row:
+def _row(d, kind: str, a: Contender, b: Contender, why: str | None, stored: str | None = None) -> Row:
     if d.paired:
-        note = "spread recomputed from the stored (float16) features; values are the reports'" if kind == "metric" else None
+        note = stored or ("spread recomputed from the stored (float16) features; values are the reports'"
+                          if kind == "metric" else None)
     else:
         note = f"unpaired: {why}" if why else "unpaired"
     return Row(name=d.requirement, kind=kind, a=a.label, b=b.label, value_a=_finite(d.a), value_b=_finite(d.b),

@@ -28,7 +28,7 @@ class FID:
         fake = as_numpy(inputs.fake)
         need_samples("fid", len(fake), 2, "a covariance")
         # NumPy from here on: the float64 algebra lives in ._dense (see its docstring)
-        m1, f1, n_real = _reference_moments(inputs)
+        m1, f1, n_real = reference_moments(inputs)
         value, infl, curvature = inputs.cached(("fid-influence",), lambda: frechet_influence(m1, f1, fake))
         n, d = len(fake), len(m1)
         sd_if, sd = float(infl.std()), float(infl.std(ddof=1)) / math.sqrt(n)
@@ -49,7 +49,7 @@ class FID:
         return tail_guard(inputs, v, "fid", lower_too=False)
 
 
-def _reference_moments(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, int | None]:
+def reference_moments(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(mean, a PSD factor F of the covariance (thin when N <= d: ``_dense.reference_fit``), the
     reference's N) from the reference features, once per run, or from imported statistics (N unknown:
     None). Either way the interval treats them as fixed."""

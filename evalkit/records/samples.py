@@ -9,8 +9,8 @@ The runner makes each subject's record when the subject ends (``sample_record``)
 ``write_report`` writes them with the rest of the report folder, so they share its
 guarantees (fresh folder, manifest, fallback folder on a write error).
 
-Layout (``LAYOUT_VERSION`` 2)
------------------------------
+Layout (``LAYOUT_VERSION`` 3; layout 2 stores, which hold no influences, are read too)
+---------------------------------------------------------------------------------------
 
 ``<report folder>/samples/<slug>.safetensors`` with ``kind="samples"``, where ``slug``
 is :func:`subject_file_name` of the subject's name (a file-name-safe form plus 8 hex
@@ -29,6 +29,8 @@ key                 dtype, shape        what
 ``m.<name>``        float32 (n,)        per-sample measurement ``<name>`` (``meta.measurements``)
 ``features``        float16 (n_f, d)    feature vectors (``meta.features``), finite samples only
 ``features_index``  int64 (n_f,)        sample index of each feature row
+``influence.<m>``   float32 (n,)        each sample's influence on metric result ``<m>`` (``meta.influences``);
+                                        NaN for samples without features (non-finite)
 ``grid``            uint8 (G, C, h, w)  thumbnails of the sample grid (see below)
 ``grid_index``      int64 (G,)          sample index of each grid cell
 ``grid_label``      int64 (G,)          asked class of each cell (-1 when unconditional)
@@ -52,8 +54,18 @@ requirement names, the rows of ``passed``), ``measurements`` (names), ``features
 (``{"space", "dim", "dtype"}`` or null), ``thumbnail`` (``{"max_side", "source_shape"}``),
 ``grid`` (``{"columns", "rows", "rule"}``), ``evalkit`` (version that wrote it); since
 layout 2: ``seed`` (of the run that drew the samples) and ``seal``
-(``evalkit._seal``: the content digest and an HMAC under the user's cache key). The
-report beside the store records the digest (``subjects[i].samples_sha256``).
+(``evalkit._seal``: the content digest and an HMAC under the user's cache key); since
+layout 3: ``influences`` (the metric result names with an ``influence.<name>`` tensor, as
+``report.json``'s ``subjects[i].metrics[j].name``). The report beside the store records the
+digest (``subjects[i].samples_sha256``).
+
+Influences (layout 3): for each metric result with a first-order influence function
+(``evalkit.metrics.influence``: FID, KID, precision, recall, density, coverage, Vendi),
+the generated sample's influence on the value, centred over the samples with features, so
+that var(value) ~ var(influence) / n and two runs of the same samples (same seeds and
+labels) have a paired standard error of B - A of sd(infl_B - infl_A) / sqrt(n). Computed at
+run time, while the reference features are in memory: ``evalkit compare`` reads them
+(``stored_influence``), so a paired FID needs no local feature cache.
 
 Reading (``read_samples``) believes a record only when it is intact and belongs to the
 report beside it: its digest equals the report's ``samples_sha256`` (any machine), or,
@@ -75,6 +87,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -89,7 +102,9 @@ if TYPE_CHECKING:
     from ..spec.model import Spec
     from .model import Report
 
-LAYOUT_VERSION = 2  # 2: seed, spec_sha256 and a seal (digest + HMAC); the report records the digest
+LAYOUT_VERSION = 3  # 2: seed, spec_sha256 and a seal (digest + HMAC); the report records the digest; 3: influences
+READS_LAYOUTS = (2, 3)  # layout 1 carries no seal and is not believed
+INFLUENCE_PREFIX = "influence."
 KIND = "samples"
 SEAL_BINDING = "evalkit-samples"
 THUMB_SIDE = 64
@@ -346,12 +361,29 @@ def new_log(plan: PlanLike) -> SampleLog:
     return SampleLog([rp.name for rp in plan.rate_requirements], measurement_names(plan), plan.spec.report.failing_examples)
 
 
+def influence_rows(index: Tensor, influence: Tensor, rows_index: Tensor) -> Tensor:
+    """float32 (n,) aligned with ``index``: ``influence[r]`` at the sample ``rows_index[r]``,
+    NaN at samples without a row (no finite features, so no part in the metric).
+
+    >>> influence_rows(torch.tensor([0, 1, 2]), torch.tensor([0.5, -0.5]), torch.tensor([2, 0]))
+    tensor([-0.5000,     nan,  0.5000])
+    """
+    out = torch.full((len(index),), float("nan"), dtype=torch.float32)
+    pos = torch.searchsorted(index, rows_index.long())
+    out[pos] = influence.to(torch.float32)
+    return out
+
+
 def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] | None = None,
-                  feature_space: str | None = None, *, seed: int | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+                  feature_space: str | None = None, *, seed: int | None = None,
+                  influences: dict[str, tuple[Tensor, Tensor]] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """The subject's record, (tensors, meta), made when the subject ends: compact (float16
     features, uint8 thumbnails), so the run can drop the subject's full state. Sealed:
-    ``meta["seal"]["sha256"]`` is the digest the report records (``samples_sha256``)."""
+    ``meta["seal"]["sha256"]`` is the digest the report records (``samples_sha256``).
+    ``influences``: metric result name -> (per-row influence, the rows' sample indices)."""
     tensors = log.tensors(features)
+    for name, (infl, rows_index) in sorted((influences or {}).items()):
+        tensors[INFLUENCE_PREFIX + name] = influence_rows(tensors["index"], infl, rows_index).contiguous()
     feats = tensors.get("features")
     meta: dict[str, Any] = {
         "layout": LAYOUT_VERSION, "subject": subject, "n": int(len(tensors["index"])),
@@ -361,7 +393,7 @@ def sample_record(subject: str, log: SampleLog, features: tuple[Tensor, Tensor] 
         "thumbnail": {"max_side": THUMB_SIDE, "source_shape": log.source_shape},
         "grid": {"columns": GRID_COLUMNS, "rows": GRID_ROWS,
                  "rule": "first indices asked for each class (all indices when unconditional)"},
-        "evalkit": __version__, "seed": seed,
+        "evalkit": __version__, "seed": seed, "influences": sorted(influences or {}),
     }
     meta["seal"] = make_seal(content_digest(meta, tensors), SEAL_BINDING)
     return tensors, meta
@@ -426,9 +458,10 @@ def read_samples(report_dir: str | Path, subject: str, report: Report | None = N
 
 
 def _header_problem(t: dict[str, Tensor], meta: dict[str, Any], subject: str) -> str | None:
-    if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
+    if not isinstance(meta, dict) or meta.get("layout") not in READS_LAYOUTS:
         layout = meta.get("layout") if isinstance(meta, dict) else None
-        return f"field 'layout': {str(layout)[:20]!r}, this evalkit reads {LAYOUT_VERSION} (layout 1 carries no seal)"
+        return (f"field 'layout': {str(layout)[:20]!r}, this evalkit reads {' and '.join(map(str, READS_LAYOUTS))} "
+                "(layout 1 carries no seal)")
     if meta.get("subject") != subject:
         return f"field 'subject': it holds subject {str(meta.get('subject'))[:80]!r}, not {subject!r}"
     n, reqs = meta.get("n"), meta.get("requirements")
@@ -478,6 +511,9 @@ def _tensor_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
     n, reqs = meta["n"], meta["requirements"]
     shapes = {"asked": (n,), "passed": (len(reqs), n), "undefined": (len(reqs), n)}
     shapes.update({f"m.{m}": (n,) for m in meta.get("measurements") or []})
+    why = _influence_problem(t, meta)
+    if why:
+        return why
     for key, shape in shapes.items():
         if key in t and tuple(t[key].shape) != shape:
             return f"tensor {key!r} has shape {tuple(t[key].shape)}, expected {shape}"
@@ -485,6 +521,19 @@ def _tensor_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
         if (a in t) != (b in t) or (a in t and len(t[a]) != len(t[b])):
             return f"tensors {a!r} and {b!r} do not match"
     return _thumb_problem(t) or _index_problem(t) or _feature_problem(t, meta)
+
+
+def _influence_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
+    """The influence tensors must be the ones ``meta.influences`` lists, float32 (n,)."""
+    n, names = meta["n"], meta.get("influences") or []
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names) \
+            or sorted(k[len(INFLUENCE_PREFIX):] for k in t if k.startswith(INFLUENCE_PREFIX)) != sorted(names):
+        return "field 'influences' does not list the store's influence tensors"
+    for name in names:
+        key = INFLUENCE_PREFIX + name
+        if t[key].dtype != torch.float32 or tuple(t[key].shape) != (n,):
+            return f"tensor {key!r} must be float32 of shape ({n},)"
+    return None
 
 
 def _thumb_problem(t: dict[str, Tensor]) -> str | None:
@@ -510,6 +559,22 @@ def _feature_problem(t: dict[str, Tensor], meta: dict[str, Any]) -> str | None:
     if feats.dtype not in (torch.float16, torch.float32) or not bool(torch.isfinite(feats).all()):
         return "tensor 'features' must hold finite float16 or float32 values"
     return None
+
+
+def stored_influence(record_or_store: SampleRecord | tuple[dict[str, Tensor], dict[str, Any]] | dict[str, Tensor],
+                     name: str) -> np.ndarray | None:
+    """The stored influence of each sample on metric result ``name`` (as report.json's
+    ``subjects[i].metrics[j].name``): float64 (n,) aligned with ``index``, NaN where a sample had
+    no features; None where the store holds none (layout 2, or a metric without an influence).
+    ``record_or_store``: a ``SampleRecord``, a (tensors, meta) pair, or the tensors alone."""
+    if isinstance(record_or_store, SampleRecord):
+        tensors = record_or_store.tensors
+    elif isinstance(record_or_store, tuple):
+        tensors = record_or_store[0]
+    else:
+        tensors = record_or_store
+    t = tensors.get(INFLUENCE_PREFIX + name)
+    return None if t is None else t.double().numpy()
 
 
 def read_all(report_dir: str | Path, subjects: list[str], report: Report | None = None) -> dict[str, SampleRecord | None]:

@@ -6,6 +6,7 @@ import torch
 
 from .._errors import DataError, SubjectError, present
 from ..judge.verdicts import judge_metric, judge_rate
+from ..metrics.influence import metric_influence
 from ..metrics.metric import MetricInputs
 from ..observe.sanity import overrule
 from ..plan import SubjectPlan
@@ -87,8 +88,23 @@ def _num_classes(ctx: RunContext, inputs: MetricInputs, shape: tuple) -> int:
     return max(int(predicted.max()), int(asked.max())) + 1
 
 
-def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple
-                  ) -> tuple[list[RequirementResult], list[MetricResult]]:
+Influences = dict[str, tuple[torch.Tensor, torch.Tensor]]  # metric result name -> (influence, sample index)
+
+
+def _influence(metric: str, inputs: MetricInputs, args: dict, name: str, out: Influences | None) -> None:
+    """Keep each generated sample's influence on metric result ``name`` (for the sample store),
+    while the reference features are in memory: ``metrics.influence``."""
+    if out is None:
+        return
+    infl = metric_influence(metric, inputs, args)
+    if infl is not None:
+        out[name] = (torch.from_numpy(infl), inputs.states["features"][1])
+
+
+def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple,
+                  influences: Influences | None = None) -> tuple[list[RequirementResult], list[MetricResult]]:
+    """Every metric requirement's result and the metric values; ``influences``, when given, is
+    filled with each metric result's per-sample influences (``_influence``)."""
     inputs = metric_inputs(ctx, sp, state, shape)
     seen: dict[tuple, MetricResult] = {}
     results = []
@@ -107,6 +123,7 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
                                      confidence=rp.confidence, method=mv.method, n=mv.n, n_reference=mv.n_reference,
                                      note=mv.note, extra=mv.extra, upper_holds=getattr(mv, "upper_holds", True),
                                      lower_holds=getattr(mv, "lower_holds", True))
+            _influence(metric, inputs, rp.args, seen[key].name, influences)
         results.append(overrule(judge_metric(rp.name, seen[key], rp.req.at_least, rp.req.at_most), ctx.refs.checks.get(shape), metric))
         bar.update(1)
     bar.close()
@@ -114,12 +131,13 @@ def judge_metrics(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: 
 
 
 def judge_subject(ctx: RunContext, sp: SubjectPlan, state: SubjectState, shape: tuple,
-                  look_conf: dict[int, float] | None, res: SubjectResult) -> None:
-    """Fill ``res`` with every requirement's result, in the spec's order, and the metric values.
-    The rate results go in first, so a subject whose metrics break still reports them."""
+                  look_conf: dict[int, float] | None, res: SubjectResult, influences: Influences | None = None) -> None:
+    """Fill ``res`` with every requirement's result, in the spec's order, and the metric values
+    (and ``influences``, when given, as ``judge_metrics``). The rate results go in first, so a
+    subject whose metrics break still reports them."""
     res.requirements = judge_rates(ctx, state, look_conf)
     if ctx.plan.metric_requirements:
-        more, res.metrics = judge_metrics(ctx, sp, state, shape)
+        more, res.metrics = judge_metrics(ctx, sp, state, shape, influences)
         res.requirements += more
     order = {rp.name: rp.index for rp in ctx.plan.requirements}
     res.requirements.sort(key=lambda r: order.get(r.name, 0))

@@ -22,7 +22,7 @@ from .environment import environment, init_distributed, pick_device, process_ran
 from .gather import gather_state
 from .journal import FinalRecord, Journal, JournalMismatch
 from .identity import weights_files, weights_identity
-from .judge import judge_subject
+from .judge import Influences, judge_subject
 from .observe import model_digests
 from .looks import Looks
 from .child import kill_all
@@ -116,13 +116,15 @@ def measure_subject(ctx: RunContext, sp: SubjectPlan, res: SubjectResult, fold: 
         final = fold_subject(ctx, sp, source, shape, res, fold, limit, files)
     res.stopped_early = final.stopped_early
     res.n, res.nonfinite = final.state.n, final.state.nonfinite
-    judge_subject(ctx, sp, final.state, shape, final.look_conf, res)
+    # each metric's per-sample influences go to the sample store (paired comparisons need no feature cache)
+    influences: Influences | None = {} if ctx.sample_sink is not None and ctx.rank == 0 else None
+    judge_subject(ctx, sp, final.state, shape, final.look_conf, res, influences)
     if final.counts is not None:
         attach_looks(res, trace_of(ctx.plan, final.counts, Looks(ctx.plan, source.n, ctx.spec.sampling.batch_size).conf,
                                          present(final.look_conf, "the looks' confidences")))
     if ctx.sample_sink is not None and ctx.rank == 0 and final.state.samples is not None:
         record = sample_record(sp.name, final.state.samples, final.state.row("features").value(), ctx.spec.features,
-                               seed=ctx.spec.sampling.seed)
+                               seed=ctx.spec.sampling.seed, influences=influences)
         ctx.sample_sink[sp.name] = record
         res.samples_sha256 = record[1]["seal"]["sha256"]
     return final.state

@@ -137,26 +137,19 @@ def test_comparison_page_in_a_real_browser(runs, tmp_path, capsys):
     assert found["scrollWidth"] <= WIDTH and found["network"] == []
 
 
-def test_missing_reference_features_say_so_and_fall_back_to_unpaired(runs, tmp_path, capsys, monkeypatch):
-    """A user whose cache key differs (or whose cache was removed) gets FID tested on the
-    reports' intervals, and the table says which test ran and why, with the fix."""
+def test_paired_fid_needs_no_reference_features_in_the_cache(runs, tmp_path, capsys, monkeypatch):
+    """A user whose cache key differs (or whose cache was removed) still gets FID paired: the
+    runs stored each sample's influence (tests/compare/test_paired_stored.py: the fallback of
+    stores written before them)."""
     args = ["compare", str(runs["both"])]
     monkeypatch.setenv("EVALKIT_CACHE_KEY", str(tmp_path / "other-key" / "cache.key"))
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "empty-cache"))
     code, stdout, _ = cli(args + ["--out", str(tmp_path / "k")], capsys)
     data = json.loads((tmp_path / "k" / "comparison.json").read_text())
     fid = next(r for r in data["rows"] if r["name"] == "fid")
-    assert not fid["paired"] and "difference of the two intervals" in fid["method"]
-    assert "does not verify under this user's cache key" in fid["note"] and "unpaired:" in fid["note"]
-    assert any("tested unpaired" in n and "run the spec once more" in n for n in data["notes"])
-    assert "tested unpaired" in stdout
-    fid_line = next(line for line in stdout.splitlines() if line.startswith("fid "))
-    assert fid_line.endswith("difference of the two intervals")  # the terminal names the test too
-    # the rate rows stay paired: they need no reference
-    assert next(r for r in data["rows"] if r["name"] == "light ink")["paired"]
-    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "empty-cache"))
-    cli(args + ["--out", str(tmp_path / "e")], capsys)
-    fid = next(r for r in json.loads((tmp_path / "e" / "comparison.json").read_text())["rows"] if r["name"] == "fid")
-    assert not fid["paired"] and "holds no entry" in fid["note"]
+    assert fid["paired"] and "paired delta method" in fid["method"] and "stored at run time" in fid["note"]
+    assert not any("tested unpaired" in n for n in data["notes"])
+    _check_paired_fid(runs["both"], fid, data["confidence"])
 
 
 def test_paired_bootstrap_on_request(runs, tmp_path, capsys):
