@@ -199,7 +199,7 @@ class History:
         ``git`` is the (commit, branch) the run saw; None keeps what an earlier indexing recorded
         (a rebuild cannot know it)."""
         run_id = run_id_of(report_json)
-        subjects = [{"name": s.name, "key": subject_key(s)} for s in report.subjects]
+        subjects = [{"name": s.name, "key": subject_key(s), "weights": s.weights_sha256} for s in report.subjects]
         row = {"run_id": run_id, "spec": report.name, "spec_sha256": report.spec_sha256,
                "subjects": json.dumps(subjects), "feature_space": _feature_space(report),
                "evalkit_version": report.environment.evalkit, "started": report.started,

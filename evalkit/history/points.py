@@ -16,8 +16,8 @@ class Point:
 
     ``lower``/``upper`` are the report's one-sided bounds at ``confidence`` (None where the
     report has none). For a rate, ``passed`` of ``n`` samples passed and ``value`` is
-    ``passed / n``. ``subject_key`` identifies what was measured (model or folder, params,
-    weights digest); two runs of one subject under different seeds share it.
+    ``passed / n``. ``subject_key`` identifies the series (model or folder and params): two runs
+    of one subject under different seeds, or before and after its checkpoint was retrained, share it.
     """
 
     run_id: str
@@ -40,12 +40,15 @@ class Point:
 
 
 def subject_key(s: SubjectResult) -> str:
-    """The identity of a subject: its model (or folder), params and weights digest, hashed.
+    """The identity of a subject's series: its model (or folder) and params, hashed.
 
-    Not its name and not the seed: renaming a subject or rerunning it under another seed
-    keeps its history; changing the weights or a param starts a new one."""
-    return hashlib.sha256(json.dumps({"model": s.model, "path": s.path, "params": s.params,
-                                   "weights": s.weights_sha256}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    Not its name, not the seed and not the weights digest: renaming a subject, rerunning it
+    under another seed or retraining its checkpoint in place (the drift a history is kept to
+    catch) continues its series, and a blessed baseline stays the baseline of the retrained
+    model; changing a param (or the model) starts a new series. The database keeps each run's
+    weights digest beside its points, so a page can say where the weights changed."""
+    return hashlib.sha256(json.dumps({"model": s.model, "path": s.path, "params": s.params},
+                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def points_of(report: Report, run_id: str, report_path: str) -> list[Point]:

@@ -258,6 +258,12 @@ def _check_split(dataset: str, split: str, rng: tuple[int, int] | None) -> None:
         raise ValueError(f"range {list(rng)} runs past the {size} images of {dataset} {split}; use stop <= {size}")
 
 
+# (block, field, default) of fields added to the spec language after 1.0: see Spec.canonical
+_LATER_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("sampling", "anytime", False), ("regression", "equivalent", {}), ("regression", "non_inferior", {}),
+)
+
+
 class Regression(_Strict):
     """Baseline comparison: how much worse than the baseline a number may get before it counts."""
 
@@ -392,7 +398,13 @@ class Spec(_Strict):
         return req.confidence if req.confidence is not None else self.confidence
 
     def canonical(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        # fields added after specs were first digested are left out at their defaults, so the
+        # digest (journals, baselines, the history) of a spec that does not use them is unchanged
+        for block, key, default in _LATER_FIELDS:
+            if isinstance(out.get(block), dict) and out[block].get(key, default) == default:
+                out[block].pop(key, None)
+        return out
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: equal specs hash equally whatever their YAML layout."""
