@@ -178,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, metavar="N", help="stop at step N, leaving a resumable checkpoint")
     t.add_argument("--export", action="store_true", help="write the weights at --max-steps even if training is unfinished")
     t.add_argument("--threads", type=int, help="torch CPU threads")
+
+    st = sub.add_parser("site", help="a static site over report folders: runs, trends with change points, diffs",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Walk DIR for report folders and write a static site (plain HTML, no script):\n"
+                        "index.html (every run, newest first), a trend page per spec and subject with a plot per\n"
+                        "requirement and metric and its change points (significant after correcting for every\n"
+                        "comparison over the page's history), and a diff page between consecutive runs.\n"
+                        "Unreadable reports are skipped with a warning naming the file.")
+    st.add_argument("dir", metavar="DIR", help="folder holding report folders (searched recursively)")
+    st.add_argument("--out", metavar="SITE_DIR", help="where to write the site [DIR/site]")
+    st.add_argument("--history", metavar="DB", help="read the points from this history database instead of the folders")
     _verbose_after_the_verb(sub)
     return p
 
@@ -594,6 +605,25 @@ def _cmd_compare(args) -> int:
     return code
 
 
+def _cmd_site(args) -> int:
+    from ._errors import UsageError
+    from .history.site import build_site, load_runs, points_from_history
+    from .outfolder import writing_into
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a folder; name the folder that holds the report folders")
+    runs = load_runs(root)
+    points = points_from_history(args.history) if args.history else None
+    if not runs and not points:
+        raise UsageError(f"{root}: no readable report.json found; run `evalkit run SPEC --out {root}/NAME` first")
+    out = Path(args.out) if args.out else root / "site"
+    with writing_into(out, "site") as folder:
+        build_site(runs, folder, points=points)
+    print(out / "index.html")
+    return 0
+
+
 def _cmd_train(args) -> int:
     import torch
 
@@ -617,6 +647,7 @@ _VERBS = {
     "rejudge": _cmd_rejudge,
     "render": _cmd_render,
     "train": _cmd_train,
+    "site": _cmd_site,
     "compare": _cmd_compare,
 }
 
