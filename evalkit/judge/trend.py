@@ -137,7 +137,7 @@ def rate_split_statistics(passed: np.ndarray, n: np.ndarray) -> np.ndarray:
     se = np.sqrt(pbar * (1 - pbar) * (1 / nb + 1 / na))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (ka / na - kb / nb) / se
-    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.asarray(np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0))
 
 
 def _tau2(y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
@@ -159,7 +159,7 @@ def _tau2(y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
     (qb, cb), (qa, ca) = q_and_c(pre), q_and_c(post)
     q = qb + qa
     if v is None:
-        return q / (k - 2)
+        return np.asarray(q / (k - 2))
     c = cb + ca
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(c > 0, (q - (k - 2)) / c, 0.0)
@@ -198,7 +198,9 @@ def metric_split_statistics(y: np.ndarray, se_down: np.ndarray | None, se_up: np
     with np.errstate(divide="ignore", invalid="ignore"):
         z_up = (ma_d - mb_u) / np.sqrt(vb_u + va_d)
         z_down = (mb_d - ma_u) / np.sqrt(vb_d + va_u)
-    clean = lambda a: np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)  # noqa: E731 (a zero spread: no evidence)
+    def clean(a: np.ndarray) -> np.ndarray:  # a zero spread: no evidence
+        return np.asarray(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0))
+
     return clean(z_up), clean(z_down), tau2
 
 
@@ -216,10 +218,10 @@ def _orders(k: int, budget: int, seed: int) -> tuple[np.ndarray, bool]:
 def _max_stat(kind: Kind, data: tuple[np.ndarray, ...]) -> np.ndarray:
     """T = max over splits of the split statistic, per row."""
     if kind == "rate":
-        return np.abs(rate_split_statistics(data[0], data[1])).max(axis=1)
+        return np.asarray(np.abs(rate_split_statistics(data[0], data[1])).max(axis=1))
     y, down, up = data
     z_up, z_down, _ = metric_split_statistics(y, down if down.size else None, up if up.size else None)
-    return np.maximum(z_up, z_down).max(axis=1)
+    return np.asarray(np.maximum(z_up, z_down).max(axis=1))
 
 
 def _permutation_p(kind: Kind, data: tuple[np.ndarray, ...], observed: float, budget: int,
