@@ -198,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, metavar="N", help="stop at step N, leaving a resumable checkpoint")
     t.add_argument("--export", action="store_true", help="write the weights at --max-steps even if training is unfinished")
     t.add_argument("--threads", type=int, help="torch CPU threads")
+
+    st = sub.add_parser("site", help="a static site over report folders: runs, trends with change points, diffs",
+                        formatter_class=_formatter, epilog=EXIT_CODES,
+                        description="Walk DIR for report folders and write a static site (plain HTML, no script):\n"
+                        "index.html (every run, newest first), a trend page per spec and subject with a plot per\n"
+                        "requirement and metric and its change points (significant after correcting for every\n"
+                        "comparison over the page's history), and a diff page between consecutive runs.\n"
+                        "Unreadable reports are skipped with a warning naming the file.")
+    st.add_argument("dir", metavar="DIR", help="folder holding report folders (searched recursively)")
+    st.add_argument("--out", metavar="SITE_DIR", help="where to write the site [DIR/site]")
+    st.add_argument("--history", metavar="DB", help="read the points from this history database instead of the folders")
     _verbose_after_the_verb(sub)
     return p
 
@@ -226,6 +237,8 @@ def _history_parsers(sub) -> None:
     hw.add_argument("--spec", metavar="NAME", help="only spec NAME")
     hw.add_argument("--subject", metavar="S", help="only subject S (a name, or a subject key)")
     hw.add_argument("--requirement", metavar="R", help="only requirement or metric R")
+    hw.add_argument("--html", metavar="DIR", help="also write the trend pages (a static site: index, one page per "
+                    "spec and subject with a plot per requirement and metric, diffs) into DIR")
     for p in (hb, hr, hw):
         _history_options(p, where)
         p.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
@@ -694,12 +707,43 @@ def _cmd_history(args) -> int:
         from .history.show import history_rows, rows_text
 
         points = h.points(args.spec, args.subject, args.requirement)
+        # change points are tested over whole pages (spec x subject), whatever --requirement shows
+        page_points = h.points(args.spec, args.subject) if args.requirement else points
     if not points:
         _err("no points match" + "".join(f" {k} {v!r}" for k, v in (("--spec", args.spec), ("--subject", args.subject),
                                                                       ("--requirement", args.requirement)) if v))
         return 0
     print(_visible(rows_text(history_rows(points))))
+    _say_change_points(page_points, args.requirement)
+    if args.html:
+        from .history.site import build_site
+        from .outfolder import writing_into
+
+        with writing_into(Path(args.html), "history pages") as folder:
+            build_site(None, folder, points=page_points)
+        print(Path(args.html) / "index.html")
     return 0
+
+
+def _say_change_points(points, only: str | None) -> None:
+    """The change points found on each page (spec x subject), Bonferroni over the page's series."""
+    from .history.trends import pages_of
+
+    for page in pages_of(points):
+        flagged = [s for s in page.series if s.test is not None and s.test.flagged and (only is None or s.name == only)]
+        tested = sum(s.test is not None for s in page.series)
+        head = f"{page.spec} / {page.subject}: "
+        if not flagged:
+            print(_visible(head + f"no change point ({tested} series tested, family-wise error <= "
+                           f"{1 - page.confidence:.2g} per page)"))
+        for s in flagged:
+            t = s.test
+            if t is None:
+                continue
+            run = s.points[t.split]
+            print(_visible(head + f"change point in {s.name!r} from run {run.run_id[:12]} ({run.finished}): "
+                           f"{t.before:.4g} -> {t.after:.4g}, adjusted p = {t.p_adjusted:.3g} (max-split "
+                           f"statistic, permutation p, Bonferroni over {tested} series)"))
 
 
 def _history_rebuild(args) -> int:
@@ -722,6 +766,24 @@ def _cmd_bless(args) -> int:
     path = _history_file(args, existing=not Path(args.run).exists())  # a folder is indexed if need be
     for line in bless(path, args.run, args.subject):
         print(_visible(line))
+
+
+def _cmd_site(args) -> int:
+    from ._errors import UsageError
+    from .history.site import build_site, load_runs, points_from_history
+    from .outfolder import writing_into
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a folder; name the folder that holds the report folders")
+    runs = load_runs(root)
+    points = points_from_history(args.history) if args.history else None
+    if not runs and not points:
+        raise UsageError(f"{root}: no readable report.json found; run `evalkit run SPEC --out {root}/NAME` first")
+    out = Path(args.out) if args.out else root / "site"
+    with writing_into(out, "site") as folder:
+        build_site(runs, folder, points=points)
+    print(out / "index.html")
     return 0
 
 
@@ -749,6 +811,7 @@ _VERBS = {
     "render": _cmd_render,
     "export": _cmd_export,
     "train": _cmd_train,
+    "site": _cmd_site,
     "compare": _cmd_compare,
     "history": _cmd_history,
     "bless": _cmd_bless,
