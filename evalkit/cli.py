@@ -766,6 +766,7 @@ def _cmd_bless(args) -> int:
     path = _history_file(args, existing=not Path(args.run).exists())  # a folder is indexed if need be
     for line in bless(path, args.run, args.subject):
         print(_visible(line))
+    return 0
 
 
 def _cmd_site(args) -> int:
