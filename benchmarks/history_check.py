@@ -6,7 +6,7 @@ Two subjects in one spec, each run under its own seed (0..29):
 
 * ``stable``: the bundled fashion-vae, unchanged;
 * ``drifting``: fashion-vae loaded from a checkpoint file beside the spec. From run 20 on the
-  file holds other weights (the class-conditional prior means moved by ``DRIFT`` × N(0, 1)),
+  file holds other weights (the per-class code means moved by ``DRIFT`` × N(0, 1)),
   as when a team retrains a checkpoint in place: same subject, new weights digest.
 
 Writes the runs, the history database and the site under ``WORK`` (argument 1, default
@@ -54,8 +54,8 @@ def write_weights(path: Path, drifted: bool) -> None:
     tensors = load_file(str(weights_path("fashion-vae")))
     if drifted:
         g = torch.Generator().manual_seed(1234)
-        mu = tensors["prior_mu.weight"]
-        tensors["prior_mu.weight"] = mu + DRIFT * torch.randn(mu.shape, generator=g)
+        mu = tensors["expost.mean"]
+        tensors["expost.mean"] = mu + DRIFT * torch.randn(mu.shape, generator=g)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
 

