@@ -16,7 +16,7 @@ class Point:
 
     ``lower``/``upper`` are the report's one-sided bounds at ``confidence`` (None where the
     report has none). For a rate, ``passed`` of ``n`` samples passed and ``value`` is
-    ``passed / n``. ``subject_key`` identifies the series (model or folder and params): two runs
+    ``passed / n``. ``subject_key`` identifies the series (name, model or folder, params): two runs
     of one subject under different seeds, or before and after its checkpoint was retrained, share it.
     """
 
@@ -40,14 +40,16 @@ class Point:
 
 
 def subject_key(s: SubjectResult) -> str:
-    """The identity of a subject's series: its model (or folder) and params, hashed.
+    """The identity of a subject's series: its name, model (or folder) and params, hashed.
 
-    Not its name, not the seed and not the weights digest: renaming a subject, rerunning it
-    under another seed or retraining its checkpoint in place (the drift a history is kept to
-    catch) continues its series, and a blessed baseline stays the baseline of the retrained
-    model; changing a param (or the model) starts a new series. The database keeps each run's
-    weights digest beside its points, so a page can say where the weights changed."""
-    return hashlib.sha256(json.dumps({"model": s.model, "path": s.path, "params": s.params},
+    Not the seed and not the weights digest: rerunning a subject under another seed or
+    retraining its checkpoint in place (the drift a history is kept to catch) continues its
+    series, and a blessed baseline stays the baseline of the retrained model. The name is part
+    of it, as in ``--baseline`` pairing (a name is a promise): two subjects of one model in a
+    spec (two checkpoints) keep two series. Renaming a subject or changing a param starts a new
+    series. The database keeps each run's weights digest beside it, so a page can say where the
+    weights changed."""
+    return hashlib.sha256(json.dumps({"name": s.name, "model": s.model, "path": s.path, "params": s.params},
                                      sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -30,9 +30,11 @@ def test_one_point_per_requirement_and_metric_of_finished_subjects():
     assert rate.finished == "2026-12-01T00:01:00+00:00" and rate.run_id == "run-1" and rate.spec == "audit"
 
 
-def test_the_subject_key_ignores_name_seed_and_weights_and_follows_the_params():
-    a, b = _report(seed=0, name="vae").subjects[0], _report(seed=7, name="renamed").subjects[0]
+def test_the_subject_key_ignores_seed_and_weights_and_follows_name_and_params():
+    a, b = _report(seed=0, name="vae").subjects[0], _report(seed=7, name="vae").subjects[0]
     assert subject_key(a) == subject_key(b)
+    # two subjects of one model in a spec (two checkpoints) keep two series
+    assert subject_key(a) != subject_key(_report(name="renamed").subjects[0])
     # a checkpoint retrained in place continues its series (the drift a history is kept to catch)
     assert subject_key(a) == subject_key(_report(weights="w2").subjects[0])
     other = _report().subjects[0].model_copy(update={"params": {"t": 2}})
