@@ -10,19 +10,11 @@ from __future__ import annotations
 import math
 from html import escape
 
-from ..report.svg import COLOURS, FONT, Axis, nice_ticks
+from ..report.svg import COLOURS, FONT, Axis, axis_number, nice_ticks
 from .trends import Series
 
 LOG_SPAN = 1.5  # orders of magnitude beyond which the axis is logarithmic
 CHANGE = "#6a1b9a"
-
-
-def _fmt(x: float) -> str:
-    if x == 0 or not math.isfinite(x):
-        return "0"
-    if abs(x) >= 1000 or abs(x) < 1e-3:
-        return f"{x:.2g}"
-    return f"{x:.3g}"
 
 
 def _clip(text: str, n: int) -> str:
@@ -77,7 +69,7 @@ def trend_plot(series: Series, *, width: int = 640, height: int = 240) -> str:
     for t in ay.ticks():
         y = ay(t)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#eeeeee"/>'
-                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{_fmt(t)}</text>')
+                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{axis_number(t)}</text>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>'
                f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888"/>')
     step = max(1, math.ceil(len(pts) / 15))
@@ -97,9 +89,9 @@ def _run_mark(x: float, ay: _ValueAxis, p) -> str:
     colour = COLOURS.get(p.verdict or "", "#1f4e79")
     lo = p.lower if p.lower is not None else p.value
     hi = p.upper if p.upper is not None else p.value
-    tip = f"run {p.finished}: {_fmt(p.value)}"
+    tip = f"run {p.finished}: {axis_number(p.value)}"
     if p.lower is not None or p.upper is not None:
-        tip += f" [{_fmt(lo)}, {_fmt(hi)}]"
+        tip += f" [{axis_number(lo)}, {axis_number(hi)}]"
     tip += f" {p.verdict}" if p.verdict else ""
     bar = (f'<line x1="{x:.1f}" y1="{ay(lo):.1f}" x2="{x:.1f}" y2="{ay(hi):.1f}" stroke="{colour}" stroke-width="2.5" '
            f'stroke-opacity="0.55"/>' if lo != hi else "")

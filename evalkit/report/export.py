@@ -32,8 +32,8 @@ from typing import Any, Callable, Iterable
 
 from .._errors import DataError, UsageError
 from .._io import atomic_write_bytes, atomic_write_text
+from .rerender import load
 from ..records.model import MetricResult, Report, RequirementResult, SubjectResult
-from ..records.reading import read_report
 from ..records.samples import SampleRecord, read_samples
 
 log = logging.getLogger(__name__)
@@ -209,16 +209,6 @@ def check_format(fmt: str) -> None:
         except ImportError:
             raise UsageError("--format parquet needs the pyarrow package, which is not installed here; "
                              "`pip install pyarrow`, or use --format csv") from None
-
-
-def load(report_path: str | Path) -> tuple[Report, Path]:
-    """(report, its folder), read as untrusted input; UsageError naming the file when it cannot be used."""
-    p = Path(report_path)
-    json_path = p / "report.json" if p.is_dir() else p
-    try:
-        return read_report(json_path), json_path.parent
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def export(report_path: str | Path, out: str | Path | None = None, fmt: str = "csv") -> list[Path]:

@@ -22,7 +22,7 @@ COLOURS = {"PASS": "#1a7f37", "FAIL": "#c62828", "INCONCLUSIVE": "#a15c00", "REG
 FONT = 'font-family="system-ui,sans-serif" font-size="12"'
 
 
-def _num(x: float) -> str:
+def axis_number(x: float) -> str:
     """A number for axis labels and attributes: short, never 'nan' in a coordinate."""
     if x == 0 or not math.isfinite(x):
         return "0"
@@ -121,7 +121,7 @@ def _x_axis(out: list[str], ax: Axis | LogAxis, y: float, ticks: list[float], to
         if ax.lo <= t <= ax.hi:
             x = ax(t)
             out.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
-            label = _log_label(t) if isinstance(ax, LogAxis) else _num(t)
+            label = _log_label(t) if isinstance(ax, LogAxis) else axis_number(t)
             out.append(f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" fill="#444" class="tick">{label}</text>')
     out.append(f'<line x1="{ax.p0:.1f}" y1="{y:.1f}" x2="{ax.p1:.1f}" y2="{y:.1f}" stroke="#888"/>')
     if caption:
@@ -175,7 +175,7 @@ def forest(title: str, rows: list[ForestRow], *, at_most: float | None = None, a
             x = ax(bound)
             out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#222" stroke-dasharray="4 3"/>')
             anchor = "end" if x > width - 60 else ("start" if x < label_w + 40 else "middle")
-            out.append(f'<text x="{x:.1f}" y="{top - 8}" text-anchor="{anchor}" fill="#222">{word} {_num(bound)}</text>')
+            out.append(f'<text x="{x:.1f}" y="{top - 8}" text-anchor="{anchor}" fill="#222">{word} {axis_number(bound)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -197,7 +197,7 @@ def _value_axis(out: list[str], values: list[float], p0: float, p1: float, botto
 
 def _interval(ax: Axis | LogAxis, y: float, value: float, lower: float, upper: float, colour: str, word: str) -> str:
     x0, x1, xv = ax(lower), ax(upper), ax(value)
-    tip = f"{word}: {_num(value)} [{_num(lower)}, {_num(upper)}]"
+    tip = f"{word}: {axis_number(value)} [{axis_number(lower)}, {axis_number(upper)}]"
     return (f'<g><title>{escape(tip)}</title><line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="3"/>'
             f'<line x1="{x0:.1f}" y1="{y - 5:.1f}" x2="{x0:.1f}" y2="{y + 5:.1f}" stroke="{colour}" stroke-width="2"/>'
             f'<line x1="{x1:.1f}" y1="{y - 5:.1f}" x2="{x1:.1f}" y2="{y + 5:.1f}" stroke="{colour}" stroke-width="2"/>'
@@ -233,7 +233,7 @@ def scatter(title: str, points: list[Point], *, x_caption: str, y_caption: str, 
     for t in ticks:
         y = ay(t)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e6e6e6"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{_num(t)}</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{axis_number(t)}</text>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>')
     out.append(f'<text transform="translate(12 {(top + bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" fill="#222">{escape(y_caption)}</text>')
     # colour means the verdict (green is never a subject's mere place in a palette); the number beside each
@@ -241,7 +241,9 @@ def scatter(title: str, points: list[Point], *, x_caption: str, y_caption: str, 
     for i, p in enumerate(points):
         c = COLOURS.get(p.verdict or "", NEUTRAL)
         x, y = ax(p.x), ay(p.y)
-        tip = f"{p.label}: {x_caption} {_num(p.x)} [{_num(p.x_lower)}, {_num(p.x_upper)}], {y_caption} {_num(p.y)} [{_num(p.y_lower)}, {_num(p.y_upper)}]"
+        n = axis_number
+        tip = (f"{p.label}: {x_caption} {n(p.x)} [{n(p.x_lower)}, {n(p.x_upper)}], "
+               f"{y_caption} {n(p.y)} [{n(p.y_lower)}, {n(p.y_upper)}]")
         out.append(f'<g><title>{escape(tip)}</title>'
                    f'<line x1="{ax(p.x_lower):.1f}" y1="{y:.1f}" x2="{ax(p.x_upper):.1f}" y2="{y:.1f}" stroke="{c}" stroke-width="2"/>'
                    f'<line x1="{x:.1f}" y1="{ay(p.y_lower):.1f}" x2="{x:.1f}" y2="{ay(p.y_upper):.1f}" stroke="{c}" stroke-width="2"/>'
@@ -273,7 +275,7 @@ def trace(title: str, looks: list[tuple[int, float, float, float]], target: floa
     _x_axis(out, ax, bottom, nice_ticks(0, max(ns), 4), top, "samples")
     for t in nice_ticks(lo, hi, 4):
         if lo <= t <= hi:
-            out.append(f'<text x="{left - 4}" y="{ay(t) + 4:.1f}" text-anchor="end" fill="#444">{_num(t)}</text>')
+            out.append(f'<text x="{left - 4}" y="{ay(t) + 4:.1f}" text-anchor="end" fill="#444">{axis_number(t)}</text>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>')
     if looks:
         upper = " ".join(f"{ax(n):.1f},{ay(u):.1f}" for n, _, _, u in looks)
@@ -283,7 +285,7 @@ def trace(title: str, looks: list[tuple[int, float, float, float]], target: floa
                    + " ".join(f"{ax(n):.1f},{ay(r):.1f}" for n, r, _, _ in looks) + '"/>')
     yt = ay(target)
     out.append(f'<line x1="{left}" y1="{yt:.1f}" x2="{right}" y2="{yt:.1f}" stroke="#222" stroke-dasharray="4 3"/>'
-               f'<text x="{right}" y="{yt - 4:.1f}" text-anchor="end" fill="#222">target {_num(target)}</text>')
+               f'<text x="{right}" y="{yt - 4:.1f}" text-anchor="end" fill="#222">target {axis_number(target)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -320,7 +322,7 @@ def differences(title: str, rows: list[DiffRow], *, band: tuple[float, float] | 
         x0, x1 = ax(band[0]), ax(band[1])
         out.append(f'<rect class="tolerance" x="{x0:.1f}" y="{top - 4}" width="{max(1.0, x1 - x0):.1f}" '
                    f'height="{bottom - top + 4:.1f}" fill="#d4a72c" fill-opacity="0.18"><title>tolerance '
-                   f'[{_num(band[0])}, {_num(band[1])}]</title></rect>')
+                   f'[{axis_number(band[0])}, {axis_number(band[1])}]</title></rect>')
     _x_axis(out, ax, bottom, nice_ticks(lo, hi), top, "difference B \u2212 A")
     xz = ax(0.0)
     out.append(f'<line class="zero" x1="{xz:.1f}" y1="{top - 4}" x2="{xz:.1f}" y2="{bottom:.1f}" stroke="#222" stroke-width="1.5"/>')
@@ -338,8 +340,8 @@ def _diff_interval(ax: Axis, y: float, r: DiffRow) -> str:
     x0 = ax(r.low) if r.low is not None else ax.p0
     x1 = ax(r.high) if r.high is not None else ax.p1
     kind = "adjusted" if r.adjusted else "unadjusted"
-    tip = (f"{r.label}: {r.verdict}; difference {_num(r.difference) if r.difference is not None else '-'}, "
-           f"{kind} interval [{_num(r.low) if r.low is not None else '-inf'}, {_num(r.high) if r.high is not None else 'inf'}]")
+    tip = (f"{r.label}: {r.verdict}; difference {axis_number(r.difference) if r.difference is not None else '-'}, "
+           f"{kind} interval [{axis_number(r.low) if r.low is not None else '-inf'}, {axis_number(r.high) if r.high is not None else 'inf'}]")
     parts = [f'<g class="diff" data-shows="{escape(r.verdict)}"><title>{escape(tip)}</title>',
              f'<line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="3"/>']
     for x, bounded, sign in ((x0, r.low is not None, -1), (x1, r.high is not None, 1)):
