@@ -31,8 +31,9 @@ from urllib.parse import quote
 from .._errors import DataError, UsageError
 from .._io import atomic_write_text
 from ..records.model import Report
-from ..records.reading import read_report
 from ..report.escape import bounded, visible
+from .db import run_id_of
+from .index import read_indexable
 from .plots import trend_plot
 from .points import Point, points_of
 from .trends import Page, Series, pages_of
@@ -63,11 +64,6 @@ class Run:
         return self.report.finished or self.report.started
 
 
-def run_id_of(report: Report) -> str:
-    """The report's digest: two copies of one report are one run, wherever they lie."""
-    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()[:16]
-
-
 def find_reports(root: Path) -> list[Path]:
     """Every report.json under ``root`` (links not followed), in path order."""
     found = []
@@ -82,15 +78,12 @@ def load_runs(root: Path | str) -> list[Run]:
     """The finished runs under ``root``, oldest first; unreadable or interrupted reports skipped with a warning."""
     runs: dict[str, Run] = {}
     for path in find_reports(Path(root)):
-        try:
-            report = read_report(path)
+        try:  # the history's own reader and run id: an id on a page is one `bless` and --baseline accept
+            report, _, raw = read_indexable(path)
         except DataError as exc:
             log.warning("skipped a report: %s", exc)
             continue
-        if report.interrupted:
-            log.warning("skipped %s: the run was interrupted (finish it with `evalkit run --resume`)", path)
-            continue
-        rid = run_id_of(report)
+        rid = run_id_of(raw)
         runs.setdefault(rid, Run(path, report, rid, points_of(report, rid, str(path))))
     return sorted(runs.values(), key=lambda r: (r.finished, r.run_id))
 
